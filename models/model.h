@@ -1,0 +1,95 @@
+// Models: pure math over a localized minibatch. A model scores rows and computes the gradient of
+// the summed logloss with respect to the parameters the batch touches; it knows nothing of
+// networking or storage. Models are chosen by name through a small registry (CreateModel).
+//
+// Parameter layout seen by a model, for a batch with K unique keys:
+//   w[K]                 linear weight of each key;
+//   V[K * width]         embedding block of each key, width = EmbeddingWidth(). A key whose
+//                        embedding is smaller on the servers (adaptive rank, RaFM levels) or absent
+//                        is zero-padded: its row holds a prefix of the layout, the rest is zero.
+//   dense[DenseSize()]   one small block shared by all rows (owned by server 0): dense[0] is the
+//                        global bias for every model; field-pair parameters (R, U, e, masks) follow.
+#ifndef FMPS_MODELS_MODEL_H_
+#define FMPS_MODELS_MODEL_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ps/base/status.h"
+
+namespace fmps {
+
+struct ModelOptions {
+  std::string name = "fm";        // fm | fwfm | dplr | pruned_fwfm | rafm | ffm
+  int k = 8;                      // embedding rank (the largest rank when ranks adapt)
+  int num_fields = 39;            // m: fields are ids 0..m-1
+  int dplr_rank = 2;              // DPLR rho
+  double keep = 1.0;              // pruned_fwfm: fraction of R's off-diagonal entries kept
+  int64_t keep_entries = -1;      // pruned_fwfm: entries kept (overrides keep when >= 0)
+  std::vector<int> rafm_ranks;    // RaFM ranks D_1 < ... < D_l (default {4, 8, 16})
+  float dense_init_scale = 0.01f; // stddev of random init of the dense block beyond the bias
+};
+
+// A minibatch after localization: keys are replaced by indices into the batch's unique keys.
+struct BatchView {
+  size_t rows = 0;
+  const float* labels = nullptr;     // [rows], 0 or 1; may be null when only scoring
+  const uint32_t* offsets = nullptr; // [rows + 1], entries of row r are [offsets[r], offsets[r+1])
+  const uint32_t* index = nullptr;   // [entries], local key index in [0, num_keys)
+  const float* values = nullptr;     // [entries], feature value (1 for categorical)
+  const uint8_t* fields = nullptr;   // [entries], field id of the entry (< num_fields)
+  size_t num_keys = 0;
+};
+
+struct ParamView {
+  const float* w = nullptr;      // [num_keys]
+  const float* V = nullptr;      // [num_keys * EmbeddingWidth()]
+  const float* dense = nullptr;  // [DenseSize()]
+};
+
+// Gradient accumulators, laid out like ParamView; the caller zeroes them.
+struct GradView {
+  float* w = nullptr;
+  float* V = nullptr;
+  float* dense = nullptr;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual std::string name() const = 0;
+
+  // Floats per key in the embedding layout (k for FM, m*k for FFM, sum of D for RaFM).
+  virtual int EmbeddingWidth() const = 0;
+  // Floats in the dense block (>= 1: dense[0] is the bias).
+  virtual size_t DenseSize() const = 0;
+  // Initial dense block (bias 0, field-pair parameters as the model wants).
+  virtual void InitDense(std::span<float> dense, uint64_t seed) const = 0;
+
+  // Writes each row's logit (margin) into logits[rows]. When grads is not null, also adds
+  // d(sum over rows of logloss(label, sigmoid(logit)))/d(param) into grads. Returns the summed
+  // logloss of the batch (0 when batch.labels is null).
+  virtual double Compute(const BatchView& batch, const ParamView& params, std::span<float> logits,
+                         GradView* grads) const = 0;
+
+  // Called by the owner of the dense block after each update of it, with the fraction of
+  // training done in [0, 1]; pruned FwFM applies its pruning schedule here. Default: nothing.
+  virtual void AfterDenseUpdate(std::span<float> dense, double progress) const {
+    (void)dense;
+    (void)progress;
+  }
+  // Number of floats of the dense block that are real parameters (e.g. unpruned R entries).
+  virtual size_t DenseParams(std::span<const float> dense) const { return dense.size(); }
+};
+
+// The registry: builds the model named by options.name, or says which names exist.
+Result<std::unique_ptr<Model>> CreateModel(const ModelOptions& options);
+std::vector<std::string> ModelNames();
+
+}  // namespace fmps
+
+#endif  // FMPS_MODELS_MODEL_H_

@@ -1,0 +1,100 @@
+// Store: one server's shard of the sparse model. Per key it keeps the FTRL state of the linear
+// weight (z, n, w), an occurrence count, and, only for features that earned one, an embedding row
+// of adaptive width with its Adagrad accumulators. Rows live in arenas grouped by width; the
+// index maps a key to its slots. Single-threaded: the server's request thread owns it.
+#ifndef FMPS_PS_STORE_STORE_H_
+#define FMPS_PS_STORE_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ps/base/status.h"
+
+namespace fmps {
+
+// How a feature's occurrence count n maps to the width of its embedding row.
+// Levels are sorted by min_count; a feature gets the width of the last level whose min_count <= n,
+// and no embedding when n is below the first level's min_count. With tail_min_count, the first
+// level's width is min(n, width) (DiFacto's "min(n_i, k) otherwise" rule for tail features).
+struct RankLevel {
+  uint64_t min_count;
+  uint32_t width;
+};
+struct RankPolicy {
+  std::vector<RankLevel> levels;
+  bool tail_min_count = false;
+  uint32_t WidthFor(uint64_t count) const;
+  uint32_t MaxWidth() const;
+  // DiFacto's three levels for an FM of rank k: width k when n >= head_count; mid_rank when
+  // mid_count <= n < head_count; min(n, mid_rank) when min_count <= n < mid_count.
+  static RankPolicy DiFacto(uint32_t k, uint32_t mid_rank, uint64_t min_count, uint64_t mid_count,
+                            uint64_t head_count);
+  // One width for every admitted feature.
+  static RankPolicy Fixed(uint32_t width, uint64_t min_count);
+};
+
+struct StoreOptions {
+  // FTRL-proximal on w.
+  float ftrl_alpha = 0.05f;  // learning rate alpha
+  float ftrl_beta = 1.0f;    // beta
+  float ftrl_l1 = 0.5f;      // L1: exact zeros while |z| <= l1
+  float ftrl_l2 = 1.0f;      // L2
+  // Adagrad on embeddings.
+  float v_lr = 0.05f;        // learning rate
+  float v_init_scale = 0.01f;  // stddev of a new embedding's entries
+  float v_l2 = 1e-4f;        // L2 on V, added to the gradient per occurrence
+  float adagrad_eps = 1e-6f; // added to the accumulator before the square root (numerical floor)
+  // Embedding admission and width. An embedding exists only while w != 0 and the count reaches
+  // policy's first level; it is dropped when w returns to 0.
+  RankPolicy policy = RankPolicy::DiFacto(8, 4, 1, 10, 100);
+  uint64_t seed = 1;         // for embedding initialisation
+};
+
+struct StoreStats {
+  uint64_t keys = 0;             // rows in the index
+  uint64_t nonzero_w = 0;        // keys with w != 0
+  uint64_t embeddings = 0;       // keys with an embedding row
+  uint64_t embedding_floats = 0; // floats of V held (not counting accumulators)
+  uint64_t bytes = 0;            // memory held by index and arenas
+};
+
+class Store {
+ public:
+  explicit Store(const StoreOptions& options);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // For each key in order: appends w and then the key's embedding (width widths[i] floats) to
+  // *values, and its width to *widths. Unknown keys read as w = 0, width 0 and are not inserted.
+  void Pull(std::span<const uint64_t> keys, std::vector<float>* values,
+            std::vector<uint16_t>* widths) const;
+
+  // Applies gradients laid out as a Pull answer with the given widths (the widths the worker saw:
+  // per key the w gradient, then widths[i] embedding gradients) and adds counts[i] occurrences.
+  // Where the row's width changed since, the common prefix is updated. Errors on size mismatch.
+  Status Push(std::span<const uint64_t> keys, std::span<const float> grads,
+              std::span<const uint16_t> widths, std::span<const uint32_t> counts);
+
+  StoreStats Stats() const;
+
+  // Serialises every row (key, z, n, w, count, width, V, accumulators) with a header and a
+  // checksum; Load replaces the contents and verifies the checksum, naming the source in errors.
+  std::string Serialize() const;
+  Status Deserialize(std::string_view bytes, const std::string& source_name);
+
+  // Visits every row (for export): key, w, embedding of the row's width.
+  void ForEach(const std::function<void(uint64_t key, float w, std::span<const float> v)>& fn) const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fmps
+
+#endif  // FMPS_PS_STORE_STORE_H_

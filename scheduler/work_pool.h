@@ -1,0 +1,66 @@
+// WorkPool: the scheduler's list of data parts for one pass over the data (an epoch or the test
+// set). Files are cut into byte ranges of about part_bytes (readers align them to lines);
+// compressed files and stdin cannot be split and are handed out whole. Workers take parts, report
+// them done; a failed worker's unfinished parts go back to the pool, so every part is completed
+// exactly once per pass.
+#ifndef FMPS_SCHEDULER_WORK_POOL_H_
+#define FMPS_SCHEDULER_WORK_POOL_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ps/base/status.h"
+#include "worker/reader.h"
+
+namespace fmps {
+
+struct WorkPoolOptions {
+  uint64_t part_bytes = 4 << 20;  // target size of a part of a plain file
+};
+
+struct WorkItem {
+  int id = -1;         // part id within the pass
+  DataPart part;
+};
+
+class WorkPool {
+ public:
+  explicit WorkPool(const WorkPoolOptions& options) : options_(options) {}
+
+  // Cuts the files into parts (stat'ing them; sniffing gzip/zstd magic to hand those out whole).
+  // Errors name the file that cannot be read.
+  Status AddFiles(const std::vector<std::string>& paths);
+
+  // Next part for a worker, or nullopt when none is pending (all handed out or done).
+  std::optional<WorkItem> Take(int worker);
+  // Marks a part done by a worker. Returns false if the part was not assigned to that worker
+  // (e.g. it was reassigned after the worker was declared dead) — the report is then ignored.
+  bool Done(int part_id, int worker);
+  // Returns a worker's unfinished parts to the pending queue; returns how many.
+  int ReturnParts(int worker);
+  // Marks parts as already done (resume from a checkpoint).
+  void MarkDone(const std::vector<int>& part_ids);
+
+  bool AllDone() const { return done_count_ == parts_.size(); }
+  size_t num_parts() const { return parts_.size(); }
+  size_t num_done() const { return done_count_; }
+  std::vector<int> DoneParts() const;
+  const std::vector<DataPart>& parts() const { return parts_; }
+  // Starts another pass over the same parts (next epoch): all parts pending again.
+  void Reset();
+
+ private:
+  enum class State : uint8_t { kPending, kAssigned, kDone };
+  WorkPoolOptions options_;
+  std::vector<DataPart> parts_;
+  std::vector<State> state_;
+  std::vector<int> owner_;
+  size_t next_ = 0;   // scan position for pending parts
+  size_t done_count_ = 0;
+};
+
+}  // namespace fmps
+
+#endif  // FMPS_SCHEDULER_WORK_POOL_H_

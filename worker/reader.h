@@ -1,0 +1,62 @@
+// Readers: turn CTR logs into Minibatch rows. Formats: Criteo TSV, Avazu CSV, libffm, libsvm/libFM;
+// sources: plain, gzip, zstd (sniffed by magic bytes) and "-" for stdin. A reader reads one
+// DataPart: a byte range of a file, starting after the first newline past `begin` (at 0: the
+// first line) and ending with the line that crosses `end`, so parts tile a file with every line
+// read exactly once. Compressed files and stdin are read whole.
+//
+// Malformed lines never stop a reader: each is counted and logged as FILE:LINE with the reason.
+#ifndef FMPS_WORKER_READER_H_
+#define FMPS_WORKER_READER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "ps/base/status.h"
+#include "worker/minibatch.h"
+
+namespace fmps {
+
+enum class DataFormat { kAuto, kCriteo, kAvazu, kLibffm, kLibsvm };
+Result<DataFormat> ParseDataFormat(const std::string& name);  // "auto", "criteo", "avazu", "libffm", "libsvm"/"libfm"
+const char* DataFormatName(DataFormat format);
+
+// Number of fields a format produces (Criteo 39, Avazu 24 incl. the split hour; libffm/libsvm: 0 =
+// unknown, fields come from the data).
+int FormatNumFields(DataFormat format);
+
+constexpr uint64_t kWholeFile = UINT64_MAX;
+
+struct DataPart {
+  std::string path;        // file name, or "-" for stdin
+  uint64_t begin = 0;      // byte offset
+  uint64_t end = kWholeFile;
+};
+
+struct ReaderOptions {
+  DataFormat format = DataFormat::kCriteo;
+  size_t max_line_bytes = 1 << 20;  // longer lines are malformed
+  uint64_t hash_seed = 0;           // seed of token hashing
+};
+
+class Reader {
+ public:
+  virtual ~Reader() = default;
+  // Opens a part; errors name the file (missing, unreadable, not a known compression).
+  static Result<std::unique_ptr<Reader>> Open(const DataPart& part, const ReaderOptions& options);
+
+  // Appends up to max_rows rows to *batch. Returns the number appended; 0 means the part is done.
+  // An error is returned only for I/O failures (e.g. a truncated gzip/zstd stream, naming the file
+  // and offset), never for malformed lines.
+  virtual Result<size_t> Read(size_t max_rows, Minibatch* batch) = 0;
+
+  virtual uint64_t lines_read() const = 0;  // lines consumed so far (good and bad)
+  virtual uint64_t bad_lines() const = 0;   // malformed lines skipped so far
+};
+
+// Sniffs the format from the first lines of a file (for --format=auto).
+Result<DataFormat> SniffFormat(const std::string& path);
+
+}  // namespace fmps
+
+#endif  // FMPS_WORKER_READER_H_
