@@ -46,9 +46,11 @@ struct BatchView {
 };
 
 struct ParamView {
-  const float* w = nullptr;      // [num_keys]
-  const float* V = nullptr;      // [num_keys * EmbeddingWidth()]
-  const float* dense = nullptr;  // [DenseSize()]
+  const float* w = nullptr;          // [num_keys]
+  const float* V = nullptr;          // [num_keys * EmbeddingWidth()]
+  const uint16_t* widths = nullptr;  // [num_keys] floats of V each key really has (rest is zero
+                                     // padding); null means every key has the full width
+  const float* dense = nullptr;      // [DenseSize()]
 };
 
 // Gradient accumulators, laid out like ParamView; the caller zeroes them.
