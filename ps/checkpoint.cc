@@ -1,0 +1,203 @@
+#include "ps/checkpoint.h"
+
+#include <dirent.h>
+#include <glog/logging.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "ps/base/env.h"
+#include "ps/base/keys.h"
+
+namespace fmps {
+namespace {
+
+constexpr char kShardMagic[8] = {'F', 'M', 'P', 'S', 'S', 'H', 'R', '1'};
+constexpr char kManifestMagic[8] = {'F', 'M', 'P', 'S', 'M', 'A', 'N', '1'};
+
+template <typename T>
+void Put(std::string* out, const T& v) {
+  out->append(reinterpret_cast<const char*>(&v), sizeof(T));
+}
+
+// Reads fixed-size values from a byte range, remembering the first failure.
+class Cursor {
+ public:
+  Cursor(std::string_view bytes, const std::string& name) : bytes_(bytes), name_(name) {}
+  template <typename T>
+  bool Get(T* v) {
+    if (bytes_.size() - pos_ < sizeof(T)) return Fail(sizeof(T));
+    std::memcpy(v, bytes_.data() + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return true;
+  }
+  bool GetBytes(size_t n, std::string_view* out) {
+    if (bytes_.size() - pos_ < n) return Fail(n);
+    *out = bytes_.substr(pos_, n);
+    pos_ += n;
+    return true;
+  }
+  bool GetFloats(size_t n, std::vector<float>* out) {
+    std::string_view raw;
+    if (n > bytes_.size() / sizeof(float) || !GetBytes(n * sizeof(float), &raw)) return Fail(n * 4);
+    out->resize(n);
+    if (n) std::memcpy(out->data(), raw.data(), raw.size());
+    return true;
+  }
+  size_t pos() const { return pos_; }
+  const Status& status() const { return status_; }
+
+ private:
+  bool Fail(size_t want) {
+    if (status_.ok()) {
+      status_ = Status::Corruption(name_ + ": truncated at byte " + std::to_string(pos_) + " (wanted " +
+                                   std::to_string(want) + " more bytes of " + std::to_string(bytes_.size()) + ")");
+    }
+    return false;
+  }
+  std::string_view bytes_;
+  std::string name_;
+  size_t pos_ = 0;
+  Status status_;
+};
+
+Status VerifyTrailer(std::string_view bytes, const char* magic, const std::string& name) {
+  if (bytes.size() < 16 || std::memcmp(bytes.data(), magic, 8) != 0) {
+    return Status::Corruption(name + ": not an fmps file (bad magic or too short: " +
+                              std::to_string(bytes.size()) + " bytes)");
+  }
+  uint64_t stored;
+  std::memcpy(&stored, bytes.data() + bytes.size() - 8, 8);
+  uint64_t actual = Checksum64(bytes.data(), bytes.size() - 8);
+  if (stored != actual) return Status::Corruption(name + ": checksum mismatch (file damaged or truncated)");
+  return Status::OK();
+}
+
+}  // namespace
+
+std::string EncodeShard(const ShardData& shard) {
+  std::string out(kShardMagic, 8);
+  Put(&out, shard.server);
+  Put(&out, shard.range_begin);
+  Put(&out, shard.range_end);
+  Put(&out, static_cast<uint64_t>(shard.dense.size()));
+  out.append(reinterpret_cast<const char*>(shard.dense.data()), shard.dense.size() * sizeof(float));
+  Put(&out, static_cast<uint64_t>(shard.dense_accum.size()));
+  out.append(reinterpret_cast<const char*>(shard.dense_accum.data()), shard.dense_accum.size() * sizeof(float));
+  Put(&out, static_cast<uint64_t>(shard.store.size()));
+  out.append(shard.store);
+  Put(&out, Checksum64(out.data(), out.size()));
+  return out;
+}
+
+Result<ShardData> DecodeShard(std::string_view bytes, const std::string& source_name) {
+  FMPS_RETURN_IF_ERROR(VerifyTrailer(bytes, kShardMagic, source_name));
+  Cursor c(bytes.substr(0, bytes.size() - 8), source_name);
+  std::string_view magic;
+  ShardData shard;
+  uint64_t n = 0;
+  std::string_view store;
+  bool ok = c.GetBytes(8, &magic) && c.Get(&shard.server) && c.Get(&shard.range_begin) &&
+            c.Get(&shard.range_end) && c.Get(&n) && c.GetFloats(n, &shard.dense) && c.Get(&n) &&
+            c.GetFloats(n, &shard.dense_accum) && c.Get(&n) && c.GetBytes(n, &store);
+  if (!ok) return c.status();
+  shard.store.assign(store);
+  return shard;
+}
+
+std::string ShardFileName(int64_t version, int server) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "shard-%06lld-%03d", static_cast<long long>(version), server);
+  return buf;
+}
+
+std::string ManifestFileName(int64_t version) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "MANIFEST-%06lld", static_cast<long long>(version));
+  return buf;
+}
+
+Status WriteManifest(const std::string& dir, const proto::Manifest& manifest) {
+  std::string body;
+  manifest.SerializeToString(&body);
+  std::string out(kManifestMagic, 8);
+  Put(&out, static_cast<uint64_t>(body.size()));
+  out.append(body);
+  Put(&out, Checksum64(out.data(), out.size()));
+  return WriteFileAtomic(dir + "/" + ManifestFileName(manifest.version()), out);
+}
+
+Result<proto::Manifest> ReadManifest(const std::string& path) {
+  Result<std::string> bytes = ReadFile(path);
+  if (!bytes.ok()) return bytes.status();
+  FMPS_RETURN_IF_ERROR(VerifyTrailer(bytes.value(), kManifestMagic, path));
+  Cursor c(std::string_view(bytes.value()).substr(0, bytes->size() - 8), path);
+  std::string_view magic, body;
+  uint64_t n = 0;
+  if (!(c.GetBytes(8, &magic) && c.Get(&n) && c.GetBytes(n, &body))) return c.status();
+  proto::Manifest m;
+  if (!m.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+    return Status::Corruption(path + ": manifest does not decode");
+  }
+  return m;
+}
+
+namespace {
+
+std::vector<int64_t> ManifestVersions(const std::string& dir) {
+  std::vector<int64_t> versions;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return versions;
+  while (struct dirent* e = ::readdir(d)) {
+    long long v;
+    char tail;
+    if (std::sscanf(e->d_name, "MANIFEST-%lld%c", &v, &tail) == 1) versions.push_back(v);
+  }
+  ::closedir(d);
+  std::sort(versions.rbegin(), versions.rend());
+  return versions;
+}
+
+}  // namespace
+
+Result<proto::Manifest> FindNewestGoodManifest(const std::string& dir) {
+  for (int64_t v : ManifestVersions(dir)) {
+    std::string path = dir + "/" + ManifestFileName(v);
+    Result<proto::Manifest> m = ReadManifest(path);
+    if (!m.ok()) {
+      LOG(WARNING) << "skipping checkpoint " << v << ": " << m.status().ToString();
+      continue;
+    }
+    bool good = true;
+    for (const auto& shard : m->shards()) {
+      std::string file = dir + "/" + shard.file();
+      Result<std::string> bytes = ReadFile(file);
+      Status st = bytes.ok() ? VerifyTrailer(bytes.value(), kShardMagic, file) : bytes.status();
+      if (st.ok() && Checksum64(bytes->data(), bytes->size()) != shard.checksum()) {
+        st = Status::Corruption(file + ": does not match the checksum in " + path);
+      }
+      if (!st.ok()) {
+        LOG(WARNING) << "skipping checkpoint " << v << ": " << st.ToString();
+        good = false;
+        break;
+      }
+    }
+    if (good) return m;
+  }
+  return Status::NotFound("no complete checkpoint (MANIFEST with verified shards) in " + dir);
+}
+
+void PruneCheckpoints(const std::string& dir, int keep) {
+  std::vector<int64_t> versions = ManifestVersions(dir);
+  for (size_t i = static_cast<size_t>(std::max(keep, 1)); i < versions.size(); ++i) {
+    Result<proto::Manifest> m = ReadManifest(dir + "/" + ManifestFileName(versions[i]));
+    if (m.ok()) {
+      for (const auto& shard : m->shards()) ::unlink((dir + "/" + shard.file()).c_str());
+    }
+    ::unlink((dir + "/" + ManifestFileName(versions[i])).c_str());
+  }
+}
+
+}  // namespace fmps

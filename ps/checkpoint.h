@@ -1,0 +1,46 @@
+// Checkpoint files. A shard file holds one server's store and (server 0) the dense block; a
+// MANIFEST lists the shards of one checkpoint version with their checksums, the job config and the
+// parts already done. Both are written atomically (temporary file, fsync, rename) and carry an
+// XXH3 checksum, so a torn or flipped file is detected and named instead of loaded.
+#ifndef FMPS_PS_CHECKPOINT_H_
+#define FMPS_PS_CHECKPOINT_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proto/fmps.pb.h"
+#include "ps/base/status.h"
+
+namespace fmps {
+
+struct ShardData {
+  int32_t server = 0;
+  uint64_t range_begin = 0;
+  uint64_t range_end = 0;
+  std::vector<float> dense;        // server 0: the dense block
+  std::vector<float> dense_accum;  // its Adagrad accumulators
+  std::string store;               // Store::Serialize()
+};
+
+std::string EncodeShard(const ShardData& shard);
+Result<ShardData> DecodeShard(std::string_view bytes, const std::string& source_name);
+
+std::string ShardFileName(int64_t version, int server);
+std::string ManifestFileName(int64_t version);
+
+// Writes dir/MANIFEST-<version> atomically.
+Status WriteManifest(const std::string& dir, const proto::Manifest& manifest);
+Result<proto::Manifest> ReadManifest(const std::string& path);
+
+// The newest manifest in dir whose own checksum and every shard's checksum verify. Each bad
+// checkpoint is logged by name and skipped. NotFound when there is none.
+Result<proto::Manifest> FindNewestGoodManifest(const std::string& dir);
+
+// Deletes all but the newest `keep` manifests and their shards.
+void PruneCheckpoints(const std::string& dir, int keep);
+
+}  // namespace fmps
+
+#endif  // FMPS_PS_CHECKPOINT_H_

@@ -1,0 +1,156 @@
+#include "ps/kv_client.h"
+
+#include <glog/logging.h>
+
+#include <chrono>
+
+namespace fmps {
+
+int64_t KVClient::Pull(const std::vector<uint64_t>& keys, const std::vector<uint64_t>& mixed,
+                       bool with_dense, PullResult* result) {
+  std::vector<size_t> slices = po_->partition().Slices(mixed);
+  int64_t ts;
+  std::vector<int> servers;
+  for (int s = 0; s < po_->num_servers(); ++s) {
+    if (slices[s + 1] > slices[s] || (with_dense && s == 0)) servers.push_back(s);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ts = next_ts_++;
+    Pending& p = pending_[ts];
+    p.remaining = static_cast<int>(servers.size());
+    p.result = result;
+    p.servers = servers;
+  }
+  for (int s : servers) {
+    Message msg;
+    msg.meta.set_cmd(proto::PULL);
+    msg.meta.set_request_id(ts);
+    size_t n = slices[s + 1] - slices[s];
+    msg.meta.mutable_kv()->set_num_keys(static_cast<uint32_t>(n));
+    msg.meta.mutable_kv()->set_with_dense(with_dense && s == 0);
+    msg.frames.push_back(ToFrame(std::span<const uint64_t>(keys.data() + slices[s], n)));
+    Status st = po_->Send(po_->ServerId(s), std::move(msg));
+    if (!st.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      pending_[ts].error = st.ToString();
+    }
+  }
+  return ts;
+}
+
+int64_t KVClient::Push(const std::vector<uint64_t>& keys, const std::vector<uint64_t>& mixed,
+                       std::span<const float> grads, std::span<const uint16_t> widths,
+                       std::span<const uint32_t> counts, std::span<const float> dense_grads) {
+  std::vector<size_t> slices = po_->partition().Slices(mixed);
+  bool with_dense = !dense_grads.empty();
+  std::vector<int> servers;
+  for (int s = 0; s < po_->num_servers(); ++s) {
+    if (slices[s + 1] > slices[s] || (with_dense && s == 0)) servers.push_back(s);
+  }
+  int64_t ts;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ts = next_ts_++;
+    Pending& p = pending_[ts];
+    p.remaining = static_cast<int>(servers.size());
+    p.servers = servers;
+  }
+  // Offsets of each server's first gradient: grads are packed per key as 1 + width floats.
+  size_t offset = 0, key = 0;
+  for (int s : servers) {
+    for (; key < slices[s]; ++key) offset += 1 + widths[key];
+    size_t begin_offset = offset;
+    for (; key < slices[s + 1]; ++key) offset += 1 + widths[key];
+    size_t b = slices[s], n = slices[s + 1] - slices[s];
+    Message msg;
+    msg.meta.set_cmd(proto::PUSH);
+    msg.meta.set_request_id(ts);
+    msg.meta.mutable_kv()->set_num_keys(static_cast<uint32_t>(n));
+    msg.meta.mutable_kv()->set_with_dense(with_dense && s == 0);
+    msg.frames.push_back(ToFrame(std::span<const uint64_t>(keys.data() + b, n)));
+    msg.frames.push_back(ToFrame(grads.subspan(begin_offset, offset - begin_offset)));
+    msg.frames.push_back(ToFrame(widths.subspan(b, n)));
+    msg.frames.push_back(ToFrame(counts.subspan(b, n)));
+    if (with_dense && s == 0) msg.frames.push_back(ToFrame(dense_grads));
+    Status st = po_->Send(po_->ServerId(s), std::move(msg));
+    if (!st.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      pending_[ts].error = st.ToString();
+    }
+  }
+  return ts;
+}
+
+void KVClient::OnReply(Message&& msg) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = pending_.find(msg.meta.request_id());
+  int rank = po_->ServerRank(msg.meta.sender());
+  if (it == pending_.end() || rank < 0 || rank >= po_->num_servers()) {
+    LOG(WARNING) << "dropping an unexpected " << proto::Command_Name(msg.meta.cmd()) << " from "
+                 << msg.peer << " (request " << msg.meta.request_id() << ")";
+    return;
+  }
+  Pending& p = it->second;
+  if (msg.meta.body_case() == proto::Meta::kError) {
+    p.error = po_->NodeName(msg.meta.sender()) + " refused request: " + msg.meta.error();
+  }
+  if (p.result != nullptr) p.replies[rank] = std::move(msg);
+  if (--p.remaining <= 0) cv_.notify_all();
+}
+
+Status KVClient::Assemble(Pending* p) {
+  PullResult* r = p->result;
+  r->values.clear();
+  r->widths.clear();
+  r->dense.clear();
+  std::vector<float> values;
+  std::vector<uint16_t> widths;
+  for (int s : p->servers) {
+    const Message& m = p->replies[s];
+    if (m.frames.size() < 2 || !FromFrame(m.frames[0], &values) || !FromFrame(m.frames[1], &widths)) {
+      return Status::Corruption("malformed pull reply from " + po_->NodeName(po_->ServerId(s)));
+    }
+    size_t expect = widths.size();
+    for (uint16_t w : widths) expect += w;
+    if (expect != values.size()) {
+      return Status::Corruption("pull reply from " + po_->NodeName(po_->ServerId(s)) + " has " +
+                                std::to_string(values.size()) + " values, widths say " + std::to_string(expect));
+    }
+    r->values.insert(r->values.end(), values.begin(), values.end());
+    r->widths.insert(r->widths.end(), widths.begin(), widths.end());
+    if (m.frames.size() > 2 && !FromFrame(m.frames[2], &r->dense)) {
+      return Status::Corruption("malformed dense block from " + po_->NodeName(po_->ServerId(s)));
+    }
+  }
+  return Status::OK();
+}
+
+Status KVClient::Wait(int64_t ts) {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto it = pending_.find(ts);
+  if (it == pending_.end()) return Status::OK();
+  bool done = cv_.wait_for(lock, std::chrono::duration<double>(options_.timeout_s),
+                           [&] { return it->second.remaining <= 0 || !it->second.error.empty(); });
+  Pending p = std::move(it->second);
+  pending_.erase(it);
+  if (!p.error.empty()) return Status::Aborted(p.error);
+  if (!done) {
+    std::string silent;
+    for (int s : p.servers) {
+      if (!p.replies.count(s)) silent += (silent.empty() ? "" : ", ") + po_->NodeName(po_->ServerId(s));
+    }
+    return Status::Timeout("no answer to request " + std::to_string(ts) + " within " +
+                           std::to_string(static_cast<int>(options_.timeout_s)) + " s from " +
+                           (silent.empty() ? std::string("servers") : silent));
+  }
+  if (p.result != nullptr) return Assemble(&p);
+  return Status::OK();
+}
+
+size_t KVClient::InFlight() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pending_.size();
+}
+
+}  // namespace fmps

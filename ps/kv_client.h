@@ -1,0 +1,71 @@
+// KVClient: a worker's view of the servers. Pull and Push take the batch's unique keys sorted by
+// Mix64(key) (so each server's share is one contiguous slice), send one request per server that
+// owns some of them, and return a timestamp; Wait(ts) blocks until every server answered.
+// Requests are asynchronous: a worker may keep several in flight (bounded staleness).
+//
+// Threading: Pull/Push/Wait are called from the worker's compute thread; OnReply from its
+// receive thread. mu_ guards the table of pending requests.
+#ifndef FMPS_PS_KV_CLIENT_H_
+#define FMPS_PS_KV_CLIENT_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ps/postoffice.h"
+
+namespace fmps {
+
+// The answer to a pull, in key order.
+struct PullResult {
+  std::vector<float> values;     // per key: w, then widths[i] embedding floats
+  std::vector<uint16_t> widths;  // per key
+  std::vector<float> dense;      // the dense block, when asked for
+};
+
+struct KVClientOptions {
+  double timeout_s = 120;  // Wait gives up after this long, naming the silent servers
+};
+
+class KVClient {
+ public:
+  KVClient(Postoffice* po, const KVClientOptions& options) : po_(po), options_(options) {}
+
+  // keys sorted by Mix64; mixed[i] = Mix64(keys[i]). result must stay alive until Wait returns.
+  int64_t Pull(const std::vector<uint64_t>& keys, const std::vector<uint64_t>& mixed, bool with_dense,
+               PullResult* result);
+  // grads laid out per key as w gradient then widths[i] embedding gradients.
+  int64_t Push(const std::vector<uint64_t>& keys, const std::vector<uint64_t>& mixed,
+               std::span<const float> grads, std::span<const uint16_t> widths,
+               std::span<const uint32_t> counts, std::span<const float> dense_grads);
+  Status Wait(int64_t ts);
+  size_t InFlight();
+
+  // Receive thread: a PULL_REPLY or PUSH_REPLY arrived.
+  void OnReply(Message&& msg);
+
+ private:
+  struct Pending {
+    int remaining = 0;
+    PullResult* result = nullptr;
+    std::vector<int> servers;                  // ranks asked, in key order
+    std::map<int, Message> replies;            // by server rank
+    std::string error;
+  };
+  Status Assemble(Pending* p);
+
+  Postoffice* po_;
+  KVClientOptions options_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int64_t next_ts_ = 1;                // guarded by mu_
+  std::map<int64_t, Pending> pending_; // guarded by mu_
+};
+
+}  // namespace fmps
+
+#endif  // FMPS_PS_KV_CLIENT_H_

@@ -1,0 +1,100 @@
+#include "ps/postoffice.h"
+
+#include <glog/logging.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "ps/base/env.h"
+#include "ps/base/keys.h"
+
+namespace fmps {
+
+KeyPartition::KeyPartition(int num_servers) {
+  unsigned __int128 span = (static_cast<unsigned __int128>(1) << 64) / num_servers;
+  for (int s = 0; s < num_servers; ++s) begin_.push_back(static_cast<uint64_t>(span * s));
+}
+
+uint64_t KeyPartition::end(int s) const {
+  return s + 1 < num_servers() ? begin_[s + 1] : 0;
+}
+
+int KeyPartition::ServerOf(uint64_t mixed) const {
+  auto it = std::upper_bound(begin_.begin(), begin_.end(), mixed);
+  return static_cast<int>(it - begin_.begin()) - 1;
+}
+
+std::vector<size_t> KeyPartition::Slices(const std::vector<uint64_t>& mixed_sorted) const {
+  std::vector<size_t> out(begin_.size() + 1);
+  for (size_t s = 0; s < begin_.size(); ++s) {
+    out[s] = std::lower_bound(mixed_sorted.begin(), mixed_sorted.end(), begin_[s]) - mixed_sorted.begin();
+  }
+  out[0] = 0;
+  out[begin_.size()] = mixed_sorted.size();
+  return out;
+}
+
+Postoffice::Postoffice(std::unique_ptr<Transport> transport, const PostofficeOptions& options)
+    : transport_(std::move(transport)), options_(options) {}
+
+std::string Postoffice::NodeName(int id) const {
+  for (const auto& n : table_.nodes()) {
+    if (n.id() == id) return n.name();
+  }
+  return "node " + std::to_string(id);
+}
+
+Status Postoffice::Join() {
+  Result<int> port = transport_->Bind(options_.host, options_.port);
+  if (!port.ok()) return port.status();
+  const std::string sched = options_.scheduler_host + ":" + std::to_string(options_.scheduler_port);
+  FMPS_RETURN_IF_ERROR(transport_->Connect(kSchedulerId, options_.scheduler_host, options_.scheduler_port));
+  Message reg;
+  reg.meta.set_cmd(proto::REGISTER);
+  reg.meta.set_sender(-1);
+  proto::NodeInfo* me = reg.meta.mutable_node();
+  me->set_role(options_.role);
+  me->set_host(options_.host);
+  me->set_port(port.value());
+  me->set_replace_id(options_.replace_id);
+  me->set_name(std::string(proto::Role_Name(options_.role)) + " pid " + std::to_string(getpid()) +
+               " at " + options_.host + ":" + std::to_string(port.value()));
+  FMPS_RETURN_IF_ERROR(transport_->Send(kSchedulerId, reg));
+  double deadline = NowSeconds() + options_.join_timeout_s;
+  while (true) {
+    double left = deadline - NowSeconds();
+    if (left <= 0) {
+      return Status::Timeout("no node table from the scheduler at " + sched + " within " +
+                             std::to_string(static_cast<int>(options_.join_timeout_s)) +
+                             " s (is it running, and are all nodes started?)");
+    }
+    auto msg = transport_->Recv(static_cast<int>(std::min(left, 1.0) * 1000));
+    if (!msg) continue;
+    if (msg->meta.cmd() == proto::SHUTDOWN) {
+      return Status::Aborted("the scheduler ended the job before it started: " + msg->meta.error());
+    }
+    if (msg->meta.cmd() != proto::NODE_TABLE) {
+      LOG(WARNING) << "ignoring " << proto::Command_Name(msg->meta.cmd()) << " from " << msg->peer
+                   << " while joining";
+      continue;
+    }
+    table_ = msg->meta.table();
+    break;
+  }
+  int servers = 0;
+  for (const auto& n : table_.nodes()) {
+    if (n.role() == proto::SERVER) ++servers;
+    if (n.id() == my_id() || n.id() == kSchedulerId) continue;
+    FMPS_RETURN_IF_ERROR(transport_->Connect(n.id(), n.host(), n.port()));
+  }
+  partition_ = KeyPartition(servers);
+  VLOG(1) << "joined as node " << my_id() << " of " << table_.nodes_size();
+  return Status::OK();
+}
+
+Status Postoffice::Send(int id, Message msg) {
+  msg.meta.set_sender(my_id());
+  return transport_->Send(id, msg);
+}
+
+}  // namespace fmps

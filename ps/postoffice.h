@@ -1,0 +1,76 @@
+// Postoffice: a node's membership in a job. It owns the node's Transport, registers with the
+// scheduler, receives the node table (ids, addresses, key ranges, job config) and connects to the
+// peers. KeyPartition maps keys to the servers that own them. No globals: each node object owns
+// its Postoffice, so an in-process cluster simply has several.
+#ifndef FMPS_PS_POSTOFFICE_H_
+#define FMPS_PS_POSTOFFICE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proto/fmps.pb.h"
+#include "ps/base/status.h"
+#include "ps/transport.h"
+
+namespace fmps {
+
+constexpr int kSchedulerId = 0;
+
+// Servers own contiguous ranges of Mix64(key): server s (0-based) owns [begin[s], begin[s+1]).
+class KeyPartition {
+ public:
+  KeyPartition() = default;
+  explicit KeyPartition(int num_servers);  // even split of the 64-bit ring
+  int num_servers() const { return static_cast<int>(begin_.size()); }
+  uint64_t begin(int s) const { return begin_[s]; }
+  uint64_t end(int s) const;  // 0 stands for 2^64 (the last range)
+  int ServerOf(uint64_t mixed) const;
+  // Given keys sorted by Mix64, the index of the first key of each server, plus keys.size().
+  std::vector<size_t> Slices(const std::vector<uint64_t>& mixed_sorted) const;
+
+ private:
+  std::vector<uint64_t> begin_;
+};
+
+struct PostofficeOptions {
+  std::string scheduler_host = "127.0.0.1";
+  int scheduler_port = 0;
+  proto::Role role = proto::WORKER;
+  std::string host = "127.0.0.1";  // address the peers use to reach this node
+  int port = 0;                    // 0: any free port
+  int replace_id = -1;             // >= 0: take over this id (a replacement node)
+  double join_timeout_s = 120;     // give up joining after this long, saying why
+};
+
+class Postoffice {
+ public:
+  Postoffice(std::unique_ptr<Transport> transport, const PostofficeOptions& options);
+
+  // Binds, registers with the scheduler and waits for the node table; connects to every peer.
+  Status Join();
+
+  int my_id() const { return table_.your_id(); }
+  const proto::NodeTable& table() const { return table_; }
+  const proto::JobConfig& config() const { return table_.config(); }
+  const KeyPartition& partition() const { return partition_; }
+  int num_servers() const { return partition_.num_servers(); }
+  int ServerId(int server_rank) const { return 1 + server_rank; }  // ids: scheduler 0, servers, workers
+  int ServerRank(int node_id) const { return node_id - 1; }
+  std::string NodeName(int id) const;
+
+  // Sends msg to node id, stamping the sender.
+  Status Send(int id, Message msg);
+  std::optional<Message> Recv(int timeout_ms) { return transport_->Recv(timeout_ms); }
+
+ private:
+  std::unique_ptr<Transport> transport_;
+  PostofficeOptions options_;
+  proto::NodeTable table_;
+  KeyPartition partition_;
+};
+
+}  // namespace fmps
+
+#endif  // FMPS_PS_POSTOFFICE_H_

@@ -1,0 +1,203 @@
+#include "ps/server.h"
+
+#include <glog/logging.h>
+
+#include <cmath>
+
+#include "ps/base/env.h"
+#include "ps/base/keys.h"
+#include "ps/checkpoint.h"
+
+namespace fmps {
+
+KVServer::KVServer(std::unique_ptr<Postoffice> po, ServerSetupFn setup, const ServerOptions& options)
+    : po_(std::move(po)), setup_fn_(std::move(setup)), options_(options) {}
+
+KVServer::~KVServer() = default;
+
+bool KVServer::KnownSender(const Message& msg) const {
+  int s = msg.meta.sender();
+  return s >= 0 && s < po_->table().nodes_size();
+}
+
+void KVServer::Reply(const Message& request, proto::Command cmd, std::vector<std::string> frames,
+                     const std::string& error) {
+  Message reply;
+  reply.meta.set_cmd(cmd);
+  reply.meta.set_request_id(request.meta.request_id());
+  if (!error.empty()) reply.meta.set_error(error);
+  reply.frames = std::move(frames);
+  Status st = po_->Send(request.meta.sender(), std::move(reply));
+  if (!st.ok()) LOG(WARNING) << "reply to " << po_->NodeName(request.meta.sender()) << ": " << st.ToString();
+}
+
+Status KVServer::Run() {
+  FMPS_RETURN_IF_ERROR(po_->Join());
+  rank_ = po_->ServerRank(po_->my_id());
+  Result<ServerSetup> setup = setup_fn_(po_->config(), rank_);
+  if (!setup.ok()) return setup.status();
+  setup_ = std::move(setup.value());
+  store_ = std::make_unique<Store>(setup_.store);
+  if (rank_ == 0) {
+    dense_ = setup_.dense_init;
+    dense_accum_.assign(dense_.size(), 0.f);
+  }
+  if (!po_->config().init_model().empty()) FMPS_RETURN_IF_ERROR(LoadShard(po_->config().init_model()));
+  LOG(INFO) << "server " << rank_ << " (node " << po_->my_id() << ") serving keys ["
+            << po_->partition().begin(rank_) << ", " << po_->partition().end(rank_) << ")";
+  double last_heartbeat = 0;
+  while (true) {
+    auto msg = po_->Recv(100);
+    double now = NowSeconds();
+    if (now - last_heartbeat >= options_.heartbeat_s) {
+      SendHeartbeat();
+      last_heartbeat = now;
+    }
+    if (!msg) continue;
+    if (!KnownSender(*msg)) {
+      ++dropped_;
+      LOG(WARNING) << "dropping " << proto::Command_Name(msg->meta.cmd()) << " from " << msg->peer
+                   << ": sender " << msg->meta.sender() << " is not in this job";
+      continue;
+    }
+    switch (msg->meta.cmd()) {
+      case proto::PULL: HandlePull(*msg); break;
+      case proto::PUSH: HandlePush(*msg); break;
+      case proto::CHECKPOINT: HandleCheckpoint(*msg); break;
+      case proto::HEARTBEAT: progress_ = msg->meta.heartbeat().progress(); break;
+      case proto::SHUTDOWN:
+        SendHeartbeat();
+        LOG(INFO) << "server " << rank_ << " done";
+        return Status::OK();
+      default:
+        LOG(WARNING) << "server ignoring " << proto::Command_Name(msg->meta.cmd()) << " from "
+                     << po_->NodeName(msg->meta.sender());
+    }
+  }
+}
+
+void KVServer::HandlePull(const Message& msg) {
+  std::vector<uint64_t> keys;
+  if (msg.frames.empty() || !FromFrame(msg.frames[0], &keys) || keys.size() != msg.meta.kv().num_keys()) {
+    ++dropped_;
+    LOG(WARNING) << "dropping malformed pull from " << po_->NodeName(msg.meta.sender());
+    Reply(msg, proto::PULL_REPLY, {}, "malformed pull");
+    return;
+  }
+  uint64_t begin = po_->partition().begin(rank_), end = po_->partition().end(rank_);
+  for (uint64_t k : keys) {
+    uint64_t m = Mix64(k);
+    if (m < begin || (end != 0 && m >= end)) {
+      ++dropped_;
+      LOG(WARNING) << "dropping pull from " << po_->NodeName(msg.meta.sender()) << ": key " << k
+                   << " is outside server " << rank_ << "'s range";
+      Reply(msg, proto::PULL_REPLY, {}, "key outside the server's range");
+      return;
+    }
+  }
+  std::vector<float> values;
+  std::vector<uint16_t> widths;
+  store_->Pull(keys, &values, &widths);
+  std::vector<std::string> frames{ToFrame(values), ToFrame(widths)};
+  if (msg.meta.kv().with_dense()) frames.push_back(ToFrame(dense_));
+  Reply(msg, proto::PULL_REPLY, std::move(frames));
+}
+
+void KVServer::HandlePush(const Message& msg) {
+  std::vector<uint64_t> keys;
+  std::vector<float> grads, dense_grads;
+  std::vector<uint16_t> widths;
+  std::vector<uint32_t> counts;
+  bool with_dense = msg.meta.kv().with_dense();
+  bool ok = msg.frames.size() == (with_dense ? 5u : 4u) && FromFrame(msg.frames[0], &keys) &&
+            FromFrame(msg.frames[1], &grads) && FromFrame(msg.frames[2], &widths) &&
+            FromFrame(msg.frames[3], &counts) && keys.size() == msg.meta.kv().num_keys() &&
+            (!with_dense || (FromFrame(msg.frames[4], &dense_grads) && dense_grads.size() == dense_.size()));
+  Status st = ok ? store_->Push(keys, grads, widths, counts)
+                 : Status::InvalidArgument("malformed push frames");
+  if (!st.ok()) {
+    ++dropped_;
+    LOG(WARNING) << "dropping push from " << po_->NodeName(msg.meta.sender()) << ": " << st.ToString();
+    Reply(msg, proto::PUSH_REPLY, {}, st.message());
+    return;
+  }
+  if (with_dense && !dense_.empty()) {
+    // Adagrad on the dense block (bias and field-pair parameters).
+    for (size_t i = 0; i < dense_.size(); ++i) {
+      float g = dense_grads[i];
+      dense_accum_[i] += g * g;
+      dense_[i] -= setup_.dense_lr * g / std::sqrt(dense_accum_[i] + 1e-8f);
+    }
+    if (setup_.after_dense_update) setup_.after_dense_update(dense_, progress_);
+  }
+  Reply(msg, proto::PUSH_REPLY, {});
+}
+
+void KVServer::HandleCheckpoint(const Message& msg) {
+  const proto::Checkpoint& req = msg.meta.checkpoint();
+  ShardData shard;
+  shard.server = rank_;
+  shard.range_begin = po_->partition().begin(rank_);
+  shard.range_end = po_->partition().end(rank_);
+  shard.dense = dense_;
+  shard.dense_accum = dense_accum_;
+  shard.store = store_->Serialize();
+  std::string bytes = EncodeShard(shard);
+  std::string file = ShardFileName(req.version(), rank_);
+  Message reply;
+  reply.meta.set_cmd(proto::CHECKPOINT_DONE);
+  proto::Checkpoint* done = reply.meta.mutable_checkpoint();
+  done->set_version(req.version());
+  done->set_file(file);
+  done->set_checksum(Checksum64(bytes.data(), bytes.size()));
+  Status st = WriteFileAtomic(req.dir() + "/" + file, bytes);
+  if (!st.ok()) done->set_error(st.ToString());
+  Status sent = po_->Send(kSchedulerId, std::move(reply));
+  if (!sent.ok()) LOG(WARNING) << "checkpoint reply: " << sent.ToString();
+}
+
+Status KVServer::LoadShard(const std::string& dir) {
+  Result<proto::Manifest> manifest = FindNewestGoodManifest(dir);
+  if (!manifest.ok()) return manifest.status();
+  if (manifest->shards_size() != po_->num_servers()) {
+    return Status::InvalidArgument(dir + " holds a model of " + std::to_string(manifest->shards_size()) +
+                                   " servers; this job has " + std::to_string(po_->num_servers()));
+  }
+  const auto& entry = manifest->shards(rank_);
+  std::string path = dir + "/" + entry.file();
+  Result<std::string> bytes = ReadFile(path);
+  if (!bytes.ok()) return bytes.status();
+  Result<ShardData> shard = DecodeShard(bytes.value(), path);
+  if (!shard.ok()) return shard.status();
+  FMPS_RETURN_IF_ERROR(store_->Deserialize(shard->store, path));
+  if (rank_ == 0) {
+    if (shard->dense.size() != dense_.size()) {
+      return Status::InvalidArgument(path + ": dense block of " + std::to_string(shard->dense.size()) +
+                                     " floats does not fit this model's " + std::to_string(dense_.size()));
+    }
+    dense_ = shard->dense;
+    dense_accum_ = shard->dense_accum;
+  }
+  LOG(INFO) << "server " << rank_ << " loaded " << path << " (" << store_->Stats().keys << " keys)";
+  return Status::OK();
+}
+
+void KVServer::SendHeartbeat() {
+  Message hb;
+  hb.meta.set_cmd(proto::HEARTBEAT);
+  proto::Heartbeat* h = hb.meta.mutable_heartbeat();
+  h->set_rss_bytes(CurrentRssBytes());
+  h->set_peak_rss_bytes(PeakRssBytes());
+  if (store_) {
+    StoreStats s = store_->Stats();
+    h->set_keys(s.keys);
+    h->set_nonzero_w(s.nonzero_w);
+    h->set_embeddings(s.embeddings);
+    h->set_embedding_floats(s.embedding_floats);
+    h->set_dense_params(setup_.dense_params ? setup_.dense_params(dense_) : dense_.size());
+  }
+  Status st = po_->Send(kSchedulerId, std::move(hb));
+  if (!st.ok()) LOG(WARNING) << "heartbeat: " << st.ToString();
+}
+
+}  // namespace fmps

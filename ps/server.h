@@ -1,0 +1,65 @@
+// KVServer: a server node. It owns one shard of the sparse model (a Store over its range of
+// Mix64(key)) and, on server 0, the dense block of field-pair parameters. It answers pulls and
+// pushes from workers, writes checkpoint shards when the scheduler asks, and reports its figures
+// in heartbeats. One thread (Run) owns everything: no locks around the store.
+#ifndef FMPS_PS_SERVER_H_
+#define FMPS_PS_SERVER_H_
+
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "ps/postoffice.h"
+#include "ps/store/store.h"
+
+namespace fmps {
+
+// What a server needs from the model, built by the launch code from the job config (so ps/ does
+// not depend on models/).
+struct ServerSetup {
+  StoreOptions store;
+  std::vector<float> dense_init;  // server 0's initial dense block (empty elsewhere)
+  float dense_lr = 0.05f;         // Adagrad learning rate of the dense block
+  // Called after each dense update with the training progress in [0, 1] (pruning schedules).
+  std::function<void(std::span<float> dense, double progress)> after_dense_update;
+  // Real parameters in the dense block (e.g. surviving R entries), for the JSON line.
+  std::function<size_t(std::span<const float> dense)> dense_params;
+};
+using ServerSetupFn = std::function<Result<ServerSetup>(const proto::JobConfig&, int server_rank)>;
+
+struct ServerOptions {
+  double heartbeat_s = 1.0;  // seconds between heartbeats to the scheduler
+};
+
+class KVServer {
+ public:
+  KVServer(std::unique_ptr<Postoffice> po, ServerSetupFn setup, const ServerOptions& options);
+  ~KVServer();
+  // Joins the job and serves until the scheduler says SHUTDOWN. Errors say what failed.
+  Status Run();
+
+ private:
+  void HandlePull(const Message& msg);
+  void HandlePush(const Message& msg);
+  void HandleCheckpoint(const Message& msg);
+  Status LoadShard(const std::string& dir);
+  void SendHeartbeat();
+  void Reply(const Message& request, proto::Command cmd, std::vector<std::string> frames,
+             const std::string& error = "");
+  bool KnownSender(const Message& msg) const;
+
+  std::unique_ptr<Postoffice> po_;
+  ServerSetupFn setup_fn_;
+  ServerOptions options_;
+  ServerSetup setup_;
+  int rank_ = -1;
+  std::unique_ptr<Store> store_;
+  std::vector<float> dense_, dense_accum_;
+  double progress_ = 0;
+  uint64_t dropped_ = 0;  // malformed or foreign requests dropped
+};
+
+}  // namespace fmps
+
+#endif  // FMPS_PS_SERVER_H_

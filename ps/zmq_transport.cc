@@ -1,0 +1,140 @@
+// ZeroMQ transport: each node binds one PULL socket; it sends through one PUSH socket per peer.
+// Frame 0 of a multipart message is the serialized Meta, the rest are data frames. One-way
+// sockets keep the design simple: a reply is just a message sent back to the sender's id.
+#include <glog/logging.h>
+
+#include <map>
+#include <mutex>
+#include <zmq.hpp>
+
+#include "ps/transport.h"
+
+namespace fmps {
+namespace {
+
+class ZmqTransport : public Transport {
+ public:
+  explicit ZmqTransport(const ZmqTransportOptions& options) : options_(options), context_(1) {}
+
+  ~ZmqTransport() override {
+    std::lock_guard<std::mutex> lock(peers_mu_);
+    peers_.clear();
+    receiver_.reset();
+  }
+
+  Result<int> Bind(const std::string& host, int port) override {
+    try {
+      receiver_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::pull);
+      receiver_->set(zmq::sockopt::linger, 0);
+      receiver_->set(zmq::sockopt::rcvhwm, options_.high_water_mark);
+      std::string addr = "tcp://" + host + ":" + (port == 0 ? std::string("*") : std::to_string(port));
+      if (port == 0) addr = "tcp://" + host + ":*";
+      receiver_->bind(addr);
+      std::string endpoint = receiver_->get(zmq::sockopt::last_endpoint);
+      size_t colon = endpoint.rfind(':');
+      return std::stoi(endpoint.substr(colon + 1));
+    } catch (const zmq::error_t& e) {
+      std::string why = e.num() == EADDRINUSE ? "port in use" : e.what();
+      return Status::IOError("cannot listen on " + host + ":" + std::to_string(port) + ": " + why);
+    }
+  }
+
+  Status Connect(int id, const std::string& host, int port) override {
+    auto peer = std::make_unique<Peer>();
+    try {
+      peer->socket = zmq::socket_t(context_, zmq::socket_type::push);
+      peer->socket.set(zmq::sockopt::linger, 0);
+      peer->socket.set(zmq::sockopt::sndhwm, options_.high_water_mark);
+      peer->socket.set(zmq::sockopt::sndtimeo, options_.send_timeout_ms);
+      peer->socket.connect("tcp://" + host + ":" + std::to_string(port));
+    } catch (const zmq::error_t& e) {
+      return Status::IOError("cannot connect to node " + std::to_string(id) + " at " + host + ":" +
+                             std::to_string(port) + ": " + e.what());
+    }
+    peer->address = host + ":" + std::to_string(port);
+    std::lock_guard<std::mutex> lock(peers_mu_);
+    peers_[id] = std::move(peer);
+    return Status::OK();
+  }
+
+  Status Send(int id, const Message& msg) override {
+    Peer* peer = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(peers_mu_);
+      auto it = peers_.find(id);
+      if (it == peers_.end()) return Status::NotFound("no connection to node " + std::to_string(id));
+      peer = it->second.get();
+    }
+    std::string header;
+    msg.meta.SerializeToString(&header);
+    std::lock_guard<std::mutex> lock(peer->mu);
+    try {
+      auto flags = msg.frames.empty() ? zmq::send_flags::none : zmq::send_flags::sndmore;
+      if (!peer->socket.send(zmq::buffer(header), flags)) return Timeout(id, peer);
+      for (size_t i = 0; i < msg.frames.size(); ++i) {
+        flags = i + 1 == msg.frames.size() ? zmq::send_flags::none : zmq::send_flags::sndmore;
+        if (!peer->socket.send(zmq::buffer(msg.frames[i]), flags)) return Timeout(id, peer);
+      }
+    } catch (const zmq::error_t& e) {
+      return Status::IOError("send to node " + std::to_string(id) + " failed: " + e.what());
+    }
+    return Status::OK();
+  }
+
+  std::optional<Message> Recv(int timeout_ms) override {
+    if (!receiver_) return std::nullopt;
+    zmq::pollitem_t item{receiver_->handle(), 0, ZMQ_POLLIN, 0};
+    while (true) {
+      if (zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) <= 0) return std::nullopt;
+      std::vector<zmq::message_t> parts;
+      zmq::message_t part;
+      std::string peer;
+      do {
+        if (!receiver_->recv(part, zmq::recv_flags::dontwait)) break;
+        if (peer.empty()) {
+          const char* address = part.gets("Peer-Address");
+          peer = address != nullptr ? address : "unknown";
+        }
+        parts.push_back(std::move(part));
+      } while (parts.back().more());
+      if (parts.empty()) continue;
+      Message msg;
+      msg.peer = "tcp " + peer;
+      if (!msg.meta.ParseFromArray(parts[0].data(), static_cast<int>(parts[0].size()))) {
+        LOG(WARNING) << "dropping a message from " << msg.peer << ": header does not decode ("
+                     << parts[0].size() << " bytes)";
+        timeout_ms = 0;
+        continue;
+      }
+      msg.frames.reserve(parts.size() - 1);
+      for (size_t i = 1; i < parts.size(); ++i) msg.frames.emplace_back(parts[i].to_string());
+      return msg;
+    }
+  }
+
+ private:
+  struct Peer {
+    std::mutex mu;  // guards socket: zmq sockets are not thread-safe
+    zmq::socket_t socket;
+    std::string address;
+  };
+
+  Status Timeout(int id, Peer* peer) {
+    return Status::Timeout("send to node " + std::to_string(id) + " at " + peer->address +
+                           " timed out after " + std::to_string(options_.send_timeout_ms) + " ms");
+  }
+
+  ZmqTransportOptions options_;
+  zmq::context_t context_;
+  std::unique_ptr<zmq::socket_t> receiver_;  // owned by the Recv thread after Bind
+  std::mutex peers_mu_;                      // guards peers_ (the map, not the sockets)
+  std::map<int, std::unique_ptr<Peer>> peers_;
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> NewZmqTransport(const ZmqTransportOptions& options) {
+  return std::make_unique<ZmqTransport>(options);
+}
+
+}  // namespace fmps
