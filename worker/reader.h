@@ -9,6 +9,7 @@
 #define FMPS_WORKER_READER_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -21,8 +22,8 @@ enum class DataFormat { kAuto, kCriteo, kAvazu, kLibffm, kLibsvm };
 Result<DataFormat> ParseDataFormat(const std::string& name);  // "auto", "criteo", "avazu", "libffm", "libsvm"/"libfm"
 const char* DataFormatName(DataFormat format);
 
-// Number of fields a format produces (Criteo 39, Avazu 24 incl. the split hour; libffm/libsvm: 0 =
-// unknown, fields come from the data).
+// Number of fields a format produces (Criteo 39; Avazu 23: hour-of-day, day-of-week and the 21
+// categorical columns; libffm/libsvm: 0 = unknown, fields come from the data).
 int FormatNumFields(DataFormat format);
 
 constexpr uint64_t kWholeFile = UINT64_MAX;
@@ -34,9 +35,12 @@ struct DataPart {
 };
 
 struct ReaderOptions {
-  DataFormat format = DataFormat::kCriteo;
-  size_t max_line_bytes = 1 << 20;  // longer lines are malformed
-  uint64_t hash_seed = 0;           // seed of token hashing
+  DataFormat format = DataFormat::kCriteo;  // kAuto: sniffed from the file (not for stdin)
+  size_t max_line_bytes = 1 << 20;          // longer lines are malformed
+  uint64_t hash_seed = 0;                   // seed of token hashing
+  // Told "FILE:LINE: reason" for each malformed line. Empty (default): LOG(WARNING) for the
+  // first 20 bad lines of a reader, then every 1000th.
+  std::function<void(const std::string& message)> on_bad_line;
 };
 
 class Reader {
@@ -50,11 +54,12 @@ class Reader {
   // and offset), never for malformed lines.
   virtual Result<size_t> Read(size_t max_rows, Minibatch* batch) = 0;
 
-  virtual uint64_t lines_read() const = 0;  // lines consumed so far (good and bad)
+  virtual uint64_t lines_read() const = 0;  // lines consumed so far (good, bad, empty, header)
   virtual uint64_t bad_lines() const = 0;   // malformed lines skipped so far
 };
 
-// Sniffs the format from the first lines of a file (for --format=auto).
+// Sniffs the format from the first lines of a file, plain or compressed (for --format=auto).
+// Not for stdin ("-"): sniffing would consume it.
 Result<DataFormat> SniffFormat(const std::string& path);
 
 }  // namespace fmps

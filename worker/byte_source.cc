@@ -1,0 +1,291 @@
+#include "worker/byte_source.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+namespace fmps {
+namespace {
+
+constexpr size_t kCompressedChunk = 256 << 10;
+
+std::string ErrnoText() { return std::strerror(errno); }
+
+// Raw bytes of a file descriptor. Bytes already consumed for sniffing (stdin cannot seek back)
+// are handed out first.
+class FdInput {
+ public:
+  FdInput(int fd, bool owned, std::string path) : fd_(fd), owned_(owned), path_(std::move(path)) {}
+  ~FdInput() {
+    if (owned_ && fd_ >= 0) ::close(fd_);
+  }
+  FdInput(const FdInput&) = delete;
+  FdInput& operator=(const FdInput&) = delete;
+
+  void PutBack(const unsigned char* bytes, size_t size) { head_.assign(bytes, bytes + size); }
+
+  Result<size_t> Read(char* dst, size_t capacity) {
+    if (head_pos_ < head_.size()) {
+      size_t n = std::min(capacity, head_.size() - head_pos_);
+      std::memcpy(dst, head_.data() + head_pos_, n);
+      head_pos_ += n;
+      consumed_ += n;
+      return n;
+    }
+    for (;;) {
+      ssize_t n = ::read(fd_, dst, capacity);
+      if (n >= 0) {
+        consumed_ += static_cast<uint64_t>(n);
+        return static_cast<size_t>(n);
+      }
+      if (errno != EINTR) return Status::IOError("cannot read " + path_ + ": " + ErrnoText());
+    }
+  }
+
+  Status Seek(uint64_t offset) {
+    if (::lseek(fd_, static_cast<off_t>(offset), SEEK_SET) < 0) {
+      return Status::IOError("cannot seek " + path_ + " to " + std::to_string(offset) + ": " +
+                             ErrnoText());
+    }
+    return Status::OK();
+  }
+
+  const std::string& path() const { return path_; }
+  uint64_t consumed() const { return consumed_; }  // raw bytes handed out so far
+
+ private:
+  int fd_;
+  bool owned_;
+  std::string path_;
+  std::vector<unsigned char> head_;
+  size_t head_pos_ = 0;
+  uint64_t consumed_ = 0;
+};
+
+class PlainSource final : public ByteSource {
+ public:
+  explicit PlainSource(std::unique_ptr<FdInput> input) : input_(std::move(input)) {}
+  Result<size_t> Read(char* dst, size_t capacity) override { return input_->Read(dst, capacity); }
+
+ private:
+  std::unique_ptr<FdInput> input_;
+};
+
+// gzip through zlib (windowBits 15+32 also accepts zlib headers); concatenated members are read
+// one after another, as gunzip does.
+class GzipSource final : public ByteSource {
+ public:
+  explicit GzipSource(std::unique_ptr<FdInput> input)
+      : input_(std::move(input)), in_(kCompressedChunk) {
+    std::memset(&zs_, 0, sizeof(zs_));
+    init_ok_ = inflateInit2(&zs_, 15 + 32) == Z_OK;
+  }
+  ~GzipSource() override {
+    if (init_ok_) inflateEnd(&zs_);
+  }
+
+  Result<size_t> Read(char* dst, size_t capacity) override {
+    if (!init_ok_) return Status::IOError(input_->path() + ": cannot initialize zlib");
+    if (done_) return size_t{0};
+    zs_.next_out = reinterpret_cast<Bytef*>(dst);
+    zs_.avail_out = static_cast<uInt>(std::min<size_t>(capacity, 1u << 30));
+    const uInt out_start = zs_.avail_out;
+    while (zs_.avail_out > 0) {
+      if (zs_.avail_in == 0 && !in_eof_) FMPS_RETURN_IF_ERROR(Refill());
+      if (member_end_) {
+        if (zs_.avail_in == 0) {  // clean end after a complete member
+          done_ = true;
+          break;
+        }
+        inflateReset(&zs_);
+        member_end_ = false;
+      }
+      const uInt in_before = zs_.avail_in;
+      const uInt out_before = zs_.avail_out;
+      int ret = inflate(&zs_, Z_NO_FLUSH);
+      if (ret == Z_STREAM_END) {
+        member_end_ = true;
+        continue;
+      }
+      if (ret != Z_OK && ret != Z_BUF_ERROR) {
+        return Status::Corruption(input_->path() + ": corrupt gzip stream at compressed offset " +
+                                  std::to_string(Offset()) + ": " +
+                                  (zs_.msg ? zs_.msg : zError(ret)));
+      }
+      bool progress = zs_.avail_in != in_before || zs_.avail_out != out_before;
+      if (!progress && zs_.avail_in == 0 && in_eof_) {
+        return Status::Corruption(input_->path() + ": truncated gzip stream at compressed offset " +
+                                  std::to_string(Offset()));
+      }
+    }
+    return static_cast<size_t>(out_start - zs_.avail_out);
+  }
+
+ private:
+  Status Refill() {
+    Result<size_t> n = input_->Read(reinterpret_cast<char*>(in_.data()), in_.size());
+    if (!n.ok()) return n.status();
+    if (*n == 0) in_eof_ = true;
+    zs_.next_in = in_.data();
+    zs_.avail_in = static_cast<uInt>(*n);
+    return Status::OK();
+  }
+  uint64_t Offset() const { return input_->consumed() - zs_.avail_in; }
+
+  std::unique_ptr<FdInput> input_;
+  std::vector<unsigned char> in_;
+  z_stream zs_;
+  bool init_ok_ = false;
+  bool in_eof_ = false;
+  bool member_end_ = false;
+  bool done_ = false;
+};
+
+// zstd streaming decompression; concatenated frames are read one after another.
+class ZstdSource final : public ByteSource {
+ public:
+  explicit ZstdSource(std::unique_ptr<FdInput> input)
+      : input_(std::move(input)), in_(ZSTD_DStreamInSize()), dctx_(ZSTD_createDCtx()) {}
+  ~ZstdSource() override { ZSTD_freeDCtx(dctx_); }
+
+  Result<size_t> Read(char* dst, size_t capacity) override {
+    if (dctx_ == nullptr) return Status::IOError(input_->path() + ": cannot create zstd context");
+    ZSTD_outBuffer out{dst, capacity, 0};
+    while (out.pos < out.size) {
+      if (in_buf_.pos == in_buf_.size && !in_eof_) FMPS_RETURN_IF_ERROR(Refill());
+      const size_t in_before = in_buf_.pos;
+      const size_t out_before = out.pos;
+      size_t ret = ZSTD_decompressStream(dctx_, &out, &in_buf_);
+      if (ZSTD_isError(ret)) {
+        return Status::Corruption(input_->path() + ": corrupt zstd stream at compressed offset " +
+                                  std::to_string(Offset()) + ": " + ZSTD_getErrorName(ret));
+      }
+      frame_hint_ = ret;
+      bool progress = in_buf_.pos != in_before || out.pos != out_before;
+      if (!progress && in_buf_.pos == in_buf_.size && in_eof_) {
+        if (frame_hint_ == 0) break;  // the last frame is complete and flushed
+        return Status::Corruption(input_->path() + ": truncated zstd stream at compressed offset " +
+                                  std::to_string(Offset()));
+      }
+    }
+    return out.pos;
+  }
+
+ private:
+  Status Refill() {
+    Result<size_t> n = input_->Read(static_cast<char*>(in_.data()), in_.size());
+    if (!n.ok()) return n.status();
+    if (*n == 0) in_eof_ = true;
+    in_buf_ = ZSTD_inBuffer{in_.data(), *n, 0};
+    return Status::OK();
+  }
+  uint64_t Offset() const { return input_->consumed() - (in_buf_.size - in_buf_.pos); }
+
+  std::unique_ptr<FdInput> input_;
+  std::vector<char> in_;
+  ZSTD_DCtx* dctx_;
+  ZSTD_inBuffer in_buf_{nullptr, 0, 0};
+  size_t frame_hint_ = 1;  // 0 once a frame is complete; nonzero while one is in progress
+  bool in_eof_ = false;
+};
+
+// Reads up to `size` bytes, retrying short reads (pipes deliver what they have).
+Result<size_t> ReadFully(int fd, unsigned char* dst, size_t size, const std::string& path) {
+  size_t got = 0;
+  while (got < size) {
+    ssize_t n = ::read(fd, dst + got, size - got);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::IOError("cannot read " + path + ": " + ErrnoText());
+    }
+    got += static_cast<size_t>(n);
+  }
+  return got;
+}
+
+Result<int> OpenFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    std::string why = ErrnoText();
+    if (errno == ENOENT) return Status::NotFound("cannot open " + path + ": " + why);
+    return Status::IOError("cannot open " + path + ": " + why);
+  }
+  return fd;
+}
+
+}  // namespace
+
+const char* CompressionName(Compression compression) {
+  switch (compression) {
+    case Compression::kNone: return "none";
+    case Compression::kGzip: return "gzip";
+    case Compression::kZstd: return "zstd";
+  }
+  return "?";
+}
+
+Compression SniffCompression(const unsigned char* head, size_t size) {
+  if (size >= 2 && head[0] == 0x1f && head[1] == 0x8b) return Compression::kGzip;
+  if (size >= 4 && head[0] == 0x28 && head[1] == 0xb5 && head[2] == 0x2f && head[3] == 0xfd) {
+    return Compression::kZstd;
+  }
+  return Compression::kNone;
+}
+
+Result<Compression> DetectCompression(const std::string& path) {
+  if (path == "-") return Status::InvalidArgument("cannot sniff stdin without consuming it");
+  Result<int> fd = OpenFile(path);
+  if (!fd.ok()) return fd.status();
+  unsigned char head[4];
+  ssize_t n;
+  do {
+    n = ::pread(*fd, head, sizeof(head), 0);
+  } while (n < 0 && errno == EINTR);
+  Status st = n < 0 ? Status::IOError("cannot read " + path + ": " + ErrnoText()) : Status::OK();
+  ::close(*fd);
+  if (!st.ok()) return st;
+  return SniffCompression(head, static_cast<size_t>(n));
+}
+
+Result<OpenedSource> OpenByteSource(const std::string& path, uint64_t plain_offset) {
+  const bool is_stdin = path == "-";
+  std::unique_ptr<FdInput> input;
+  unsigned char head[4];
+  size_t head_size = 0;
+  if (is_stdin) {
+    input = std::make_unique<FdInput>(0, /*owned=*/false, "<stdin>");
+    Result<size_t> n = ReadFully(0, head, sizeof(head), "<stdin>");
+    if (!n.ok()) return n.status();
+    head_size = *n;
+    input->PutBack(head, head_size);
+  } else {
+    Result<int> fd = OpenFile(path);
+    if (!fd.ok()) return fd.status();
+    input = std::make_unique<FdInput>(*fd, /*owned=*/true, path);
+    ssize_t n;
+    do {
+      n = ::pread(*fd, head, sizeof(head), 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return Status::IOError("cannot read " + path + ": " + ErrnoText());
+    head_size = static_cast<size_t>(n);
+  }
+  OpenedSource opened;
+  opened.compression = SniffCompression(head, head_size);
+  switch (opened.compression) {
+    case Compression::kGzip: opened.source = std::make_unique<GzipSource>(std::move(input)); break;
+    case Compression::kZstd: opened.source = std::make_unique<ZstdSource>(std::move(input)); break;
+    case Compression::kNone:
+      if (!is_stdin && plain_offset > 0) FMPS_RETURN_IF_ERROR(input->Seek(plain_offset));
+      opened.source = std::make_unique<PlainSource>(std::move(input));
+      break;
+  }
+  return opened;
+}
+
+}  // namespace fmps

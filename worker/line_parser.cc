@@ -1,0 +1,301 @@
+#include "worker/line_parser.h"
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+
+#include "ps/base/keys.h"
+
+namespace fmps {
+namespace {
+
+constexpr int64_t kBucketTableSize = 1 << 12;
+
+// Most Criteo integers are small; a table spares a log() per column.
+const std::array<int16_t, kBucketTableSize>& BucketTable() {
+  static const std::array<int16_t, kBucketTableSize> table = [] {
+    std::array<int16_t, kBucketTableSize> t{};
+    for (int64_t x = 0; x < kBucketTableSize; ++x) {
+      double l = std::log(static_cast<double>(x));
+      t[x] = static_cast<int16_t>(x > 2 ? static_cast<int64_t>(std::floor(l * l)) : x);
+    }
+    return t;
+  }();
+  return table;
+}
+
+bool ParseInt(std::string_view s, int64_t* out) {
+  if (s.empty()) return false;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && ptr == s.data() + s.size();
+}
+
+bool ParseFloat(std::string_view s, float* out) {
+  if (!s.empty() && s[0] == '+') s.remove_prefix(1);
+  if (s.empty()) return false;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && ptr == s.data() + s.size() && std::isfinite(*out);
+}
+
+// 0/1 labels; with allow_minus_one also -1/1 (libsvm, libffm). Values > 0 map to 1.
+bool ParseLabel(std::string_view s, bool allow_minus_one, float* label) {
+  if (s.size() == 1 && (s[0] == '0' || s[0] == '1')) {  // the common case, without from_chars
+    *label = static_cast<float>(s[0] - '0');
+    return true;
+  }
+  float v;
+  if (!ParseFloat(s, &v)) return false;
+  if (v == 1.0f) {
+    *label = 1.0f;
+  } else if (v == 0.0f || (allow_minus_one && v == -1.0f)) {
+    *label = 0.0f;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+std::string Quote(std::string_view s) {
+  constexpr size_t kMax = 40;
+  if (s.size() > kMax) return "'" + std::string(s.substr(0, kMax)) + "...'";
+  return "'" + std::string(s) + "'";
+}
+
+size_t CountChar(std::string_view s, char c) {
+  size_t n = 0;
+  for (char x : s) n += x == c;
+  return n;
+}
+
+// Splits the next column off `rest` at `sep`; false when `rest` is exhausted.
+inline bool NextColumn(std::string_view* rest, bool* more, char sep, std::string_view* column) {
+  if (!*more) return false;
+  const char* p = rest->data();
+  const char* hit = static_cast<const char*>(std::memchr(p, sep, rest->size()));
+  if (hit == nullptr) {
+    *column = *rest;
+    *rest = std::string_view();
+    *more = false;
+  } else {
+    *column = std::string_view(p, static_cast<size_t>(hit - p));
+    rest->remove_prefix(column->size() + 1);
+  }
+  return true;
+}
+
+// Appends a finished row; keys/values were pushed by the caller.
+inline void FinishRow(float label, Minibatch* batch) {
+  batch->labels.push_back(label);
+  batch->offsets.push_back(static_cast<uint32_t>(batch->keys.size()));
+}
+
+inline void Rollback(size_t entries, Minibatch* batch) {
+  batch->keys.resize(entries);
+  batch->values.resize(entries);
+}
+
+// Next whitespace-separated token (spaces or tabs); false at the end.
+inline bool NextToken(std::string_view* rest, std::string_view* token) {
+  size_t i = 0, n = rest->size();
+  const char* p = rest->data();
+  while (i < n && (p[i] == ' ' || p[i] == '\t')) ++i;
+  if (i == n) return false;
+  size_t j = i;
+  while (j < n && p[j] != ' ' && p[j] != '\t') ++j;
+  *token = std::string_view(p + i, j - i);
+  rest->remove_prefix(j);
+  return true;
+}
+
+}  // namespace
+
+int64_t CriteoBucket(int64_t x) {
+  if (x >= 0 && x < kBucketTableSize) return BucketTable()[x];
+  if (x <= 2) return x;
+  double l = std::log(static_cast<double>(x));
+  return static_cast<int64_t>(std::floor(l * l));
+}
+
+int DayOfWeek(int year, int month, int day) {
+  // Days since 1970-01-01 by the civil-calendar formula (March-based years put leap days last).
+  int y = year - (month <= 2 ? 1 : 0);
+  int era = (y >= 0 ? y : y - 399) / 400;
+  int yoe = y - era * 400;
+  int mp = (month + 9) % 12;
+  int doy = (153 * mp + 2) / 5 + day - 1;
+  int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  int64_t days = int64_t{era} * 146097 + doe - 719468;
+  // 1970-01-01 was a Thursday (4).
+  return static_cast<int>(((days % 7) + 7 + 4) % 7);
+}
+
+bool ParseCriteoLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error) {
+  const size_t entries = batch->keys.size();
+  std::string_view rest = line, column;
+  bool more = true;
+  NextColumn(&rest, &more, '\t', &column);
+  float label;
+  if (!ParseLabel(column, /*allow_minus_one=*/false, &label)) {
+    *error = "label must be 0 or 1, got " + Quote(column);
+    return false;
+  }
+  int col = 1;
+  for (; col < kCriteoColumns && NextColumn(&rest, &more, '\t', &column); ++col) {
+    if (column.empty()) continue;
+    const uint32_t field = static_cast<uint32_t>(col - 1);
+    if (col <= 13) {
+      int64_t x;
+      if (!ParseInt(column, &x)) {
+        Rollback(entries, batch);
+        *error = "bad integer " + Quote(column) + " in column " + std::to_string(col + 1);
+        return false;
+      }
+      batch->keys.push_back(
+          MakeKey(field, HashInt(static_cast<uint64_t>(CriteoBucket(x)), seed)));
+    } else {
+      batch->keys.push_back(MakeKey(field, HashToken(column, seed)));
+    }
+    batch->values.push_back(1.0f);
+  }
+  if (col != kCriteoColumns || more) {
+    Rollback(entries, batch);
+    size_t columns = CountChar(line, '\t') + 1;
+    *error = "expected " + std::to_string(kCriteoColumns) + " tab-separated columns, got " +
+             std::to_string(columns);
+    return false;
+  }
+  FinishRow(label, batch);
+  return true;
+}
+
+bool ParseAvazuLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error) {
+  // Counting the columns first means nothing is appended before the line is known to be good.
+  if (CountChar(line, ',') + 1 != kAvazuColumns) {
+    *error = "expected " + std::to_string(kAvazuColumns) + " comma-separated columns, got " +
+             std::to_string(CountChar(line, ',') + 1);
+    return false;
+  }
+  std::string_view rest = line, column;
+  bool more = true;
+  NextColumn(&rest, &more, ',', &column);  // id: not a feature
+  NextColumn(&rest, &more, ',', &column);
+  float label;
+  if (!ParseLabel(column, /*allow_minus_one=*/false, &label)) {
+    *error = "click must be 0 or 1, got " + Quote(column);
+    return false;
+  }
+  NextColumn(&rest, &more, ',', &column);
+  // hour is YYMMDDHH; the hour of the day and the weekday carry the signal, the date does not.
+  bool hour_ok = column.size() == 8;
+  for (char c : column) hour_ok = hour_ok && c >= '0' && c <= '9';
+  int yy = 0, mm = 0, dd = 0, hh = 0;
+  if (hour_ok) {
+    auto two = [&](int i) { return (column[i] - '0') * 10 + (column[i + 1] - '0'); };
+    yy = two(0), mm = two(2), dd = two(4), hh = two(6);
+    hour_ok = mm >= 1 && mm <= 12 && dd >= 1 && dd <= 31 && hh <= 23;
+  }
+  if (!hour_ok) {
+    *error = "hour must be YYMMDDHH, got " + Quote(column);
+    return false;
+  }
+  batch->keys.push_back(MakeKey(0, HashInt(static_cast<uint64_t>(hh), seed)));
+  batch->keys.push_back(
+      MakeKey(1, HashInt(static_cast<uint64_t>(DayOfWeek(2000 + yy, mm, dd)), seed)));
+  batch->values.push_back(1.0f);
+  batch->values.push_back(1.0f);
+  for (uint32_t field = 2; NextColumn(&rest, &more, ',', &column); ++field) {
+    if (column.empty()) continue;
+    batch->keys.push_back(MakeKey(field, HashToken(column, seed)));
+    batch->values.push_back(1.0f);
+  }
+  FinishRow(label, batch);
+  return true;
+}
+
+bool ParseLibffmLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error) {
+  const size_t entries = batch->keys.size();
+  std::string_view rest = line, token;
+  NextToken(&rest, &token);  // a non-empty line has a first token
+  float label;
+  if (!ParseLabel(token, /*allow_minus_one=*/true, &label)) {
+    *error = "label must be 0/1 or -1/1, got " + Quote(token);
+    return false;
+  }
+  while (NextToken(&rest, &token)) {
+    const char* p = token.data();
+    const char* c1 = static_cast<const char*>(std::memchr(p, ':', token.size()));
+    const char* c2 = c1 ? static_cast<const char*>(
+                              std::memchr(c1 + 1, ':', token.size() - (c1 + 1 - p)))
+                        : nullptr;
+    if (c2 == nullptr || c2 == c1 + 1 || c1 == p) {
+      Rollback(entries, batch);
+      *error = "expected field:feature:value, got " + Quote(token);
+      return false;
+    }
+    int64_t field;
+    if (!ParseInt(std::string_view(p, c1 - p), &field) || field < 0) {
+      Rollback(entries, batch);
+      *error = "bad field in " + Quote(token);
+      return false;
+    }
+    if (field >= kMaxFields) {
+      Rollback(entries, batch);
+      *error = "field " + std::to_string(field) + " >= " + std::to_string(kMaxFields);
+      return false;
+    }
+    float value;
+    if (!ParseFloat(std::string_view(c2 + 1, token.data() + token.size() - (c2 + 1)), &value)) {
+      Rollback(entries, batch);
+      *error = "bad value in " + Quote(token);
+      return false;
+    }
+    batch->keys.push_back(MakeKey(static_cast<uint32_t>(field),
+                                  HashToken(std::string_view(c1 + 1, c2 - (c1 + 1)), seed)));
+    batch->values.push_back(value);
+  }
+  FinishRow(label, batch);
+  return true;
+}
+
+bool ParseLibsvmLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error) {
+  const size_t entries = batch->keys.size();
+  std::string_view rest = line, token;
+  NextToken(&rest, &token);
+  float label;
+  if (!ParseLabel(token, /*allow_minus_one=*/true, &label)) {
+    *error = "label must be 0/1 or -1/1, got " + Quote(token);
+    return false;
+  }
+  // The field of a pair is its position: libFM files such as Frappe keep a fixed field order.
+  uint32_t position = 0;
+  while (NextToken(&rest, &token)) {
+    const char* p = token.data();
+    const char* colon = static_cast<const char*>(std::memchr(p, ':', token.size()));
+    if (colon == nullptr || colon == p ||
+        std::memchr(colon + 1, ':', token.size() - (colon + 1 - p)) != nullptr) {
+      Rollback(entries, batch);
+      *error = "expected id:value, got " + Quote(token);
+      return false;
+    }
+    if (position >= static_cast<uint32_t>(kMaxFields)) {
+      Rollback(entries, batch);
+      *error = "more than " + std::to_string(kMaxFields) + " pairs (the position is the field)";
+      return false;
+    }
+    float value;
+    if (!ParseFloat(std::string_view(colon + 1, token.data() + token.size() - (colon + 1)),
+                    &value)) {
+      Rollback(entries, batch);
+      *error = "bad value in " + Quote(token);
+      return false;
+    }
+    batch->keys.push_back(MakeKey(position, HashToken(std::string_view(p, colon - p), seed)));
+    batch->values.push_back(value);
+    ++position;
+  }
+  FinishRow(label, batch);
+  return true;
+}
+
+}  // namespace fmps

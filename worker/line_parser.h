@@ -1,0 +1,34 @@
+// Line parsers of the readers: one text line of a CTR log -> one Minibatch row. They parse in
+// place (no allocation per token) because parsing sits on the trainer's critical path. On a
+// malformed line they leave the batch untouched and say why in *error.
+#ifndef FMPS_WORKER_LINE_PARSER_H_
+#define FMPS_WORKER_LINE_PARSER_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "worker/minibatch.h"
+
+namespace fmps {
+
+constexpr int kCriteoColumns = 40;   // label, I1..I13, C1..C26
+constexpr int kCriteoFields = 39;
+constexpr int kAvazuColumns = 24;    // id, click, hour, 21 categorical columns
+constexpr int kAvazuFields = 23;     // hour-of-day, day-of-week, the 21 categorical columns
+
+// Bucket of a Criteo integer: floor(ln(x)^2) for x > 2, else x itself.
+int64_t CriteoBucket(int64_t x);
+
+// Day of the week of a Gregorian date, 0 = Sunday .. 6 = Saturday.
+int DayOfWeek(int year, int month, int day);
+
+// Each returns true and appends a row, or returns false with the reason in *error.
+bool ParseCriteoLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error);
+bool ParseAvazuLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error);
+bool ParseLibffmLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error);
+bool ParseLibsvmLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error);
+
+}  // namespace fmps
+
+#endif  // FMPS_WORKER_LINE_PARSER_H_
