@@ -1,0 +1,74 @@
+// Store::Impl, shared by store.cc (pull, push, policy) and store_io.cc (serialisation). Internal
+// to ps/store.
+#ifndef FMPS_PS_STORE_STORE_IMPL_H_
+#define FMPS_PS_STORE_STORE_IMPL_H_
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "ps/store/arenas.h"
+#include "ps/store/key_index.h"
+#include "ps/store/store.h"
+#include "ps/store/update_rules.h"
+
+namespace fmps {
+
+class Store::Impl {
+ public:
+  explicit Impl(const StoreOptions& options);
+
+  void Pull(std::span<const uint64_t> keys, std::vector<float>* values,
+            std::vector<uint16_t>* widths) const;
+  Status Push(std::span<const uint64_t> keys, std::span<const float> grads,
+              std::span<const uint16_t> widths, std::span<const uint32_t> counts);
+  StoreStats Stats() const;
+  std::string Serialize() const;
+  // Fills this (empty) Impl from serialised bytes.
+  Status Load(std::string_view bytes, const std::string& source_name);
+  void ForEach(const std::function<void(uint64_t, float, std::span<const float>)>& fn) const;
+
+  const StoreOptions& options() const { return options_; }
+
+ private:
+  struct KeyOf {
+    const RowTable* rows;
+    uint64_t operator()(uint32_t row) const { return (*rows)[row].key(); }
+  };
+
+  uint32_t WidthOf(uint32_t ref) const {
+    return ref == 0 ? 0 : arenas_[EmbeddingRef::Arena(ref) - 1]->width();
+  }
+  float* EmbeddingOf(uint32_t ref) {
+    return arenas_[EmbeddingRef::Arena(ref) - 1]->Row(EmbeddingRef::Slot(ref));
+  }
+  const float* EmbeddingOf(uint32_t ref) const {
+    return arenas_[EmbeddingRef::Arena(ref) - 1]->Row(EmbeddingRef::Slot(ref));
+  }
+  // Arena id (1-based) for `width`, created on first use; 0 when all ids are taken.
+  uint32_t ArenaFor(uint32_t width);
+  // A fresh embedding slot of `width`; 0 when none can be had (arena or id space full).
+  uint32_t AllocateRef(uint32_t width);
+  void ReleaseEmbedding(BaseRow& row);
+  // Gives `row` an embedding of `width` (> current): keeps V and accumulators of the existing
+  // prefix, initialises the new dims. No-op if no slot can be had.
+  void WidenEmbedding(BaseRow& row, uint32_t width);
+  void PushOne(BaseRow& row, float grad_w, const float* grad_v, uint32_t grad_width, uint32_t count);
+
+  StoreOptions options_;
+  FtrlParams ftrl_;
+  AdagradParams adagrad_;
+  KeyIndex index_;
+  RowTable rows_;
+  std::vector<std::unique_ptr<EmbeddingArena>> arenas_;  // arenas_[id - 1]
+  std::vector<uint8_t> arena_of_width_;                  // width -> arena id, 0 = none yet
+  uint64_t nonzero_w_ = 0;
+  uint64_t embeddings_ = 0;
+  uint64_t embedding_floats_ = 0;
+  uint64_t failed_allocations_ = 0;  // embeddings not created for lack of arena space
+};
+
+}  // namespace fmps
+
+#endif  // FMPS_PS_STORE_STORE_IMPL_H_

@@ -1,0 +1,70 @@
+// Update rules of the server: FTRL-proximal on the linear weights and Adagrad on embedding rows.
+// They are free functions over spans (and scalar inline twins for the store's per-key loop), kept
+// apart from storage so that tests can check them against hand-computed values.
+#ifndef FMPS_PS_STORE_UPDATE_RULES_H_
+#define FMPS_PS_STORE_UPDATE_RULES_H_
+
+#include <cmath>
+#include <cstdint>
+#include <span>
+
+namespace fmps {
+
+// FTRL-proximal (McMahan et al. 2013), per coordinate.
+struct FtrlParams {
+  float alpha = 0.05f;  // learning rate
+  float beta = 1.0f;    // smooths the per-coordinate rate for rarely seen coordinates
+  float l1 = 0.5f;      // exact zeros while |z| <= l1
+  float l2 = 1.0f;      // L2
+};
+
+// The weight FTRL's closed form gives for state (z, n).
+inline float FtrlWeight(float z, float n, const FtrlParams& p) {
+  if (std::fabs(z) <= p.l1) return 0.0f;
+  const float shrunk = z - std::copysign(p.l1, z);
+  return -shrunk / ((p.beta + std::sqrt(n)) / p.alpha + p.l2);
+}
+
+// One step with the summed minibatch gradient g of a coordinate: updates z, n and w in place.
+inline void FtrlStep(float& z, float& n, float& w, float g, const FtrlParams& p) {
+  const float n_new = n + g * g;
+  const float sigma = (std::sqrt(n_new) - std::sqrt(n)) / p.alpha;
+  z += g - sigma * w;
+  n = n_new;
+  w = FtrlWeight(z, n, p);
+}
+
+// FtrlStep over aligned spans (all of g.size()). Sizes must agree (checked in debug builds).
+void FtrlUpdate(std::span<float> z, std::span<float> n, std::span<float> w, std::span<const float> g,
+                const FtrlParams& params);
+
+// Adagrad on one embedding row.
+struct AdagradParams {
+  float lr = 0.05f;   // learning rate
+  float l2 = 1e-4f;   // L2 on V, added to the gradient of each dimension being updated
+  float eps = 1e-6f;  // added to the accumulator under the square root
+};
+
+// One step on the first g.size() dimensions of row v with accumulators acc:
+// g' = g + l2 * v; acc += g'^2; v -= lr * g' / sqrt(acc + eps). Dimensions beyond g.size() are
+// untouched: L2 applies only where a gradient arrived, so unseen rows do not decay.
+inline void AdagradStep(float* v, float* acc, const float* g, size_t dims, const AdagradParams& p) {
+  for (size_t j = 0; j < dims; ++j) {
+    const float gj = g[j] + p.l2 * v[j];
+    acc[j] += gj * gj;
+    v[j] -= p.lr * gj / std::sqrt(acc[j] + p.eps);
+  }
+}
+
+// Span version: v and acc must be at least g.size() long (checked in debug builds).
+void AdagradUpdate(std::span<float> v, std::span<float> acc, std::span<const float> g,
+                   const AdagradParams& params);
+
+// Initial value of dimension `dim` of the embedding of `key`: a normal draw with stddev `scale`
+// derived only from (seed, key, dim), so that runs and restarts are reproducible and a row that is
+// widened gets the same new entries whatever order things happened in.
+float InitialEmbeddingValue(uint64_t seed, uint64_t key, uint32_t dim, float scale);
+
+}  // namespace fmps
+
+#endif  // FMPS_PS_STORE_UPDATE_RULES_H_
