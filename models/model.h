@@ -17,6 +17,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ps/base/status.h"
@@ -91,6 +92,13 @@ class Model {
 // The registry: builds the model named by options.name, or says which names exist.
 Result<std::unique_ptr<Model>> CreateModel(const ModelOptions& options);
 std::vector<std::string> ModelNames();
+
+// RaFM rank policy for the servers: one (min_count, cumulative width) per level, min_count
+// increasing. A feature seen n times gets the largest level whose min_count <= n, i.e.
+// argmin_k |log n - log D_k| (RaFM eq. 17): level k+1 starts at n >= sqrt(D_k * D_{k+1})
+// (rounded up; ties go to the larger rank). The first level's min_count is 0 (admission is the
+// store's business). Empty ranks mean the default {4, 8, 16}.
+std::vector<std::pair<uint64_t, uint32_t>> RafmLevels(const std::vector<int>& ranks);
 
 }  // namespace fmps
 

@@ -1,0 +1,191 @@
+// DPLR-FwFM: R = U^T diag(e) U + diag(d) with d = -diag(U^T diag(e) U), so diag(R) = 0 and
+// phi = sum_{f<g} R_fg <S_f, S_g> = 0.5 * sum_p e_p (||P_p||^2 - sum_f U_pf^2 ||S_f||^2),
+// P_p = sum_f U_pf S_f. O(rho * m' * k) per row for the m' fields present; R is never built.
+//
+// Dense layout: {b, U (rho x m, row-major: U[p*m + f]), e (rho)}.
+// Init: U row 0 = 1 and e_0 = 1 make R = 11^T - I, i.e. FwFM with R = 1 (FM's start point);
+// rows p >= 1 are N(0, 1) directions with a small weight e_p = dense_init_scale, so they start
+// near zero but with nonzero gradients.
+#include <random>
+#include <vector>
+
+#include "models/model_math.h"
+
+namespace fmps {
+namespace {
+
+using model_math::FinishRow;
+
+struct DplrScratch {
+  std::vector<float> sums;        // [m*k] S_f for present fields
+  std::vector<float> norms;       // [m] ||S_f||^2
+  std::vector<float> proj;        // [rho*k] P_p
+  std::vector<float> back;        // [m*k] T_f = d phi / d S_f
+  std::vector<double> grad_u;     // [rho*m]
+  std::vector<double> grad_e;     // [rho]
+  std::vector<double> terms;      // [rho] this row's d phi / d e_p
+  std::vector<int> present;
+  std::vector<uint8_t> seen;
+};
+
+template <int kFixed>
+double DplrKernel(const BatchView& b, const ParamView& p, int k_dyn, int m, int rho,
+                  std::span<float> logits, GradView* grads) {
+  const int k = kFixed > 0 ? kFixed : k_dyn;
+  const float* u = p.dense + 1;
+  const float* ev = p.dense + 1 + size_t(rho) * m;
+  thread_local DplrScratch s;
+  s.sums.resize(size_t(m) * k);
+  s.norms.resize(m);
+  s.proj.resize(size_t(rho) * k);
+  s.terms.resize(rho);
+  s.back.resize(size_t(m) * k);
+  if (grads != nullptr) {
+    s.grad_u.assign(size_t(rho) * m, 0.0);
+    s.grad_e.assign(rho, 0.0);
+  }
+  s.seen.assign(m, 0);
+  s.present.clear();
+  s.present.reserve(m);
+
+  double total = 0;
+  for (size_t r = 0; r < b.rows; ++r) {
+    const uint32_t begin = b.offsets[r], end = b.offsets[r + 1];
+    double z = p.dense[0];
+    for (uint32_t e = begin; e < end; ++e) {
+      const uint32_t i = b.index[e];
+      const float x = b.values[e];
+      const int f = b.fields[e];
+      z += double(p.w[i]) * x;
+      float* sf = s.sums.data() + size_t(f) * k;
+      if (!s.seen[f]) {
+        s.seen[f] = 1;
+        s.present.push_back(f);
+        for (int d = 0; d < k; ++d) sf[d] = 0.f;
+      }
+      const float* v = p.V + size_t(i) * k;
+      for (int d = 0; d < k; ++d) sf[d] += x * v[d];
+    }
+    for (int f : s.present) {
+      const float* sf = s.sums.data() + size_t(f) * k;
+      float n = 0.f;
+      for (int d = 0; d < k; ++d) n += sf[d] * sf[d];
+      s.norms[f] = n;
+    }
+    double phi = 0;
+    for (int q = 0; q < rho; ++q) {
+      float* pq = s.proj.data() + size_t(q) * k;
+      const float* uq = u + size_t(q) * m;
+      for (int d = 0; d < k; ++d) pq[d] = 0.f;
+      float diag = 0.f;
+      for (int f : s.present) {
+        const float* sf = s.sums.data() + size_t(f) * k;
+        const float uf = uq[f];
+        for (int d = 0; d < k; ++d) pq[d] += uf * sf[d];
+        diag += uf * uf * s.norms[f];
+      }
+      float pn = 0.f;
+      for (int d = 0; d < k; ++d) pn += pq[d] * pq[d];
+      const double term = 0.5 * (double(pn) - diag);
+      phi += ev[q] * term;
+      s.terms[q] = term;
+    }
+    z += phi;
+    float g;
+    total += FinishRow(b, r, z, logits, &g);
+    if (grads == nullptr) {
+      for (int f : s.present) s.seen[f] = 0;
+      s.present.clear();
+      continue;
+    }
+    if (g != 0.f) {
+      for (int q = 0; q < rho; ++q) s.grad_e[q] += double(g) * s.terms[q];
+      grads->dense[0] += g;
+      for (int f : s.present) {
+        float* tf = s.back.data() + size_t(f) * k;
+        for (int d = 0; d < k; ++d) tf[d] = 0.f;
+      }
+      for (int q = 0; q < rho; ++q) {
+        const float* pq = s.proj.data() + size_t(q) * k;
+        const float* uq = u + size_t(q) * m;
+        const float eq = ev[q];
+        for (int f : s.present) {
+          const float* sf = s.sums.data() + size_t(f) * k;
+          float* tf = s.back.data() + size_t(f) * k;
+          const float uf = uq[f];
+          float dot = 0.f;
+          for (int d = 0; d < k; ++d) {
+            dot += pq[d] * sf[d];
+            tf[d] += eq * uf * (pq[d] - uf * sf[d]);
+          }
+          s.grad_u[size_t(q) * m + f] += double(g) * eq * (double(dot) - double(uf) * s.norms[f]);
+        }
+      }
+      for (uint32_t e = begin; e < end; ++e) {
+        const uint32_t i = b.index[e];
+        const float gx = g * b.values[e];
+        grads->w[i] += gx;
+        const float* tf = s.back.data() + size_t(b.fields[e]) * k;
+        float* gv = grads->V + size_t(i) * k;
+        for (int d = 0; d < k; ++d) gv[d] += gx * tf[d];
+      }
+    }
+    for (int f : s.present) s.seen[f] = 0;
+    s.present.clear();
+  }
+  if (grads != nullptr) {
+    for (size_t j = 0; j < size_t(rho) * m; ++j) grads->dense[1 + j] += float(s.grad_u[j]);
+    for (int q = 0; q < rho; ++q) grads->dense[1 + size_t(rho) * m + q] += float(s.grad_e[q]);
+  }
+  return total;
+}
+
+class DplrModel : public Model {
+ public:
+  explicit DplrModel(const ModelOptions& o)
+      : k_(o.k), m_(o.num_fields), rho_(o.dplr_rank), init_scale_(o.dense_init_scale) {}
+  std::string name() const override { return "dplr"; }
+  int EmbeddingWidth() const override { return k_; }
+  size_t DenseSize() const override { return 1 + size_t(rho_) * m_ + rho_; }
+
+  void InitDense(std::span<float> dense, uint64_t seed) const override {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> normal(0.f, 1.f);
+    dense[0] = 0.f;
+    float* u = dense.data() + 1;
+    float* e = dense.data() + 1 + size_t(rho_) * m_;
+    for (int f = 0; f < m_; ++f) u[f] = 1.f;
+    for (size_t j = m_; j < size_t(rho_) * m_; ++j) u[j] = normal(rng);
+    e[0] = 1.f;
+    for (int q = 1; q < rho_; ++q) e[q] = init_scale_;
+  }
+
+  double Compute(const BatchView& b, const ParamView& p, std::span<float> logits,
+                 GradView* grads) const override {
+    switch (k_) {
+      case 4: return DplrKernel<4>(b, p, k_, m_, rho_, logits, grads);
+      case 8: return DplrKernel<8>(b, p, k_, m_, rho_, logits, grads);
+      case 16: return DplrKernel<16>(b, p, k_, m_, rho_, logits, grads);
+      default: return DplrKernel<0>(b, p, k_, m_, rho_, logits, grads);
+    }
+  }
+
+ private:
+  int k_;
+  int m_;
+  int rho_;
+  float init_scale_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Model>> NewDplrModel(const ModelOptions& o) {
+  FMPS_RETURN_IF_ERROR(ValidateCommonOptions(o));
+  if (o.dplr_rank < 1) {
+    return Status::InvalidArgument("dplr: dplr_rank must be >= 1, got " +
+                                   std::to_string(o.dplr_rank));
+  }
+  return std::unique_ptr<Model>(std::make_unique<DplrModel>(o));
+}
+
+}  // namespace fmps

@@ -1,0 +1,94 @@
+// FM: logit = b + sum_i w_i x_i + 0.5 * sum_d [(sum_i v_id x_i)^2 - sum_i v_id^2 x_i^2].
+// The hot path of the system: one pass over a row's entries builds the per-dimension sums S and
+// Q, a second pass adds the embedding gradients. The rank is a template parameter for common
+// values so the loops over d have a fixed trip count and vectorise.
+#include <vector>
+
+#include "models/model_math.h"
+
+namespace fmps {
+namespace {
+
+using model_math::FinishRow;
+
+template <int kFixed>
+double FmKernel(const BatchView& b, const ParamView& p, int k_dyn, std::span<float> logits,
+                GradView* grads) {
+  const int k = kFixed > 0 ? kFixed : k_dyn;
+  thread_local std::vector<float> scratch;
+  scratch.resize(2 * size_t(k));
+  float* sum = scratch.data();      // S_d = sum_i x_i v_id
+  float* sq = scratch.data() + k;   // Q_d = sum_i x_i^2 v_id^2, per lane so the loop vectorises
+  double total = 0;
+  for (size_t r = 0; r < b.rows; ++r) {
+    const uint32_t begin = b.offsets[r], end = b.offsets[r + 1];
+    for (int d = 0; d < k; ++d) sum[d] = sq[d] = 0.f;
+    double z = p.dense[0];
+    for (uint32_t e = begin; e < end; ++e) {
+      const uint32_t i = b.index[e];
+      const float x = b.values[e];
+      z += double(p.w[i]) * x;
+      const float* v = p.V + size_t(i) * k;
+      for (int d = 0; d < k; ++d) {
+        const float t = x * v[d];
+        sum[d] += t;
+        sq[d] += t * t;
+      }
+    }
+    float phi = 0.f;
+    for (int d = 0; d < k; ++d) phi += sum[d] * sum[d] - sq[d];
+    z += 0.5 * phi;
+    float g;
+    total += FinishRow(b, r, z, logits, &g);
+    if (grads == nullptr || g == 0.f) continue;
+    grads->dense[0] += g;
+    for (uint32_t e = begin; e < end; ++e) {
+      const uint32_t i = b.index[e];
+      const float x = b.values[e];
+      const float gx = g * x;
+      grads->w[i] += gx;
+      const float* v = p.V + size_t(i) * k;
+      float* gv = grads->V + size_t(i) * k;
+      // Keys narrower than k get no gradient in their padding (the server ignores it anyway).
+      const int width = (p.widths != nullptr && p.widths[i] < k) ? p.widths[i] : k;
+      if (width == k) {
+        for (int d = 0; d < k; ++d) gv[d] += gx * (sum[d] - x * v[d]);
+      } else {
+        for (int d = 0; d < width; ++d) gv[d] += gx * (sum[d] - x * v[d]);
+      }
+    }
+  }
+  return total;
+}
+
+class FmModel : public Model {
+ public:
+  explicit FmModel(const ModelOptions& o) : k_(o.k) {}
+  std::string name() const override { return "fm"; }
+  int EmbeddingWidth() const override { return k_; }
+  size_t DenseSize() const override { return 1; }
+  void InitDense(std::span<float> dense, uint64_t) const override { dense[0] = 0.f; }
+
+  double Compute(const BatchView& b, const ParamView& p, std::span<float> logits,
+                 GradView* grads) const override {
+    switch (k_) {
+      case 4: return FmKernel<4>(b, p, k_, logits, grads);
+      case 8: return FmKernel<8>(b, p, k_, logits, grads);
+      case 16: return FmKernel<16>(b, p, k_, logits, grads);
+      case 32: return FmKernel<32>(b, p, k_, logits, grads);
+      default: return FmKernel<0>(b, p, k_, logits, grads);
+    }
+  }
+
+ private:
+  int k_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Model>> NewFmModel(const ModelOptions& o) {
+  FMPS_RETURN_IF_ERROR(ValidateCommonOptions(o));
+  return std::unique_ptr<Model>(std::make_unique<FmModel>(o));
+}
+
+}  // namespace fmps

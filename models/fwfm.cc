@@ -1,0 +1,248 @@
+// FwFM and pruned FwFM: phi = sum_{f<g} R_fg <S_f, S_g> with S_f = sum_{i in field f} x_i v_i,
+// so same-field pairs never interact (R has a zero diagonal). Per row the cost is O(m'^2 k) for
+// the m' fields present; absent fields are skipped.
+//
+// Dense layout: fwfm {b, R upper triangle (P = m(m-1)/2, row-major over f<g)};
+// pruned_fwfm {b, R upper triangle (P), mask (P, 1 = kept, 0 = pruned)}.
+// R starts at 1 (+ small jitter): the model then starts exactly where FM would (when each field
+// holds one feature), embeddings learn from the first step, and the jitter breaks ties for
+// magnitude pruning. Pruned entries use R * mask, so a server that revives a pruned R value
+// cannot bring the interaction back.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "models/model_math.h"
+
+namespace fmps {
+namespace {
+
+using model_math::FinishRow;
+using model_math::PairIndex;
+
+struct FwfmScratch {
+  std::vector<float> r_full;      // [m*m] effective symmetric R, zero diagonal
+  std::vector<double> grad_full;  // [m*m] dL/dR_fg accumulated at [min*m+max]
+  std::vector<float> sums;        // [m*k] S_f, valid for present fields
+  std::vector<float> back;        // [m*k] T_f = sum_g R_fg S_g
+  std::vector<int> present;       // fields present in the row
+  std::vector<uint8_t> seen;      // [m]
+};
+
+template <int kFixed>
+double FwfmKernel(const BatchView& b, const ParamView& p, int k_dyn, int m, bool masked,
+                  std::span<float> logits, GradView* grads) {
+  const int k = kFixed > 0 ? kFixed : k_dyn;
+  const size_t num_pairs = size_t(m) * (m - 1) / 2;
+  thread_local FwfmScratch s;
+  s.r_full.assign(size_t(m) * m, 0.f);
+  for (int f = 0; f < m; ++f) {
+    for (int g = f + 1; g < m; ++g) {
+      const size_t idx = PairIndex(f, g, m);
+      float rv = p.dense[1 + idx];
+      if (masked) rv *= p.dense[1 + num_pairs + idx];
+      s.r_full[size_t(f) * m + g] = s.r_full[size_t(g) * m + f] = rv;
+    }
+  }
+  if (grads != nullptr) s.grad_full.assign(size_t(m) * m, 0.0);
+  s.sums.resize(size_t(m) * k);
+  s.back.resize(size_t(m) * k);
+  s.seen.assign(m, 0);
+  s.present.clear();
+  s.present.reserve(m);
+
+  double total = 0;
+  for (size_t r = 0; r < b.rows; ++r) {
+    const uint32_t begin = b.offsets[r], end = b.offsets[r + 1];
+    double z = p.dense[0];
+    for (uint32_t e = begin; e < end; ++e) {
+      const uint32_t i = b.index[e];
+      const float x = b.values[e];
+      const int f = b.fields[e];
+      z += double(p.w[i]) * x;
+      float* sf = s.sums.data() + size_t(f) * k;
+      if (!s.seen[f]) {
+        s.seen[f] = 1;
+        s.present.push_back(f);
+        for (int d = 0; d < k; ++d) sf[d] = 0.f;
+      }
+      const float* v = p.V + size_t(i) * k;
+      for (int d = 0; d < k; ++d) sf[d] += x * v[d];
+    }
+    std::sort(s.present.begin(), s.present.end());  // so pairs come as f < g
+    const size_t np = s.present.size();
+    double phi = 0;
+    for (size_t a = 0; a < np; ++a) {
+      const int f = s.present[a];
+      const float* sf = s.sums.data() + size_t(f) * k;
+      for (size_t c = a + 1; c < np; ++c) {
+        const int g = s.present[c];
+        const float* sg = s.sums.data() + size_t(g) * k;
+        float dot = 0.f;
+        for (int d = 0; d < k; ++d) dot += sf[d] * sg[d];
+        phi += double(s.r_full[size_t(f) * m + g]) * dot;
+      }
+    }
+    z += phi;
+    float gr;
+    total += FinishRow(b, r, z, logits, &gr);
+    if (grads != nullptr && gr != 0.f) {
+      grads->dense[0] += gr;
+      for (size_t a = 0; a < np; ++a) {
+        const int f = s.present[a];
+        const float* sf = s.sums.data() + size_t(f) * k;
+        float* tf = s.back.data() + size_t(f) * k;
+        for (int d = 0; d < k; ++d) tf[d] = 0.f;
+        for (size_t c = 0; c < np; ++c) {
+          if (c == a) continue;
+          const int g = s.present[c];
+          const float* sg = s.sums.data() + size_t(g) * k;
+          const float rfg = s.r_full[size_t(f) * m + g];
+          for (int d = 0; d < k; ++d) tf[d] += rfg * sg[d];
+          if (c > a) {
+            float dot = 0.f;
+            for (int d = 0; d < k; ++d) dot += sf[d] * sg[d];
+            s.grad_full[size_t(f) * m + g] += double(gr) * dot;
+          }
+        }
+      }
+      for (uint32_t e = begin; e < end; ++e) {
+        const uint32_t i = b.index[e];
+        const float gx = gr * b.values[e];
+        grads->w[i] += gx;
+        const float* tf = s.back.data() + size_t(b.fields[e]) * k;
+        float* gv = grads->V + size_t(i) * k;
+        for (int d = 0; d < k; ++d) gv[d] += gx * tf[d];
+      }
+    }
+    for (int f : s.present) s.seen[f] = 0;
+    s.present.clear();
+  }
+  if (grads != nullptr) {
+    for (int f = 0; f < m; ++f) {
+      for (int g = f + 1; g < m; ++g) {
+        const size_t idx = PairIndex(f, g, m);
+        // d/dR of R*mask is mask; the mask itself is not trained (zero gradient).
+        const float mask = masked ? p.dense[1 + num_pairs + idx] : 1.f;
+        grads->dense[1 + idx] += static_cast<float>(s.grad_full[size_t(f) * m + g]) * mask;
+      }
+    }
+  }
+  return total;
+}
+
+class FwfmModel : public Model {
+ public:
+  FwfmModel(const ModelOptions& o, bool pruned, int64_t keep_entries)
+      : k_(o.k), m_(o.num_fields), pruned_(pruned), keep_entries_(keep_entries),
+        init_scale_(o.dense_init_scale) {}
+
+  std::string name() const override { return pruned_ ? "pruned_fwfm" : "fwfm"; }
+  int EmbeddingWidth() const override { return k_; }
+  size_t DenseSize() const override { return 1 + NumPairs() * (pruned_ ? 2 : 1); }
+
+  void InitDense(std::span<float> dense, uint64_t seed) const override {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> jitter(0.f, init_scale_);
+    dense[0] = 0.f;
+    for (size_t j = 0; j < NumPairs(); ++j) dense[1 + j] = 1.f + jitter(rng);
+    if (pruned_) {
+      for (size_t j = 0; j < NumPairs(); ++j) dense[1 + NumPairs() + j] = 1.f;
+    }
+  }
+
+  double Compute(const BatchView& b, const ParamView& p, std::span<float> logits,
+                 GradView* grads) const override {
+    switch (k_) {
+      case 4: return FwfmKernel<4>(b, p, k_, m_, pruned_, logits, grads);
+      case 8: return FwfmKernel<8>(b, p, k_, m_, pruned_, logits, grads);
+      case 16: return FwfmKernel<16>(b, p, k_, m_, pruned_, logits, grads);
+      default: return FwfmKernel<0>(b, p, k_, m_, pruned_, logits, grads);
+    }
+  }
+
+  // Gradual magnitude pruning (Zhu & Gupta's cubic ramp, the shape of the structural pruning
+  // paper's damped schedule: fast early, slow late): the pruned count grows from 0 at
+  // progress 0 to its target at progress 0.5. Pruning is permanent: a masked entry stays masked.
+  void AfterDenseUpdate(std::span<float> dense, double progress) const override {
+    if (!pruned_) return;
+    const size_t np = NumPairs();
+    float* r = dense.data() + 1;
+    float* mask = dense.data() + 1 + np;
+    const size_t target_alive = KeptAt(progress);
+    std::vector<size_t> alive;
+    alive.reserve(np);
+    for (size_t j = 0; j < np; ++j) {
+      if (mask[j] != 0.f) {
+        alive.push_back(j);
+      } else {
+        r[j] = 0.f;
+      }
+    }
+    if (alive.size() <= target_alive) return;
+    const size_t drop = alive.size() - target_alive;
+    // Smallest magnitudes first; ties broken by index so the result is deterministic.
+    std::nth_element(alive.begin(), alive.begin() + drop, alive.end(), [&](size_t a, size_t c) {
+      const float fa = std::fabs(r[a]), fc = std::fabs(r[c]);
+      return fa < fc || (fa == fc && a < c);
+    });
+    for (size_t q = 0; q < drop; ++q) {
+      mask[alive[q]] = 0.f;
+      r[alive[q]] = 0.f;
+    }
+  }
+
+  size_t DenseParams(std::span<const float> dense) const override {
+    if (!pruned_) return dense.size();
+    size_t alive = 0;
+    for (size_t j = 0; j < NumPairs(); ++j) alive += dense[1 + NumPairs() + j] != 0.f;
+    return 1 + alive;
+  }
+
+  // Entries of R kept at a given training progress under the schedule.
+  size_t KeptAt(double progress) const {
+    const size_t np = NumPairs();
+    const double t = std::clamp(progress / 0.5, 0.0, 1.0);
+    const double ramp = 1.0 - (1.0 - t) * (1.0 - t) * (1.0 - t);
+    const auto pruned = static_cast<size_t>(std::llround(double(np - keep_entries_) * ramp));
+    return np - pruned;
+  }
+
+ private:
+  size_t NumPairs() const { return size_t(m_) * (m_ - 1) / 2; }
+  int k_;
+  int m_;
+  bool pruned_;
+  size_t keep_entries_;  // target number of surviving R entries (pruned_fwfm)
+  float init_scale_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Model>> NewFwfmModel(const ModelOptions& o) {
+  FMPS_RETURN_IF_ERROR(ValidateCommonOptions(o));
+  const bool pruned = o.name == "pruned_fwfm";
+  const int64_t num_pairs = int64_t(o.num_fields) * (o.num_fields - 1) / 2;
+  int64_t keep = num_pairs;
+  if (pruned) {
+    if (o.keep_entries >= 0) {
+      if (o.keep_entries > num_pairs) {
+        return Status::InvalidArgument("pruned_fwfm: keep_entries " +
+                                       std::to_string(o.keep_entries) + " exceeds the " +
+                                       std::to_string(num_pairs) + " field pairs");
+      }
+      keep = o.keep_entries;
+    } else {
+      if (!(o.keep >= 0.0 && o.keep <= 1.0)) {
+        return Status::InvalidArgument("pruned_fwfm: keep must be in [0, 1], got " +
+                                       std::to_string(o.keep));
+      }
+      keep = std::llround(o.keep * double(num_pairs));
+    }
+  }
+  return std::unique_ptr<Model>(std::make_unique<FwfmModel>(o, pruned, keep));
+}
+
+}  // namespace fmps

@@ -1,0 +1,71 @@
+// Small shared pieces of the model kernels: the numerically stable logloss, the per-row loss and
+// its gradient factor, and the factories the registry calls. Internal to models/.
+#ifndef FMPS_MODELS_MODEL_MATH_H_
+#define FMPS_MODELS_MODEL_MATH_H_
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+
+#include "models/model.h"
+
+namespace fmps {
+namespace model_math {
+
+inline double Sigmoid(double z) {
+  // Two branches so exp never overflows.
+  if (z >= 0) return 1.0 / (1.0 + std::exp(-z));
+  const double e = std::exp(z);
+  return e / (1.0 + e);
+}
+
+// logloss(y, sigmoid(z)) = log(1 + exp(-|z|)) + max(z, 0) - y * z, exact for any z; y may be soft.
+inline double LogLoss(double z, double y) {
+  return std::log1p(std::exp(-std::fabs(z))) + (z > 0 ? z : 0.0) - y * z;
+}
+
+// Bias plus linear term of row r.
+inline double LinearLogit(const BatchView& b, const ParamView& p, size_t r) {
+  double z = p.dense[0];
+  for (uint32_t e = b.offsets[r]; e < b.offsets[r + 1]; ++e) z += double(p.w[b.index[e]]) * b.values[e];
+  return z;
+}
+
+// Adds g * d(linear logit)/d(w, bias) into grads.
+inline void AddLinearGrad(const BatchView& b, size_t r, float g, GradView* grads) {
+  grads->dense[0] += g;
+  for (uint32_t e = b.offsets[r]; e < b.offsets[r + 1]; ++e) grads->w[b.index[e]] += g * b.values[e];
+}
+
+// Records row r's logit; returns its loss and sets *g to d loss / d logit (0 without labels).
+inline double FinishRow(const BatchView& b, size_t r, double z, std::span<float> logits, float* g) {
+  logits[r] = static_cast<float>(z);
+  if (b.labels == nullptr) {
+    *g = 0.f;
+    return 0.0;
+  }
+  const double y = b.labels[r];
+  *g = static_cast<float>(Sigmoid(z) - y);
+  return LogLoss(z, y);
+}
+
+// Upper-triangle index of field pair (f, g), f < g, among m fields: row-major over f.
+inline size_t PairIndex(int f, int g, int m) {
+  return size_t(f) * m - size_t(f) * (f + 1) / 2 + size_t(g - f - 1);
+}
+
+}  // namespace model_math
+
+// Factories used by the registry; each validates its own options.
+Result<std::unique_ptr<Model>> NewFmModel(const ModelOptions& o);
+Result<std::unique_ptr<Model>> NewFwfmModel(const ModelOptions& o);  // fwfm and pruned_fwfm
+Result<std::unique_ptr<Model>> NewDplrModel(const ModelOptions& o);
+Result<std::unique_ptr<Model>> NewRafmModel(const ModelOptions& o);
+Result<std::unique_ptr<Model>> NewFfmModel(const ModelOptions& o);
+
+// Checks k and num_fields, the options every model shares.
+Status ValidateCommonOptions(const ModelOptions& o);
+
+}  // namespace fmps
+
+#endif  // FMPS_MODELS_MODEL_MATH_H_

@@ -1,0 +1,159 @@
+// Fast kernels vs their plain references, and gradients vs central finite differences, for every
+// model on small random batches (several features per field, absent fields, real values).
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "models/model.h"
+#include "models/reference.h"
+#include "tests/models/model_test_util.h"
+
+namespace fmps {
+namespace {
+
+using testing::BatchShape;
+using testing::ExpectGradNear;
+using testing::FiniteDifference;
+using testing::MakeBatch;
+using testing::MakeParams;
+using testing::Params;
+using testing::RandomBatch;
+using testing::ReferenceLoss;
+
+std::unique_ptr<Model> Make(const ModelOptions& o) {
+  auto model = CreateModel(o);
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  return std::move(model).value();
+}
+
+ModelOptions Options(const std::string& name, int k, int m) {
+  ModelOptions o;
+  o.name = name;
+  o.k = k;
+  o.num_fields = m;
+  o.dplr_rank = 2;
+  o.keep = 0.6;
+  o.rafm_ranks = {2, 3, 5};
+  return o;
+}
+
+// Widths as the servers would send them: some keys without embedding, some narrower.
+std::vector<uint16_t> MixedWidths(const ModelOptions& o, const Model& model, size_t num_keys) {
+  std::vector<uint16_t> widths(num_keys, uint16_t(model.EmbeddingWidth()));
+  if (o.name == "fm") {
+    for (size_t i = 0; i < num_keys; i += 3) widths[i] = uint16_t(i % 2 ? 0 : o.k / 2);
+  }
+  if (o.name == "rafm") {
+    const uint16_t levels[] = {0, 2, 5, 10};  // cumulative widths of levels 0..3 for {2, 3, 5}
+    for (size_t i = 0; i < num_keys; ++i) widths[i] = levels[i % 4];
+  }
+  return widths;
+}
+
+class KernelTest : public ::testing::TestWithParam<std::tuple<std::string, int>> {};
+
+TEST_P(KernelTest, FastLogitsMatchReference) {
+  const auto [name, k] = GetParam();
+  const ModelOptions o = Options(name, k, 6);
+  auto model = Make(o);
+  std::mt19937_64 rng(11);
+  BatchShape shape;
+  shape.num_fields = 6;
+  shape.keys_per_field = 5;
+  const RandomBatch batch = MakeBatch(rng, 60, shape);
+  for (bool use_widths : {false, true}) {
+    Params params = MakeParams(rng, *model, batch.num_keys,
+                               use_widths ? MixedWidths(o, *model, batch.num_keys)
+                                          : std::vector<uint16_t>{});
+    if (name == "pruned_fwfm") {  // prune some pairs so the mask matters
+      model->AfterDenseUpdate(params.dense, 1.0);
+    }
+    std::vector<float> logits(60);
+    const double loss = model->Compute(batch.View(), params.View(), logits, nullptr);
+    for (size_t r = 0; r < 60; ++r) {
+      const double ref = ReferenceLogit(o, batch.View(), params.View(), r);
+      EXPECT_NEAR(logits[r], ref, 1e-5 * std::max(1.0, std::fabs(ref))) << "row " << r;
+    }
+    EXPECT_NEAR(loss, ReferenceLoss(o, batch, params), 1e-5 * loss);
+  }
+}
+
+TEST_P(KernelTest, GradientsMatchFiniteDifferences) {
+  const auto [name, k] = GetParam();
+  const ModelOptions o = Options(name, k, 4);
+  auto model = Make(o);
+  std::mt19937_64 rng(5);
+  BatchShape shape;
+  shape.num_fields = 4;
+  const RandomBatch batch = MakeBatch(rng, 8, shape);
+  Params params = MakeParams(rng, *model, batch.num_keys, MixedWidths(o, *model, batch.num_keys));
+  if (name == "pruned_fwfm") model->AfterDenseUpdate(params.dense, 1.0);
+
+  const size_t width = model->EmbeddingWidth();
+  std::vector<float> gw(batch.num_keys), gV(batch.num_keys * width), gd(model->DenseSize());
+  GradView grads{gw.data(), gV.data(), gd.data()};
+  std::vector<float> logits(8);
+  model->Compute(batch.View(), params.View(), logits, &grads);
+  auto loss = [&] { return ReferenceLoss(o, batch, params); };
+
+  size_t checked = 0;
+  for (size_t i = 0; i < batch.num_keys; ++i) {
+    ExpectGradNear(gw[i], FiniteDifference(&params.w[i], loss), "w " + std::to_string(i));
+    ++checked;
+  }
+  // RaFM's lower blocks of a key follow the distillation objective: checked in rafm_test.cc.
+  for (size_t i = 0; i < batch.num_keys; ++i) {
+    size_t begin = 0;
+    if (name == "rafm" && params.widths[i] > 0) {
+      begin = params.widths[i] == 10 ? 5 : params.widths[i] == 5 ? 2 : 0;
+    }
+    for (size_t d = begin; d < params.widths[i]; ++d) {
+      ExpectGradNear(gV[i * width + d], FiniteDifference(&params.V[i * width + d], loss),
+                     "V " + std::to_string(i) + "," + std::to_string(d));
+      ++checked;
+    }
+  }
+  const size_t num_pairs = size_t(o.num_fields) * (o.num_fields - 1) / 2;
+  for (size_t j = 0; j < params.dense.size(); ++j) {
+    if (name == "pruned_fwfm" && j > num_pairs) {
+      EXPECT_EQ(gd[j], 0.f) << "mask entries are not trained";
+      continue;
+    }
+    ExpectGradNear(gd[j], FiniteDifference(&params.dense[j], loss), "dense " + std::to_string(j));
+    ++checked;
+  }
+  EXPECT_GT(checked, batch.num_keys + 10);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Models, KernelTest,
+    ::testing::Values(std::make_tuple("fm", 8), std::make_tuple("fm", 5),
+                      std::make_tuple("fwfm", 8), std::make_tuple("fwfm", 3),
+                      std::make_tuple("dplr", 4), std::make_tuple("dplr", 3),
+                      std::make_tuple("pruned_fwfm", 4), std::make_tuple("pruned_fwfm", 3),
+                      std::make_tuple("rafm", 4), std::make_tuple("ffm", 4),
+                      std::make_tuple("ffm", 3)),
+    [](const auto& info) {
+      return std::get<0>(info.param) + "_k" + std::to_string(std::get<1>(info.param));
+    });
+
+TEST(KernelTest, ScoringWithoutLabelsReturnsZeroLossAndSameLogits) {
+  for (const std::string& name : ModelNames()) {
+    const ModelOptions o = Options(name, 4, 3);
+    auto model = Make(o);
+    std::mt19937_64 rng(3);
+    BatchShape shape;
+    shape.num_fields = 3;
+    RandomBatch batch = MakeBatch(rng, 10, shape);
+    Params params = MakeParams(rng, *model, batch.num_keys);
+    std::vector<float> with(10), without(10);
+    EXPECT_GT(model->Compute(batch.View(), params.View(), with, nullptr), 0.0) << name;
+    BatchView unlabeled = batch.View();
+    unlabeled.labels = nullptr;
+    EXPECT_EQ(model->Compute(unlabeled, params.View(), without, nullptr), 0.0) << name;
+    EXPECT_EQ(with, without) << name;
+  }
+}
+
+}  // namespace
+}  // namespace fmps
