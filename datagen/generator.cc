@@ -1,0 +1,200 @@
+#include "datagen/generator.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "datagen/planted_model.h"
+#include "ps/base/env.h"
+
+namespace fmps::datagen {
+namespace {
+
+// Longest row: label + 13 integers (< 2^63, 20 digits) + 26 * 8 hex + 39 tabs + newline.
+constexpr size_t kMaxRowBytes = 1 + 13 * 20 + 26 * 8 + 40;
+
+// Two decimal digits at a time; most integer columns are one or two digits long anyway.
+constexpr char kDigitPairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+char* WriteUnsigned(uint64_t x, char* out) {
+  char tmp[20];
+  char* p = tmp + sizeof(tmp);
+  while (x >= 100) {
+    const uint64_t pair = (x % 100) * 2;
+    x /= 100;
+    p -= 2;
+    std::memcpy(p, kDigitPairs + pair, 2);
+  }
+  if (x >= 10) {
+    p -= 2;
+    std::memcpy(p, kDigitPairs + x * 2, 2);
+  } else {
+    *--p = static_cast<char>('0' + x);
+  }
+  const size_t n = static_cast<size_t>(tmp + sizeof(tmp) - p);
+  std::memcpy(out, p, n);
+  return out + n;
+}
+
+// Blocks SIGPIPE on this thread while generating, so a reader that goes away shows up as EPIPE
+// instead of killing the process; a SIGPIPE raised meanwhile is consumed before unblocking.
+class ScopedSigpipeBlock {
+ public:
+  ScopedSigpipeBlock() {
+    sigemptyset(&pipe_set_);
+    sigaddset(&pipe_set_, SIGPIPE);
+    sigset_t pending;
+    sigemptyset(&pending);
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_set_, &old_set_);
+  }
+  ~ScopedSigpipeBlock() {
+    if (!was_pending_) {
+      const timespec zero{};
+      while (sigtimedwait(&pipe_set_, nullptr, &zero) > 0) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_set_, nullptr);
+  }
+  ScopedSigpipeBlock(const ScopedSigpipeBlock&) = delete;
+  ScopedSigpipeBlock& operator=(const ScopedSigpipeBlock&) = delete;
+
+ private:
+  sigset_t pipe_set_, old_set_;
+  bool was_pending_ = false;
+};
+
+enum class WriteOutcome { kOk, kClosed, kError };
+
+WriteOutcome WriteAll(int fd, const char* data, size_t size, int* error) {
+  while (size > 0) {
+    const ssize_t n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      *error = errno;
+      return errno == EPIPE ? WriteOutcome::kClosed : WriteOutcome::kError;
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return WriteOutcome::kOk;
+}
+
+}  // namespace
+
+Status ValidateOptions(const GeneratorOptions& o) {
+  auto bad = [](const std::string& what) { return Status::InvalidArgument("generator option " + what); };
+  if (o.k < 1 || o.k > 64) return bad("k=" + std::to_string(o.k) + " must be in 1..64");
+  if (!(o.zipf_s > 0) || !std::isfinite(o.zipf_s)) return bad("zipf_s must be > 0");
+  if (!(o.missing >= 0 && o.missing < 1)) return bad("missing must be in [0, 1)");
+  if (!(o.target_ctr > 0 && o.target_ctr < 1)) return bad("target_ctr must be in (0, 1)");
+  if (!(o.linear_std >= 0) || !std::isfinite(o.linear_std)) return bad("linear_std must be >= 0");
+  if (!(o.interaction_std >= 0) || !std::isfinite(o.interaction_std)) return bad("interaction_std must be >= 0");
+  if (o.dplr_rank < 1 || o.dplr_rank > 16) return bad("dplr_rank must be in 1..16");
+  if (!(o.fwfm_strong_pairs >= 0 && o.fwfm_strong_pairs <= 1)) return bad("fwfm_strong_pairs must be in [0, 1]");
+  if (!(o.vocab_scale > 0) || o.vocab_scale > 1000) return bad("vocab_scale must be in (0, 1000]");
+  if (o.table_tokens < 1 || o.table_tokens > (uint64_t{1} << 24)) return bad("table_tokens must be in 1..2^24");
+  if (o.buffer_bytes < 4096) return bad("buffer_bytes must be >= 4096");
+  return Status::OK();
+}
+
+Result<GeneratorResult> GenerateCriteo(const GeneratorOptions& options, int fd) {
+  const double start = NowSeconds();
+  if (fd < 0) return Status::InvalidArgument("GenerateCriteo: bad file descriptor " + std::to_string(fd));
+  auto created = PlantedModel::Create(options);
+  if (!created.ok()) return created.status();
+  const PlantedModel& model = **created;
+
+  // Hex strings of each categorical field's table tokens, 8 bytes each.
+  std::vector<std::vector<char>> hex(kFields);
+  for (int f = kIntFields; f < kFields; ++f) {
+    const uint64_t n = model.sampler(f).head();
+    hex[f].resize(n * 8);
+    for (uint64_t t = 0; t < n; ++t) model.TokenHex(f, t, &hex[f][t * 8]);
+  }
+
+  ScopedSigpipeBlock sigpipe_block;
+  WyRand rng(options.seed);
+  std::vector<float> scratch(kFields * model.param_stride());
+  std::vector<char> buffer(std::max(options.buffer_bytes, kMaxRowBytes * 2));
+  char* const buffer_begin = buffer.data();
+  char* const flush_at = buffer_begin + buffer.size() - kMaxRowBytes;
+  char* out = buffer_begin;
+
+  GeneratorResult result;
+  uint64_t pending_rows = 0, pending_positives = 0;
+  double pending_loss = 0, total_loss = 0;
+  RowTokens row;
+  const float* params[kFields];
+
+  auto flush = [&]() -> Status {
+    int error = 0;
+    const WriteOutcome outcome = WriteAll(fd, buffer_begin, static_cast<size_t>(out - buffer_begin), &error);
+    if (outcome == WriteOutcome::kError) {
+      return Status::IOError("GenerateCriteo: write to fd " + std::to_string(fd) + " after " +
+                             std::to_string(result.rows) + " rows: " + std::strerror(error));
+    }
+    if (outcome == WriteOutcome::kClosed) {
+      result.reader_closed = true;
+      return Status::OK();
+    }
+    result.rows += pending_rows;
+    result.positives += pending_positives;
+    total_loss += pending_loss;
+    pending_rows = pending_positives = 0;
+    pending_loss = 0;
+    out = buffer_begin;
+    return Status::OK();
+  };
+
+  for (uint64_t i = 0; i < options.rows && !result.reader_closed; ++i) {
+    model.SampleRow(rng, &row);
+    for (int f = 0; f < kFields; ++f) {
+      params[f] = row[f] == kMissingToken ? nullptr
+                                          : model.Params(f, row[f], &scratch[f * model.param_stride()]);
+    }
+    const double z = model.LogitFromParams(params);
+    // p = sigmoid(z); logloss = softplus(-z) for a click, softplus(z) otherwise.
+    const double e = std::exp(-std::fabs(z));
+    const double p = z >= 0 ? 1 / (1 + e) : e / (1 + e);
+    const bool click = rng.Uniform() < p;
+    pending_loss += (click ? std::max(-z, 0.0) : std::max(z, 0.0)) + std::log1p(e);
+    pending_positives += click;
+    ++pending_rows;
+
+    *out++ = click ? '1' : '0';
+    for (int f = 0; f < kIntFields; ++f) {
+      *out++ = '\t';
+      if (row[f] == kMissingToken) continue;
+      out = WriteUnsigned(static_cast<uint64_t>(model.IntValue(row[f], static_cast<uint32_t>(rng.Next()))), out);
+    }
+    for (int f = kIntFields; f < kFields; ++f) {
+      *out++ = '\t';
+      const uint64_t t = row[f];
+      if (t == kMissingToken) continue;
+      if (t < model.sampler(f).head()) {
+        std::memcpy(out, &hex[f][t * 8], 8);
+      } else {
+        model.TokenHex(f, t, out);
+      }
+      out += 8;
+    }
+    *out++ = '\n';
+    if (out >= flush_at) FMPS_RETURN_IF_ERROR(flush());
+  }
+  if (!result.reader_closed && out != buffer_begin) FMPS_RETURN_IF_ERROR(flush());
+  result.oracle_logloss = result.rows > 0 ? total_loss / static_cast<double>(result.rows) : 0.0;
+  result.seconds = NowSeconds() - start;
+  return result;
+}
+
+}  // namespace fmps::datagen

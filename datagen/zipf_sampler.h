@@ -1,0 +1,58 @@
+// ZipfSampler: draws token ranks 0..V-1 with P(rank r) proportional to (r+1)^-s in O(1) time.
+// The first `head` ranks are drawn exactly from an alias table; the rest (the long tail of a
+// large vocabulary) by inverting the continuous power law on [head+0.5, V+0.5), which is within
+// ~s/(2r) relative error of the discrete law there and costs one pow() per tail draw.
+#ifndef FMPS_DATAGEN_ZIPF_SAMPLER_H_
+#define FMPS_DATAGEN_ZIPF_SAMPLER_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "datagen/random.h"
+
+namespace fmps::datagen {
+
+class ZipfSampler {
+ public:
+  // vocab >= 1, s > 0; head is clamped to [1, vocab].
+  ZipfSampler(uint64_t vocab, double s, uint64_t head);
+
+  uint64_t vocab() const { return vocab_; }
+  uint64_t head() const { return head_; }
+  // Probability mass of the tail (ranks >= head), 0 when the whole vocabulary is in the head.
+  double tail_mass() const { return tail_mass_; }
+
+  uint64_t Sample(WyRand& rng) const {
+    const uint64_t r = rng.Next();
+    const unsigned __int128 m = static_cast<unsigned __int128>(r) * buckets_.size();
+    const uint64_t bucket = static_cast<uint64_t>(m >> 64);
+    const uint32_t fraction = static_cast<uint32_t>(static_cast<uint64_t>(m) >> 32);
+    const Bucket& b = buckets_[bucket];
+    const uint32_t pick = fraction < b.threshold ? static_cast<uint32_t>(bucket) : b.alias;
+    if (pick < head_) return pick;
+    return SampleTail(rng.Uniform());
+  }
+
+  // The exact probability the sampler gives rank r (head) or its continuous law (tail); for tests.
+  double Probability(uint64_t rank) const;
+
+ private:
+  struct Bucket {
+    uint32_t threshold;  // keep the bucket's own index when fraction < threshold
+    uint32_t alias;      // otherwise take this one (== own index for a full bucket)
+  };
+  uint64_t SampleTail(double u) const;
+
+  uint64_t vocab_;
+  uint64_t head_;
+  double s_;
+  double tail_mass_ = 0;
+  double normalizer_ = 1;  // total unnormalized mass
+  // Tail inversion: x = (lo_ + u * (hi_ - lo_))^(1/(1-s)), or exp() of a log-uniform when s == 1.
+  double tail_lo_ = 0, tail_hi_ = 0, tail_exponent_ = 0;
+  std::vector<Bucket> buckets_;  // head_ entries, plus one standing for the tail if any
+};
+
+}  // namespace fmps::datagen
+
+#endif  // FMPS_DATAGEN_ZIPF_SAMPLER_H_
