@@ -165,8 +165,10 @@ class ZstdSource final : public ByteSource {
         return Status::Corruption(input_->path() + ": corrupt zstd stream at compressed offset " +
                                   std::to_string(Offset()) + ": " + ZSTD_getErrorName(ret));
       }
-      frame_hint_ = ret;
       bool progress = in_buf_.pos != in_before || out.pos != out_before;
+      // Without input after a finished frame zstd hints at the next frame's header: keep the
+      // hint of the last call that did something.
+      if (progress) frame_hint_ = ret;
       if (!progress && in_buf_.pos == in_buf_.size && in_eof_) {
         if (frame_hint_ == 0) break;  // the last frame is complete and flushed
         return Status::Corruption(input_->path() + ": truncated zstd stream at compressed offset " +
