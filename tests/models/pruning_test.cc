@@ -1,0 +1,122 @@
+// Pruned FwFM's gradual magnitude pruning schedule, and the registry's option checks.
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "models/model.h"
+
+namespace fmps {
+namespace {
+
+size_t ExpectedKept(size_t pairs, size_t target, double progress) {
+  const double t = std::min(1.0, progress / 0.5);
+  return pairs - size_t(std::llround(double(pairs - target) * (1 - std::pow(1 - t, 3))));
+}
+
+TEST(PruningTest, KeptEntriesFollowTheCubicScheduleAndEndAtTarget) {
+  ModelOptions o;
+  o.name = "pruned_fwfm";
+  o.num_fields = 10;
+  o.keep_entries = 9;
+  auto model = std::move(CreateModel(o)).value();
+  const size_t pairs = 45;
+  ASSERT_EQ(model->DenseSize(), 1 + 2 * pairs);
+  std::vector<float> dense(model->DenseSize());
+  model->InitDense(dense, 1);
+  EXPECT_EQ(model->DenseParams(dense), 1 + pairs);
+  std::mt19937_64 rng(2);
+  std::normal_distribution<float> noise(0.f, 0.3f);
+  size_t previous = pairs;
+  for (int step = 0; step <= 40; ++step) {
+    const double progress = step / 40.0;
+    // Training moves the surviving entries between prunings.
+    for (size_t j = 0; j < pairs; ++j) dense[1 + j] += noise(rng);
+    const std::vector<float> before(dense.begin() + 1, dense.begin() + 1 + pairs);
+    const std::vector<float> mask_before(dense.begin() + 1 + pairs, dense.end());
+    model->AfterDenseUpdate(dense, progress);
+    const size_t kept = model->DenseParams(dense) - 1;
+    EXPECT_EQ(kept, ExpectedKept(pairs, 9, progress)) << "progress " << progress;
+    EXPECT_LE(kept, previous);
+    previous = kept;
+    float smallest_kept = INFINITY, largest_newly_pruned = 0;
+    for (size_t j = 0; j < pairs; ++j) {
+      const float mask = dense[1 + pairs + j];
+      if (mask == 0.f) {
+        EXPECT_EQ(dense[1 + j], 0.f) << "pruned R entries are zeroed";
+        if (mask_before[j] != 0.f) largest_newly_pruned = std::max(largest_newly_pruned, std::fabs(before[j]));
+      } else {
+        EXPECT_EQ(mask, 1.f);
+        smallest_kept = std::min(smallest_kept, std::fabs(dense[1 + j]));
+      }
+    }
+    EXPECT_GE(smallest_kept, largest_newly_pruned) << "prunes the smallest magnitudes first";
+  }
+  EXPECT_EQ(previous, 9u);
+}
+
+TEST(PruningTest, KeepFractionSetsTheTarget) {
+  ModelOptions o;
+  o.name = "pruned_fwfm";
+  o.num_fields = 10;
+  o.keep = 0.2;
+  auto model = std::move(CreateModel(o)).value();
+  std::vector<float> dense(model->DenseSize());
+  model->InitDense(dense, 3);
+  model->AfterDenseUpdate(dense, 0.25);
+  EXPECT_EQ(model->DenseParams(dense), 1 + ExpectedKept(45, 9, 0.25));
+  model->AfterDenseUpdate(dense, 0.9);
+  EXPECT_EQ(model->DenseParams(dense), 1 + 9u);
+}
+
+TEST(RegistryTest, EveryNameBuildsItsModel) {
+  const std::vector<std::string> names = ModelNames();
+  EXPECT_EQ(names.size(), 6u);
+  for (const std::string& name : names) {
+    ModelOptions o;
+    o.name = name;
+    auto model = CreateModel(o);
+    ASSERT_TRUE(model.ok()) << name << ": " << model.status().ToString();
+    EXPECT_EQ(model.value()->name(), name);
+    EXPECT_GE(model.value()->DenseSize(), 1u);
+    std::vector<float> dense(model.value()->DenseSize(), 5.f);
+    model.value()->InitDense(dense, 1);
+    EXPECT_EQ(dense[0], 0.f) << "bias starts at zero";
+  }
+}
+
+TEST(RegistryTest, UnknownNameListsTheKnownOnes) {
+  ModelOptions o;
+  o.name = "deepfm";
+  auto model = CreateModel(o);
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(model.status().message().find("deepfm"), std::string::npos);
+  for (const std::string& name : ModelNames()) {
+    EXPECT_NE(model.status().message().find(name), std::string::npos) << name;
+  }
+}
+
+TEST(RegistryTest, BadOptionsAreInvalidArgument) {
+  auto bad = [](auto edit) {
+    ModelOptions o;
+    edit(o);
+    auto model = CreateModel(o);
+    return !model.ok() && model.status().code() == Status::Code::kInvalidArgument;
+  };
+  EXPECT_TRUE(bad([](ModelOptions& o) { o.k = 0; }));
+  EXPECT_TRUE(bad([](ModelOptions& o) { o.num_fields = 0; }));
+  EXPECT_TRUE(bad([](ModelOptions& o) { o.num_fields = 257; }));
+  EXPECT_TRUE(bad([](ModelOptions& o) { o.name = "dplr"; o.dplr_rank = 0; }));
+  EXPECT_TRUE(bad([](ModelOptions& o) { o.name = "rafm"; o.rafm_ranks = {8, 4}; }));
+  EXPECT_TRUE(bad([](ModelOptions& o) { o.name = "rafm"; o.rafm_ranks = {4, 4}; }));
+  EXPECT_TRUE(bad([](ModelOptions& o) { o.name = "pruned_fwfm"; o.keep = 1.5; }));
+  EXPECT_TRUE(bad([](ModelOptions& o) { o.name = "pruned_fwfm"; o.num_fields = 4; o.keep_entries = 7; }));
+  EXPECT_TRUE(bad([](ModelOptions& o) { o.name = "ffm"; o.num_fields = 256; o.k = 300; }));
+  EXPECT_FALSE(bad([](ModelOptions& o) { o.name = "fm"; o.num_fields = 256; }));
+}
+
+}  // namespace
+}  // namespace fmps
