@@ -3,6 +3,8 @@
 // compressed files and stdin cannot be split and are handed out whole. Workers take parts, report
 // them done; a failed worker's unfinished parts go back to the pool, so every part is completed
 // exactly once per pass.
+//
+// Not thread-safe: the scheduler's control thread owns the pool.
 #ifndef FMPS_SCHEDULER_WORK_POOL_H_
 #define FMPS_SCHEDULER_WORK_POOL_H_
 
@@ -30,7 +32,8 @@ class WorkPool {
   explicit WorkPool(const WorkPoolOptions& options) : options_(options) {}
 
   // Cuts the files into parts (stat'ing them; sniffing gzip/zstd magic to hand those out whole).
-  // Errors name the file that cannot be read.
+  // Empty plain files give no part; "-" gives one whole part. Errors name the file that cannot
+  // be read; on error no part of that call is added.
   Status AddFiles(const std::vector<std::string>& paths);
 
   // Next part for a worker, or nullopt when none is pending (all handed out or done).

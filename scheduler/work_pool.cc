@@ -1,0 +1,99 @@
+#include "scheduler/work_pool.h"
+
+#include <glog/logging.h>
+
+#include <algorithm>
+
+#include "ps/base/env.h"
+#include "worker/byte_source.h"
+
+namespace fmps {
+
+Status WorkPool::AddFiles(const std::vector<std::string>& paths) {
+  if (options_.part_bytes == 0) return Status::InvalidArgument("WorkPool: part_bytes must be > 0");
+  std::vector<DataPart> added;
+  for (const std::string& path : paths) {
+    if (path == "-") {
+      added.push_back(DataPart{path, 0, kWholeFile});
+      continue;
+    }
+    Result<Compression> compression = DetectCompression(path);
+    if (!compression.ok()) return compression.status();
+    if (*compression != Compression::kNone) {
+      LOG(INFO) << path << " is " << CompressionName(*compression)
+                << "-compressed: it cannot be split and is one part";
+      added.push_back(DataPart{path, 0, kWholeFile});
+      continue;
+    }
+    Result<uint64_t> size = FileSize(path);
+    if (!size.ok()) return size.status();
+    for (uint64_t begin = 0; begin < *size; begin += options_.part_bytes) {
+      added.push_back(DataPart{path, begin, std::min(*size, begin + options_.part_bytes)});
+    }
+  }
+  for (DataPart& part : added) {
+    parts_.push_back(std::move(part));
+    state_.push_back(State::kPending);
+    owner_.push_back(-1);
+  }
+  return Status::OK();
+}
+
+std::optional<WorkItem> WorkPool::Take(int worker) {
+  // Parts before next_ are all assigned or done; ReturnParts moves next_ back.
+  while (next_ < parts_.size() && state_[next_] != State::kPending) ++next_;
+  if (next_ == parts_.size()) return std::nullopt;
+  const size_t id = next_++;
+  state_[id] = State::kAssigned;
+  owner_[id] = worker;
+  return WorkItem{static_cast<int>(id), parts_[id]};
+}
+
+bool WorkPool::Done(int part_id, int worker) {
+  if (part_id < 0 || static_cast<size_t>(part_id) >= parts_.size()) return false;
+  const size_t id = static_cast<size_t>(part_id);
+  if (state_[id] != State::kAssigned || owner_[id] != worker) return false;
+  state_[id] = State::kDone;
+  ++done_count_;
+  return true;
+}
+
+int WorkPool::ReturnParts(int worker) {
+  int returned = 0;
+  for (size_t id = 0; id < parts_.size(); ++id) {
+    if (state_[id] == State::kAssigned && owner_[id] == worker) {
+      state_[id] = State::kPending;
+      owner_[id] = -1;
+      next_ = std::min(next_, id);
+      ++returned;
+    }
+  }
+  return returned;
+}
+
+void WorkPool::MarkDone(const std::vector<int>& part_ids) {
+  for (int part_id : part_ids) {
+    if (part_id < 0 || static_cast<size_t>(part_id) >= parts_.size()) continue;
+    const size_t id = static_cast<size_t>(part_id);
+    if (state_[id] == State::kDone) continue;
+    state_[id] = State::kDone;
+    ++done_count_;
+  }
+}
+
+std::vector<int> WorkPool::DoneParts() const {
+  std::vector<int> done;
+  for (size_t id = 0; id < parts_.size(); ++id) {
+    if (state_[id] == State::kDone) done.push_back(static_cast<int>(id));
+  }
+  return done;
+}
+
+void WorkPool::Reset() {
+  std::fill(state_.begin(), state_.end(), State::kPending);
+  std::fill(owner_.begin(), owner_.end(), -1);
+  next_ = 0;
+  done_count_ = 0;
+}
+
+}  // namespace fmps
