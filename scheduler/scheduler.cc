@@ -1,0 +1,455 @@
+#include "scheduler/scheduler.h"
+
+#include <glog/logging.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+
+#include "ps/base/env.h"
+#include "ps/checkpoint.h"
+#include "ps/postoffice.h"
+#include "worker/evaluation.h"
+
+namespace fmps {
+
+std::string JobReport::ToJson() const {
+  char buf[1024];
+  std::snprintf(buf, sizeof(buf),
+                "{\"rows\":%" PRIu64 ",\"seconds\":%.3f,\"train_seconds\":%.3f,\"rows_per_s\":%.1f,"
+                "\"train_logloss\":%.6f,\"test_logloss\":%.6f,\"test_auc\":%.6f,\"test_rows\":%" PRIu64
+                ",\"peak_rss_mb\":%.1f,\"params\":%" PRIu64 ",\"nonzero_w\":%" PRIu64
+                ",\"embeddings\":%" PRIu64 ",\"embedding_floats\":%" PRIu64 ",\"bad_lines\":%" PRIu64
+                ",\"model\":\"%s\",\"model_dir\":\"%s\"}",
+                rows, seconds, train_seconds, train_seconds > 0 ? rows / train_seconds : 0.0, train_logloss,
+                test_logloss, test_auc, test_rows, peak_rss_mb, params, nonzero_w, embeddings,
+                embedding_floats, bad_lines, model.c_str(), model_dir.c_str());
+  return buf;
+}
+
+Scheduler::Scheduler(std::unique_ptr<Transport> transport, const SchedulerOptions& options)
+    : transport_(std::move(transport)), options_(options), train_pool_(options.pool), test_pool_(options.pool) {}
+
+Scheduler::~Scheduler() = default;
+
+Result<int> Scheduler::Bind() {
+  Result<int> port = transport_->Bind(options_.host, options_.port);
+  if (port.ok()) options_.port = port.value();
+  return port;
+}
+
+std::string Scheduler::Name(int id) const {
+  if (id >= 0 && id < static_cast<int>(nodes_.size())) return nodes_[id].info.name();
+  return "node " + std::to_string(id);
+}
+
+Status Scheduler::Send(int id, Message msg) {
+  msg.meta.set_sender(kSchedulerId);
+  return transport_->Send(id, msg);
+}
+
+void Scheduler::Broadcast(proto::Command cmd, const std::string& error) {
+  for (size_t id = 1; id < nodes_.size(); ++id) {
+    Message m;
+    m.meta.set_cmd(cmd);
+    if (!error.empty()) m.meta.set_error(error);
+    Status st = Send(static_cast<int>(id), std::move(m));
+    if (!st.ok()) VLOG(1) << "broadcast to " << Name(static_cast<int>(id)) << ": " << st.ToString();
+  }
+}
+
+Status Scheduler::Join() {
+  const int want_servers = options_.config.num_servers(), want_workers = options_.config.num_workers();
+  std::vector<proto::NodeInfo> servers, workers;
+  double deadline = NowSeconds() + options_.join_timeout_s;
+  while (static_cast<int>(servers.size()) < want_servers || static_cast<int>(workers.size()) < want_workers) {
+    if (NowSeconds() > deadline) {
+      std::string who;
+      int temp = 1000;
+      for (const auto* list : {&servers, &workers}) {
+        for (const auto& n : *list) {
+          who += "\n  registered: " + n.name();
+          // Tell the nodes that came that the job will not start, so they exit instead of waiting.
+          if (transport_->Connect(temp, n.host(), n.port()).ok()) {
+            Message m;
+            m.meta.set_cmd(proto::SHUTDOWN);
+            m.meta.set_error("not all nodes registered");
+            (void)Send(temp, std::move(m));
+          }
+          ++temp;
+        }
+      }
+      return Status::Timeout("after " + std::to_string(static_cast<int>(options_.join_timeout_s)) + " s only " +
+                             std::to_string(servers.size()) + " of " + std::to_string(want_servers) +
+                             " servers and " + std::to_string(workers.size()) + " of " +
+                             std::to_string(want_workers) + " workers registered with the scheduler at " +
+                             options_.host + ":" + std::to_string(options_.port) + who);
+    }
+    auto msg = transport_->Recv(200);
+    if (!msg) continue;
+    if (msg->meta.cmd() != proto::REGISTER) {
+      LOG(WARNING) << "ignoring " << proto::Command_Name(msg->meta.cmd()) << " from " << msg->peer
+                   << " before the job started";
+      continue;
+    }
+    const proto::NodeInfo& n = msg->meta.node();
+    auto& list = n.role() == proto::SERVER ? servers : workers;
+    int want = n.role() == proto::SERVER ? want_servers : want_workers;
+    if ((n.role() != proto::SERVER && n.role() != proto::WORKER) || static_cast<int>(list.size()) >= want) {
+      LOG(WARNING) << "rejecting registration of " << n.name() << ": not needed in this job";
+      continue;
+    }
+    LOG(INFO) << "registered " << n.name();
+    list.push_back(n);
+  }
+  nodes_.resize(1 + servers.size() + workers.size());
+  nodes_[0].info.set_role(proto::SCHEDULER);
+  nodes_[0].info.set_host(options_.host);
+  nodes_[0].info.set_port(options_.port);
+  nodes_[0].info.set_name("scheduler at " + options_.host + ":" + std::to_string(options_.port));
+  KeyPartition partition(want_servers);
+  int id = 1;
+  for (auto* list : {&servers, &workers}) {
+    for (auto& n : *list) {
+      n.set_id(id);
+      if (n.role() == proto::SERVER) {
+        n.set_range_begin(partition.begin(id - 1));
+        n.set_range_end(partition.end(id - 1));
+        n.set_name("server " + std::to_string(id - 1) + " (" + n.name() + ")");
+      } else {
+        n.set_name("worker " + std::to_string(id - 1 - want_servers) + " (" + n.name() + ")");
+      }
+      nodes_[id].info = n;
+      nodes_[id].last_seen = NowSeconds();
+      FMPS_RETURN_IF_ERROR(transport_->Connect(id, n.host(), n.port()));
+      ++id;
+    }
+  }
+  proto::NodeTable table;
+  for (const Node& n : nodes_) *table.add_nodes() = n.info;
+  *table.mutable_config() = options_.config;
+  for (size_t i = 1; i < nodes_.size(); ++i) {
+    Message m;
+    m.meta.set_cmd(proto::NODE_TABLE);
+    *m.meta.mutable_table() = table;
+    m.meta.mutable_table()->set_your_id(static_cast<int>(i));
+    FMPS_RETURN_IF_ERROR(Send(static_cast<int>(i), std::move(m)));
+  }
+  LOG(INFO) << "all " << want_servers << " servers and " << want_workers << " workers joined";
+  return Status::OK();
+}
+
+Result<JobReport> Scheduler::Run() {
+  start_ = NowSeconds();
+  if (options_.port == 0 || nodes_.empty()) {
+    // Bind() may have been called already by a launcher that needed the port.
+  }
+  FMPS_RETURN_IF_ERROR(train_pool_.AddFiles(options_.train_files));
+  if (!options_.test_files.empty()) FMPS_RETURN_IF_ERROR(test_pool_.AddFiles(options_.test_files));
+  const std::string& dir = options_.config.model_dir();
+  if (!dir.empty()) FMPS_RETURN_IF_ERROR(MakeDirs(dir));
+  if (options_.resume) {
+    Result<proto::Manifest> m = FindNewestGoodManifest(dir);
+    if (m.ok()) {
+      options_.config.set_init_model(dir);
+      epoch_ = m->epoch();
+      checkpoint_version_ = m->version();
+      rows_done_ = m->rows();
+      std::vector<int> done(m->parts_done().begin(), m->parts_done().end());
+      train_pool_.MarkDone(done);
+      LOG(INFO) << "resuming from checkpoint " << m->version() << " in " << dir << ": epoch " << epoch_
+                << ", " << done.size() << " parts of it done, " << rows_done_ << " rows trained";
+    } else {
+      LOG(WARNING) << "--resume: " << m.status().message() << "; starting from scratch";
+    }
+  }
+  Status st = Join();
+  if (st.ok()) {
+    phase_ = Phase::kTraining;
+    train_start_ = last_progress_ = last_checkpoint_ = progress_time_ = NowSeconds();
+    progress_rows_ = rows_done_;
+    st = AdvanceIfPassDone();
+    while (st.ok() && !JobComplete()) {
+      auto msg = transport_->Recv(50);
+      if (msg) st = Handle(std::move(*msg));
+      if (st.ok()) st = Tick();
+    }
+  }
+  if (!st.ok()) {
+    LOG(ERROR) << "job failed: " << st.ToString();
+    Broadcast(proto::SHUTDOWN, st.message());
+    return st;
+  }
+  Broadcast(proto::SHUTDOWN);
+  PrintProgress();
+  JobReport r;
+  r.rows = rows_done_;
+  r.seconds = NowSeconds() - start_;
+  r.train_seconds = train_end_ - train_start_;
+  r.train_logloss = last_epoch_logloss_;
+  r.test_rows = test_labels_.size();
+  if (!test_labels_.empty()) {
+    std::vector<float> probs(test_logits_.size());
+    for (size_t i = 0; i < probs.size(); ++i) probs[i] = static_cast<float>(Sigmoid(test_logits_[i]));
+    r.test_logloss = LogLoss(test_labels_, probs);
+    r.test_auc = Auc(test_labels_, test_logits_);
+  }
+  double peak = static_cast<double>(PeakRssBytes());
+  uint64_t dense_params = 0;
+  for (const Node& n : nodes_) {
+    peak = std::max(peak, static_cast<double>(n.heartbeat.peak_rss_bytes()));
+    if (n.info.role() == proto::SERVER) {
+      r.nonzero_w += n.heartbeat.nonzero_w();
+      r.embeddings += n.heartbeat.embeddings();
+      r.embedding_floats += n.heartbeat.embedding_floats();
+      dense_params += n.heartbeat.dense_params();
+    }
+  }
+  r.peak_rss_mb = peak / (1 << 20);
+  r.params = r.nonzero_w + r.embedding_floats + dense_params;
+  r.bad_lines = bad_lines_;
+  r.model = options_.config.model();
+  r.model_dir = dir;
+  return r;
+}
+
+bool Scheduler::JobComplete() const {
+  return phase_ == Phase::kDone && (options_.config.model_dir().empty() || final_checkpoint_done_);
+}
+
+Status Scheduler::Handle(Message&& msg) {
+  const int from = msg.meta.sender();
+  if (from <= 0 || from >= static_cast<int>(nodes_.size())) {
+    LOG(WARNING) << "dropping " << proto::Command_Name(msg.meta.cmd()) << " from " << msg.peer
+                 << ": sender " << from << " is not in this job";
+    return Status::OK();
+  }
+  Node& node = nodes_[from];
+  if (node.dead) {
+    LOG(WARNING) << "ignoring " << proto::Command_Name(msg.meta.cmd()) << " from " << Name(from)
+                 << ", declared dead earlier";
+    return Status::OK();
+  }
+  node.last_seen = NowSeconds();
+  switch (msg.meta.cmd()) {
+    case proto::REQUEST_PART: return HandleRequestPart(from);
+    case proto::PART_DONE: return HandlePartDone(from, msg.meta.part_done());
+    case proto::PREDICTIONS: {
+      auto& slot = pending_predictions_[msg.meta.part().id()];
+      if (msg.frames.size() != 2 || !FromFrame(msg.frames[0], &slot.first) ||
+          !FromFrame(msg.frames[1], &slot.second) || slot.first.size() != slot.second.size()) {
+        LOG(WARNING) << "dropping malformed predictions from " << Name(from);
+        pending_predictions_.erase(msg.meta.part().id());
+      }
+      return Status::OK();
+    }
+    case proto::HEARTBEAT: node.heartbeat = msg.meta.heartbeat(); return Status::OK();
+    case proto::CHECKPOINT_DONE: return HandleCheckpointDone(msg.meta.checkpoint());
+    case proto::FATAL: return Status::Aborted(Name(from) + " failed: " + msg.meta.error());
+    default:
+      LOG(WARNING) << "scheduler ignoring " << proto::Command_Name(msg.meta.cmd()) << " from " << Name(from);
+      return Status::OK();
+  }
+}
+
+Status Scheduler::HandleRequestPart(int worker) {
+  Message m;
+  m.meta.set_cmd(proto::ASSIGN_PART);
+  proto::Part* part = m.meta.mutable_part();
+  WorkPool* pool = phase_ == Phase::kTraining ? &train_pool_ : phase_ == Phase::kTesting ? &test_pool_ : nullptr;
+  std::optional<WorkItem> item = pool ? pool->Take(worker) : std::nullopt;
+  if (item) {
+    part->set_kind(proto::Part::PART);
+    part->set_id(item->id);
+    part->set_pass(phase_ == Phase::kTraining ? epoch_ : -1);
+    part->set_path(item->part.path);
+    part->set_begin(item->part.begin);
+    part->set_end(item->part.end);
+  } else {
+    part->set_kind(phase_ == Phase::kDone ? proto::Part::FINISHED : proto::Part::WAIT);
+  }
+  return Send(worker, std::move(m));
+}
+
+Status Scheduler::HandlePartDone(int worker, const proto::PartDone& done) {
+  const bool train = done.pass() >= 0;
+  if (train && (phase_ != Phase::kTraining || done.pass() != epoch_)) return Status::OK();
+  if (!train && phase_ != Phase::kTesting) return Status::OK();
+  WorkPool& pool = train ? train_pool_ : test_pool_;
+  if (!pool.Done(done.id(), worker)) {
+    LOG(WARNING) << "ignoring completion of part " << done.id() << " by " << Name(worker)
+                 << ": it was not assigned to it";
+    return Status::OK();
+  }
+  bad_lines_ += done.bad_lines();
+  if (bad_lines_ > options_.max_bad_lines) {
+    return Status::InvalidArgument(std::to_string(bad_lines_) + " malformed input lines, more than --max_bad_lines=" +
+                                   std::to_string(options_.max_bad_lines) +
+                                   " (the workers' warnings name each FILE:LINE)");
+  }
+  if (train) {
+    rows_done_ += done.rows();
+    epoch_rows_ += done.rows();
+    epoch_loss_ += done.loss_sum();
+  } else {
+    auto it = pending_predictions_.find(done.id());
+    if (it != pending_predictions_.end()) {
+      test_labels_.insert(test_labels_.end(), it->second.first.begin(), it->second.first.end());
+      test_logits_.insert(test_logits_.end(), it->second.second.begin(), it->second.second.end());
+      pending_predictions_.erase(it);
+    }
+  }
+  return AdvanceIfPassDone();
+}
+
+Status Scheduler::AdvanceIfPassDone() {
+  while (phase_ == Phase::kTraining && train_pool_.AllDone()) {
+    if (epoch_rows_ > 0) {
+      last_epoch_logloss_ = epoch_loss_ / static_cast<double>(epoch_rows_);
+      LOG(INFO) << "epoch " << epoch_ + 1 << " of " << options_.config.epochs() << " done: " << epoch_rows_
+                << " rows, train logloss " << last_epoch_logloss_;
+    }
+    epoch_loss_ = 0;
+    epoch_rows_ = 0;
+    if (++epoch_ < options_.config.epochs()) {
+      train_pool_.Reset();
+    } else {
+      train_end_ = NowSeconds();
+      phase_ = test_pool_.num_parts() > 0 ? Phase::kTesting : Phase::kDone;
+      if (!options_.config.model_dir().empty()) StartCheckpoint();
+    }
+  }
+  if (phase_ == Phase::kTesting && test_pool_.AllDone()) phase_ = Phase::kDone;
+  return Status::OK();
+}
+
+void Scheduler::StartCheckpoint() {
+  if (checkpoint_running_) {
+    if (phase_ != Phase::kTraining) final_checkpoint_requested_ = true;
+    return;
+  }
+  checkpoint_running_ = true;
+  manifest_.Clear();
+  manifest_.set_version(++checkpoint_version_);
+  *manifest_.mutable_config() = options_.config;
+  manifest_.mutable_config()->clear_init_model();
+  manifest_.set_epoch(epoch_);
+  if (phase_ == Phase::kTraining) {
+    for (int id : train_pool_.DoneParts()) manifest_.add_parts_done(id);
+  }
+  manifest_.set_rows(rows_done_);
+  for (size_t id = 1; id < nodes_.size(); ++id) {
+    if (nodes_[id].info.role() != proto::SERVER) continue;
+    Message m;
+    m.meta.set_cmd(proto::CHECKPOINT);
+    m.meta.mutable_checkpoint()->set_version(checkpoint_version_);
+    m.meta.mutable_checkpoint()->set_dir(options_.config.model_dir());
+    Status st = Send(static_cast<int>(id), std::move(m));
+    if (!st.ok()) LOG(WARNING) << "checkpoint request to " << Name(static_cast<int>(id)) << ": " << st.ToString();
+  }
+}
+
+Status Scheduler::HandleCheckpointDone(const proto::Checkpoint& ckpt) {
+  if (!checkpoint_running_ || ckpt.version() != manifest_.version()) return Status::OK();
+  if (!ckpt.error().empty()) return Status::IOError("checkpoint " + std::to_string(ckpt.version()) + ": " + ckpt.error());
+  proto::Manifest::Shard* shard = manifest_.add_shards();
+  shard->set_file(ckpt.file());
+  shard->set_checksum(ckpt.checksum());
+  if (manifest_.shards_size() < options_.config.num_servers()) return Status::OK();
+  // Order shards by server rank (the file names carry it; ranks are the shard index).
+  std::sort(manifest_.mutable_shards()->begin(), manifest_.mutable_shards()->end(),
+            [](const auto& a, const auto& b) { return a.file() < b.file(); });
+  KeyPartition partition(options_.config.num_servers());
+  for (int s = 0; s < manifest_.shards_size(); ++s) {
+    manifest_.mutable_shards(s)->set_server(s);
+    manifest_.mutable_shards(s)->set_range_begin(partition.begin(s));
+    manifest_.mutable_shards(s)->set_range_end(partition.end(s));
+  }
+  const std::string& dir = options_.config.model_dir();
+  FMPS_RETURN_IF_ERROR(WriteManifest(dir, manifest_));
+  PruneCheckpoints(dir, options_.keep_checkpoints);
+  LOG(INFO) << "checkpoint " << manifest_.version() << " written to " << dir << " (" << manifest_.rows()
+            << " rows trained)";
+  checkpoint_running_ = false;
+  last_checkpoint_ = NowSeconds();
+  bool was_final = manifest_.parts_done_size() == 0 && manifest_.epoch() >= options_.config.epochs();
+  if (was_final) {
+    final_checkpoint_done_ = true;
+  } else if (final_checkpoint_requested_) {
+    final_checkpoint_requested_ = false;
+    StartCheckpoint();
+  }
+  return Status::OK();
+}
+
+Status Scheduler::Tick() {
+  const double now = NowSeconds();
+  int alive_workers = 0;
+  for (size_t id = 1; id < nodes_.size(); ++id) {
+    Node& n = nodes_[id];
+    if (n.dead) continue;
+    if (now - n.last_seen > options_.heartbeat_timeout_s) {
+      n.dead = true;
+      if (n.info.role() == proto::SERVER) {
+        return Status::Aborted(Name(static_cast<int>(id)) + " stopped answering: no heartbeat for " +
+                               std::to_string(static_cast<int>(now - n.last_seen)) + " s");
+      }
+      int returned = train_pool_.ReturnParts(static_cast<int>(id)) + test_pool_.ReturnParts(static_cast<int>(id));
+      LOG(WARNING) << Name(static_cast<int>(id)) << " missed heartbeats for "
+                   << static_cast<int>(now - n.last_seen) << " s: declared dead, " << returned
+                   << " unfinished parts go back to the pool";
+      continue;
+    }
+    if (n.info.role() == proto::WORKER) ++alive_workers;
+  }
+  if (alive_workers == 0 && phase_ != Phase::kDone) return Status::Aborted("every worker has failed");
+  if (now - last_progress_ >= options_.progress_every_s) {
+    PrintProgress();
+    last_progress_ = now;
+    double progress = std::min(1.0, (epoch_ + static_cast<double>(train_pool_.num_done()) /
+                                              std::max<size_t>(1, train_pool_.num_parts())) /
+                                         std::max(1, options_.config.epochs()));
+    for (size_t id = 1; id < nodes_.size(); ++id) {
+      if (nodes_[id].info.role() != proto::SERVER || nodes_[id].dead) continue;
+      Message m;
+      m.meta.set_cmd(proto::HEARTBEAT);
+      m.meta.mutable_heartbeat()->set_progress(phase_ == Phase::kTraining ? progress : 1.0);
+      (void)Send(static_cast<int>(id), std::move(m));
+    }
+  }
+  if (options_.checkpoint_every_s > 0 && phase_ == Phase::kTraining && !options_.config.model_dir().empty() &&
+      now - last_checkpoint_ >= options_.checkpoint_every_s && !checkpoint_running_) {
+    StartCheckpoint();
+  }
+  return Status::OK();
+}
+
+void Scheduler::PrintProgress() {
+  const double now = NowSeconds();
+  uint64_t rows = 0, nonzero_w = 0, embeddings = 0;
+  double loss = 0, rss = static_cast<double>(CurrentRssBytes());
+  for (const Node& n : nodes_) {
+    rss = std::max(rss, static_cast<double>(n.heartbeat.rss_bytes()));
+    if (n.info.role() == proto::WORKER) {
+      rows += n.heartbeat.rows();
+      loss += n.heartbeat.loss_sum();
+    } else if (n.info.role() == proto::SERVER) {
+      nonzero_w += n.heartbeat.nonzero_w();
+      embeddings += n.heartbeat.embeddings();
+    }
+  }
+  rows = std::max(rows, rows_done_);
+  double rate = now > progress_time_ ? (rows - std::min(rows, progress_rows_)) / (now - progress_time_) : 0;
+  progress_rows_ = rows;
+  progress_time_ = now;
+  char buf[256];
+  std::snprintf(buf, sizeof(buf),
+                "%7.1f s  epoch %d  rows %" PRIu64 "  %.0f rows/s  train logloss %.5f  |w|_0 %" PRIu64
+                "  embeddings %" PRIu64 "  max RSS %.0f MB",
+                now - start_, std::min(epoch_ + 1, std::max(1, options_.config.epochs())), rows, rate,
+                rows > 0 ? loss / static_cast<double>(std::max<uint64_t>(1, rows)) : 0.0, nonzero_w, embeddings,
+                rss / (1 << 20));
+  LOG(INFO) << buf;
+}
+
+}  // namespace fmps

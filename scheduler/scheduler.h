@@ -1,0 +1,107 @@
+// Scheduler: the node that runs a job. It admits servers and workers, assigns ids and key ranges,
+// hands out data parts from a WorkPool (epoch by epoch, then the test set), aggregates progress,
+// notices nodes that stop sending heartbeats (a dead worker's parts go back to the pool),
+// coordinates checkpoints (shards, then MANIFEST) and ends the job with a report.
+// Single-threaded: Run() owns all state.
+#ifndef FMPS_SCHEDULER_SCHEDULER_H_
+#define FMPS_SCHEDULER_SCHEDULER_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proto/fmps.pb.h"
+#include "ps/transport.h"
+#include "scheduler/work_pool.h"
+
+namespace fmps {
+
+struct SchedulerOptions {
+  std::string host = "127.0.0.1";   // address to listen on
+  int port = 0;                      // 0: any free port
+  proto::JobConfig config;           // sent to every node; num_servers/num_workers/epochs inside
+  std::vector<std::string> train_files;
+  std::vector<std::string> test_files;
+  WorkPoolOptions pool;              // part size
+  double join_timeout_s = 60;        // all nodes must register within this
+  double heartbeat_timeout_s = 20;   // a node silent this long is declared dead
+  double progress_every_s = 2;       // seconds between progress lines
+  double checkpoint_every_s = 0;     // 0: checkpoint only at the end (when model_dir is set)
+  int keep_checkpoints = 3;          // older checkpoints are deleted
+  bool resume = false;               // continue from the newest good checkpoint in model_dir
+  uint64_t max_bad_lines = 1000;     // more malformed lines than this end the job
+};
+
+struct JobReport {
+  uint64_t rows = 0;                 // training rows over all epochs
+  double seconds = 0;                // wall time of the job
+  double train_seconds = 0;          // wall time of the training passes (reading included)
+  double train_logloss = 0;          // progressive logloss of the last epoch
+  double test_logloss = 0, test_auc = 0;
+  uint64_t test_rows = 0;
+  double peak_rss_mb = 0;            // largest peak RSS of any node
+  uint64_t nonzero_w = 0, embeddings = 0, embedding_floats = 0, params = 0;
+  uint64_t bad_lines = 0;
+  std::string model, model_dir;
+  std::string ToJson() const;
+};
+
+class Scheduler {
+ public:
+  Scheduler(std::unique_ptr<Transport> transport, const SchedulerOptions& options);
+  ~Scheduler();
+  // Listens; returns the port (so launchers and in-process clusters can tell the nodes).
+  Result<int> Bind();
+  // Runs the job to its end. On failure, tells every node to stop and returns why.
+  Result<JobReport> Run();
+
+ private:
+  struct Node {
+    proto::NodeInfo info;
+    double last_seen = 0;
+    bool dead = false;
+    proto::Heartbeat heartbeat;
+  };
+  enum class Phase { kJoining, kTraining, kTesting, kDone };
+
+  Status Join();
+  Status Handle(Message&& msg);
+  Status HandleRequestPart(int worker);
+  Status HandlePartDone(int worker, const proto::PartDone& done);
+  Status HandleCheckpointDone(const proto::Checkpoint& ckpt);
+  Status Tick();
+  Status AdvanceIfPassDone();
+  void StartCheckpoint();
+  void PrintProgress();
+  void Broadcast(proto::Command cmd, const std::string& error = "");
+  Status Send(int id, Message msg);
+  std::string Name(int id) const;
+  bool JobComplete() const;
+
+  std::unique_ptr<Transport> transport_;
+  SchedulerOptions options_;
+  std::vector<Node> nodes_;  // by id; 0 is the scheduler
+  Phase phase_ = Phase::kJoining;
+  WorkPool train_pool_, test_pool_;
+  int epoch_ = 0;
+  double start_ = 0, train_start_ = 0, train_end_ = 0, last_progress_ = 0, last_checkpoint_ = 0;
+  uint64_t rows_done_ = 0, bad_lines_ = 0;
+  double epoch_loss_ = 0;
+  uint64_t epoch_rows_ = 0;
+  double last_epoch_logloss_ = 0;
+  std::map<int, std::pair<std::vector<float>, std::vector<float>>> pending_predictions_;
+  std::vector<float> test_labels_, test_logits_;
+  // Checkpoint in progress: version and the shards reported so far.
+  int64_t checkpoint_version_ = 0;
+  bool checkpoint_running_ = false;
+  bool final_checkpoint_done_ = false;
+  bool final_checkpoint_requested_ = false;
+  proto::Manifest manifest_;
+  uint64_t progress_rows_ = 0;
+  double progress_time_ = 0;
+};
+
+}  // namespace fmps
+
+#endif  // FMPS_SCHEDULER_SCHEDULER_H_

@@ -1,0 +1,66 @@
+// BatchParams: the parameters of one localized batch as a model reads them (w, zero-padded V,
+// real widths, dense block), unpacked from a pull answer; and the gradient buffers, packed back
+// into the pull layout (per key: w gradient, then widths[i] embedding gradients) for the push.
+#ifndef FMPS_WORKER_BATCH_PARAMS_H_
+#define FMPS_WORKER_BATCH_PARAMS_H_
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "models/model.h"
+#include "ps/base/status.h"
+
+namespace fmps {
+
+struct BatchParams {
+  int width = 0;  // the model's embedding width
+  std::vector<float> w, V, dense;
+  std::vector<uint16_t> widths;
+
+  ParamView View() const { return ParamView{w.data(), V.data(), widths.data(), dense.data()}; }
+
+  // values: per key w then widths[i] floats. Widths beyond the model's are cut (a model with a
+  // smaller width reading a bigger store would be a config error, reported by the caller).
+  Status Unpack(const std::vector<float>& values, const std::vector<uint16_t>& key_widths) {
+    const size_t k = key_widths.size();
+    w.resize(k);
+    widths.resize(k);
+    V.assign(k * width, 0.f);
+    size_t pos = 0;
+    for (size_t i = 0; i < k; ++i) {
+      if (key_widths[i] > width) {
+        return Status::InvalidArgument("a key has an embedding of width " + std::to_string(key_widths[i]) +
+                                       " but the model's width is " + std::to_string(width));
+      }
+      w[i] = values[pos++];
+      widths[i] = key_widths[i];
+      std::memcpy(&V[i * width], &values[pos], key_widths[i] * sizeof(float));
+      pos += key_widths[i];
+    }
+    return Status::OK();
+  }
+};
+
+struct BatchGrads {
+  std::vector<float> w, V, dense;
+  void Reset(size_t keys, int width, size_t dense_size) {
+    w.assign(keys, 0.f);
+    V.assign(keys * width, 0.f);
+    dense.assign(dense_size, 0.f);
+  }
+  GradView View() { return GradView{w.data(), V.data(), dense.data()}; }
+  // Packs into the push layout for the widths the worker saw.
+  void Pack(const std::vector<uint16_t>& widths, int width, std::vector<float>* out) const {
+    out->clear();
+    for (size_t i = 0; i < widths.size(); ++i) {
+      out->push_back(w[i]);
+      out->insert(out->end(), V.begin() + i * width, V.begin() + i * width + widths[i]);
+    }
+  }
+};
+
+}  // namespace fmps
+
+#endif  // FMPS_WORKER_BATCH_PARAMS_H_

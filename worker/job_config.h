@@ -1,0 +1,35 @@
+// The job config as each library wants it: ModelOptions for the models, ReaderOptions for the
+// readers. One place converts, so a new config field is wired once.
+#ifndef FMPS_WORKER_JOB_CONFIG_H_
+#define FMPS_WORKER_JOB_CONFIG_H_
+
+#include "models/model.h"
+#include "proto/fmps.pb.h"
+#include "worker/reader.h"
+
+namespace fmps {
+
+inline ModelOptions ModelOptionsFromConfig(const proto::JobConfig& c) {
+  ModelOptions o;
+  o.name = c.model();
+  o.k = c.k();
+  o.num_fields = c.num_fields();
+  o.dplr_rank = c.dplr_rank();
+  o.keep = c.keep();
+  o.keep_entries = c.keep_entries();
+  o.rafm_ranks.assign(c.rafm_ranks().begin(), c.rafm_ranks().end());
+  if (o.rafm_ranks.empty()) o.rafm_ranks = {4, 8, 16};
+  return o;
+}
+
+inline Result<ReaderOptions> ReaderOptionsFromConfig(const proto::JobConfig& c) {
+  Result<DataFormat> format = ParseDataFormat(c.format());
+  if (!format.ok()) return format.status();
+  ReaderOptions o;
+  o.format = format.value();
+  return o;
+}
+
+}  // namespace fmps
+
+#endif  // FMPS_WORKER_JOB_CONFIG_H_

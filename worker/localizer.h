@@ -1,0 +1,49 @@
+// Localizer: turns a parsed Minibatch into a localized one — the batch's unique keys, each entry
+// replaced by the index of its key, per-key occurrence counts. Unique keys come grouped by the
+// server owning them (ascending Mix64 ranges), so each server's share is one contiguous slice.
+// O(entries): a hash table dedupes, a counting pass groups by server.
+#ifndef FMPS_WORKER_LOCALIZER_H_
+#define FMPS_WORKER_LOCALIZER_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "models/model.h"
+#include "ps/postoffice.h"
+#include "worker/minibatch.h"
+
+namespace fmps {
+
+struct LocalBatch {
+  std::vector<float> labels;
+  std::vector<uint32_t> offsets;
+  std::vector<uint32_t> index;   // per entry
+  std::vector<float> values;     // per entry
+  std::vector<uint8_t> fields;   // per entry
+  std::vector<uint64_t> keys;    // unique keys, grouped by owning server
+  std::vector<uint64_t> mixed;   // Mix64(keys[i])
+  std::vector<uint32_t> counts;  // occurrences of keys[i] in the batch
+
+  size_t rows() const { return labels.size(); }
+  BatchView View() const;
+};
+
+class Localizer {
+ public:
+  explicit Localizer(const KeyPartition& partition) : partition_(partition) {}
+  // Fills *out (reusing its buffers). Entries whose field is >= num_fields are dropped (a model
+  // cannot score fields it has no parameters for); the count of dropped entries is returned.
+  size_t Localize(const Minibatch& batch, int num_fields, LocalBatch* out);
+
+ private:
+  KeyPartition partition_;
+  std::vector<uint64_t> table_keys_;   // open-addressing table, scratch
+  std::vector<uint32_t> table_ids_;
+  std::vector<uint64_t> first_keys_;   // unique keys in first-seen order, scratch
+  std::vector<uint32_t> first_counts_;
+  std::vector<uint32_t> remap_;
+};
+
+}  // namespace fmps
+
+#endif  // FMPS_WORKER_LOCALIZER_H_

@@ -1,0 +1,198 @@
+#include "worker/worker.h"
+
+#include <glog/logging.h>
+
+#include "ps/base/env.h"
+#include "worker/job_config.h"
+
+namespace fmps {
+
+Worker::Worker(std::unique_ptr<Postoffice> po, const WorkerOptions& options)
+    : po_(std::move(po)), options_(options) {}
+
+Worker::~Worker() {
+  stop_ = true;
+  if (receiver_.joinable()) receiver_.join();
+}
+
+void Worker::ReceiveLoop() {
+  while (!stop_) {
+    auto msg = po_->Recv(100);
+    if (!msg) continue;
+    proto::Command cmd = msg->meta.cmd();
+    if (cmd == proto::PULL_REPLY || cmd == proto::PUSH_REPLY) {
+      kv_->OnReply(std::move(*msg));
+    } else {
+      std::lock_guard<std::mutex> lock(control_mu_);
+      control_.push_back(std::move(*msg));
+      control_cv_.notify_all();
+    }
+  }
+}
+
+std::optional<Message> Worker::NextControl(double timeout_s) {
+  std::unique_lock<std::mutex> lock(control_mu_);
+  if (!control_cv_.wait_for(lock, std::chrono::duration<double>(timeout_s), [&] { return !control_.empty(); })) {
+    return std::nullopt;
+  }
+  Message m = std::move(control_.front());
+  control_.pop_front();
+  return m;
+}
+
+void Worker::MaybeHeartbeat(bool force) {
+  double now = NowSeconds();
+  if (!force && now - last_heartbeat_ < options_.heartbeat_s) return;
+  last_heartbeat_ = now;
+  Message hb;
+  hb.meta.set_cmd(proto::HEARTBEAT);
+  proto::Heartbeat* h = hb.meta.mutable_heartbeat();
+  h->set_rss_bytes(CurrentRssBytes());
+  h->set_peak_rss_bytes(PeakRssBytes());
+  h->set_rows(rows_trained_);
+  h->set_loss_sum(loss_trained_);
+  Status st = po_->Send(kSchedulerId, std::move(hb));
+  if (!st.ok()) LOG(WARNING) << "heartbeat: " << st.ToString();
+}
+
+Status Worker::Run() {
+  FMPS_RETURN_IF_ERROR(po_->Join());
+  const proto::JobConfig& config = po_->config();
+  Result<std::unique_ptr<Model>> model = CreateModel(ModelOptionsFromConfig(config));
+  if (!model.ok()) return model.status();
+  model_ = std::move(model.value());
+  Result<ReaderOptions> reader_options = ReaderOptionsFromConfig(config);
+  if (!reader_options.ok()) return reader_options.status();
+  reader_options_ = reader_options.value();
+  kv_ = std::make_unique<KVClient>(po_.get(), options_.kv);
+  localizer_ = std::make_unique<Localizer>(po_->partition());
+  params_.width = model_->EmbeddingWidth();
+  receiver_ = std::thread([this] { ReceiveLoop(); });
+
+  Status status;
+  while (true) {
+    MaybeHeartbeat(false);
+    Message req;
+    req.meta.set_cmd(proto::REQUEST_PART);
+    FMPS_RETURN_IF_ERROR(po_->Send(kSchedulerId, std::move(req)));
+    auto reply = NextControl(options_.control_timeout_s);
+    if (!reply) {
+      status = Status::Timeout("the scheduler did not answer a part request within " +
+                               std::to_string(static_cast<int>(options_.control_timeout_s)) + " s");
+      break;
+    }
+    if (reply->meta.cmd() == proto::SHUTDOWN) break;
+    if (reply->meta.cmd() != proto::ASSIGN_PART) continue;
+    const proto::Part& part = reply->meta.part();
+    if (part.kind() == proto::Part::FINISHED) {
+      MaybeHeartbeat(true);
+      // Wait for the scheduler's SHUTDOWN so that late messages still find us.
+      while (auto m = NextControl(options_.control_timeout_s)) {
+        if (m->meta.cmd() == proto::SHUTDOWN) break;
+      }
+      break;
+    }
+    if (part.kind() == proto::Part::WAIT) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      continue;
+    }
+    PartResult result;
+    status = ProcessPart(part, &result);
+    if (!status.ok()) break;
+    if (part.pass() < 0) {
+      Message preds;
+      preds.meta.set_cmd(proto::PREDICTIONS);
+      preds.meta.mutable_part()->CopyFrom(part);
+      preds.frames = {ToFrame(result.labels), ToFrame(result.logits)};
+      FMPS_RETURN_IF_ERROR(po_->Send(kSchedulerId, std::move(preds)));
+    }
+    Message done;
+    done.meta.set_cmd(proto::PART_DONE);
+    proto::PartDone* d = done.meta.mutable_part_done();
+    d->set_id(part.id());
+    d->set_pass(part.pass());
+    d->set_rows(result.rows);
+    d->set_loss_sum(result.loss_sum);
+    d->set_bad_lines(result.bad_lines);
+    d->set_lines(result.lines);
+    FMPS_RETURN_IF_ERROR(po_->Send(kSchedulerId, std::move(done)));
+  }
+  if (!status.ok()) {
+    Message fatal;
+    fatal.meta.set_cmd(proto::FATAL);
+    fatal.meta.set_error(status.ToString());
+    (void)po_->Send(kSchedulerId, std::move(fatal));
+  }
+  stop_ = true;
+  receiver_.join();
+  return status;
+}
+
+Status Worker::ProcessPart(const proto::Part& part, PartResult* result) {
+  DataPart data{part.path(), part.begin(), part.end()};
+  Result<std::unique_ptr<Reader>> reader = Reader::Open(data, reader_options_);
+  if (!reader.ok()) return reader.status();
+  const bool train = part.pass() >= 0;
+  const size_t batch_size = static_cast<size_t>(std::max(1, po_->config().batch_size()));
+  Minibatch batch;
+  while (true) {
+    batch.Clear();
+    Result<size_t> n = (*reader)->Read(batch_size, &batch);
+    if (!n.ok()) return n.status();
+    if (n.value() == 0) break;
+    FMPS_RETURN_IF_ERROR(ProcessBatch(batch, train, result));
+    MaybeHeartbeat(false);
+  }
+  // A part is reported done only once its updates are on the servers, so "all parts done" means
+  // the model reflects them (checkpoints and the test pass rely on it).
+  FMPS_RETURN_IF_ERROR(DrainPushes());
+  result->bad_lines = (*reader)->bad_lines();
+  result->lines = (*reader)->lines_read();
+  return Status::OK();
+}
+
+Status Worker::DrainPushes() {
+  while (!pushes_.empty()) {
+    FMPS_RETURN_IF_ERROR(kv_->Wait(pushes_.front()));
+    pushes_.pop_front();
+  }
+  return Status::OK();
+}
+
+Status Worker::ProcessBatch(const Minibatch& batch, bool train, PartResult* result) {
+  const proto::JobConfig& config = po_->config();
+  localizer_->Localize(batch, config.num_fields(), &local_);
+  int64_t ts = kv_->Pull(local_.keys, local_.mixed, /*with_dense=*/true, &pulled_);
+  FMPS_RETURN_IF_ERROR(kv_->Wait(ts));
+  FMPS_RETURN_IF_ERROR(params_.Unpack(pulled_.values, pulled_.widths));
+  params_.dense = pulled_.dense;
+  if (params_.dense.size() != model_->DenseSize()) {
+    return Status::Corruption("dense block of " + std::to_string(params_.dense.size()) +
+                              " floats from server 0, model wants " + std::to_string(model_->DenseSize()));
+  }
+  logits_.resize(local_.rows());
+  BatchView view = local_.View();
+  if (!train) {
+    model_->Compute(view, params_.View(), logits_, nullptr);
+    result->labels.insert(result->labels.end(), local_.labels.begin(), local_.labels.end());
+    result->logits.insert(result->logits.end(), logits_.begin(), logits_.end());
+    result->rows += local_.rows();
+    return Status::OK();
+  }
+  grads_.Reset(local_.keys.size(), params_.width, model_->DenseSize());
+  GradView gv = grads_.View();
+  double loss = model_->Compute(view, params_.View(), logits_, &gv);
+  result->rows += local_.rows();
+  result->loss_sum += loss;
+  rows_trained_ += local_.rows();
+  loss_trained_ += loss;
+  grads_.Pack(params_.widths, params_.width, &packed_);
+  pushes_.push_back(kv_->Push(local_.keys, local_.mixed, packed_, params_.widths, local_.counts, grads_.dense));
+  while (pushes_.size() > static_cast<size_t>(std::max(0, config.max_delay()))) {
+    FMPS_RETURN_IF_ERROR(kv_->Wait(pushes_.front()));
+    pushes_.pop_front();
+  }
+  return Status::OK();
+}
+
+}  // namespace fmps

@@ -1,0 +1,81 @@
+// Worker: a worker node. It asks the scheduler for data parts, reads them into minibatches,
+// localizes keys, pulls the parameters they touch, runs the model forward and backward, and
+// pushes gradients and counts back — asynchronously, with at most max_delay pushes in flight
+// (0: synchronous). On test parts it only scores and sends the predictions to the scheduler.
+//
+// Threads: Run() is the compute thread; a receive thread hands pull/push replies to the KVClient
+// and control messages to a queue guarded by control_mu_.
+#ifndef FMPS_WORKER_WORKER_H_
+#define FMPS_WORKER_WORKER_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "models/model.h"
+#include "ps/kv_client.h"
+#include "ps/postoffice.h"
+#include "worker/batch_params.h"
+#include "worker/localizer.h"
+#include "worker/reader.h"
+
+namespace fmps {
+
+struct WorkerOptions {
+  double heartbeat_s = 1.0;       // seconds between heartbeats
+  KVClientOptions kv;             // pull/push timeouts
+  double control_timeout_s = 120; // the scheduler must answer a part request within this
+};
+
+class Worker {
+ public:
+  Worker(std::unique_ptr<Postoffice> po, const WorkerOptions& options);
+  ~Worker();
+  // Joins the job and works until the scheduler says the job is finished.
+  Status Run();
+
+ private:
+  struct PartResult {
+    uint64_t rows = 0;
+    double loss_sum = 0;
+    uint64_t bad_lines = 0, lines = 0;
+    std::vector<float> labels, logits;  // test parts
+  };
+  void ReceiveLoop();
+  std::optional<Message> NextControl(double timeout_s);
+  Status ProcessPart(const proto::Part& part, PartResult* result);
+  Status ProcessBatch(const Minibatch& batch, bool train, PartResult* result);
+  Status DrainPushes();
+  void MaybeHeartbeat(bool force);
+
+  std::unique_ptr<Postoffice> po_;
+  WorkerOptions options_;
+  std::unique_ptr<KVClient> kv_;
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<Localizer> localizer_;
+  ReaderOptions reader_options_;
+
+  std::thread receiver_;
+  std::atomic<bool> stop_{false};
+  std::mutex control_mu_;
+  std::condition_variable control_cv_;
+  std::deque<Message> control_;  // guarded by control_mu_
+
+  // Compute-thread state, reused across batches.
+  LocalBatch local_;
+  PullResult pulled_;
+  BatchParams params_;
+  BatchGrads grads_;
+  std::vector<float> packed_, logits_;
+  std::deque<int64_t> pushes_;  // timestamps of pushes in flight
+  uint64_t rows_trained_ = 0;
+  double loss_trained_ = 0;
+  double last_heartbeat_ = 0;
+};
+
+}  // namespace fmps
+
+#endif  // FMPS_WORKER_WORKER_H_
