@@ -1,0 +1,131 @@
+// store_bench: memory and speed of one server's Store. Inserts N keys (default 2,000,000) whose
+// occurrence counts follow a Zipf-like law through Push in batches, pulls them all back, pushes
+// again with embedding gradients, and prints one figure per line and a final JSON line.
+// Usage: store_bench [num_keys] [batch_size]
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+#include "ps/base/env.h"
+#include "ps/base/keys.h"
+#include "ps/store/store.h"
+
+namespace {
+
+uint64_t ParseOr(int argc, char** argv, int i, uint64_t fallback) {
+  if (argc <= i) return fallback;
+  const uint64_t value = std::strtoull(argv[i], nullptr, 10);
+  return value > 0 ? value : fallback;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const uint64_t num_keys = ParseOr(argc, argv, 1, 2'000'000);
+  const uint64_t batch = ParseOr(argc, argv, 2, 10'000);
+  fmps::StoreOptions options;  // defaults: DiFacto(k=8, mid=4, thresholds 1/10/100), l1 = 0.5
+  fmps::Store store(options);
+
+  // Feature of rank r occurs about 1e6 / r^1.2 times (at least once): a long tail of rare
+  // features and a few hundred that reach the head level, like Criteo's counts.
+  std::mt19937_64 rng(1);
+  std::uniform_real_distribution<float> uniform(-1.5f, 1.5f);  // |g| <= l1 for a third: w stays 0
+  std::vector<uint64_t> keys(num_keys);
+  std::vector<uint32_t> counts(num_keys);
+  for (uint64_t i = 0; i < num_keys; ++i) {
+    keys[i] = fmps::Mix64(i * 0x9e3779b97f4a7c15ULL + 7);
+    counts[i] = static_cast<uint32_t>(std::max(1.0, std::floor(1e6 / std::pow(double(i + 1), 1.2))));
+  }
+  std::shuffle(keys.begin(), keys.end(), rng);  // counts stay by rank; keys arrive in random order
+
+  // Pass 1: insertion (the worker has seen no embedding yet: widths 0).
+  std::vector<float> grads;
+  std::vector<uint16_t> zero_widths(batch, 0);
+  double start = fmps::NowSeconds();
+  for (uint64_t begin = 0; begin < num_keys; begin += batch) {
+    const uint64_t n = std::min(batch, num_keys - begin);
+    grads.resize(n);
+    for (auto& g : grads) g = uniform(rng);
+    const fmps::Status status =
+        store.Push(std::span(keys).subspan(begin, n), grads, std::span(zero_widths).first(n),
+                   std::span(counts).subspan(begin, n));
+    if (!status.ok()) {
+      std::fprintf(stderr, "push failed: %s\n", status.ToString().c_str());
+      return 1;
+    }
+  }
+  const double insert_seconds = fmps::NowSeconds() - start;
+
+  // Pull everything back, batch by batch, keeping the widths for pass 2.
+  std::vector<float> values;
+  std::vector<uint16_t> widths;
+  std::vector<uint16_t> all_widths;
+  all_widths.reserve(num_keys);
+  start = fmps::NowSeconds();
+  for (uint64_t begin = 0; begin < num_keys; begin += batch) {
+    const uint64_t n = std::min(batch, num_keys - begin);
+    values.clear();
+    widths.clear();
+    store.Pull(std::span(keys).subspan(begin, n), &values, &widths);
+    all_widths.insert(all_widths.end(), widths.begin(), widths.end());
+  }
+  const double pull_seconds = fmps::NowSeconds() - start;
+  const fmps::StoreStats stats = store.Stats();  // memory after one push per key
+
+  // Pass 2: the same keys again with the widths the pull returned: gradients for w and every
+  // embedding dimension, one more occurrence each (rows may grow a level).
+  std::normal_distribution<float> normal(0.0f, 0.1f);
+  std::vector<uint32_t> ones(batch, 1);
+  uint64_t update_keys = 0;
+  start = fmps::NowSeconds();
+  for (uint64_t begin = 0; begin < num_keys; begin += batch) {
+    const uint64_t n = std::min(batch, num_keys - begin);
+    grads.clear();
+    for (uint64_t i = begin; i < begin + n; ++i) {
+      grads.push_back(normal(rng));
+      for (uint16_t d = 0; d < all_widths[i]; ++d) grads.push_back(normal(rng));
+    }
+    const fmps::Status status = store.Push(std::span(keys).subspan(begin, n), grads,
+                                           std::span(all_widths).subspan(begin, n),
+                                           std::span(ones).first(n));
+    if (!status.ok()) {
+      std::fprintf(stderr, "push failed: %s\n", status.ToString().c_str());
+      return 1;
+    }
+    update_keys += n;
+  }
+  const double update_seconds = fmps::NowSeconds() - start;
+
+  const double keys_held = static_cast<double>(stats.keys);
+  const double bytes_per_key = stats.bytes / keys_held;
+  // Floats the model needs per key: z, n, w, and V plus its Adagrad accumulator per dimension.
+  const double floats_per_key = (3.0 * stats.keys + 2.0 * stats.embedding_floats) / keys_held;
+  const double overhead = bytes_per_key - 4.0 * floats_per_key;
+  const double insert_rate = num_keys / insert_seconds;
+  const double pull_rate = num_keys / pull_seconds;
+  const double update_rate = update_keys / update_seconds;
+  const double rss_mb = fmps::PeakRssBytes() / 1048576.0;
+  std::printf("keys %llu\n", static_cast<unsigned long long>(stats.keys));
+  std::printf("nonzero_w %llu\n", static_cast<unsigned long long>(stats.nonzero_w));
+  std::printf("embeddings %llu\n", static_cast<unsigned long long>(stats.embeddings));
+  std::printf("embedding_floats %llu\n", static_cast<unsigned long long>(stats.embedding_floats));
+  std::printf("bytes %llu\n", static_cast<unsigned long long>(stats.bytes));
+  std::printf("bytes_per_key %.2f\n", bytes_per_key);
+  std::printf("floats_per_key %.3f\n", floats_per_key);
+  std::printf("overhead_bytes_per_key %.2f (target <= 16)\n", overhead);
+  std::printf("push_insert_keys_per_s %.0f\n", insert_rate);
+  std::printf("pull_keys_per_s %.0f\n", pull_rate);
+  std::printf("push_update_keys_per_s %.0f\n", update_rate);
+  std::printf("peak_rss_mb %.1f\n", rss_mb);
+  std::printf(
+      "{\"keys\":%llu,\"embeddings\":%llu,\"bytes\":%llu,\"bytes_per_key\":%.2f,"
+      "\"floats_per_key\":%.3f,\"overhead_bytes_per_key\":%.2f,\"push_insert_keys_per_s\":%.0f,"
+      "\"pull_keys_per_s\":%.0f,\"push_update_keys_per_s\":%.0f,\"peak_rss_mb\":%.1f}\n",
+      static_cast<unsigned long long>(stats.keys), static_cast<unsigned long long>(stats.embeddings),
+      static_cast<unsigned long long>(stats.bytes), bytes_per_key, floats_per_key, overhead,
+      insert_rate, pull_rate, update_rate, rss_mb);
+  return 0;
+}
