@@ -114,17 +114,26 @@ Result<GeneratorResult> GenerateCriteo(const GeneratorOptions& options, int fd) 
   if (!created.ok()) return created.status();
   const PlantedModel& model = **created;
 
-  // Hex strings of each categorical field's table tokens, 8 bytes each.
-  std::vector<std::vector<char>> hex(kFields);
-  for (int f = kIntFields; f < kFields; ++f) {
-    const uint64_t n = model.sampler(f).head();
-    hex[f].resize(n * 8);
-    for (uint64_t t = 0; t < n; ++t) model.TokenHex(f, t, &hex[f][t * 8]);
-  }
-
   ScopedSigpipeBlock sigpipe_block;
   WyRand rng(options.seed);
-  std::vector<float> scratch(kFields * model.param_stride());
+  // Rows are drawn one ahead of the one being written so that the table lines they touch can be
+  // prefetched while the current row is finished: table lookups are the main cost.
+  struct DrawnRow {
+    RowTokens tokens;
+    const float* params[kFields];
+  };
+  DrawnRow drawn[2];
+  const size_t stride = model.param_stride();
+  std::vector<float> scratch(2 * kFields * stride);
+  auto draw = [&](int slot) {
+    DrawnRow& d = drawn[slot];
+    model.SampleRow(rng, &d.tokens);
+    for (int f = 0; f < kFields; ++f) {
+      const uint64_t t = d.tokens[f];
+      d.params[f] = t == kMissingToken ? nullptr : model.Params(f, t, &scratch[(slot * kFields + f) * stride]);
+      __builtin_prefetch(d.params[f]);
+    }
+  };
   std::vector<char> buffer(std::max(options.buffer_bytes, kMaxRowBytes * 2));
   char* const buffer_begin = buffer.data();
   char* const flush_at = buffer_begin + buffer.size() - kMaxRowBytes;
@@ -133,8 +142,6 @@ Result<GeneratorResult> GenerateCriteo(const GeneratorOptions& options, int fd) 
   GeneratorResult result;
   uint64_t pending_rows = 0, pending_positives = 0;
   double pending_loss = 0, total_loss = 0;
-  RowTokens row;
-  const float* params[kFields];
 
   auto flush = [&]() -> Status {
     int error = 0;
@@ -156,12 +163,12 @@ Result<GeneratorResult> GenerateCriteo(const GeneratorOptions& options, int fd) 
     return Status::OK();
   };
 
+  if (options.rows > 0) draw(0);
   for (uint64_t i = 0; i < options.rows && !result.reader_closed; ++i) {
-    model.SampleRow(rng, &row);
-    for (int f = 0; f < kFields; ++f) {
-      params[f] = row[f] == kMissingToken ? nullptr
-                                          : model.Params(f, row[f], &scratch[f * model.param_stride()]);
-    }
+    const int slot = static_cast<int>(i & 1);
+    if (i + 1 < options.rows) draw(slot ^ 1);
+    const RowTokens& row = drawn[slot].tokens;
+    const float* const* params = drawn[slot].params;
     const double z = model.LogitFromParams(params);
     // p = sigmoid(z); logloss = softplus(-z) for a click, softplus(z) otherwise.
     const double e = std::exp(-std::fabs(z));
@@ -172,17 +179,20 @@ Result<GeneratorResult> GenerateCriteo(const GeneratorOptions& options, int fd) 
     ++pending_rows;
 
     *out++ = click ? '1' : '0';
+    uint64_t value_bits = 0;  // two 32-bit draws per random word
     for (int f = 0; f < kIntFields; ++f) {
       *out++ = '\t';
+      if ((f & 1) == 0) value_bits = rng.Next();
       if (row[f] == kMissingToken) continue;
-      out = WriteUnsigned(static_cast<uint64_t>(model.IntValue(row[f], static_cast<uint32_t>(rng.Next()))), out);
+      const int64_t x = model.IntValue(row[f], static_cast<uint32_t>(value_bits >> (32 * (f & 1))));
+      out = WriteUnsigned(static_cast<uint64_t>(x), out);
     }
     for (int f = kIntFields; f < kFields; ++f) {
       *out++ = '\t';
       const uint64_t t = row[f];
       if (t == kMissingToken) continue;
-      if (t < model.sampler(f).head()) {
-        std::memcpy(out, &hex[f][t * 8], 8);
+      if (model.InTable(f, t)) {
+        std::memcpy(out, model.TableHex(params[f]), 8);
       } else {
         model.TokenHex(f, t, out);
       }

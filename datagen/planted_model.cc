@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 
 namespace fmps::datagen {
 namespace {
@@ -27,6 +28,29 @@ uint64_t ScaledCatVocab(int c, double scale) {
   if (base <= kTinyVocab) return base;
   const double scaled = std::round(static_cast<double>(base) * scale);
   return std::clamp<uint64_t>(static_cast<uint64_t>(std::max(scaled, 0.0)), kTinyVocab, kMaxVocab);
+}
+
+// sum_{f<g} <v_f,v_g> = (|sum_f v_f|^2 - sum_f |v_f|^2) / 2, in O(fields * k). K = 0: runtime k.
+template <int K>
+double FmPairs(const float* const* params, int runtime_k, double* linear) {
+  constexpr int kCap = K > 0 ? K : kMaxK;
+  const int k = K > 0 ? K : runtime_k;
+  float sum[kCap] = {};
+  float squares[kCap] = {};
+  float w = 0;
+  for (int f = 0; f < kFields; ++f) {
+    const float* p = params[f];
+    if (p == nullptr) continue;
+    w += p[0];
+    for (int c = 0; c < k; ++c) {
+      sum[c] += p[1 + c];
+      squares[c] += p[1 + c] * p[1 + c];
+    }
+  }
+  *linear += w;
+  double pairs = 0;
+  for (int c = 0; c < k; ++c) pairs += static_cast<double>(sum[c]) * sum[c] - squares[c];
+  return 0.5 * pairs;
 }
 
 double Sigmoid(double z) { return 1 / (1 + std::exp(-z)); }
@@ -61,10 +85,12 @@ Result<std::unique_ptr<PlantedModel>> PlantedModel::Create(const GeneratorOption
   std::unique_ptr<PlantedModel> m(new PlantedModel());  // private constructor
   m->kind_ = *kind;
   m->k_ = options.k;
-  m->stride_ = (static_cast<size_t>(options.k) + 1 + 3) / 4 * 4;
+  // Row: w, v[k], then (categorical fields) the token's 8 hex chars in two floats' space, so one
+  // cache line serves both the logit and the text; rounded up to 16 bytes.
+  m->stride_ = (static_cast<size_t>(options.k) + 3 + 3) / 4 * 4;
   m->sigma_w_ = options.linear_std / std::sqrt(static_cast<double>(kFields));
   m->sigma_v_ = std::pow(options.interaction_std * options.interaction_std / (kNumPairs * options.k), 0.25);
-  m->missing_threshold_ = static_cast<uint64_t>(options.missing * 0x1.0p64);
+  m->missing_threshold_ = static_cast<uint32_t>(std::lround(options.missing * 65536.0));
 
   const uint64_t head = std::max<uint64_t>(options.table_tokens, 1);
   m->samplers_.reserve(kFields);
@@ -100,7 +126,13 @@ Result<std::unique_ptr<PlantedModel>> PlantedModel::Create(const GeneratorOption
   m->table_.assign(total, 0.0f);
   for (int f = 0; f < kFields; ++f) {
     for (uint64_t t = 0; t < m->table_size_[f]; ++t) {
-      m->ComputeParams(f, t, &m->table_[m->table_offset_[f] + t * m->stride_]);
+      float* row = &m->table_[m->table_offset_[f] + t * m->stride_];
+      m->ComputeParams(f, t, row);
+      if (!IsIntField(f)) {
+        char hex[8];
+        m->TokenHex(f, t, hex);
+        std::memcpy(row + 1 + m->k_, hex, 8);
+      }
     }
   }
   m->BuildPairWeights(Mix64(options.model_seed ^ 0x27d4eb2f165667c5ULL), options.fwfm_strong_pairs,
@@ -178,8 +210,12 @@ void PlantedModel::BuildPairWeights(uint64_t seed, double strong_fraction, int d
 }
 
 void PlantedModel::SampleRow(WyRand& rng, RowTokens* row) const {
-  for (int f = 0; f < kFields; ++f) {
-    (*row)[f] = rng.Next() < missing_threshold_ ? kMissingToken : samplers_[f].Sample(rng);
+  // One random word decides emptiness for four columns (16 bits each).
+  for (int f = 0; f < kFields; f += 4) {
+    uint64_t coins = rng.Next();
+    for (int j = f; j < std::min(f + 4, kFields); ++j, coins >>= 16) {
+      (*row)[j] = (coins & 0xffff) < missing_threshold_ ? kMissingToken : samplers_[j].Sample(rng);
+    }
   }
 }
 
@@ -187,25 +223,14 @@ double PlantedModel::LogitFromParams(const float* const* params) const {
   double linear = bias_;
   double pairs = 0;
   switch (kind_) {
-    case PlantedKind::kFm: {
-      // sum_{f<g} <v_f,v_g> = (|sum_f v_f|^2 - sum_f |v_f|^2) / 2
-      double sum[kMaxK] = {};
-      double squares = 0;
-      for (int f = 0; f < kFields; ++f) {
-        const float* p = params[f];
-        if (p == nullptr) continue;
-        linear += p[0];
-        for (int c = 0; c < k_; ++c) {
-          const double x = p[1 + c];
-          sum[c] += x;
-          squares += x * x;
-        }
+    case PlantedKind::kFm:
+      // Compile-time k lets the common ranks keep their sums in one vector register.
+      switch (k_) {
+        case 4: pairs = FmPairs<4>(params, k_, &linear); break;
+        case 8: pairs = FmPairs<8>(params, k_, &linear); break;
+        default: pairs = FmPairs<0>(params, k_, &linear); break;
       }
-      double norm = 0;
-      for (int c = 0; c < k_; ++c) norm += sum[c] * sum[c];
-      pairs = 0.5 * (norm - squares);
       break;
-    }
     case PlantedKind::kDplr: {
       double acc[kMaxDplrRank][kMaxK] = {};
       double diagonal = 0;
@@ -303,13 +328,6 @@ Result<uint64_t> PlantedModel::TokenOfHex(int field, std::string_view hex) const
     return Status::NotFound("C" + std::to_string(field - kIntFields + 1) + ": '" + std::string(hex) + "' is no token of this model");
   }
   return token;
-}
-
-int64_t PlantedModel::IntValue(uint64_t token, uint32_t random) const {
-  const IntBucket& b = int_buckets_[token];
-  const uint32_t n = b.count + (b.extra >= 0 ? 1 : 0);
-  const uint32_t i = static_cast<uint32_t>((static_cast<uint64_t>(random) * n) >> 32);
-  return i < b.count ? b.lo + i : b.extra;
 }
 
 Status PlantedModel::ParseLine(std::string_view line, int* label, RowTokens* row) const {

@@ -54,12 +54,19 @@ class PlantedModel {
   double PairWeight(int f, int g) const { return pair_weight_[f * kFields + g]; }  // R, 0 diagonal
 
   // [w, v_0..v_{k-1}] of a token: a table row for frequent tokens, else computed into scratch
-  // (which must hold param_stride() floats).
+  // (which must hold param_stride() floats). The table rows of categorical fields also hold
+  // the token's text (TableHex).
   size_t param_stride() const { return stride_; }
   const float* Params(int field, uint64_t token, float* scratch) const {
     if (token < table_size_[field]) return &table_[table_offset_[field] + token * stride_];
     ComputeParams(field, token, scratch);
     return scratch;
+  }
+
+  // Whether Params() of a token comes from the table; then TableHex() gives its text.
+  bool InTable(int field, uint64_t token) const { return token < table_size_[field]; }
+  const char* TableHex(const float* table_params) const {
+    return reinterpret_cast<const char*>(table_params + 1 + k_);
   }
 
   // Draws one row's tokens (missing columns included) from the world's distribution.
@@ -75,7 +82,12 @@ class PlantedModel {
   Result<uint64_t> TokenOfHex(int field, std::string_view hex) const;
   // An integer whose reader bucket is the token (an int field's token is its bucket);
   // `random` picks among the bucket's values.
-  int64_t IntValue(uint64_t token, uint32_t random) const;
+  int64_t IntValue(uint64_t token, uint32_t random) const {
+    const IntBucket& b = int_buckets_[token];
+    const uint32_t n = b.count + (b.extra >= 0 ? 1 : 0);
+    const uint32_t i = static_cast<uint32_t>((static_cast<uint64_t>(random) * n) >> 32);
+    return i < b.count ? b.lo + i : b.extra;
+  }
 
   // Parses a Criteo line as the project's reader would and maps it back to tokens; errors name
   // the column. Used by tests to recompute the oracle from a written file.
@@ -91,7 +103,7 @@ class PlantedModel {
   int k_ = 4;
   size_t stride_ = 8;
   double sigma_w_ = 0, sigma_v_ = 0, bias_ = 0;
-  uint64_t missing_threshold_ = 0;  // a column is empty when a random word is below this
+  uint32_t missing_threshold_ = 0;  // a column is empty when 16 random bits are below this
   std::vector<ZipfSampler> samplers_;
   std::array<uint64_t, kFields> field_seed_{};   // parameter hash seed per field
   std::array<uint32_t, kFields> string_salt_{};  // token -> string bijection salt per field

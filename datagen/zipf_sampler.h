@@ -28,7 +28,9 @@ class ZipfSampler {
     const uint64_t bucket = static_cast<uint64_t>(m >> 64);
     const uint32_t fraction = static_cast<uint32_t>(static_cast<uint64_t>(m) >> 32);
     const Bucket& b = buckets_[bucket];
-    const uint32_t pick = fraction < b.threshold ? static_cast<uint32_t>(bucket) : b.alias;
+    // Branch-free choice: the comparison is a coin flip the predictor cannot learn.
+    const uint32_t keep = 0u - static_cast<uint32_t>(fraction < b.threshold);
+    const uint32_t pick = b.alias ^ ((static_cast<uint32_t>(bucket) ^ b.alias) & keep);
     if (pick < head_) return pick;
     return SampleTail(rng.Uniform());
   }
