@@ -1,5 +1,13 @@
 // Store::Impl, shared by store.cc (pull, push, policy) and store_io.cc (serialisation). Internal
 // to ps/store.
+//
+// Memory per key beyond the floats the model needs (z, n, w; V and accumulators):
+//   key 8 + count 4 + embedding reference 4 (BaseRow)      = 16 bytes
+//   KeyIndex slot 4 / load factor (0.4 .. 0.8)              = 5 .. 10 bytes
+//   chunk tails of RowTable and arenas                      ~ 0
+// so 21 .. 26 bytes, above the 16-byte issue target: a 64-bit key, a 32-bit count and any hash
+// index with power-of-two capacity already exceed it. See bench/store_bench.cc for measurements.
+// Rows are visited (ForEach, Serialize) in insertion order.
 #ifndef FMPS_PS_STORE_STORE_IMPL_H_
 #define FMPS_PS_STORE_STORE_IMPL_H_
 
