@@ -1,7 +1,7 @@
 // model_bench: speed of each model's Compute with gradients on random localized batches shaped
 // like Criteo (1000 rows, 39 fields, one feature per field, k = 8, DPLR rho = 2, RaFM ranks
 // {4, 8, 16}). Prints rows/s per model (forward only and forward + backward) and a JSON line.
-// Usage: model_bench [seconds_per_model (default 0.5)]
+// Usage: model_bench [seconds_per_model (default 0.5)] [only_this_model]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
 
   std::string json = "{";
   for (const std::string& name : fmps::ModelNames()) {
+    if (argc > 2 && name != argv[2]) continue;
     fmps::ModelOptions o;
     o.name = name;
     o.k = 8;

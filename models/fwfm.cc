@@ -24,12 +24,25 @@ using model_math::PairIndex;
 
 struct FwfmScratch {
   std::vector<float> r_full;      // [m*m] effective symmetric R, zero diagonal
-  std::vector<double> grad_full;  // [m*m] dL/dR_fg accumulated at [min*m+max]
+  std::vector<float> grad_full;   // [m*m] dL/dR_fg accumulated at [f*m+g], f < g
+  std::vector<uint8_t> active;    // [m*m] pair not pruned
+  std::vector<float> dots;        // [m'*m'] <S_f, S_g> of this row, kept for the R gradient
   std::vector<float> sums;        // [m*k] S_f, valid for present fields
   std::vector<float> back;        // [m*k] T_f = sum_g R_fg S_g
   std::vector<int> present;       // fields present in the row
   std::vector<uint8_t> seen;      // [m]
 };
+
+// t_f += r * s_g and t_g += r * s_f; restrict lets the compiler vectorise (distinct fields).
+template <int kFixed>
+inline void AddScaledPair(int k_dyn, float r, const float* __restrict sf,
+                          const float* __restrict sg, float* __restrict tf, float* __restrict tg) {
+  const int k = kFixed > 0 ? kFixed : k_dyn;
+  for (int d = 0; d < k; ++d) {
+    tf[d] += r * sg[d];
+    tg[d] += r * sf[d];
+  }
+}
 
 template <int kFixed>
 double FwfmKernel(const BatchView& b, const ParamView& p, int k_dyn, int m, bool masked,
@@ -38,15 +51,18 @@ double FwfmKernel(const BatchView& b, const ParamView& p, int k_dyn, int m, bool
   const size_t num_pairs = size_t(m) * (m - 1) / 2;
   thread_local FwfmScratch s;
   s.r_full.assign(size_t(m) * m, 0.f);
+  s.active.assign(size_t(m) * m, 0);
   for (int f = 0; f < m; ++f) {
     for (int g = f + 1; g < m; ++g) {
       const size_t idx = PairIndex(f, g, m);
       float rv = p.dense[1 + idx];
       if (masked) rv *= p.dense[1 + num_pairs + idx];
       s.r_full[size_t(f) * m + g] = s.r_full[size_t(g) * m + f] = rv;
+      const bool alive = !masked || p.dense[1 + num_pairs + idx] != 0.f;
+      s.active[size_t(f) * m + g] = s.active[size_t(g) * m + f] = alive;
     }
   }
-  if (grads != nullptr) s.grad_full.assign(size_t(m) * m, 0.0);
+  if (grads != nullptr) s.grad_full.assign(size_t(m) * m, 0.f);
   s.sums.resize(size_t(m) * k);
   s.back.resize(size_t(m) * k);
   s.seen.assign(m, 0);
@@ -73,39 +89,49 @@ double FwfmKernel(const BatchView& b, const ParamView& p, int k_dyn, int m, bool
     }
     std::sort(s.present.begin(), s.present.end());  // so pairs come as f < g
     const size_t np = s.present.size();
+    const bool train = grads != nullptr && b.labels != nullptr;
+    if (train) s.dots.resize(np * np);
     double phi = 0;
     for (size_t a = 0; a < np; ++a) {
       const int f = s.present[a];
       const float* sf = s.sums.data() + size_t(f) * k;
+      const uint8_t* active = s.active.data() + size_t(f) * m;
+      const float* rf = s.r_full.data() + size_t(f) * m;
       for (size_t c = a + 1; c < np; ++c) {
         const int g = s.present[c];
+        if (!active[g]) continue;  // pruned pair: no term, no gradient
         const float* sg = s.sums.data() + size_t(g) * k;
         float dot = 0.f;
         for (int d = 0; d < k; ++d) dot += sf[d] * sg[d];
-        phi += double(s.r_full[size_t(f) * m + g]) * dot;
+        phi += double(rf[g]) * dot;
+        if (train) s.dots[a * np + c] = dot;
       }
     }
     z += phi;
     float gr;
     total += FinishRow(b, r, z, logits, &gr);
-    if (grads != nullptr && gr != 0.f) {
+    if (train && gr != 0.f) {
       grads->dense[0] += gr;
+      for (size_t a = 0; a < np; ++a) {
+        float* tf = s.back.data() + size_t(s.present[a]) * k;
+        for (int d = 0; d < k; ++d) tf[d] = 0.f;
+      }
+      // T_f = sum_g R_fg S_g, each active pair visited once and applied both ways.
       for (size_t a = 0; a < np; ++a) {
         const int f = s.present[a];
         const float* sf = s.sums.data() + size_t(f) * k;
         float* tf = s.back.data() + size_t(f) * k;
-        for (int d = 0; d < k; ++d) tf[d] = 0.f;
-        for (size_t c = 0; c < np; ++c) {
-          if (c == a) continue;
+        const uint8_t* active = s.active.data() + size_t(f) * m;
+        const float* rf = s.r_full.data() + size_t(f) * m;
+        float* grad_f = s.grad_full.data() + size_t(f) * m;
+        for (size_t c = a + 1; c < np; ++c) {
           const int g = s.present[c];
+          if (!active[g]) continue;
           const float* sg = s.sums.data() + size_t(g) * k;
-          const float rfg = s.r_full[size_t(f) * m + g];
-          for (int d = 0; d < k; ++d) tf[d] += rfg * sg[d];
-          if (c > a) {
-            float dot = 0.f;
-            for (int d = 0; d < k; ++d) dot += sf[d] * sg[d];
-            s.grad_full[size_t(f) * m + g] += double(gr) * dot;
-          }
+          float* tg = s.back.data() + size_t(g) * k;
+          const float rfg = rf[g];
+          AddScaledPair<kFixed>(k, rfg, sf, sg, tf, tg);
+          grad_f[g] += gr * s.dots[a * np + c];
         }
       }
       for (uint32_t e = begin; e < end; ++e) {
@@ -126,7 +152,7 @@ double FwfmKernel(const BatchView& b, const ParamView& p, int k_dyn, int m, bool
         const size_t idx = PairIndex(f, g, m);
         // d/dR of R*mask is mask; the mask itself is not trained (zero gradient).
         const float mask = masked ? p.dense[1 + num_pairs + idx] : 1.f;
-        grads->dense[1 + idx] += static_cast<float>(s.grad_full[size_t(f) * m + g]) * mask;
+        grads->dense[1 + idx] += s.grad_full[size_t(f) * m + g] * mask;
       }
     }
   }
