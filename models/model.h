@@ -9,6 +9,20 @@
 //                        is zero-padded: its row holds a prefix of the layout, the rest is zero.
 //   dense[DenseSize()]   one small block shared by all rows (owned by server 0): dense[0] is the
 //                        global bias for every model; field-pair parameters (R, U, e, masks) follow.
+//
+// Models and their dense blocks (P = m(m-1)/2 field pairs, upper triangle row-major over f < g):
+//   fm           {b}.                                   V width k.
+//   fwfm         {b, R[P]}; R starts at 1 (+jitter) = FM's start point.   V width k.
+//   pruned_fwfm  {b, R[P], mask[P]} (mask 1 kept / 0 pruned, never trained; R is used as R*mask);
+//                AfterDenseUpdate prunes by a cubic ramp to the target by progress 0.5.
+//   dplr         {b, U[rho*m] (U[p*m+f]), e[rho]}; R = U^T diag(e) U with its diagonal removed.
+//   rafm         {b}. V width D_1+...+D_l, one block per level; a key's level is the number of
+//                whole blocks within widths[i]. Gradients follow the paper's Algorithm 1: the
+//                key's top block gets the logloss gradient, lower blocks a distillation gradient
+//                (see rafm.cc), so they are not the gradient of the returned loss.
+//   ffm          {b}. V width m*k, block f of a key pairs with features of field f.
+// Field ids must be < num_fields (the reader validates input). Compute is const and thread-safe:
+// per-call scratch lives in thread_local buffers sized once and reused.
 #ifndef FMPS_MODELS_MODEL_H_
 #define FMPS_MODELS_MODEL_H_
 
