@@ -170,7 +170,9 @@ class ZstdSource final : public ByteSource {
       // hint of the last call that did something.
       if (progress) frame_hint_ = ret;
       if (!progress && in_buf_.pos == in_buf_.size && in_eof_) {
-        if (frame_hint_ == 0) break;  // the last frame is complete and flushed
+        // The last frame is complete and flushed: said now (when a flush ended exactly at the end
+        // of the output buffer) or by the last call that made progress.
+        if (ret == 0 || frame_hint_ == 0) break;
         return Status::Corruption(input_->path() + ": truncated zstd stream at compressed offset " +
                                   std::to_string(Offset()));
       }

@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "ps/base/env.h"
 #include "tests/worker/reader_test_util.h"
+#include "worker/byte_source.h"
 #include "worker/reader.h"
 
 namespace fmps {
@@ -103,7 +104,8 @@ TEST(ReaderSourceTest, TruncatedArchivesAreErrorsNamingTheFile) {
     std::string name, bytes, word;
   };
   for (const Case& c : {Case{"t.gz", testing::GzipBytes(*text), "gzip"},
-                        Case{"t.zst", testing::ZstdBytes(*text), "zstd"}}) {
+                        Case{"t.zst", testing::ZstdBytes(*text), "zstd"},
+                        Case{"sum.zst", testing::ZstdBytes(*text, /*checksum=*/true), "zstd"}}) {
     std::vector<size_t> cuts = {4, 10, 100, c.bytes.size() / 3, c.bytes.size() / 2,
                                 c.bytes.size() - 9, c.bytes.size() - 4, c.bytes.size() - 1};
     for (size_t cut : cuts) {
@@ -231,6 +233,49 @@ TEST(ReaderSourceTest, EmptyFileAndRangesPastTheEnd) {
   EXPECT_EQ(ReadPart(DataPart{path, 100, 200}, options).batch.rows(), 0u);
   EXPECT_EQ(ReadPart(DataPart{path, 5, 5}, options).batch.rows(), 0u);
   EXPECT_EQ(ReadPart(DataPart{path, 6, 7}, options).batch.rows(), 1u);
+}
+
+}  // namespace
+}  // namespace fmps
+
+namespace fmps {
+namespace {
+
+// The byte sources return the exact text for any output chunk size (a frame may end exactly at
+// the end of an output buffer).
+TEST(ByteSourceTest, AnyChunkSizeGivesTheExactText) {
+  Result<std::string> text = ReadFile(kCriteoDev);
+  ASSERT_TRUE(text.ok());
+  TempDir dir;
+  const std::string half = text->substr(0, text->size() / 2);
+  struct Case {
+    std::string name, bytes;
+    Compression compression;
+  };
+  for (const Case& c :
+       {Case{"s.txt", *text, Compression::kNone}, Case{"s.gz", testing::GzipBytes(*text), Compression::kGzip},
+        Case{"s.zst", testing::ZstdBytes(*text), Compression::kZstd},
+        Case{"sum.zst", testing::ZstdBytes(*text, /*checksum=*/true), Compression::kZstd},
+        Case{"s2.zst", testing::ZstdBytes(half) + testing::ZstdBytes(*text), Compression::kZstd}}) {
+    std::string path = WriteBytes(dir.Path(c.name), c.bytes);
+    Result<Compression> detected = DetectCompression(path);
+    ASSERT_TRUE(detected.ok());
+    EXPECT_EQ(*detected, c.compression);
+    const std::string want = c.name == "s2.zst" ? half + *text : *text;
+    for (size_t chunk : {size_t{1}, size_t{3}, size_t{4096}, size_t{1} << 20}) {
+      Result<OpenedSource> opened = OpenByteSource(path, 0);
+      ASSERT_TRUE(opened.ok());
+      std::string got;
+      std::vector<char> buf(chunk);
+      for (;;) {
+        Result<size_t> n = opened->source->Read(buf.data(), buf.size());
+        ASSERT_TRUE(n.ok()) << c.name << " chunk " << chunk << ": " << n.status().ToString();
+        if (*n == 0) break;
+        got.append(buf.data(), *n);
+      }
+      EXPECT_TRUE(got == want) << c.name << " chunk " << chunk << " got " << got.size();
+    }
+  }
 }
 
 }  // namespace

@@ -60,11 +60,16 @@ inline std::string GzipBytes(const std::string& text) {
   return out;
 }
 
-inline std::string ZstdBytes(const std::string& text) {
+// With checksum = true the frame ends in a content checksum, as the zstd tool writes it.
+inline std::string ZstdBytes(const std::string& text, bool checksum = false) {
   std::string out(ZSTD_compressBound(text.size()), '\0');
-  size_t n = ZSTD_compress(out.data(), out.size(), text.data(), text.size(), 3);
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, 3);
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, checksum ? 1 : 0);
+  size_t n = ZSTD_compress2(cctx, out.data(), out.size(), text.data(), text.size());
+  ZSTD_freeCCtx(cctx);
   EXPECT_FALSE(ZSTD_isError(n));
-  out.resize(n);
+  out.resize(ZSTD_isError(n) ? 0 : n);
   return out;
 }
 
