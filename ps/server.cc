@@ -64,7 +64,11 @@ Status KVServer::Run() {
       case proto::PULL: HandlePull(*msg); break;
       case proto::PUSH: HandlePush(*msg); break;
       case proto::CHECKPOINT: HandleCheckpoint(*msg); break;
-      case proto::HEARTBEAT: progress_ = msg->meta.heartbeat().progress(); break;
+      case proto::HEARTBEAT:  // the scheduler's: progress in, fresh figures out
+        progress_ = msg->meta.heartbeat().progress();
+        SendHeartbeat();
+        last_heartbeat = now;
+        break;
       case proto::SHUTDOWN:
         SendHeartbeat();
         LOG(INFO) << "server " << rank_ << " done";

@@ -141,9 +141,6 @@ Status Scheduler::Join() {
 
 Result<JobReport> Scheduler::Run() {
   start_ = NowSeconds();
-  if (options_.port == 0 || nodes_.empty()) {
-    // Bind() may have been called already by a launcher that needed the port.
-  }
   FMPS_RETURN_IF_ERROR(train_pool_.AddFiles(options_.train_files));
   if (!options_.test_files.empty()) FMPS_RETURN_IF_ERROR(test_pool_.AddFiles(options_.test_files));
   const std::string& dir = options_.config.model_dir();
@@ -214,7 +211,21 @@ Result<JobReport> Scheduler::Run() {
 }
 
 bool Scheduler::JobComplete() const {
-  return phase_ == Phase::kDone && (options_.config.model_dir().empty() || final_checkpoint_done_);
+  if (phase_ != Phase::kDone || (!options_.config.model_dir().empty() && !final_checkpoint_done_)) return false;
+  for (const Node& n : nodes_) {
+    if (n.info.role() == proto::SERVER && !n.dead && n.last_heartbeat < done_time_) return false;
+  }
+  return true;
+}
+
+void Scheduler::SendProgressToServers(double progress) {
+  for (size_t id = 1; id < nodes_.size(); ++id) {
+    if (nodes_[id].info.role() != proto::SERVER || nodes_[id].dead) continue;
+    Message m;
+    m.meta.set_cmd(proto::HEARTBEAT);
+    m.meta.mutable_heartbeat()->set_progress(progress);
+    (void)Send(static_cast<int>(id), std::move(m));
+  }
 }
 
 Status Scheduler::Handle(Message&& msg) {
@@ -243,7 +254,10 @@ Status Scheduler::Handle(Message&& msg) {
       }
       return Status::OK();
     }
-    case proto::HEARTBEAT: node.heartbeat = msg.meta.heartbeat(); return Status::OK();
+    case proto::HEARTBEAT:
+      node.heartbeat = msg.meta.heartbeat();
+      node.last_heartbeat = NowSeconds();
+      return Status::OK();
     case proto::CHECKPOINT_DONE: return HandleCheckpointDone(msg.meta.checkpoint());
     case proto::FATAL: return Status::Aborted(Name(from) + " failed: " + msg.meta.error());
     default:
@@ -320,6 +334,11 @@ Status Scheduler::AdvanceIfPassDone() {
     }
   }
   if (phase_ == Phase::kTesting && test_pool_.AllDone()) phase_ = Phase::kDone;
+  if (phase_ == Phase::kDone && done_time_ == 0) {
+    // Ask the servers for their final figures (their answer is the report's store size).
+    done_time_ = NowSeconds();
+    SendProgressToServers(1.0);
+  }
   return Status::OK();
 }
 
@@ -409,13 +428,7 @@ Status Scheduler::Tick() {
     double progress = std::min(1.0, (epoch_ + static_cast<double>(train_pool_.num_done()) /
                                               std::max<size_t>(1, train_pool_.num_parts())) /
                                          std::max(1, options_.config.epochs()));
-    for (size_t id = 1; id < nodes_.size(); ++id) {
-      if (nodes_[id].info.role() != proto::SERVER || nodes_[id].dead) continue;
-      Message m;
-      m.meta.set_cmd(proto::HEARTBEAT);
-      m.meta.mutable_heartbeat()->set_progress(phase_ == Phase::kTraining ? progress : 1.0);
-      (void)Send(static_cast<int>(id), std::move(m));
-    }
+    SendProgressToServers(phase_ == Phase::kTraining ? progress : 1.0);
   }
   if (options_.checkpoint_every_s > 0 && phase_ == Phase::kTraining && !options_.config.model_dir().empty() &&
       now - last_checkpoint_ >= options_.checkpoint_every_s && !checkpoint_running_) {
@@ -426,19 +439,19 @@ Status Scheduler::Tick() {
 
 void Scheduler::PrintProgress() {
   const double now = NowSeconds();
-  uint64_t rows = 0, nonzero_w = 0, embeddings = 0;
+  uint64_t rows = 0, hb_rows = 0, nonzero_w = 0, embeddings = 0;
   double loss = 0, rss = static_cast<double>(CurrentRssBytes());
   for (const Node& n : nodes_) {
     rss = std::max(rss, static_cast<double>(n.heartbeat.rss_bytes()));
     if (n.info.role() == proto::WORKER) {
-      rows += n.heartbeat.rows();
+      hb_rows += n.heartbeat.rows();
       loss += n.heartbeat.loss_sum();
     } else if (n.info.role() == proto::SERVER) {
       nonzero_w += n.heartbeat.nonzero_w();
       embeddings += n.heartbeat.embeddings();
     }
   }
-  rows = std::max(rows, rows_done_);
+  rows = std::max(hb_rows, rows_done_);
   double rate = now > progress_time_ ? (rows - std::min(rows, progress_rows_)) / (now - progress_time_) : 0;
   progress_rows_ = rows;
   progress_time_ = now;
@@ -447,7 +460,7 @@ void Scheduler::PrintProgress() {
                 "%7.1f s  epoch %d  rows %" PRIu64 "  %.0f rows/s  train logloss %.5f  |w|_0 %" PRIu64
                 "  embeddings %" PRIu64 "  max RSS %.0f MB",
                 now - start_, std::min(epoch_ + 1, std::max(1, options_.config.epochs())), rows, rate,
-                rows > 0 ? loss / static_cast<double>(std::max<uint64_t>(1, rows)) : 0.0, nonzero_w, embeddings,
+                hb_rows > 0 ? loss / static_cast<double>(hb_rows) : 0.0, nonzero_w, embeddings,
                 rss / (1 << 20));
   LOG(INFO) << buf;
 }

@@ -62,6 +62,7 @@ class Scheduler {
     double last_seen = 0;
     bool dead = false;
     proto::Heartbeat heartbeat;
+    double last_heartbeat = 0;  // when heartbeat was received
   };
   enum class Phase { kJoining, kTraining, kTesting, kDone };
 
@@ -73,6 +74,7 @@ class Scheduler {
   Status Tick();
   Status AdvanceIfPassDone();
   void StartCheckpoint();
+  void SendProgressToServers(double progress);
   void PrintProgress();
   void Broadcast(proto::Command cmd, const std::string& error = "");
   Status Send(int id, Message msg);
@@ -98,6 +100,7 @@ class Scheduler {
   bool final_checkpoint_done_ = false;
   bool final_checkpoint_requested_ = false;
   proto::Manifest manifest_;
+  double done_time_ = 0;  // when the last pass ended; the report waits for fresher server figures
   uint64_t progress_rows_ = 0;
   double progress_time_ = 0;
 };

@@ -1,0 +1,434 @@
+// fmps: one binary, every role. `fmps train` runs a job (by default a local cluster of processes),
+// `fmps scheduler|server|worker` start the roles by hand on any host, `fmps predict` scores data
+// with a saved model, `fmps gen` writes synthetic Criteo-format data. Flags and environment are
+// read here and nowhere else; libraries get Options structs.
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "datagen/generator.h"
+#include "launch/cluster.h"
+#include "launch/predict.h"
+#include "launch/server_setup.h"
+#include "models/model.h"
+#include "ps/base/keys.h"
+#include "worker/job_config.h"
+#include "ps/base/env.h"
+#include "ps/server.h"
+#include "scheduler/scheduler.h"
+#include "worker/reader.h"
+#include "worker/worker.h"
+
+// Data and model.
+DEFINE_string(data, "", "training data: a file, a comma list, a glob or a directory; - for stdin");
+DEFINE_string(test, "", "test data scored after training (logloss, AUC in the JSON line)");
+DEFINE_string(format, "criteo", "criteo | avazu | libffm | libsvm (libfm) | auto");
+DEFINE_string(model, "fm", "fm | fwfm | dplr | pruned_fwfm | rafm | ffm");
+DEFINE_int32(k, 8, "embedding rank (the largest rank when ranks adapt)");
+DEFINE_int32(num_fields, 0, "fields in the data (0: from the format, or scanned from the data)");
+DEFINE_int32(rank, 2, "DPLR-FwFM: rank rho of the field-pair matrix");
+DEFINE_double(keep, 1.0, "pruned_fwfm: fraction of field-pair entries kept");
+DEFINE_int64(keep_entries, -1, "pruned_fwfm: field-pair entries kept (overrides --keep when >= 0)");
+DEFINE_string(rafm_ranks, "4,8,16", "RaFM: embedding ranks D_1 < ... < D_l");
+// Training loop.
+DEFINE_int32(num_servers, 2, "servers in the job");
+DEFINE_int32(num_workers, 2, "workers in the job");
+DEFINE_int32(epochs, 1, "passes over the training data");
+DEFINE_int32(batch_size, 1000, "rows per minibatch");
+DEFINE_int32(max_delay, 2, "minibatches a worker may have in flight (0: synchronous)");
+DEFINE_uint64(seed, 1, "seed of parameter initialisation");
+DEFINE_string(model_dir, "", "where checkpoints and the final model go (empty: not saved)");
+DEFINE_double(part_mb, 4, "size of a data part handed to a worker, in MB");
+DEFINE_uint64(max_bad_lines, 1000, "malformed lines tolerated before the job stops");
+// Update rules.
+DEFINE_double(ftrl_alpha, 0.05, "FTRL learning rate alpha for w");
+DEFINE_double(ftrl_beta, 1.0, "FTRL beta for w");
+DEFINE_double(ftrl_l1, 0.5, "FTRL L1 for w (exact zeros)");
+DEFINE_double(ftrl_l2, 1.0, "FTRL L2 for w");
+DEFINE_double(v_lr, 0.05, "Adagrad learning rate for embeddings V");
+DEFINE_double(v_init_scale, 0.01, "stddev of a new embedding's entries");
+DEFINE_double(v_l2, 1e-4, "L2 on V");
+DEFINE_double(dense_lr, 0.05, "Adagrad learning rate for the bias and field-pair parameters");
+DEFINE_uint64(v_min_count, 5, "occurrences (with w != 0) before a feature gets an embedding");
+DEFINE_int32(rank_mid, 4, "DiFacto middle level: rank of features seen >= rank_mid_count times");
+DEFINE_uint64(rank_mid_count, 20, "DiFacto: count from which a feature gets rank --rank_mid (below: min(n, rank_mid))");
+DEFINE_uint64(rank_head_count, 100, "DiFacto: count from which a feature gets the full rank --k");
+// Cluster.
+DEFINE_string(scheduler, "", "HOST:PORT of the scheduler (servers and workers)");
+DEFINE_string(host, "127.0.0.1", "address this node listens on and tells its peers");
+DEFINE_int32(port, 0, "port this node listens on (0: any free port)");
+DEFINE_int32(replace, -1, "start as the replacement of this node id");
+DEFINE_bool(inprocess, false, "train: run every role as a thread of this process (no network)");
+DEFINE_double(join_timeout, 60, "seconds to wait for all nodes to register");
+DEFINE_double(heartbeat_timeout, 20, "seconds without a heartbeat before a node is declared dead");
+DEFINE_double(progress_every, 2, "seconds between progress lines");
+DEFINE_double(checkpoint_every, 0, "seconds between checkpoints during training (0: only at the end)");
+DEFINE_int32(keep_checkpoints, 3, "checkpoints kept in --model_dir");
+DEFINE_bool(resume, false, "continue from the newest good checkpoint in --model_dir");
+DEFINE_string(init_model, "", "warm start: load this model directory before training");
+// Predict.
+DEFINE_string(out, "-", "predict: output file, one probability per line (- for stdout)");
+// Gen.
+DEFINE_uint64(rows, 100000, "gen: rows to write");
+DEFINE_uint64(model_seed, 42, "gen: seed of the planted model (share it between train and test)");
+DEFINE_string(planted, "fm", "gen: planted interactions, fm | fwfm | dplr");
+DEFINE_int32(planted_k, 4, "gen: rank of the planted embeddings");
+
+namespace fmps {
+namespace {
+
+const std::map<std::string, std::vector<std::string>>& CommandFlags() {
+  static const std::map<std::string, std::vector<std::string>> flags = [] {
+    std::vector<std::string> job{"data", "test", "format", "model", "k", "num_fields", "rank", "keep",
+                                 "keep_entries", "rafm_ranks", "num_servers", "num_workers", "epochs",
+                                 "batch_size", "max_delay", "seed", "model_dir", "part_mb", "max_bad_lines",
+                                 "ftrl_alpha", "ftrl_beta", "ftrl_l1", "ftrl_l2", "v_lr", "v_init_scale", "v_l2",
+                                 "dense_lr", "v_min_count", "rank_mid", "rank_mid_count", "rank_head_count",
+                                 "join_timeout", "heartbeat_timeout", "progress_every", "checkpoint_every",
+                                 "keep_checkpoints", "resume", "init_model"};
+    std::vector<std::string> train = job;
+    train.push_back("inprocess");
+    std::vector<std::string> sched = job;
+    sched.insert(sched.end(), {"host", "port"});
+    return std::map<std::string, std::vector<std::string>>{
+        {"train", train},
+        {"scheduler", sched},
+        {"server", {"scheduler", "host", "port", "replace", "join_timeout"}},
+        {"worker", {"scheduler", "host", "port", "replace", "join_timeout"}},
+        {"predict", {"model_dir", "data", "format", "out", "batch_size"}},
+        {"gen", {"rows", "seed", "model_seed", "planted", "planted_k"}},
+    };
+  }();
+  return flags;
+}
+
+const char* CommandSummary(const std::string& cmd) {
+  if (cmd == "train") return "train a model; with no --scheduler, on a local cluster of processes";
+  if (cmd == "scheduler") return "run the scheduler of a job (the job's flags go here)";
+  if (cmd == "server") return "run a server: fmps server --scheduler=HOST:PORT";
+  if (cmd == "worker") return "run a worker: fmps worker --scheduler=HOST:PORT";
+  if (cmd == "predict") return "score data with a saved model: one probability per line";
+  if (cmd == "gen") return "write synthetic Criteo-format rows from a planted model to stdout";
+  return "";
+}
+
+void PrintHelp(const std::string& cmd) {
+  if (cmd.empty()) {
+    std::printf("usage: fmps <command> [--flag=value ...]\n\ncommands:\n");
+    for (const auto& [name, flags] : CommandFlags()) std::printf("  %-10s %s\n", name.c_str(), CommandSummary(name));
+    std::printf("  %-10s %s\n\n`fmps <command> --help` lists the command's flags with their defaults.\n", "help",
+                "this text");
+    return;
+  }
+  std::printf("usage: fmps %s [--flag=value ...]\n%s\n\nflags (default in brackets):\n", cmd.c_str(),
+              CommandSummary(cmd));
+  for (const std::string& name : CommandFlags().at(cmd)) {
+    gflags::CommandLineFlagInfo info;
+    if (gflags::GetCommandLineFlagInfo(name.c_str(), &info)) {
+      std::printf("  --%-18s %s [%s]\n", name.c_str(), info.description.c_str(), info.default_value.c_str());
+    }
+  }
+}
+
+// Environment fallbacks for hand-started roles: FMPS_* first, then ps-lite's DMLC_* names.
+void ApplyEnvironment() {
+  auto fallback = [](const char* flag, std::initializer_list<const char*> vars) {
+    gflags::CommandLineFlagInfo info;
+    if (!gflags::GetCommandLineFlagInfo(flag, &info) || !info.is_default) return;
+    for (const char* var : vars) {
+      if (const char* v = std::getenv(var); v != nullptr && *v) {
+        gflags::SetCommandLineOption(flag, v);
+        return;
+      }
+    }
+  };
+  fallback("num_servers", {"FMPS_NUM_SERVERS", "DMLC_NUM_SERVER"});
+  fallback("num_workers", {"FMPS_NUM_WORKERS", "DMLC_NUM_WORKER"});
+  fallback("host", {"FMPS_HOST", "DMLC_NODE_HOST"});
+  if (FLAGS_scheduler.empty()) {
+    if (const char* v = std::getenv("FMPS_SCHEDULER"); v != nullptr && *v) {
+      FLAGS_scheduler = v;
+    } else if (const char* h = std::getenv("DMLC_PS_ROOT_URI"), *p = std::getenv("DMLC_PS_ROOT_PORT"); h && p) {
+      FLAGS_scheduler = std::string(h) + ":" + p;
+    }
+  }
+}
+
+Result<std::vector<int>> ParseIntList(const std::string& text, const char* flag) {
+  std::vector<int> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    long v = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v <= 0) {
+      return Status::InvalidArgument(std::string("--") + flag + "=" + text + ": expected positive integers");
+    }
+    out.push_back(static_cast<int>(v));
+  }
+  return out;
+}
+
+// Number of fields of data whose format does not fix it: the largest field id seen + 1.
+Result<int> ScanNumFields(const std::string& path, DataFormat format) {
+  ReaderOptions ro;
+  ro.format = format;
+  ro.on_bad_line = [](const std::string&) {};
+  Result<std::unique_ptr<Reader>> reader = Reader::Open(DataPart{path, 0, kWholeFile}, ro);
+  if (!reader.ok()) return reader.status();
+  Minibatch batch;
+  Result<size_t> n = (*reader)->Read(20000, &batch);
+  if (!n.ok()) return n.status();
+  uint32_t max_field = 0;
+  for (uint64_t key : batch.keys) max_field = std::max(max_field, KeyField(key));
+  return static_cast<int>(max_field) + 1;
+}
+
+Result<SchedulerOptions> SchedulerOptionsFromFlags() {
+  SchedulerOptions o;
+  if (FLAGS_data.empty()) return Status::InvalidArgument("--data is required (a file, list, glob or directory)");
+  Result<std::vector<std::string>> train = ExpandPaths(FLAGS_data);
+  if (!train.ok()) return train.status();
+  o.train_files = train.value();
+  if (!FLAGS_test.empty()) {
+    Result<std::vector<std::string>> test = ExpandPaths(FLAGS_test);
+    if (!test.ok()) return test.status();
+    o.test_files = test.value();
+  }
+  for (const auto& f : o.train_files) {
+    if (f != "-" && ::access(f.c_str(), R_OK) != 0) return Status::IOError("cannot read " + f);
+  }
+  Result<DataFormat> format = ParseDataFormat(FLAGS_format);
+  if (!format.ok()) return format.status();
+  if (format.value() == DataFormat::kAuto) {
+    if (o.train_files[0] == "-") return Status::InvalidArgument("--format=auto cannot sniff stdin; name the format");
+    format = SniffFormat(o.train_files[0]);
+    if (!format.ok()) return format.status();
+    LOG(INFO) << "--format=auto: " << o.train_files[0] << " looks like " << DataFormatName(format.value());
+  }
+  int num_fields = FLAGS_num_fields > 0 ? FLAGS_num_fields : FormatNumFields(format.value());
+  if (num_fields <= 0) {
+    if (o.train_files[0] == "-") return Status::InvalidArgument("give --num_fields when reading this format from stdin");
+    Result<int> scanned = ScanNumFields(o.train_files[0], format.value());
+    if (!scanned.ok()) return scanned.status();
+    num_fields = scanned.value();
+    LOG(INFO) << "found " << num_fields << " fields in " << o.train_files[0];
+  }
+  if (FLAGS_num_servers < 1 || FLAGS_num_workers < 1) {
+    return Status::InvalidArgument("--num_servers and --num_workers must be at least 1");
+  }
+  if (FLAGS_k < 1 || FLAGS_k > 1024) return Status::InvalidArgument("--k must be in 1..1024");
+  if (!FLAGS_init_model.empty() && ::access(FLAGS_init_model.c_str(), R_OK) != 0) {
+    return Status::NotFound("--init_model=" + FLAGS_init_model + ": no such directory");
+  }
+  Result<std::vector<int>> ranks = ParseIntList(FLAGS_rafm_ranks, "rafm_ranks");
+  if (!ranks.ok()) return ranks.status();
+
+  proto::JobConfig& c = o.config;
+  c.set_model(FLAGS_model);
+  c.set_k(FLAGS_k);
+  c.set_num_fields(num_fields);
+  c.set_dplr_rank(FLAGS_rank);
+  c.set_keep(FLAGS_keep);
+  c.set_keep_entries(FLAGS_keep_entries);
+  for (int r : ranks.value()) c.add_rafm_ranks(r);
+  c.set_ftrl_alpha(static_cast<float>(FLAGS_ftrl_alpha));
+  c.set_ftrl_beta(static_cast<float>(FLAGS_ftrl_beta));
+  c.set_ftrl_l1(static_cast<float>(FLAGS_ftrl_l1));
+  c.set_ftrl_l2(static_cast<float>(FLAGS_ftrl_l2));
+  c.set_v_lr(static_cast<float>(FLAGS_v_lr));
+  c.set_v_init_scale(static_cast<float>(FLAGS_v_init_scale));
+  c.set_v_l2(static_cast<float>(FLAGS_v_l2));
+  c.set_dense_lr(static_cast<float>(FLAGS_dense_lr));
+  c.set_v_min_count(FLAGS_v_min_count);
+  c.set_rank_mid(FLAGS_rank_mid);
+  c.set_rank_mid_count(FLAGS_rank_mid_count);
+  c.set_rank_head_count(FLAGS_rank_head_count);
+  c.set_format(DataFormatName(format.value()));
+  c.set_batch_size(FLAGS_batch_size);
+  c.set_max_delay(FLAGS_max_delay);
+  c.set_seed(FLAGS_seed);
+  c.set_epochs(FLAGS_epochs);
+  c.set_max_bad_lines(FLAGS_max_bad_lines);
+  c.set_num_servers(FLAGS_num_servers);
+  c.set_num_workers(FLAGS_num_workers);
+  c.set_model_dir(FLAGS_model_dir);
+  c.set_init_model(FLAGS_init_model);
+  // The model must exist before any process starts.
+  Result<std::unique_ptr<Model>> model = CreateModel(ModelOptionsFromConfig(c));
+  if (!model.ok()) return model.status();
+
+  o.host = FLAGS_host;
+  o.port = FLAGS_port;
+  o.pool.part_bytes = static_cast<uint64_t>(std::max(0.001, FLAGS_part_mb) * (1 << 20));
+  o.join_timeout_s = FLAGS_join_timeout;
+  o.heartbeat_timeout_s = FLAGS_heartbeat_timeout;
+  o.progress_every_s = FLAGS_progress_every;
+  o.checkpoint_every_s = FLAGS_checkpoint_every;
+  o.keep_checkpoints = FLAGS_keep_checkpoints;
+  o.resume = FLAGS_resume;
+  o.max_bad_lines = FLAGS_max_bad_lines;
+  return o;
+}
+
+Result<std::pair<std::string, int>> ParseHostPort(const std::string& text) {
+  size_t colon = text.rfind(':');
+  if (text.empty() || colon == std::string::npos) {
+    return Status::InvalidArgument("--scheduler=HOST:PORT is required (or FMPS_SCHEDULER)");
+  }
+  int port = std::atoi(text.c_str() + colon + 1);
+  if (port <= 0 || port > 65535) return Status::InvalidArgument("--scheduler=" + text + ": bad port");
+  return std::make_pair(text.substr(0, colon), port);
+}
+
+int Fail(const Status& st) {
+  LOG(ERROR) << st.ToString();
+  std::fprintf(stderr, "fmps: %s\n", st.ToString().c_str());
+  return 1;
+}
+
+int RunScheduler() {
+  Result<SchedulerOptions> options = SchedulerOptionsFromFlags();
+  if (!options.ok()) return Fail(options.status());
+  Scheduler scheduler(NewZmqTransport(ZmqTransportOptions()), options.value());
+  Result<int> port = scheduler.Bind();
+  if (!port.ok()) return Fail(port.status());
+  LOG(INFO) << "scheduler listening on " << FLAGS_host << ":" << port.value();
+  Result<JobReport> report = scheduler.Run();
+  if (!report.ok()) return Fail(report.status());
+  std::printf("%s\n", report->ToJson().c_str());
+  std::fflush(stdout);
+  return 0;
+}
+
+PostofficeOptions NodeOptions(proto::Role role, const std::pair<std::string, int>& sched) {
+  PostofficeOptions o;
+  o.scheduler_host = sched.first;
+  o.scheduler_port = sched.second;
+  o.role = role;
+  o.host = FLAGS_host;
+  o.port = FLAGS_port;
+  o.replace_id = FLAGS_replace;
+  o.join_timeout_s = FLAGS_join_timeout;
+  return o;
+}
+
+int RunServerOrWorker(proto::Role role) {
+  Result<std::pair<std::string, int>> sched = ParseHostPort(FLAGS_scheduler);
+  if (!sched.ok()) return Fail(sched.status());
+  auto po = std::make_unique<Postoffice>(NewZmqTransport(ZmqTransportOptions()), NodeOptions(role, sched.value()));
+  Status st;
+  if (role == proto::SERVER) {
+    st = KVServer(std::move(po), MakeServerSetup, ServerOptions()).Run();
+  } else {
+    st = Worker(std::move(po), WorkerOptions()).Run();
+  }
+  return st.ok() ? 0 : Fail(st);
+}
+
+int RunTrain(int argc, char** argv) {
+  if (!FLAGS_scheduler.empty()) {
+    return Fail(Status::InvalidArgument(
+        "fmps train starts its own local cluster; for a multi-host job run `fmps scheduler` with the job's flags "
+        "and `fmps server|worker --scheduler=HOST:PORT` on the hosts"));
+  }
+  // Validate everything before starting processes, so mistakes are one clear message.
+  Result<SchedulerOptions> options = SchedulerOptionsFromFlags();
+  if (!options.ok()) return Fail(options.status());
+  if (FLAGS_inprocess) {
+    Result<JobReport> report = RunInProcessCluster(options.value());
+    if (!report.ok()) return Fail(report.status());
+    std::printf("%s\n", report->ToJson().c_str());
+    return 0;
+  }
+  LocalClusterOptions lc;
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) return Fail(Status::IOError("cannot find the fmps binary (/proc/self/exe)"));
+  lc.binary.assign(self, static_cast<size_t>(n));
+  for (int i = 1; i < argc; ++i) lc.scheduler_args.push_back(argv[i]);
+  lc.num_servers = FLAGS_num_servers;
+  lc.num_workers = FLAGS_num_workers;
+  return RunLocalCluster(lc);
+}
+
+int RunPredict() {
+  PredictOptions o;
+  o.model_dir = FLAGS_model_dir;
+  o.data = FLAGS_data;
+  o.out = FLAGS_out;
+  gflags::CommandLineFlagInfo info;
+  if (gflags::GetCommandLineFlagInfo("format", &info) && !info.is_default) o.format = FLAGS_format;
+  if (o.model_dir.empty() || o.data.empty()) return Fail(Status::InvalidArgument("predict needs --model_dir and --data"));
+  Result<PredictReport> r = Predict(o);
+  if (!r.ok()) return Fail(r.status());
+  LOG(INFO) << "scored " << r->rows << " rows with checkpoint " << r->version << " of " << o.model_dir
+            << ": logloss " << r->logloss << ", AUC " << r->auc << " (against the input's labels)";
+  return 0;
+}
+
+int RunGen() {
+  datagen::GeneratorOptions o;
+  o.rows = FLAGS_rows;
+  o.seed = FLAGS_seed;
+  o.model_seed = FLAGS_model_seed;
+  o.planted = FLAGS_planted;
+  o.k = FLAGS_planted_k;
+  Status valid = datagen::ValidateOptions(o);
+  if (!valid.ok()) return Fail(valid);
+  Result<datagen::GeneratorResult> r = datagen::GenerateCriteo(o, 1);
+  if (!r.ok()) return Fail(r.status());
+  std::fprintf(stderr, "fmps gen: %llu rows, CTR %.4f, oracle logloss %.6f, %.0f rows/s\n",
+               static_cast<unsigned long long>(r->rows),
+               r->rows ? static_cast<double>(r->positives) / static_cast<double>(r->rows) : 0.0, r->oracle_logloss,
+               r->seconds > 0 ? static_cast<double>(r->rows) / r->seconds : 0.0);
+  return 0;
+}
+
+}  // namespace
+}  // namespace fmps
+
+int main(int argc, char** argv) {
+  using namespace fmps;
+  std::string cmd = argc > 1 ? argv[1] : "help";
+  if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+    PrintHelp(argc > 2 ? argv[2] : "");
+    return 0;
+  }
+  if (!CommandFlags().count(cmd)) {
+    std::fprintf(stderr, "fmps: unknown command '%s'\n", cmd.c_str());
+    PrintHelp("");
+    return 2;
+  }
+  for (int i = 2; i < argc; ++i) {
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+      PrintHelp(cmd);
+      return 0;
+    }
+  }
+  // Shift the command away so gflags sees only flags.
+  std::vector<char*> args{argv[0]};
+  for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
+  int n = static_cast<int>(args.size());
+  char** a = args.data();
+  gflags::SetUsageMessage("fmps <command> [flags]; fmps help");
+  gflags::ParseCommandLineFlags(&n, &a, false);
+  FLAGS_logtostderr = true;
+  google::InitGoogleLogging(argv[0]);
+  LOG(INFO) << "fmps " << cmd << " pid " << getpid();
+  ApplyEnvironment();
+  if (cmd == "train") return RunTrain(static_cast<int>(args.size()), args.data());
+  if (cmd == "scheduler") return RunScheduler();
+  if (cmd == "server") return RunServerOrWorker(proto::SERVER);
+  if (cmd == "worker") return RunServerOrWorker(proto::WORKER);
+  if (cmd == "predict") return RunPredict();
+  if (cmd == "gen") return RunGen();
+  return 2;
+}

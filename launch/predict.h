@@ -1,0 +1,31 @@
+// Offline scoring: loads the newest good checkpoint of a model directory (every shard verified)
+// and writes one probability per input row, in input order.
+#ifndef FMPS_LAUNCH_PREDICT_H_
+#define FMPS_LAUNCH_PREDICT_H_
+
+#include <string>
+
+#include "ps/base/status.h"
+
+namespace fmps {
+
+struct PredictOptions {
+  std::string model_dir;     // directory with MANIFEST-* and shard files
+  std::string data;          // input file ("-" for stdin)
+  std::string format;        // empty: the format the model was trained on
+  std::string out;           // output file, one probability per line ("-" for stdout)
+  size_t batch_size = 4096;  // rows scored at a time
+};
+
+struct PredictReport {
+  uint64_t rows = 0;
+  double logloss = 0, auc = 0;  // against the input's labels
+  uint64_t bad_lines = 0;
+  int64_t version = 0;          // checkpoint version used
+};
+
+Result<PredictReport> Predict(const PredictOptions& options);
+
+}  // namespace fmps
+
+#endif  // FMPS_LAUNCH_PREDICT_H_
