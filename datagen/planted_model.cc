@@ -90,13 +90,12 @@ Result<std::unique_ptr<PlantedModel>> PlantedModel::Create(const GeneratorOption
   m->stride_ = (static_cast<size_t>(options.k) + 3 + 3) / 4 * 4;
   m->sigma_w_ = options.linear_std / std::sqrt(static_cast<double>(kFields));
   m->sigma_v_ = std::pow(options.interaction_std * options.interaction_std / (kNumPairs * options.k), 0.25);
-  m->missing_threshold_ = static_cast<uint32_t>(std::lround(options.missing * 65536.0));
 
   const uint64_t head = std::max<uint64_t>(options.table_tokens, 1);
   m->samplers_.reserve(kFields);
   for (int f = 0; f < kFields; ++f) {
     const uint64_t vocab = IsIntField(f) ? kIntVocab[f] : ScaledCatVocab(f - kIntFields, options.vocab_scale);
-    m->samplers_.emplace_back(vocab, options.zipf_s, head);
+    m->samplers_.emplace_back(vocab, options.zipf_s, head, options.missing);
     m->field_seed_[f] = Mix64(options.model_seed * 0x9e3779b97f4a7c15ULL + 2 * f + 1);
     m->string_salt_[f] = static_cast<uint32_t>(Mix64(m->field_seed_[f] ^ 0x5851f42d4c957f2dULL));
   }
@@ -210,13 +209,8 @@ void PlantedModel::BuildPairWeights(uint64_t seed, double strong_fraction, int d
 }
 
 void PlantedModel::SampleRow(WyRand& rng, RowTokens* row) const {
-  // One random word decides emptiness for four columns (16 bits each).
-  for (int f = 0; f < kFields; f += 4) {
-    uint64_t coins = rng.Next();
-    for (int j = f; j < std::min(f + 4, kFields); ++j, coins >>= 16) {
-      (*row)[j] = (coins & 0xffff) < missing_threshold_ ? kMissingToken : samplers_[j].Sample(rng);
-    }
-  }
+  // Empty columns are drawn by the samplers (ZipfSampler::kEmpty == kMissingToken).
+  for (int f = 0; f < kFields; ++f) (*row)[f] = samplers_[f].Sample(rng);
 }
 
 double PlantedModel::LogitFromParams(const float* const* params) const {

@@ -27,7 +27,7 @@ namespace fmps::datagen {
 constexpr int kIntFields = 13;
 constexpr int kCatFields = 26;
 constexpr int kFields = kIntFields + kCatFields;  // reader field = column index - 1
-constexpr uint64_t kMissingToken = UINT64_MAX;
+constexpr uint64_t kMissingToken = ZipfSampler::kEmpty;
 
 enum class PlantedKind { kFm, kFwfm, kDplr };
 Result<PlantedKind> ParsePlantedKind(const std::string& name);  // "fm", "fwfm", "dplr"
@@ -103,7 +103,6 @@ class PlantedModel {
   int k_ = 4;
   size_t stride_ = 8;
   double sigma_w_ = 0, sigma_v_ = 0, bias_ = 0;
-  uint32_t missing_threshold_ = 0;  // a column is empty when 16 random bits are below this
   std::vector<ZipfSampler> samplers_;
   std::array<uint64_t, kFields> field_seed_{};   // parameter hash seed per field
   std::array<uint32_t, kFields> string_salt_{};  // token -> string bijection salt per field

@@ -18,10 +18,11 @@ double PowerLawMass(double a, double b, double s) {
 
 }  // namespace
 
-ZipfSampler::ZipfSampler(uint64_t vocab, double s, uint64_t head)
+ZipfSampler::ZipfSampler(uint64_t vocab, double s, uint64_t head, double empty)
     : vocab_(vocab), head_(std::clamp<uint64_t>(head, 1, vocab)), s_(s) {
   CHECK_GE(vocab, 1u);
   CHECK_GT(s, 0.0);
+  CHECK(empty >= 0 && empty < 1) << empty;
   CHECK_LT(head_, uint64_t{1} << 31);  // alias indices are 32 bits
   const bool has_tail = head_ < vocab_;
   std::vector<double> weight(head_ + (has_tail ? 1 : 0));
@@ -45,6 +46,11 @@ ZipfSampler::ZipfSampler(uint64_t vocab, double s, uint64_t head)
     tail_mass_ = weight[head_] / total;
   }
   normalizer_ = total;
+  if (empty > 0) {
+    empty_index_ = static_cast<uint32_t>(weight.size());
+    weight.push_back(total * empty / (1 - empty));
+    total += weight.back();
+  }
 
   // Vose's alias method: scale weights to mean 1, pair each small bucket with a large one.
   const size_t n = weight.size();

@@ -2,6 +2,8 @@
 // The first `head` ranks are drawn exactly from an alias table; the rest (the long tail of a
 // large vocabulary) by inverting the continuous power law on [head+0.5, V+0.5), which is within
 // ~s/(2r) relative error of the discrete law there and costs one pow() per tail draw.
+// An optional probability of "no token" (an empty column) rides in the same alias table, so an
+// empty column costs no extra random draw.
 #ifndef FMPS_DATAGEN_ZIPF_SAMPLER_H_
 #define FMPS_DATAGEN_ZIPF_SAMPLER_H_
 
@@ -14,8 +16,11 @@ namespace fmps::datagen {
 
 class ZipfSampler {
  public:
-  // vocab >= 1, s > 0; head is clamped to [1, vocab].
-  ZipfSampler(uint64_t vocab, double s, uint64_t head);
+  static constexpr uint64_t kEmpty = UINT64_MAX;
+
+  // vocab >= 1, s > 0, 0 <= empty < 1; head is clamped to [1, vocab]. Sample() returns kEmpty
+  // with probability `empty`, else a rank from the Zipf law.
+  ZipfSampler(uint64_t vocab, double s, uint64_t head, double empty = 0);
 
   uint64_t vocab() const { return vocab_; }
   uint64_t head() const { return head_; }
@@ -32,10 +37,12 @@ class ZipfSampler {
     const uint32_t keep = 0u - static_cast<uint32_t>(fraction < b.threshold);
     const uint32_t pick = b.alias ^ ((static_cast<uint32_t>(bucket) ^ b.alias) & keep);
     if (pick < head_) return pick;
+    if (pick == empty_index_) return kEmpty;
     return SampleTail(rng.Uniform());
   }
 
-  // The exact probability the sampler gives rank r (head) or its continuous law (tail); for tests.
+  // The probability the sampler gives rank r (exact in the head, the continuous law in the
+  // tail), excluding empty draws: sums to 1 over the vocabulary. For tests.
   double Probability(uint64_t rank) const;
 
  private:
@@ -49,10 +56,11 @@ class ZipfSampler {
   uint64_t head_;
   double s_;
   double tail_mass_ = 0;
+  uint32_t empty_index_ = UINT32_MAX;  // alias index standing for "empty", if any
   double normalizer_ = 1;  // total unnormalized mass
   // Tail inversion: x = (lo_ + u * (hi_ - lo_))^(1/(1-s)), or exp() of a log-uniform when s == 1.
   double tail_lo_ = 0, tail_hi_ = 0, tail_exponent_ = 0;
-  std::vector<Bucket> buckets_;  // head_ entries, plus one standing for the tail if any
+  std::vector<Bucket> buckets_;  // head_ entries, then one for the tail and one for empty, if any
 };
 
 }  // namespace fmps::datagen

@@ -72,6 +72,27 @@ TEST(ZipfSamplerTest, ExponentOneUsesLogUniformTail) {
   EXPECT_NEAR(above_1000, 100000 * expected, 5 * std::sqrt(100000 * expected));
 }
 
+TEST(ZipfSamplerTest, EmptyDrawsHaveTheirProbabilityAndLeaveTheLawAlone) {
+  const ZipfSampler sampler(5000, 1.1, 128, 0.2);
+  WyRand rng(21);
+  const int n = 300000;
+  int empty = 0, top = 0, tail = 0;
+  for (int i = 0; i < n; ++i) {
+    const uint64_t r = sampler.Sample(rng);
+    if (r == ZipfSampler::kEmpty) {
+      ++empty;
+      continue;
+    }
+    ASSERT_LT(r, 5000u);
+    top += r == 0;
+    tail += r >= 128;
+  }
+  EXPECT_NEAR(empty, 0.2 * n, 5 * std::sqrt(0.2 * 0.8 * n));
+  const double drawn = n - empty;
+  EXPECT_NEAR(top, drawn * sampler.Probability(0), 5 * std::sqrt(drawn * sampler.Probability(0)));
+  EXPECT_NEAR(tail, drawn * sampler.tail_mass(), 5 * std::sqrt(drawn * sampler.tail_mass()));
+}
+
 TEST(RandomTest, Permute32IsABijectionWithItsInverse) {
   WyRand rng(5);
   for (int i = 0; i < 100000; ++i) {
