@@ -24,24 +24,30 @@ constexpr char kDigitPairs[] =
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
 
-char* WriteUnsigned(uint64_t x, char* out) {
-  char tmp[20];
-  char* p = tmp + sizeof(tmp);
+int DecimalDigits(uint64_t x) {
+  int n = 1;
   while (x >= 100) {
-    const uint64_t pair = (x % 100) * 2;
     x /= 100;
+    n += 2;
+  }
+  return n + (x >= 10);
+}
+
+// Writes x in decimal at out and returns the end; fills from the right, two digits at a time.
+char* WriteUnsigned(uint64_t x, char* out) {
+  char* const end = out + DecimalDigits(x);
+  char* p = end;
+  while (x >= 100) {
     p -= 2;
-    std::memcpy(p, kDigitPairs + pair, 2);
+    std::memcpy(p, kDigitPairs + (x % 100) * 2, 2);
+    x /= 100;
   }
   if (x >= 10) {
-    p -= 2;
-    std::memcpy(p, kDigitPairs + x * 2, 2);
+    std::memcpy(p - 2, kDigitPairs + x * 2, 2);
   } else {
-    *--p = static_cast<char>('0' + x);
+    p[-1] = static_cast<char>('0' + x);
   }
-  const size_t n = static_cast<size_t>(tmp + sizeof(tmp) - p);
-  std::memcpy(out, p, n);
-  return out + n;
+  return end;
 }
 
 // Blocks SIGPIPE on this thread while generating, so a reader that goes away shows up as EPIPE

@@ -304,9 +304,18 @@ double PlantedModel::SolveBias(uint64_t pilot_rows, double target_ctr) {
 }
 
 void PlantedModel::TokenHex(int field, uint64_t token, char out[8]) const {
-  static constexpr char kDigits[] = "0123456789abcdef";
+  // Two hex digits per table entry: rare tokens get their text on the fly, per row.
+  static const std::array<char, 512> kHexPairs = [] {
+    std::array<char, 512> t{};
+    constexpr char kDigits[] = "0123456789abcdef";
+    for (int i = 0; i < 256; ++i) {
+      t[2 * i] = kDigits[i >> 4];
+      t[2 * i + 1] = kDigits[i & 15];
+    }
+    return t;
+  }();
   const uint32_t x = Permute32(static_cast<uint32_t>(token) + string_salt_[field]);
-  for (int i = 0; i < 8; ++i) out[i] = kDigits[(x >> (28 - 4 * i)) & 0xf];
+  for (int i = 0; i < 4; ++i) std::memcpy(out + 2 * i, &kHexPairs[2 * ((x >> (24 - 8 * i)) & 0xff)], 2);
 }
 
 Result<uint64_t> PlantedModel::TokenOfHex(int field, std::string_view hex) const {
