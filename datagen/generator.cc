@@ -124,20 +124,40 @@ Result<GeneratorResult> GenerateCriteo(const GeneratorOptions& options, int fd) 
   WyRand rng(options.seed);
   // Rows are drawn one ahead of the one being written so that the table lines they touch can be
   // prefetched while the current row is finished: table lookups are the main cost.
+  // Each column's text is settled while drawing, so writing a row is branch-free for the
+  // categorical columns (an empty one copies 8 bytes and advances by 0).
   struct DrawnRow {
     RowTokens tokens;
     const float* params[kFields];
+    const char* text[kFields];  // 8 hex chars (categorical fields)
+    uint32_t text_size[kFields];
   };
   DrawnRow drawn[2];
   const size_t stride = model.param_stride();
   std::vector<float> scratch(2 * kFields * stride);
+  std::vector<char> rare_text(2 * kFields * 8);
+  static constexpr char kNoText[8] = {};
   auto draw = [&](int slot) {
     DrawnRow& d = drawn[slot];
-    model.SampleRow(rng, &d.tokens);
     for (int f = 0; f < kFields; ++f) {
-      const uint64_t t = d.tokens[f];
-      d.params[f] = t == kMissingToken ? nullptr : model.Params(f, t, &scratch[(slot * kFields + f) * stride]);
-      __builtin_prefetch(d.params[f]);
+      const uint64_t t = model.sampler(f).Sample(rng);
+      d.tokens[f] = t;
+      if (model.InTable(f, t)) {  // the common case
+        d.params[f] = model.Params(f, t, nullptr);
+        __builtin_prefetch(d.params[f]);
+        d.text[f] = model.TableHex(d.params[f]);
+        d.text_size[f] = 8;
+      } else if (t == kMissingToken) {
+        d.params[f] = model.ZeroParams();
+        d.text[f] = kNoText;
+        d.text_size[f] = 0;
+      } else {
+        d.params[f] = model.Params(f, t, &scratch[(slot * kFields + f) * stride]);
+        char* text = &rare_text[(slot * kFields + f) * 8];
+        if (!PlantedModel::IsIntField(f)) model.TokenHex(f, t, text);
+        d.text[f] = text;
+        d.text_size[f] = 8;
+      }
     }
   };
   std::vector<char> buffer(std::max(options.buffer_bytes, kMaxRowBytes * 2));
@@ -195,14 +215,8 @@ Result<GeneratorResult> GenerateCriteo(const GeneratorOptions& options, int fd) 
     }
     for (int f = kIntFields; f < kFields; ++f) {
       *out++ = '\t';
-      const uint64_t t = row[f];
-      if (t == kMissingToken) continue;
-      if (model.InTable(f, t)) {
-        std::memcpy(out, model.TableHex(params[f]), 8);
-      } else {
-        model.TokenHex(f, t, out);
-      }
-      out += 8;
+      std::memcpy(out, drawn[slot].text[f], 8);
+      out += drawn[slot].text_size[f];
     }
     *out++ = '\n';
     if (out >= flush_at) {

@@ -40,7 +40,6 @@ double FmPairs(const float* const* params, int runtime_k, double* linear) {
   float w = 0;
   for (int f = 0; f < kFields; ++f) {
     const float* p = params[f];
-    if (p == nullptr) continue;
     w += p[0];
     for (int c = 0; c < k; ++c) {
       sum[c] += p[1 + c];
@@ -122,6 +121,7 @@ Result<std::unique_ptr<PlantedModel>> PlantedModel::Create(const GeneratorOption
     m->table_size_[f] = m->samplers_[f].head();
     total += m->table_size_[f] * m->stride_;
   }
+  m->zero_params_.assign(m->stride_, 0.0f);
   m->table_.assign(total, 0.0f);
   for (int f = 0; f < kFields; ++f) {
     for (uint64_t t = 0; t < m->table_size_[f]; ++t) {
@@ -230,7 +230,6 @@ double PlantedModel::LogitFromParams(const float* const* params) const {
       double diagonal = 0;
       for (int f = 0; f < kFields; ++f) {
         const float* p = params[f];
-        if (p == nullptr) continue;
         linear += p[0];
         double norm = 0;
         for (int c = 0; c < k_; ++c) norm += static_cast<double>(p[1 + c]) * p[1 + c];
@@ -250,10 +249,10 @@ double PlantedModel::LogitFromParams(const float* const* params) const {
       break;
     }
     case PlantedKind::kFwfm: {
+      // Empty fields are zero rows: their dots vanish, and no branch decides that.
       int present[kFields];
       int n = 0;
       for (int f = 0; f < kFields; ++f) {
-        if (params[f] == nullptr) continue;
         linear += params[f][0];
         present[n++] = f;
       }
@@ -277,7 +276,7 @@ double PlantedModel::Logit(const RowTokens& row) const {
   std::vector<float> scratch(kFields * stride_);
   const float* params[kFields];
   for (int f = 0; f < kFields; ++f) {
-    params[f] = row[f] == kMissingToken ? nullptr : Params(f, row[f], &scratch[f * stride_]);
+    params[f] = row[f] == kMissingToken ? ZeroParams() : Params(f, row[f], &scratch[f * stride_]);
   }
   return LogitFromParams(params);
 }

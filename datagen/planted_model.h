@@ -72,7 +72,10 @@ class PlantedModel {
   // Draws one row's tokens (missing columns included) from the world's distribution.
   void SampleRow(WyRand& rng, RowTokens* row) const;
 
-  // Logit of a row whose present fields' Params() are given (nullptr = missing field). Uses the
+  // Parameters of an empty column: all zero, so it adds nothing to any logit.
+  const float* ZeroParams() const { return zero_params_.data(); }
+
+  // Logit of a row from its fields' Params() (ZeroParams() for empty columns). Uses the
   // fast forms: sum-of-squares for FM, low rank for DPLR; a plain pair loop for FwFM.
   double LogitFromParams(const float* const* params) const;
   double Logit(const RowTokens& row) const;
@@ -108,6 +111,7 @@ class PlantedModel {
   std::array<uint32_t, kFields> string_salt_{};  // token -> string bijection salt per field
   // Precomputed params: field f's rows [table_offset_[f], +table_size_[f] * stride_).
   std::vector<float> table_;
+  std::vector<float> zero_params_;  // param_stride() zeros
   std::array<uint64_t, kFields> table_offset_{};
   std::array<uint64_t, kFields> table_size_{};
   std::vector<double> pair_weight_;  // kFields x kFields, symmetric, zero diagonal
