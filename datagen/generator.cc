@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -137,10 +138,21 @@ Result<GeneratorResult> GenerateCriteo(const GeneratorOptions& options, int fd) 
   std::vector<float> scratch(2 * kFields * stride);
   std::vector<char> rare_text(2 * kFields * 8);
   static constexpr char kNoText[8] = {};
+  // Alias buckets are picked (and prefetched) one row earlier still than they are resolved.
+  ZipfSampler::Pick picks[kFields];
+  auto start_picks = [&]() {
+    for (int f = 0; f < kFields; ++f) {
+      picks[f] = model.sampler(f).Start(rng.Next());
+      model.sampler(f).Prefetch(picks[f]);
+    }
+  };
   auto draw = [&](int slot) {
     DrawnRow& d = drawn[slot];
+    ZipfSampler::Pick current[kFields];
+    std::copy(std::begin(picks), std::end(picks), current);
+    start_picks();
     for (int f = 0; f < kFields; ++f) {
-      const uint64_t t = model.sampler(f).Sample(rng);
+      const uint64_t t = model.sampler(f).Finish(current[f], rng);
       d.tokens[f] = t;
       if (model.InTable(f, t)) {  // the common case
         d.params[f] = model.Params(f, t, nullptr);
@@ -189,6 +201,7 @@ Result<GeneratorResult> GenerateCriteo(const GeneratorOptions& options, int fd) 
     return Status::OK();
   };
 
+  start_picks();
   if (options.rows > 0) draw(0);
   for (uint64_t i = 0; i < options.rows && !result.reader_closed; ++i) {
     const int slot = static_cast<int>(i & 1);

@@ -1,6 +1,7 @@
 #include "datagen/planted_model.h"
 
 #include <glog/logging.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <charconv>
@@ -122,7 +123,7 @@ Result<std::unique_ptr<PlantedModel>> PlantedModel::Create(const GeneratorOption
     total += m->table_size_[f] * m->stride_;
   }
   m->zero_params_.assign(m->stride_, 0.0f);
-  m->table_.assign(total, 0.0f);
+  FMPS_RETURN_IF_ERROR(m->AllocateTable(total));
   for (int f = 0; f < kFields; ++f) {
     for (uint64_t t = 0; t < m->table_size_[f]; ++t) {
       float* row = &m->table_[m->table_offset_[f] + t * m->stride_];
@@ -138,6 +139,22 @@ Result<std::unique_ptr<PlantedModel>> PlantedModel::Create(const GeneratorOption
                       options.dplr_rank);
   m->bias_ = m->SolveBias(options.bias_pilot_rows, options.target_ctr);
   return m;
+}
+
+void UnmapFloats::operator()(float* p) const {
+  if (p != nullptr) munmap(p, bytes);
+}
+
+Status PlantedModel::AllocateTable(size_t floats) {
+  constexpr size_t kHugePage = size_t{2} << 20;
+  const size_t bytes = std::max<size_t>((floats * sizeof(float) + kHugePage - 1) / kHugePage * kHugePage, kHugePage);
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    return Status::IOError("planted model: cannot map " + std::to_string(bytes) + " bytes of parameter table");
+  }
+  madvise(p, bytes, MADV_HUGEPAGE);  // advice only: fine if refused
+  table_ = std::unique_ptr<float[], UnmapFloats>(static_cast<float*>(p), UnmapFloats{bytes});
+  return Status::OK();
 }
 
 void PlantedModel::ComputeParams(int field, uint64_t token, float* out) const {

@@ -37,6 +37,12 @@ int64_t CriteoIntBucket(int64_t x);
 
 using RowTokens = std::array<uint64_t, kFields>;  // token per field, kMissingToken if empty
 
+// Deleter of memory from mmap (the parameter table).
+struct UnmapFloats {
+  size_t bytes = 0;
+  void operator()(float* p) const;
+};
+
 class PlantedModel {
  public:
   static Result<std::unique_ptr<PlantedModel>> Create(const GeneratorOptions& options);
@@ -99,6 +105,7 @@ class PlantedModel {
  private:
   PlantedModel() = default;
   void ComputeParams(int field, uint64_t token, float* out) const;
+  Status AllocateTable(size_t floats);  // zero-filled (fresh anonymous memory)
   void BuildPairWeights(uint64_t seed, double strong_fraction, int dplr_rank);
   double SolveBias(uint64_t pilot_rows, double target_ctr);
 
@@ -110,7 +117,8 @@ class PlantedModel {
   std::array<uint64_t, kFields> field_seed_{};   // parameter hash seed per field
   std::array<uint32_t, kFields> string_salt_{};  // token -> string bijection salt per field
   // Precomputed params: field f's rows [table_offset_[f], +table_size_[f] * stride_).
-  std::vector<float> table_;
+  // On huge pages where the kernel allows: ~10 MB read at random would otherwise miss the TLB.
+  std::unique_ptr<float[], UnmapFloats> table_;
   std::vector<float> zero_params_;  // param_stride() zeros
   std::array<uint64_t, kFields> table_offset_{};
   std::array<uint64_t, kFields> table_size_{};
