@@ -81,9 +81,11 @@ class KeyIndex {
   // used slot never equals kEmpty.
   static uint64_t MaxRows(int bits) { return ((uint64_t{1} << bits) * 4) / 5; }
   uint32_t RowMask() const { return (uint32_t{1} << bits_) - 1; }
-  // Position from the top hash bits, tag from the low ones: independent bits of a good mix.
-  size_t Home(uint64_t h) const { return static_cast<size_t>(h >> (64 - bits_)); }
-  uint32_t Tag(uint64_t h) const { return static_cast<uint32_t>(h) & ~RowMask(); }
+  // Position from the low hash bits, tag from the high word. Not the top bits for the position:
+  // servers own ranges of the top bits of Mix64(key), so on server s of S those bits barely vary
+  // and a top-bits home would crowd every key into 1/S of the table.
+  size_t Home(uint64_t h) const { return static_cast<size_t>(h) & RowMask(); }
+  uint32_t Tag(uint64_t h) const { return static_cast<uint32_t>(h >> 32) & ~RowMask(); }
 
   template <typename KeyOf>
   void Grow(const KeyOf& key_of) {
