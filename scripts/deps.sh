@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages fmps builds with, if any is missing (apt-get update once, then install).
+set -euo pipefail
+PACKAGES=(cmake g++ make pkg-config libzmq3-dev cppzmq-dev libprotobuf-dev protobuf-compiler libboost-dev
+          libgoogle-glog-dev libgflags-dev libgtest-dev zlib1g-dev libzstd-dev libxxhash-dev zstd gzip python3)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "installing: ${missing[*]}" >&2
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
+fi
