@@ -1,10 +1,10 @@
 // gen_bench: speed of the synthetic Criteo generator (datagen/) writing to /dev/null.
-// Usage: gen_bench [rows=5000000] [planted=fm] [k=4] [table_tokens=default]. Prints rows/s, MB/s and a JSON line.
+// Usage: gen_bench [rows=5000000] [planted=fm] [k=4] [table_tokens=default]. Prints rows/s, MB/s
+// and a JSON line.
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
-
 #include <time.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -50,7 +50,8 @@ int main(int argc, char** argv) {
     sample.rows = 100000;
     auto sized = fmps::datagen::GenerateCriteo(sample, tmp_fd);
     struct stat st {};
-    if (sized.ok() && ::fstat(tmp_fd, &st) == 0) bytes_per_row = static_cast<double>(st.st_size) / sample.rows;
+    if (sized.ok() && ::fstat(tmp_fd, &st) == 0)
+      bytes_per_row = static_cast<double>(st.st_size) / sample.rows;
     ::close(tmp_fd);
     ::unlink(path);
   }
@@ -62,11 +63,14 @@ int main(int argc, char** argv) {
   const double rows_per_cpu_s = static_cast<double>(r.rows) / cpu_seconds;
   std::printf("rows/s %.0f (wall), %.0f per CPU second\n", rows_per_s, rows_per_cpu_s);
   std::printf("MB/s %.1f (%.1f bytes/row)\n", mb_per_s, bytes_per_row);
-  std::printf("ctr %.4f oracle_logloss %.4f\n", static_cast<double>(r.positives) / r.rows, r.oracle_logloss);
+  std::printf("ctr %.4f oracle_logloss %.4f\n", static_cast<double>(r.positives) / r.rows,
+              r.oracle_logloss);
   std::printf(
-      "{\"bench\":\"gen\",\"planted\":\"%s\",\"k\":%d,\"rows\":%llu,\"seconds\":%.3f,\"rows_per_s\":%.0f,\"rows_per_cpu_s\":%.0f,"
+      "{\"bench\":\"gen\",\"planted\":\"%s\",\"k\":%d,\"rows\":%llu,\"seconds\":%.3f,\"rows_per_"
+      "s\":%.0f,\"rows_per_cpu_s\":%.0f,"
       "\"mb_per_s\":%.1f,\"ctr\":%.4f,\"oracle_logloss\":%.4f}\n",
-      options.planted.c_str(), options.k, static_cast<unsigned long long>(r.rows), r.seconds, rows_per_s,
-      rows_per_cpu_s, mb_per_s, static_cast<double>(r.positives) / r.rows, r.oracle_logloss);
+      options.planted.c_str(), options.k, static_cast<unsigned long long>(r.rows), r.seconds,
+      rows_per_s, rows_per_cpu_s, mb_per_s, static_cast<double>(r.positives) / r.rows,
+      r.oracle_logloss);
   return 0;
 }

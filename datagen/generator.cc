@@ -99,24 +99,30 @@ WriteOutcome WriteAll(int fd, const char* data, size_t size, int* error) {
 }  // namespace
 
 Status ValidateOptions(const GeneratorOptions& o) {
-  auto bad = [](const std::string& what) { return Status::InvalidArgument("generator option " + what); };
+  auto bad = [](const std::string& what) {
+    return Status::InvalidArgument("generator option " + what);
+  };
   if (o.k < 1 || o.k > 64) return bad("k=" + std::to_string(o.k) + " must be in 1..64");
   if (!(o.zipf_s > 0) || !std::isfinite(o.zipf_s)) return bad("zipf_s must be > 0");
   if (!(o.missing >= 0 && o.missing < 1)) return bad("missing must be in [0, 1)");
   if (!(o.target_ctr > 0 && o.target_ctr < 1)) return bad("target_ctr must be in (0, 1)");
   if (!(o.linear_std >= 0) || !std::isfinite(o.linear_std)) return bad("linear_std must be >= 0");
-  if (!(o.interaction_std >= 0) || !std::isfinite(o.interaction_std)) return bad("interaction_std must be >= 0");
+  if (!(o.interaction_std >= 0) || !std::isfinite(o.interaction_std))
+    return bad("interaction_std must be >= 0");
   if (o.dplr_rank < 1 || o.dplr_rank > 16) return bad("dplr_rank must be in 1..16");
-  if (!(o.fwfm_strong_pairs >= 0 && o.fwfm_strong_pairs <= 1)) return bad("fwfm_strong_pairs must be in [0, 1]");
+  if (!(o.fwfm_strong_pairs >= 0 && o.fwfm_strong_pairs <= 1))
+    return bad("fwfm_strong_pairs must be in [0, 1]");
   if (!(o.vocab_scale > 0) || o.vocab_scale > 1000) return bad("vocab_scale must be in (0, 1000]");
-  if (o.table_tokens < 1 || o.table_tokens > (uint64_t{1} << 24)) return bad("table_tokens must be in 1..2^24");
+  if (o.table_tokens < 1 || o.table_tokens > (uint64_t{1} << 24))
+    return bad("table_tokens must be in 1..2^24");
   if (o.buffer_bytes < 4096) return bad("buffer_bytes must be >= 4096");
   return Status::OK();
 }
 
 Result<GeneratorResult> GenerateCriteo(const GeneratorOptions& options, int fd) {
   const double start = NowSeconds();
-  if (fd < 0) return Status::InvalidArgument("GenerateCriteo: bad file descriptor " + std::to_string(fd));
+  if (fd < 0)
+    return Status::InvalidArgument("GenerateCriteo: bad file descriptor " + std::to_string(fd));
   auto created = PlantedModel::Create(options);
   if (!created.ok()) return created.status();
   const PlantedModel& model = **created;

@@ -18,30 +18,30 @@
 namespace fmps::datagen {
 
 struct GeneratorOptions {
-  uint64_t rows = 1000000;       // rows to write
-  uint64_t seed = 1;             // seed of the row stream (train vs test: different seeds)
-  uint64_t model_seed = 42;      // seed of the planted model (same for train and test files)
-  std::string planted = "fm";    // fm | fwfm | dplr: the planted interaction structure
-  int k = 4;                     // rank of the planted embeddings (1..64)
-  double zipf_s = 1.1;           // Zipf exponent of token frequencies (> 0)
-  double missing = 0.05;         // probability that a column is empty, in [0, 1)
-  double target_ctr = 0.25;      // bias chosen so the mean CTR is about this, in (0, 1)
-  double linear_std = 1.0;       // approximate std over rows of the logit's linear part
-  double interaction_std = 1.2;  // approximate std over rows of the logit's pairwise part
-  int dplr_rank = 3;             // rank of U in R = U^T diag(e) U for planted=dplr
+  uint64_t rows = 1000000;         // rows to write
+  uint64_t seed = 1;               // seed of the row stream (train vs test: different seeds)
+  uint64_t model_seed = 42;        // seed of the planted model (same for train and test files)
+  std::string planted = "fm";      // fm | fwfm | dplr: the planted interaction structure
+  int k = 4;                       // rank of the planted embeddings (1..64)
+  double zipf_s = 1.1;             // Zipf exponent of token frequencies (> 0)
+  double missing = 0.05;           // probability that a column is empty, in [0, 1)
+  double target_ctr = 0.25;        // bias chosen so the mean CTR is about this, in (0, 1)
+  double linear_std = 1.0;         // approximate std over rows of the logit's linear part
+  double interaction_std = 1.2;    // approximate std over rows of the logit's pairwise part
+  int dplr_rank = 3;               // rank of U in R = U^T diag(e) U for planted=dplr
   double fwfm_strong_pairs = 0.1;  // fraction of field pairs with a strong R entry (fwfm)
-  double vocab_scale = 1.0;      // multiplies the larger categorical vocabularies (tests: small)
-  uint64_t table_tokens = 8192;  // most frequent tokens per field with precomputed parameters
+  double vocab_scale = 1.0;        // multiplies the larger categorical vocabularies (tests: small)
+  uint64_t table_tokens = 8192;    // most frequent tokens per field with precomputed parameters
   uint64_t bias_pilot_rows = 20000;  // rows drawn (from model_seed) to solve for the bias
   size_t buffer_bytes = 1 << 20;     // output buffer, flushed with ::write
 };
 
 struct GeneratorResult {
-  uint64_t rows = 0;            // rows completely written
-  uint64_t positives = 0;       // rows with label 1 among them
-  double oracle_logloss = 0;    // mean logloss of the true probabilities on those rows
-  double seconds = 0;           // wall time
-  bool reader_closed = false;   // the output pipe closed early (EPIPE): generation stopped cleanly
+  uint64_t rows = 0;           // rows completely written
+  uint64_t positives = 0;      // rows with label 1 among them
+  double oracle_logloss = 0;   // mean logloss of the true probabilities on those rows
+  double seconds = 0;          // wall time
+  bool reader_closed = false;  // the output pipe closed early (EPIPE): generation stopped cleanly
 };
 
 // Writes options.rows Criteo rows to fd (1 for stdout). A closed pipe (EPIPE) ends generation

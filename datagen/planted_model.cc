@@ -16,8 +16,8 @@ constexpr uint64_t kIntVocab[kIntFields] = {12, 40, 60, 25, 100, 50, 30, 45, 70,
 // Categorical vocabularies: tiny (2-50), medium (1e2-1e5) and a few large (1e5-1e6), in the
 // spirit of Criteo's C1..C26.
 constexpr uint64_t kCatVocab[kCatFields] = {
-    1400, 550, 1000000, 200000, 300, 24,     12000, 630, 3,  90000, 5600, 800000, 3200,
-    27,   14000, 500000, 10,    5600, 2200, 4,     600000, 18, 15,  150000, 105, 40000};
+    1400, 550,   1000000, 200000, 300,  24,   12000, 630,    3,  90000, 5600,   800000, 3200,
+    27,   14000, 500000,  10,     5600, 2200, 4,     600000, 18, 15,    150000, 105,    40000};
 constexpr uint64_t kTinyVocab = 50;  // vocab_scale leaves vocabularies this small alone
 constexpr uint64_t kMaxVocab = uint64_t{1} << 31;
 constexpr int kMaxK = 64;
@@ -82,19 +82,21 @@ Result<std::unique_ptr<PlantedModel>> PlantedModel::Create(const GeneratorOption
   FMPS_RETURN_IF_ERROR(ValidateOptions(options));
   auto kind = ParsePlantedKind(options.planted);
   if (!kind.ok()) return kind.status();
-  std::unique_ptr<PlantedModel> m(new PlantedModel());  // private constructor
+  auto m = std::make_unique<PlantedModel>(PassKey());
   m->kind_ = *kind;
   m->k_ = options.k;
   // Row: w, v[k], then (categorical fields) the token's 8 hex chars in two floats' space, so one
   // cache line serves both the logit and the text; rounded up to 16 bytes.
   m->stride_ = (static_cast<size_t>(options.k) + 3 + 3) / 4 * 4;
   m->sigma_w_ = options.linear_std / std::sqrt(static_cast<double>(kFields));
-  m->sigma_v_ = std::pow(options.interaction_std * options.interaction_std / (kNumPairs * options.k), 0.25);
+  m->sigma_v_ =
+      std::pow(options.interaction_std * options.interaction_std / (kNumPairs * options.k), 0.25);
 
   const uint64_t head = std::max<uint64_t>(options.table_tokens, 1);
   m->samplers_.reserve(kFields);
   for (int f = 0; f < kFields; ++f) {
-    const uint64_t vocab = IsIntField(f) ? kIntVocab[f] : ScaledCatVocab(f - kIntFields, options.vocab_scale);
+    const uint64_t vocab =
+        IsIntField(f) ? kIntVocab[f] : ScaledCatVocab(f - kIntFields, options.vocab_scale);
     m->samplers_.emplace_back(vocab, options.zipf_s, head, options.missing);
     m->field_seed_[f] = Mix64(options.model_seed * 0x9e3779b97f4a7c15ULL + 2 * f + 1);
     m->string_salt_[f] = static_cast<uint32_t>(Mix64(m->field_seed_[f] ^ 0x5851f42d4c957f2dULL));
@@ -147,10 +149,12 @@ void UnmapFloats::operator()(float* p) const {
 
 Status PlantedModel::AllocateTable(size_t floats) {
   constexpr size_t kHugePage = size_t{2} << 20;
-  const size_t bytes = std::max<size_t>((floats * sizeof(float) + kHugePage - 1) / kHugePage * kHugePage, kHugePage);
+  const size_t bytes =
+      std::max<size_t>((floats * sizeof(float) + kHugePage - 1) / kHugePage * kHugePage, kHugePage);
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
-    return Status::IOError("planted model: cannot map " + std::to_string(bytes) + " bytes of parameter table");
+    return Status::IOError("planted model: cannot map " + std::to_string(bytes) +
+                           " bytes of parameter table");
   }
   madvise(p, bytes, MADV_HUGEPAGE);  // advice only: fine if refused
   table_ = std::unique_ptr<float[], UnmapFloats>(static_cast<float*>(p), UnmapFloats{bytes});
@@ -161,7 +165,8 @@ void PlantedModel::ComputeParams(int field, uint64_t token, float* out) const {
   // One mix of the key seeds a short wyrand stream: 1 + k values for the price of ~2 mixes.
   WyRand stream(field_seed_[field] + token * 0xd6e8feb86659fd93ULL);
   out[0] = static_cast<float>(sigma_w_) * NormalFromHash(stream.Next());
-  for (int c = 0; c < k_; ++c) out[1 + c] = static_cast<float>(sigma_v_) * NormalFromHash(stream.Next());
+  for (int c = 0; c < k_; ++c)
+    out[1 + c] = static_cast<float>(sigma_v_) * NormalFromHash(stream.Next());
 }
 
 float PlantedModel::Weight(int field, uint64_t token) const {
@@ -179,7 +184,9 @@ void PlantedModel::Embedding(int field, uint64_t token, float* v) const {
 void PlantedModel::BuildPairWeights(uint64_t seed, double strong_fraction, int dplr_rank) {
   WyRand rng(seed);
   pair_weight_.assign(kFields * kFields, 0.0);
-  auto set = [&](int f, int g, double r) { pair_weight_[f * kFields + g] = pair_weight_[g * kFields + f] = r; };
+  auto set = [&](int f, int g, double r) {
+    pair_weight_[f * kFields + g] = pair_weight_[g * kFields + f] = r;
+  };
   if (kind_ == PlantedKind::kFm) {
     for (int f = 0; f < kFields; ++f)
       for (int g = f + 1; g < kFields; ++g) set(f, g, 1.0);
@@ -203,7 +210,8 @@ void PlantedModel::BuildPairWeights(uint64_t seed, double strong_fraction, int d
     for (int f = 0; f < kFields; ++f) {
       for (int g = f + 1; g < kFields; ++g) {
         double r = 0;
-        for (int i = 0; i < rank_; ++i) r += dplr_e_[i] * dplr_u_[i * kFields + f] * dplr_u_[i * kFields + g];
+        for (int i = 0; i < rank_; ++i)
+          r += dplr_e_[i] * dplr_u_[i * kFields + f] * dplr_u_[i * kFields + g];
         set(f, g, r);
       }
     }
@@ -211,14 +219,16 @@ void PlantedModel::BuildPairWeights(uint64_t seed, double strong_fraction, int d
   // Same pair energy as FM (sum of R^2 = number of pairs), so interaction_std means the same.
   double energy = 0;
   for (int f = 0; f < kFields; ++f)
-    for (int g = f + 1; g < kFields; ++g) energy += pair_weight_[f * kFields + g] * pair_weight_[f * kFields + g];
+    for (int g = f + 1; g < kFields; ++g)
+      energy += pair_weight_[f * kFields + g] * pair_weight_[f * kFields + g];
   const double scale = energy > 0 ? std::sqrt(kNumPairs / energy) : 0.0;
   for (double& r : pair_weight_) r *= scale;
   if (kind_ == PlantedKind::kDplr) {
     for (double& e : dplr_e_) e *= scale;
     dplr_d_.assign(kFields, 0.0);
     for (int f = 0; f < kFields; ++f) {
-      for (int i = 0; i < rank_; ++i) dplr_d_[f] -= dplr_e_[i] * dplr_u_[i * kFields + f] * dplr_u_[i * kFields + f];
+      for (int i = 0; i < rank_; ++i)
+        dplr_d_[f] -= dplr_e_[i] * dplr_u_[i * kFields + f] * dplr_u_[i * kFields + f];
     }
   }
 }
@@ -235,9 +245,15 @@ double PlantedModel::LogitFromParams(const float* const* params) const {
     case PlantedKind::kFm:
       // Compile-time k lets the common ranks keep their sums in one vector register.
       switch (k_) {
-        case 4: pairs = FmPairs<4>(params, k_, &linear); break;
-        case 8: pairs = FmPairs<8>(params, k_, &linear); break;
-        default: pairs = FmPairs<0>(params, k_, &linear); break;
+        case 4:
+          pairs = FmPairs<4>(params, k_, &linear);
+          break;
+        case 8:
+          pairs = FmPairs<8>(params, k_, &linear);
+          break;
+        default:
+          pairs = FmPairs<0>(params, k_, &linear);
+          break;
       }
       break;
     case PlantedKind::kDplr: {
@@ -329,20 +345,26 @@ void PlantedModel::TokenHex(int field, uint64_t token, char out[8]) const {
     return t;
   }();
   const uint32_t x = Permute32(static_cast<uint32_t>(token) + string_salt_[field]);
-  for (int i = 0; i < 4; ++i) std::memcpy(out + 2 * i, &kHexPairs[2 * ((x >> (24 - 8 * i)) & 0xff)], 2);
+  for (int i = 0; i < 4; ++i)
+    std::memcpy(out + 2 * i, &kHexPairs[2 * ((x >> (24 - 8 * i)) & 0xff)], 2);
 }
 
 Result<uint64_t> PlantedModel::TokenOfHex(int field, std::string_view hex) const {
-  if (hex.size() != 8) return Status::NotFound("C" + std::to_string(field - kIntFields + 1) + ": '" + std::string(hex) + "' is not 8 hex chars");
+  if (hex.size() != 8)
+    return Status::NotFound("C" + std::to_string(field - kIntFields + 1) + ": '" +
+                            std::string(hex) + "' is not 8 hex chars");
   uint32_t x = 0;
   for (char c : hex) {
     const int d = HexDigit(c);
-    if (d < 0) return Status::NotFound("C" + std::to_string(field - kIntFields + 1) + ": '" + std::string(hex) + "' is not hex");
+    if (d < 0)
+      return Status::NotFound("C" + std::to_string(field - kIntFields + 1) + ": '" +
+                              std::string(hex) + "' is not hex");
     x = (x << 4) | static_cast<uint32_t>(d);
   }
   const uint64_t token = Unpermute32(x) - string_salt_[field];
   if (token >= vocab_size(field)) {
-    return Status::NotFound("C" + std::to_string(field - kIntFields + 1) + ": '" + std::string(hex) + "' is no token of this model");
+    return Status::NotFound("C" + std::to_string(field - kIntFields + 1) + ": '" +
+                            std::string(hex) + "' is no token of this model");
   }
   return token;
 }
@@ -353,13 +375,15 @@ Status PlantedModel::ParseLine(std::string_view line, int* label, RowTokens* row
     const size_t tab = line.find('\t', begin);
     const bool last = column == kFields;
     if (last != (tab == std::string_view::npos)) {
-      return Status::Corruption("expected 40 tab-separated columns, column " + std::to_string(column) +
+      return Status::Corruption("expected 40 tab-separated columns, column " +
+                                std::to_string(column) +
                                 (last ? " is followed by more" : " is the last"));
     }
     const std::string_view text = line.substr(begin, last ? std::string_view::npos : tab - begin);
     begin = tab + 1;
     if (column == 0) {
-      if (text != "0" && text != "1") return Status::Corruption("label '" + std::string(text) + "' is not 0/1");
+      if (text != "0" && text != "1")
+        return Status::Corruption("label '" + std::string(text) + "' is not 0/1");
       *label = text[0] - '0';
       continue;
     }
@@ -370,11 +394,13 @@ Status PlantedModel::ParseLine(std::string_view line, int* label, RowTokens* row
       int64_t x = 0;
       const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), x);
       if (ec != std::errc() || end != text.data() + text.size()) {
-        return Status::Corruption("I" + std::to_string(field + 1) + ": '" + std::string(text) + "' is not an integer");
+        return Status::Corruption("I" + std::to_string(field + 1) + ": '" + std::string(text) +
+                                  "' is not an integer");
       }
       const int64_t bucket = CriteoIntBucket(x);
       if (bucket < 0 || static_cast<uint64_t>(bucket) >= vocab_size(field)) {
-        return Status::NotFound("I" + std::to_string(field + 1) + ": bucket of " + std::string(text) + " is no token");
+        return Status::NotFound("I" + std::to_string(field + 1) + ": bucket of " +
+                                std::string(text) + " is no token");
       }
       (*row)[field] = static_cast<uint64_t>(bucket);
     } else {

@@ -44,8 +44,14 @@ struct UnmapFloats {
 };
 
 class PlantedModel {
+  class PassKey {  // only Create() builds models; make_unique still works
+    friend class PlantedModel;
+    PassKey() = default;
+  };
+
  public:
   static Result<std::unique_ptr<PlantedModel>> Create(const GeneratorOptions& options);
+  explicit PlantedModel(PassKey) {}
 
   PlantedKind kind() const { return kind_; }
   int k() const { return k_; }
@@ -103,7 +109,6 @@ class PlantedModel {
   Status ParseLine(std::string_view line, int* label, RowTokens* row) const;
 
  private:
-  PlantedModel() = default;
   void ComputeParams(int field, uint64_t token, float* out) const;
   Status AllocateTable(size_t floats);  // zero-filled (fresh anonymous memory)
   void BuildPairWeights(uint64_t seed, double strong_fraction, int dplr_rank);
@@ -123,7 +128,8 @@ class PlantedModel {
   std::array<uint64_t, kFields> table_offset_{};
   std::array<uint64_t, kFields> table_size_{};
   std::vector<double> pair_weight_;  // kFields x kFields, symmetric, zero diagonal
-  // DPLR fast form: sum_{f<g} R_fg <v_f,v_g> = 0.5 (sum_r e_r |sum_f U_rf v_f|^2 + sum_f d_f |v_f|^2).
+  // DPLR fast form: sum_{f<g} R_fg <v_f,v_g> = 0.5 (sum_r e_r |sum_f U_rf v_f|^2 + sum_f d_f
+  // |v_f|^2).
   int rank_ = 0;
   std::vector<double> dplr_u_;  // rank_ x kFields
   std::vector<double> dplr_e_;  // rank_

@@ -36,7 +36,8 @@ inline uint64_t ScaleToRange(uint64_t random, uint64_t n) {
 // An approximately standard normal value from one 64-bit hash: the sum of four 16-bit uniforms
 // (Irwin-Hall, bounded at +-3.46). Cheap enough to compute rare tokens' parameters on the fly.
 inline float NormalFromHash(uint64_t h) {
-  const uint32_t sum = static_cast<uint32_t>(h & 0xffff) + static_cast<uint32_t>((h >> 16) & 0xffff) +
+  const uint32_t sum = static_cast<uint32_t>(h & 0xffff) +
+                       static_cast<uint32_t>((h >> 16) & 0xffff) +
                        static_cast<uint32_t>((h >> 32) & 0xffff) + static_cast<uint32_t>(h >> 48);
   // Mean 4 * 32767.5, variance 4 * (65536^2 - 1) / 12.
   constexpr float kMean = 4 * 32767.5f;

@@ -67,7 +67,7 @@ class ZipfSampler {
   double s_;
   double tail_mass_ = 0;
   uint32_t empty_index_ = UINT32_MAX;  // alias index standing for "empty", if any
-  double normalizer_ = 1;  // total unnormalized mass
+  double normalizer_ = 1;              // total unnormalized mass
   // Tail inversion: x = (lo_ + u * (hi_ - lo_))^(1/(1-s)), or exp() of a log-uniform when s == 1.
   double tail_lo_ = 0, tail_hi_ = 0, tail_exponent_ = 0;
   std::vector<Bucket> buckets_;  // head_ entries, then one for the tail and one for empty, if any

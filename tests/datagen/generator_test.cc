@@ -78,7 +78,8 @@ TEST(GeneratorTest, EveryLineIsAWellFormedCriteoRow) {
     size_t begin = 0;
     for (;;) {
       const size_t tab = line.find('\t', begin);
-      cols.push_back(line.substr(begin, tab == std::string::npos ? std::string::npos : tab - begin));
+      cols.push_back(
+          line.substr(begin, tab == std::string::npos ? std::string::npos : tab - begin));
       if (tab == std::string::npos) break;
       begin = tab + 1;
     }
@@ -103,7 +104,8 @@ TEST(GeneratorTest, EveryLineIsAWellFormedCriteoRow) {
         continue;
       }
       ASSERT_EQ(cols[c].size(), 8u) << cols[c];
-      for (char ch : cols[c]) ASSERT_TRUE((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')) << cols[c];
+      for (char ch : cols[c])
+        ASSERT_TRUE((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')) << cols[c];
     }
   }
   EXPECT_EQ(positives, result.positives);

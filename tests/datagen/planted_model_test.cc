@@ -142,7 +142,8 @@ TEST(PlantedModelTest, DplrPairMatrixHasLowRank) {
   // Off-diagonal R equals a rank-2 matrix: every 3x3 minor on distinct rows/columns vanishes.
   auto r = [&](int f, int g) { return m->PairWeight(f, g); };
   auto det3 = [&](int a, int b, int c, int x, int y, int z) {
-    return r(a, x) * (r(b, y) * r(c, z) - r(b, z) * r(c, y)) - r(a, y) * (r(b, x) * r(c, z) - r(b, z) * r(c, x)) +
+    return r(a, x) * (r(b, y) * r(c, z) - r(b, z) * r(c, y)) -
+           r(a, y) * (r(b, x) * r(c, z) - r(b, z) * r(c, x)) +
            r(a, z) * (r(b, x) * r(c, y) - r(b, y) * r(c, x));
   };
   EXPECT_NEAR(det3(0, 1, 2, 10, 11, 12), 0.0, 1e-9);
