@@ -102,6 +102,7 @@ Status ValidateOptions(const GeneratorOptions& o) {
   auto bad = [](const std::string& what) {
     return Status::InvalidArgument("generator option " + what);
   };
+  if (auto kind = ParsePlantedKind(o.planted); !kind.ok()) return kind.status();
   if (o.k < 1 || o.k > 64) return bad("k=" + std::to_string(o.k) + " must be in 1..64");
   if (!(o.zipf_s > 0) || !std::isfinite(o.zipf_s)) return bad("zipf_s must be > 0");
   if (!(o.missing >= 0 && o.missing < 1)) return bad("missing must be in [0, 1)");

@@ -203,6 +203,7 @@ TEST(PlantedModelTest, InvalidOptionsAreRejected) {
   GeneratorOptions o;
   o.planted = "ffm";
   EXPECT_EQ(PlantedModel::Create(o).status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(ValidateOptions(o).message().find("ffm"), std::string::npos);
   o = GeneratorOptions();
   o.k = 0;
   EXPECT_FALSE(PlantedModel::Create(o).ok());
