@@ -60,6 +60,11 @@ DEFINE_uint64(v_min_count, 5, "occurrences (with w != 0) before a feature gets a
 DEFINE_int32(rank_mid, 4, "DiFacto middle level: rank of features seen >= rank_mid_count times");
 DEFINE_uint64(rank_mid_count, 20, "DiFacto: count from which a feature gets rank --rank_mid (below: min(n, rank_mid))");
 DEFINE_uint64(rank_head_count, 100, "DiFacto: count from which a feature gets the full rank --k");
+// --- memory flags ---
+DEFINE_uint64(min_count, 1, "occurrences before a feature gets a row on the servers (counted in a sketch until then)");
+DEFINE_double(sketch_mb, 8, "MiB per server of the count-min sketch that counts features not yet admitted");
+DEFINE_uint64(evict_after, 0, "drop rows not pushed (or with w = 0) for this many pushes to their server (0: never)");
+DEFINE_uint64(max_memory_mb, 0, "store memory cap per server; the coldest rows are evicted past it (0: none)");
 // Cluster.
 DEFINE_string(scheduler, "", "HOST:PORT of the scheduler (servers and workers)");
 DEFINE_string(host, "127.0.0.1", "address this node listens on and tells its peers");
@@ -91,6 +96,7 @@ const std::map<std::string, std::vector<std::string>>& CommandFlags() {
                                  "batch_size", "max_delay", "seed", "model_dir", "part_mb", "max_bad_lines",
                                  "ftrl_alpha", "ftrl_beta", "ftrl_l1", "ftrl_l2", "v_lr", "v_init_scale", "v_l2",
                                  "dense_lr", "v_min_count", "rank_mid", "rank_mid_count", "rank_head_count",
+                                 "min_count", "sketch_mb", "evict_after", "max_memory_mb",
                                  "join_timeout", "heartbeat_timeout", "progress_every", "checkpoint_every",
                                  "keep_checkpoints", "resume", "init_model"};
     std::vector<std::string> train = job;
@@ -251,6 +257,10 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
   c.set_rank_mid(FLAGS_rank_mid);
   c.set_rank_mid_count(FLAGS_rank_mid_count);
   c.set_rank_head_count(FLAGS_rank_head_count);
+  c.set_min_count(FLAGS_min_count);
+  c.set_sketch_mb(FLAGS_sketch_mb);
+  c.set_evict_after(FLAGS_evict_after);
+  c.set_max_memory_mb(FLAGS_max_memory_mb);
   c.set_format(DataFormatName(format.value()));
   c.set_batch_size(FLAGS_batch_size);
   c.set_max_delay(FLAGS_max_delay);

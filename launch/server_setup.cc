@@ -17,6 +17,10 @@ StoreOptions StoreOptionsFromConfig(const proto::JobConfig& c, int embedding_wid
   s.v_init_scale = c.v_init_scale();
   s.v_l2 = c.v_l2();
   s.seed = c.seed();
+  s.min_count = std::max<uint64_t>(1, c.min_count());
+  s.sketch_mb = c.sketch_mb() > 0 ? c.sketch_mb() : s.sketch_mb;
+  s.evict_after = c.evict_after();
+  s.max_memory_mb = c.max_memory_mb();
   const uint64_t min_count = std::max<uint64_t>(1, c.v_min_count());
   if (c.model() == "rafm") {
     std::vector<int> ranks(c.rafm_ranks().begin(), c.rafm_ranks().end());
