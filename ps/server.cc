@@ -117,8 +117,17 @@ void KVServer::HandlePush(const Message& msg) {
             FromFrame(msg.frames[1], &grads) && FromFrame(msg.frames[2], &widths) &&
             FromFrame(msg.frames[3], &counts) && keys.size() == msg.meta.kv().num_keys() &&
             (!with_dense || (FromFrame(msg.frames[4], &dense_grads) && dense_grads.size() == dense_.size()));
-  Status st = ok ? store_->Push(keys, grads, widths, counts)
-                 : Status::InvalidArgument("malformed push frames");
+  Status st = ok ? Status::OK() : Status::InvalidArgument("malformed push frames");
+  // Foreign keys would create rows no checkpoint or pull of the owner ever sees.
+  const uint64_t begin = po_->partition().begin(rank_), end = po_->partition().end(rank_);
+  for (size_t i = 0; st.ok() && i < keys.size(); ++i) {
+    const uint64_t m = Mix64(keys[i]);
+    if (m < begin || (end != 0 && m >= end)) {
+      st = Status::InvalidArgument("key " + std::to_string(keys[i]) + " is outside server " +
+                                   std::to_string(rank_) + "'s range");
+    }
+  }
+  if (st.ok()) st = store_->Push(keys, grads, widths, counts);
   if (!st.ok()) {
     ++dropped_;
     LOG(WARNING) << "dropping push from " << po_->NodeName(msg.meta.sender()) << ": " << st.ToString();

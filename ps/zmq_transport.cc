@@ -3,6 +3,8 @@
 // sockets keep the design simple: a reply is just a message sent back to the sender's id.
 #include <glog/logging.h>
 
+#include <algorithm>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <zmq.hpp>
@@ -84,8 +86,11 @@ class ZmqTransport : public Transport {
   std::optional<Message> Recv(int timeout_ms) override {
     if (!receiver_) return std::nullopt;
     zmq::pollitem_t item{receiver_->handle(), 0, ZMQ_POLLIN, 0};
+    // Dropped garbage must not end the wait early: the timeout is a deadline for a good message.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     while (true) {
-      if (zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) <= 0) return std::nullopt;
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (zmq::poll(&item, 1, std::max(left, std::chrono::milliseconds(0))) <= 0) return std::nullopt;
       std::vector<zmq::message_t> parts;
       zmq::message_t part;
       std::string peer;
@@ -103,7 +108,6 @@ class ZmqTransport : public Transport {
       if (!msg.meta.ParseFromArray(parts[0].data(), static_cast<int>(parts[0].size()))) {
         LOG(WARNING) << "dropping a message from " << msg.peer << ": header does not decode ("
                      << parts[0].size() << " bytes)";
-        timeout_ms = 0;
         continue;
       }
       msg.frames.reserve(parts.size() - 1);
