@@ -1,0 +1,384 @@
+// KVServer and KVClient over the in-process transport. A hand-run scheduler stand-in admits two
+// servers and one worker, so the test controls every message: pulls of unknown keys, the FTRL
+// update of a push, malformed requests, keys sent to the wrong server and senders outside the job.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "ps/base/keys.h"
+#include "ps/kv_client.h"
+#include "ps/server.h"
+#include "ps/store/update_rules.h"
+
+namespace fmps {
+namespace {
+
+constexpr int kServers = 2;
+constexpr int kWorkerId = 1 + kServers;
+constexpr int64_t kRawRequest = 1000000;  // request ids at or above this bypass the KVClient
+constexpr uint32_t kWidth = 4;
+
+StoreOptions TestStoreOptions() {
+  StoreOptions o;
+  o.ftrl_alpha = 0.05f;
+  o.ftrl_beta = 1.0f;
+  o.ftrl_l1 = 0.5f;
+  o.ftrl_l2 = 1.0f;
+  o.policy = RankPolicy::Fixed(kWidth, 1);
+  return o;
+}
+
+class KVServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    hub_ = NewInProcHub();
+    sched_ = NewInProcTransport(hub_);
+    Result<int> port = sched_->Bind("127.0.0.1", 0);
+    ASSERT_TRUE(port.ok());
+    sched_port_ = port.value();
+    for (int i = 0; i < kServers; ++i) {
+      servers_.emplace_back([this, i] {
+        PostofficeOptions o = NodeOptions(proto::SERVER);
+        ServerSetupFn setup = [](const proto::JobConfig&, int rank) -> Result<ServerSetup> {
+          ServerSetup s;
+          s.store = TestStoreOptions();
+          if (rank == 0) s.dense_init = {0.25f, -0.5f};
+          return s;
+        };
+        ServerOptions so;
+        so.heartbeat_s = 0.05;
+        KVServer server(std::make_unique<Postoffice>(NewInProcTransport(hub_), o), setup, so);
+        server_status_[i] = server.Run();
+      });
+    }
+    worker_po_ = std::make_unique<Postoffice>(NewInProcTransport(hub_), NodeOptions(proto::WORKER));
+    std::thread joiner([this] { worker_join_ = worker_po_->Join(); });
+    RunStandInJoin();
+    joiner.join();
+    ASSERT_TRUE(worker_join_.ok()) << worker_join_.ToString();
+    ASSERT_EQ(worker_po_->my_id(), kWorkerId);
+    KVClientOptions ko;
+    ko.timeout_s = 10;
+    kv_ = std::make_unique<KVClient>(worker_po_.get(), ko);
+    receiver_ = std::thread([this] {
+      while (!stop_) {
+        auto msg = worker_po_->Recv(20);
+        if (!msg) continue;
+        if (msg->meta.request_id() >= kRawRequest) {
+          std::lock_guard<std::mutex> lock(raw_mu_);
+          raw_replies_[msg->meta.request_id()] = std::move(*msg);
+        } else {
+          kv_->OnReply(std::move(*msg));
+        }
+      }
+    });
+  }
+
+  void TearDown() override {
+    for (int s = 0; s < kServers; ++s) {
+      Message bye;
+      bye.meta.set_cmd(proto::SHUTDOWN);
+      bye.meta.set_sender(kSchedulerId);
+      EXPECT_TRUE(sched_->Send(1 + s, bye).ok());
+    }
+    for (auto& t : servers_) t.join();
+    stop_ = true;
+    if (receiver_.joinable()) receiver_.join();
+    for (int i = 0; i < kServers; ++i) EXPECT_TRUE(server_status_[i].ok()) << server_status_[i].ToString();
+  }
+
+  PostofficeOptions NodeOptions(proto::Role role) {
+    PostofficeOptions o;
+    o.scheduler_port = sched_port_;
+    o.role = role;
+    o.join_timeout_s = 10;
+    return o;
+  }
+
+  // The scheduler's part of joining: servers get ids 1..kServers in order of arrival, then the
+  // worker; everyone gets the table.
+  void RunStandInJoin() {
+    std::vector<proto::NodeInfo> servers, workers;
+    while (servers.size() + workers.size() < kServers + 1) {
+      auto msg = sched_->Recv(10000);
+      ASSERT_TRUE(msg.has_value()) << "nodes did not register";
+      ASSERT_EQ(msg->meta.cmd(), proto::REGISTER);
+      (msg->meta.node().role() == proto::SERVER ? servers : workers).push_back(msg->meta.node());
+    }
+    proto::NodeTable table;
+    table.mutable_config()->set_num_servers(kServers);
+    table.mutable_config()->set_num_workers(1);
+    auto* me = table.add_nodes();
+    me->set_id(kSchedulerId);
+    me->set_role(proto::SCHEDULER);
+    me->set_host("127.0.0.1");
+    me->set_port(sched_port_);
+    KeyPartition partition(kServers);
+    int id = 1;
+    for (auto& n : servers) {
+      n.set_range_begin(partition.begin(id - 1));
+      n.set_range_end(partition.end(id - 1));
+      n.set_id(id++);
+      *table.add_nodes() = n;
+    }
+    for (auto& n : workers) {
+      n.set_id(id++);
+      *table.add_nodes() = n;
+    }
+    for (const auto& n : table.nodes()) {
+      if (n.id() == kSchedulerId) continue;
+      ASSERT_TRUE(sched_->Connect(n.id(), n.host(), n.port()).ok());
+    }
+    for (const auto& n : table.nodes()) {
+      if (n.id() == kSchedulerId) continue;
+      Message m;
+      m.meta.set_cmd(proto::NODE_TABLE);
+      m.meta.set_sender(kSchedulerId);
+      *m.meta.mutable_table() = table;
+      m.meta.mutable_table()->set_your_id(n.id());
+      ASSERT_TRUE(sched_->Send(n.id(), m).ok());
+    }
+  }
+
+  // Keys, sorted by server (grouped), with their Mix64.
+  void Sorted(std::vector<uint64_t> keys, std::vector<uint64_t>* sorted, std::vector<uint64_t>* mixed) {
+    std::sort(keys.begin(), keys.end(), [](uint64_t a, uint64_t b) { return Mix64(a) < Mix64(b); });
+    *sorted = keys;
+    mixed->clear();
+    for (uint64_t k : keys) mixed->push_back(Mix64(k));
+  }
+
+  Status Pull(const std::vector<uint64_t>& keys, PullResult* r, bool dense = false) {
+    std::vector<uint64_t> sorted, mixed;
+    Sorted(keys, &sorted, &mixed);
+    EXPECT_EQ(sorted, keys) << "pass keys sorted by Mix64";
+    return kv_->Wait(kv_->Pull(sorted, mixed, dense, r));
+  }
+
+  // Raw request from the worker's postoffice; returns the reply (or nullopt after 5 s).
+  std::optional<Message> RawRequest(int to, Message msg) {
+    int64_t id = next_raw_++;
+    msg.meta.set_request_id(id);
+    EXPECT_TRUE(worker_po_->Send(to, std::move(msg)).ok());
+    for (int i = 0; i < 500; ++i) {
+      {
+        std::lock_guard<std::mutex> lock(raw_mu_);
+        auto it = raw_replies_.find(id);
+        if (it != raw_replies_.end()) return std::move(it->second);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return std::nullopt;
+  }
+
+  // A key owned by server rank `rank`.
+  uint64_t KeyOn(int rank, uint64_t start) {
+    KeyPartition p(kServers);
+    for (uint64_t t = start;; ++t) {
+      uint64_t k = MakeKey(3, t);
+      if (p.ServerOf(Mix64(k)) == rank) return k;
+    }
+  }
+
+  std::shared_ptr<InProcHub> hub_;
+  std::unique_ptr<Transport> sched_;
+  int sched_port_ = 0;
+  std::vector<std::thread> servers_;
+  Status server_status_[kServers];
+  std::unique_ptr<Postoffice> worker_po_;
+  Status worker_join_;
+  std::unique_ptr<KVClient> kv_;
+  std::thread receiver_;
+  std::atomic<bool> stop_{false};
+  std::mutex raw_mu_;
+  std::map<int64_t, Message> raw_replies_;  // guarded by raw_mu_
+  int64_t next_raw_ = kRawRequest;
+};
+
+TEST_F(KVServerTest, PullOfUnknownKeysGivesZeroWeightAndNoEmbedding) {
+  std::vector<uint64_t> keys, mixed;
+  std::vector<uint64_t> raw;
+  for (uint64_t t = 0; t < 50; ++t) raw.push_back(MakeKey(t % 5, t));
+  Sorted(raw, &keys, &mixed);
+  PullResult r;
+  ASSERT_TRUE(Pull(keys, &r, /*dense=*/true).ok());
+  ASSERT_EQ(r.widths.size(), keys.size());
+  ASSERT_EQ(r.values.size(), keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    EXPECT_EQ(r.widths[i], 0);
+    EXPECT_EQ(r.values[i], 0.f);
+  }
+  EXPECT_EQ(r.dense, (std::vector<float>{0.25f, -0.5f}));
+}
+
+TEST_F(KVServerTest, PushThenPullShowsTheFtrlUpdate) {
+  std::vector<uint64_t> keys, mixed;
+  Sorted({KeyOn(0, 1), KeyOn(1, 1), KeyOn(0, 1000), KeyOn(1, 1000)}, &keys, &mixed);
+  const std::vector<float> g{2.0f, -3.0f, 0.3f, 1.0f};  // 0.3: |z| <= l1, w stays exactly 0
+  std::vector<uint16_t> widths(keys.size(), 0);
+  std::vector<uint32_t> counts{1, 2, 1, 5};
+  std::vector<float> dense_grads{1.0f, -1.0f};
+  ASSERT_TRUE(kv_->Wait(kv_->Push(keys, mixed, g, widths, counts, dense_grads)).ok());
+
+  FtrlParams fp;  // the same values as TestStoreOptions
+  PullResult r;
+  ASSERT_TRUE(Pull(keys, &r, /*dense=*/true).ok());
+  ASSERT_EQ(r.widths.size(), keys.size());
+  size_t at = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    float z = 0, n = 0, w = 0;
+    FtrlStep(z, n, w, g[i], fp);
+    EXPECT_FLOAT_EQ(r.values[at], w) << "key " << i;
+    if (g[i] == 0.3f) {
+      EXPECT_EQ(r.values[at], 0.f);
+      EXPECT_EQ(r.widths[i], 0) << "no embedding while w == 0";
+    } else {
+      EXPECT_NE(r.values[at], 0.f);
+      EXPECT_EQ(r.widths[i], kWidth) << "w != 0 and count >= 1 earns an embedding";
+    }
+    at += 1 + r.widths[i];
+  }
+  EXPECT_EQ(at, r.values.size());
+  // By hand for g = 2: z = 2, n = 4, w = -(2 - 0.5) / ((1 + 2) / 0.05 + 1) = -1.5 / 61.
+  // keys[0] got g = 2 (g is indexed like the sorted keys).
+  EXPECT_NEAR(r.values[0], -1.5f / 61.f, 1e-7);
+  // Adagrad on the dense block: first step moves each entry by lr * sign(g).
+  ASSERT_EQ(r.dense.size(), 2u);
+  EXPECT_NEAR(r.dense[0], 0.25f - 0.05f, 1e-5);
+  EXPECT_NEAR(r.dense[1], -0.5f + 0.05f, 1e-5);
+}
+
+TEST_F(KVServerTest, MalformedPushIsRefusedAndTheServerKeepsServing) {
+  uint64_t k = KeyOn(0, 7);
+  auto push = [&](std::vector<std::string> frames, uint32_t num_keys) {
+    Message m;
+    m.meta.set_cmd(proto::PUSH);
+    m.meta.mutable_kv()->set_num_keys(num_keys);
+    m.frames = std::move(frames);
+    return RawRequest(1, std::move(m));
+  };
+  std::vector<uint64_t> keys{k};
+  std::string kf = ToFrame(keys);
+  std::string one_grad = ToFrame(std::vector<float>{5.f});
+  std::string width0 = ToFrame(std::vector<uint16_t>{0});
+  std::string count1 = ToFrame(std::vector<uint32_t>{1});
+  struct Case {
+    const char* what;
+    std::vector<std::string> frames;
+    uint32_t num_keys;
+  };
+  std::vector<Case> cases = {
+      {"too few frames", {kf, one_grad, width0}, 1},
+      {"num_keys disagrees", {kf, one_grad, width0, count1}, 2},
+      {"grads too short for the widths", {kf, one_grad, ToFrame(std::vector<uint16_t>{3}), count1}, 1},
+      {"grads too long", {kf, ToFrame(std::vector<float>{1.f, 2.f}), width0, count1}, 1},
+      {"keys frame not a multiple of 8", {std::string(7, 'x'), one_grad, width0, count1}, 1},
+      {"counts missing", {kf, one_grad, width0, ""}, 1},
+      {"too many frames", {kf, one_grad, width0, count1, one_grad}, 1},
+  };
+  for (const Case& c : cases) {
+    std::optional<Message> reply = push(c.frames, c.num_keys);
+    ASSERT_TRUE(reply.has_value()) << c.what << ": no answer";
+    EXPECT_EQ(reply->meta.cmd(), proto::PUSH_REPLY) << c.what;
+    EXPECT_EQ(reply->meta.body_case(), proto::Meta::kError) << c.what;
+    EXPECT_FALSE(reply->meta.error().empty()) << c.what;
+  }
+  Message bad_pull;
+  bad_pull.meta.set_cmd(proto::PULL);
+  bad_pull.meta.mutable_kv()->set_num_keys(3);
+  bad_pull.frames.push_back(kf);
+  std::optional<Message> reply = RawRequest(1, std::move(bad_pull));
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->meta.body_case(), proto::Meta::kError);
+
+  // Nothing was applied, and the server still answers a good pull.
+  PullResult r;
+  ASSERT_TRUE(Pull({k}, &r).ok());
+  ASSERT_EQ(r.values.size(), 1u);
+  EXPECT_EQ(r.values[0], 0.f);
+  // A good raw push still works.
+  std::optional<Message> ok = push({kf, one_grad, width0, count1}, 1);
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_NE(ok->meta.body_case(), proto::Meta::kError) << ok->meta.error();
+  ASSERT_TRUE(Pull({k}, &r).ok());
+  EXPECT_LT(r.values[0], 0.f);
+}
+
+TEST_F(KVServerTest, KeysOutsideTheServersRangeAreRefused) {
+  uint64_t theirs = KeyOn(1, 3);  // owned by server rank 1 (node 2), sent to node 1
+  std::vector<uint64_t> keys{theirs};
+  Message pull;
+  pull.meta.set_cmd(proto::PULL);
+  pull.meta.mutable_kv()->set_num_keys(1);
+  pull.frames.push_back(ToFrame(keys));
+  std::optional<Message> reply = RawRequest(1, std::move(pull));
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->meta.body_case(), proto::Meta::kError);
+  EXPECT_NE(reply->meta.error().find("range"), std::string::npos) << reply->meta.error();
+
+  Message push;
+  push.meta.set_cmd(proto::PUSH);
+  push.meta.mutable_kv()->set_num_keys(1);
+  push.frames = {ToFrame(keys), ToFrame(std::vector<float>{5.f}), ToFrame(std::vector<uint16_t>{0}),
+                 ToFrame(std::vector<uint32_t>{1})};
+  reply = RawRequest(1, std::move(push));
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->meta.body_case(), proto::Meta::kError) << "a push of a foreign key must be refused";
+  // The owner never saw an update, and the wrong server stored nothing.
+  PullResult r;
+  ASSERT_TRUE(Pull({theirs}, &r).ok());
+  EXPECT_EQ(r.values[0], 0.f);
+}
+
+TEST_F(KVServerTest, MessagesFromSendersOutsideTheJobAreDropped) {
+  uint64_t k = KeyOn(0, 11);
+  std::vector<uint64_t> keys{k};
+  for (int sender : {99, -1, kServers + 2}) {  // kServers + 2: one past the last node id
+    Message push;
+    push.meta.set_cmd(proto::PUSH);
+    push.meta.set_sender(sender);
+    push.meta.set_request_id(kRawRequest + 500);
+    push.meta.mutable_kv()->set_num_keys(1);
+    push.frames = {ToFrame(keys), ToFrame(std::vector<float>{5.f}), ToFrame(std::vector<uint16_t>{0}),
+                   ToFrame(std::vector<uint32_t>{1})};
+    // Sent straight from the stand-in's transport, which can reach the server and forge a sender.
+    ASSERT_TRUE(sched_->Send(1, push).ok());
+  }
+  // A pull from the real worker is answered after those pushes (one queue, one thread): w is untouched.
+  PullResult r;
+  ASSERT_TRUE(Pull({k}, &r).ok());
+  EXPECT_EQ(r.values[0], 0.f);
+  EXPECT_EQ(r.widths[0], 0);
+}
+
+TEST_F(KVServerTest, ManyAsynchronousRequestsInFlight) {
+  // Bounded-delay style: several pushes outstanding, then pulls see the sum of their effect.
+  std::vector<uint64_t> keys, mixed;
+  std::vector<uint64_t> raw;
+  for (uint64_t t = 0; t < 200; ++t) raw.push_back(MakeKey(t % 7, t * 31));
+  Sorted(raw, &keys, &mixed);
+  std::vector<float> g(keys.size(), 1.0f);
+  std::vector<uint16_t> widths(keys.size(), 0);
+  std::vector<uint32_t> counts(keys.size(), 1);
+  std::vector<int64_t> ts;
+  for (int i = 0; i < 8; ++i) ts.push_back(kv_->Push(keys, mixed, g, widths, counts, {}));
+  for (int64_t t : ts) ASSERT_TRUE(kv_->Wait(t).ok());
+  EXPECT_EQ(kv_->InFlight(), 0u);
+  float z = 0, n = 0, w = 0;
+  for (int i = 0; i < 8; ++i) FtrlStep(z, n, w, 1.0f, FtrlParams());
+  PullResult r;
+  ASSERT_TRUE(Pull(keys, &r).ok());
+  size_t at = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    EXPECT_FLOAT_EQ(r.values[at], w);
+    at += 1 + r.widths[i];
+  }
+}
+
+}  // namespace
+}  // namespace fmps

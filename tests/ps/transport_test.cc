@@ -1,0 +1,148 @@
+// Transports: both implementations deliver a Meta header and raw frames intact (empty and 5 MB
+// frames included), refuse unknown destinations and taken ports, and the ZeroMQ one drops
+// undecodable input from the network without losing the next good message.
+#include "ps/transport.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <thread>
+#include <zmq.hpp>
+
+namespace fmps {
+namespace {
+
+enum class Kind { kZmq, kInProc };
+
+class TransportTest : public ::testing::TestWithParam<Kind> {
+ protected:
+  std::unique_ptr<Transport> Make() {
+    if (GetParam() == Kind::kZmq) return NewZmqTransport(ZmqTransportOptions());
+    return NewInProcTransport(hub_);
+  }
+  std::shared_ptr<InProcHub> hub_ = NewInProcHub();
+};
+
+Message SampleMessage() {
+  Message msg;
+  msg.meta.set_cmd(proto::PUSH);
+  msg.meta.set_sender(3);
+  msg.meta.set_request_id(1234567890123LL);
+  msg.meta.mutable_kv()->set_num_keys(4);
+  msg.meta.mutable_kv()->set_with_dense(true);
+  msg.frames.push_back(ToFrame(std::vector<uint64_t>{1, 2, 3, UINT64_MAX}));
+  msg.frames.push_back("");  // an empty frame in the middle
+  std::string big(5 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 131) ^ (i >> 9));
+  msg.frames.push_back(std::move(big));
+  msg.frames.push_back("");  // and one at the end
+  return msg;
+}
+
+TEST_P(TransportTest, MessageArrivesIntact) {
+  auto a = Make(), b = Make();
+  Result<int> pa = a->Bind("127.0.0.1", 0);
+  Result<int> pb = b->Bind("127.0.0.1", 0);
+  ASSERT_TRUE(pa.ok()) << pa.status().ToString();
+  ASSERT_TRUE(pb.ok()) << pb.status().ToString();
+  EXPECT_NE(pa.value(), pb.value());
+  ASSERT_TRUE(a->Connect(7, "127.0.0.1", pb.value()).ok());
+  Message sent = SampleMessage();
+  ASSERT_TRUE(a->Send(7, sent).ok());
+  Message header_only;
+  header_only.meta.set_cmd(proto::HEARTBEAT);
+  header_only.meta.mutable_heartbeat()->set_keys(99);
+  ASSERT_TRUE(a->Send(7, header_only).ok());
+
+  std::optional<Message> got = b->Recv(10000);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->meta.SerializeAsString(), sent.meta.SerializeAsString());
+  ASSERT_EQ(got->frames.size(), sent.frames.size());
+  for (size_t i = 0; i < sent.frames.size(); ++i) EXPECT_TRUE(got->frames[i] == sent.frames[i]) << "frame " << i;
+  EXPECT_FALSE(got->peer.empty());
+  std::vector<uint64_t> keys;
+  ASSERT_TRUE(FromFrame(got->frames[0], &keys));
+  EXPECT_EQ(keys, (std::vector<uint64_t>{1, 2, 3, UINT64_MAX}));
+
+  std::optional<Message> second = b->Recv(10000);
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->meta.cmd(), proto::HEARTBEAT);
+  EXPECT_EQ(second->meta.heartbeat().keys(), 99u);
+  EXPECT_TRUE(second->frames.empty());
+
+  EXPECT_FALSE(b->Recv(50).has_value()) << "nothing else was sent";
+}
+
+TEST_P(TransportTest, SendToUnknownIdFails) {
+  auto a = Make();
+  ASSERT_TRUE(a->Bind("127.0.0.1", 0).ok());
+  Status st = a->Send(42, SampleMessage());
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("42"), std::string::npos) << st.ToString();
+}
+
+TEST_P(TransportTest, BindOnATakenPortSaysPortInUse) {
+  auto a = Make(), b = Make();
+  Result<int> pa = a->Bind("127.0.0.1", 0);
+  ASSERT_TRUE(pa.ok());
+  Result<int> pb = b->Bind("127.0.0.1", pa.value());
+  ASSERT_FALSE(pb.ok());
+  EXPECT_NE(pb.status().message().find("port in use"), std::string::npos) << pb.status().ToString();
+  EXPECT_NE(pb.status().message().find(std::to_string(pa.value())), std::string::npos);
+}
+
+TEST_P(TransportTest, ReconnectReplacesTheAddress) {
+  auto a = Make(), b = Make(), c = Make();
+  Result<int> pb = b->Bind("127.0.0.1", 0), pc = c->Bind("127.0.0.1", 0);
+  ASSERT_TRUE(pb.ok() && pc.ok());
+  ASSERT_TRUE(a->Connect(1, "127.0.0.1", pb.value()).ok());
+  ASSERT_TRUE(a->Connect(1, "127.0.0.1", pc.value()).ok());  // node 1 was replaced
+  Message m;
+  m.meta.set_cmd(proto::SHUTDOWN);
+  ASSERT_TRUE(a->Send(1, m).ok());
+  std::optional<Message> got = c->Recv(10000);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->meta.cmd(), proto::SHUTDOWN);
+  EXPECT_FALSE(b->Recv(100).has_value());
+}
+
+INSTANTIATE_TEST_SUITE_P(Both, TransportTest, ::testing::Values(Kind::kZmq, Kind::kInProc),
+                         [](const auto& info) { return info.param == Kind::kZmq ? "Zmq" : "InProc"; });
+
+TEST(ZmqTransportTest, GarbageFromTheNetworkIsDroppedAndTheNextMessageArrives) {
+  auto t = NewZmqTransport(ZmqTransportOptions());
+  Result<int> port = t->Bind("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok());
+  zmq::context_t ctx(1);
+  zmq::socket_t raw(ctx, zmq::socket_type::push);
+  raw.set(zmq::sockopt::linger, 0);
+  raw.connect("tcp://127.0.0.1:" + std::to_string(port.value()));
+  // Bytes that are not a protobuf: field 0 / truncated varints.
+  const std::string garbage("\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 11);
+  ASSERT_TRUE(raw.send(zmq::buffer(garbage), zmq::send_flags::sndmore));
+  ASSERT_TRUE(raw.send(zmq::buffer(std::string("payload")), zmq::send_flags::none));
+  ASSERT_TRUE(raw.send(zmq::buffer(std::string("\x0a", 1)), zmq::send_flags::none));  // a lone truncated tag
+
+  // Let the garbage arrive first, then send a good message while Recv is already waiting: Recv
+  // must keep waiting after dropping the garbage instead of giving up early.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto got = std::async(std::launch::async, [&] { return t->Recv(10000); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Message good;
+  good.meta.set_cmd(proto::PULL);
+  good.meta.set_request_id(77);
+  std::string header = good.meta.SerializeAsString();
+  ASSERT_TRUE(raw.send(zmq::buffer(header), zmq::send_flags::sndmore));
+  ASSERT_TRUE(raw.send(zmq::buffer(std::string("keys")), zmq::send_flags::none));
+  std::optional<Message> msg = got.get();
+  ASSERT_TRUE(msg.has_value()) << "Recv gave up after dropping garbage";
+  EXPECT_EQ(msg->meta.cmd(), proto::PULL);
+  EXPECT_EQ(msg->meta.request_id(), 77);
+  ASSERT_EQ(msg->frames.size(), 1u);
+  EXPECT_EQ(msg->frames[0], "keys");
+  EXPECT_FALSE(t->Recv(100).has_value());
+}
+
+}  // namespace
+}  // namespace fmps
