@@ -44,7 +44,7 @@ class KeyIndex {
   }
 
   // Returns the row of `key`; when absent, maps it to `new_row` (which must be the number of rows
-  // inserted so far) and sets *inserted. `key_of` is only called on rows already inserted, so the
+  // held) and sets *inserted. `key_of` is only called on rows already inserted, so the
   // caller may append the new row afterwards.
   template <typename KeyOf>
   uint32_t FindOrInsert(uint64_t key, uint32_t new_row, const KeyOf& key_of, bool* inserted) {
@@ -66,6 +66,54 @@ class KeyIndex {
     ++size_;
     *inserted = true;
     return new_row;
+  }
+
+  // Removes `key` (which must map to a row); returns its row, or kNotFound. Backward-shift
+  // deletion: later entries of the probe run move back into the hole when their home allows, so
+  // no tombstones accumulate and Find stays as fast as after a fresh build. `key_of` must still
+  // answer for every row in the table.
+  template <typename KeyOf>
+  uint32_t Erase(uint64_t key, const KeyOf& key_of) {
+    const uint64_t h = Mix64(key);
+    const uint32_t mask = RowMask();
+    const uint32_t tag = Tag(h);
+    size_t pos = Home(h);
+    for (;; pos = (pos + 1) & mask) {
+      const uint32_t slot = slots_[pos];
+      if (slot == kEmpty) return kNotFound;
+      if ((slot & ~mask) == tag && key_of(slot & mask) == key) break;
+    }
+    const uint32_t row = slots_[pos] & mask;
+    size_t hole = pos;
+    for (size_t next = (hole + 1) & mask;; next = (next + 1) & mask) {
+      const uint32_t slot = slots_[next];
+      if (slot == kEmpty) break;
+      const size_t home = Home(Mix64(key_of(slot & mask)));
+      // The entry at `next` may fill the hole unless its home lies cyclically in (hole, next].
+      const bool stays = hole <= next ? (hole < home && home <= next) : (hole < home || home <= next);
+      if (stays) continue;
+      slots_[hole] = slot;
+      hole = next;
+    }
+    slots_[hole] = kEmpty;
+    --size_;
+    return row;
+  }
+
+  // Points `key`, now at row `old_row`, to `new_row` (the store moves its last row into a hole).
+  template <typename KeyOf>
+  void Relabel(uint64_t key, uint32_t old_row, uint32_t new_row, const KeyOf& key_of) {
+    const uint64_t h = Mix64(key);
+    const uint32_t mask = RowMask();
+    const uint32_t tag = Tag(h);
+    for (size_t pos = Home(h);; pos = (pos + 1) & mask) {
+      const uint32_t slot = slots_[pos];
+      CHECK_NE(slot, kEmpty) << "KeyIndex::Relabel: key " << key << " is not in the index";
+      if (slot == (tag | old_row) && key_of(old_row) == key) {
+        slots_[pos] = tag | new_row;
+        return;
+      }
+    }
   }
 
   uint64_t size() const { return size_; }
