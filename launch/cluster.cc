@@ -111,6 +111,8 @@ int RunLocalCluster(const LocalClusterOptions& options) {
   sigaction(SIGTERM, &sa, nullptr);
 
   std::map<pid_t, std::string> children;  // pid -> role name
+  std::map<pid_t, std::vector<std::string>> child_args;  // servers and workers: how to restart them
+  int restarts_left = options.restart_failed;
   std::vector<std::string> sched_args{"scheduler", "--host=127.0.0.1", "--port=" + std::to_string(port.value())};
   sched_args.insert(sched_args.end(), options.scheduler_args.begin(), options.scheduler_args.end());
   pid_t scheduler = Spawn(options.binary, sched_args);
@@ -119,12 +121,16 @@ int RunLocalCluster(const LocalClusterOptions& options) {
   for (int i = 0; i < options.num_servers; ++i) {
     std::vector<std::string> args{"server", at};
     args.insert(args.end(), options.node_args.begin(), options.node_args.end());
-    children[Spawn(options.binary, args)] = "server process " + std::to_string(i);
+    pid_t pid = Spawn(options.binary, args);
+    children[pid] = "server process " + std::to_string(i);
+    child_args[pid] = args;
   }
   for (int i = 0; i < options.num_workers; ++i) {
     std::vector<std::string> args{"worker", at};
     args.insert(args.end(), options.node_args.begin(), options.node_args.end());
-    children[Spawn(options.binary, args)] = "worker process " + std::to_string(i);
+    pid_t pid = Spawn(options.binary, args);
+    children[pid] = "worker process " + std::to_string(i);
+    child_args[pid] = args;
   }
   LOG(INFO) << "local cluster: scheduler on 127.0.0.1:" << port.value() << ", " << options.num_servers
             << " servers, " << options.num_workers << " workers (pids: scheduler " << scheduler << ")";
@@ -139,11 +145,24 @@ int RunLocalCluster(const LocalClusterOptions& options) {
       std::string role = children[pid];
       children.erase(pid);
       bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+      if (!ok && !terminated && pid != scheduler && kill_at == 0 && restarts_left > 0 && child_args.count(pid)) {
+        --restarts_left;
+        pid_t again = Spawn(options.binary, child_args[pid]);
+        LOG(WARNING) << role << " (pid " << pid << ") failed: " << DescribeExit(status) << "; restarted as pid "
+                     << again << " (it replaces the failed node; " << restarts_left << " restarts left)";
+        children[again] = role;
+        child_args[again] = child_args[pid];
+        child_args.erase(pid);
+        continue;
+      }
       if (!ok && !terminated) {
         LOG(ERROR) << role << " (pid " << pid << ") failed: " << DescribeExit(status);
         exit_code = 1;
       }
-      if (pid == scheduler || !ok) {
+      // The job goes on without a failed worker (the scheduler hands its parts to the others);
+      // without its server it cannot, unless a replacement is started.
+      bool worker = role.rfind("worker", 0) == 0;
+      if (pid == scheduler || (!ok && !worker)) {
         if (kill_at == 0) kill_at = NowSeconds() + (ok ? options.grace_s : 2.0);
       }
       continue;

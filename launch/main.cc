@@ -70,6 +70,8 @@ DEFINE_string(scheduler, "", "HOST:PORT of the scheduler (servers and workers)")
 DEFINE_string(host, "127.0.0.1", "address this node listens on and tells its peers");
 DEFINE_int32(port, 0, "port this node listens on (0: any free port)");
 DEFINE_int32(replace, -1, "start as the replacement of this node id");
+DEFINE_int32(restart_failed, 0, "train: restart a failed server or worker process, up to this many times in all");
+DEFINE_double(replace_timeout, 300, "seconds a dead server may stay unreplaced before the job fails");
 DEFINE_bool(inprocess, false, "train: run every role as a thread of this process (no network)");
 DEFINE_double(join_timeout, 60, "seconds to wait for all nodes to register");
 DEFINE_double(heartbeat_timeout, 20, "seconds without a heartbeat before a node is declared dead");
@@ -98,9 +100,10 @@ const std::map<std::string, std::vector<std::string>>& CommandFlags() {
                                  "dense_lr", "v_min_count", "rank_mid", "rank_mid_count", "rank_head_count",
                                  "min_count", "sketch_mb", "evict_after", "max_memory_mb",
                                  "join_timeout", "heartbeat_timeout", "progress_every", "checkpoint_every",
-                                 "keep_checkpoints", "resume", "init_model"};
+                                 "keep_checkpoints", "resume", "init_model", "replace_timeout"};
     std::vector<std::string> train = job;
     train.push_back("inprocess");
+    train.push_back("restart_failed");
     std::vector<std::string> sched = job;
     sched.insert(sched.end(), {"host", "port"});
     return std::map<std::string, std::vector<std::string>>{
@@ -285,6 +288,7 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
   o.keep_checkpoints = FLAGS_keep_checkpoints;
   o.resume = FLAGS_resume;
   o.max_bad_lines = FLAGS_max_bad_lines;
+  o.replace_timeout_s = FLAGS_replace_timeout;
   return o;
 }
 
@@ -366,6 +370,7 @@ int RunTrain(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) lc.scheduler_args.push_back(argv[i]);
   lc.num_servers = FLAGS_num_servers;
   lc.num_workers = FLAGS_num_workers;
+  lc.restart_failed = FLAGS_restart_failed;
   return RunLocalCluster(lc);
 }
 

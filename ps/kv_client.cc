@@ -95,7 +95,8 @@ void KVClient::OnReply(Message&& msg) {
   if (msg.meta.body_case() == proto::Meta::kError) {
     p.error = po_->NodeName(msg.meta.sender()) + " refused request: " + msg.meta.error();
   }
-  if (p.result != nullptr) p.replies[rank] = std::move(msg);
+  if (p.replies.count(rank)) return;  // a duplicate answer
+  p.replies[rank] = p.result != nullptr ? std::move(msg) : Message();
   if (--p.remaining <= 0) cv_.notify_all();
 }
 
@@ -146,6 +147,21 @@ Status KVClient::Wait(int64_t ts) {
   }
   if (p.result != nullptr) return Assemble(&p);
   return Status::OK();
+}
+
+void KVClient::FailServer(int server_rank, const std::string& why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [ts, p] : pending_) {
+    bool waits = false;
+    for (int s : p.servers) waits |= (s == server_rank && !p.replies.count(s));
+    if (waits && p.error.empty()) p.error = why;
+  }
+  cv_.notify_all();
+}
+
+void KVClient::Clear() {
+  std::lock_guard<std::mutex> lock(mu_);
+  pending_.clear();
 }
 
 size_t KVClient::InFlight() {

@@ -47,6 +47,11 @@ class KVClient {
 
   // Receive thread: a PULL_REPLY or PUSH_REPLY arrived.
   void OnReply(Message&& msg);
+  // Receive thread: the scheduler declared this server dead. Every pending request that waits
+  // for it fails with Status::Aborted, so the compute thread stops waiting at once.
+  void FailServer(int server_rank, const std::string& why);
+  // Forgets every pending request (after a failure, before retrying with fresh requests).
+  void Clear();
 
  private:
   struct Pending {

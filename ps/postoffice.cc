@@ -81,15 +81,35 @@ Status Postoffice::Join() {
     table_ = msg->meta.table();
     break;
   }
+  FMPS_RETURN_IF_ERROR(ConnectPeers(nullptr));
+  VLOG(1) << "joined as node " << my_id() << " of " << table_.nodes_size();
+  return Status::OK();
+}
+
+Status Postoffice::ConnectPeers(const proto::NodeTable* old) {
   int servers = 0;
   for (const auto& n : table_.nodes()) {
     if (n.role() == proto::SERVER) ++servers;
     if (n.id() == my_id() || n.id() == kSchedulerId) continue;
+    if (old != nullptr && n.id() < old->nodes_size() && old->nodes(n.id()).host() == n.host() &&
+        old->nodes(n.id()).port() == n.port()) {
+      continue;
+    }
+    if (old != nullptr) LOG(INFO) << "node " << n.id() << " is now " << n.name();
     FMPS_RETURN_IF_ERROR(transport_->Connect(n.id(), n.host(), n.port()));
   }
-  partition_ = KeyPartition(servers);
-  VLOG(1) << "joined as node " << my_id() << " of " << table_.nodes_size();
+  if (partition_.num_servers() != servers) partition_ = KeyPartition(servers);
   return Status::OK();
+}
+
+Status Postoffice::UpdateTable(const proto::NodeTable& table) {
+  if (table.your_id() != my_id() || table.nodes_size() != table_.nodes_size()) {
+    return Status::InvalidArgument("a node table for node " + std::to_string(table.your_id()) + " with " +
+                                   std::to_string(table.nodes_size()) + " nodes does not fit this job");
+  }
+  proto::NodeTable old = std::move(table_);
+  table_ = table;
+  return ConnectPeers(&old);
 }
 
 Status Postoffice::Send(int id, Message msg) {

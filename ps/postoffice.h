@@ -60,6 +60,10 @@ class Postoffice {
   int ServerRank(int node_id) const { return node_id - 1; }
   std::string NodeName(int id) const;
 
+  // A newer node table from the scheduler (a node was replaced): reconnects to every peer whose
+  // address changed. Called from the thread that owns the Postoffice's receive side.
+  Status UpdateTable(const proto::NodeTable& table);
+
   // Sends msg to node id, stamping the sender.
   Status Send(int id, Message msg);
   std::optional<Message> Recv(int timeout_ms) { return transport_->Recv(timeout_ms); }
@@ -67,6 +71,8 @@ class Postoffice {
  private:
   std::unique_ptr<Transport> transport_;
   PostofficeOptions options_;
+  Status ConnectPeers(const proto::NodeTable* old);
+
   proto::NodeTable table_;
   KeyPartition partition_;
 };

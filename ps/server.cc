@@ -45,7 +45,7 @@ Status KVServer::Run() {
   if (!po_->config().init_model().empty()) FMPS_RETURN_IF_ERROR(LoadShard(po_->config().init_model()));
   LOG(INFO) << "server " << rank_ << " (node " << po_->my_id() << ") serving keys ["
             << po_->partition().begin(rank_) << ", " << po_->partition().end(rank_) << ")";
-  double last_heartbeat = 0;
+  double last_heartbeat = 0, last_from_scheduler = NowSeconds();
   while (true) {
     auto msg = po_->Recv(100);
     double now = NowSeconds();
@@ -53,7 +53,12 @@ Status KVServer::Run() {
       SendHeartbeat();
       last_heartbeat = now;
     }
+    if (now - last_from_scheduler > options_.scheduler_timeout_s) {
+      return Status::Timeout("the scheduler has been silent for " +
+                             std::to_string(static_cast<int>(now - last_from_scheduler)) + " s; giving up");
+    }
     if (!msg) continue;
+    if (msg->meta.sender() == kSchedulerId) last_from_scheduler = now;
     if (!KnownSender(*msg)) {
       ++dropped_;
       LOG(WARNING) << "dropping " << proto::Command_Name(msg->meta.cmd()) << " from " << msg->peer
@@ -69,6 +74,11 @@ Status KVServer::Run() {
         SendHeartbeat();
         last_heartbeat = now;
         break;
+      case proto::NODE_TABLE: {  // a worker or server was replaced
+        Status st = po_->UpdateTable(msg->meta.table());
+        if (!st.ok()) LOG(WARNING) << "node table update: " << st.ToString();
+        break;
+      }
       case proto::SHUTDOWN:
         SendHeartbeat();
         LOG(INFO) << "server " << rank_ << " done";

@@ -42,7 +42,7 @@ class ZmqTransport : public Transport {
   }
 
   Status Connect(int id, const std::string& host, int port) override {
-    auto peer = std::make_unique<Peer>();
+    auto peer = std::make_shared<Peer>();
     try {
       peer->socket = zmq::socket_t(context_, zmq::socket_type::push);
       peer->socket.set(zmq::sockopt::linger, 0);
@@ -60,22 +60,22 @@ class ZmqTransport : public Transport {
   }
 
   Status Send(int id, const Message& msg) override {
-    Peer* peer = nullptr;
+    std::shared_ptr<Peer> peer;  // shared: a concurrent Connect may replace the map entry
     {
       std::lock_guard<std::mutex> lock(peers_mu_);
       auto it = peers_.find(id);
       if (it == peers_.end()) return Status::NotFound("no connection to node " + std::to_string(id));
-      peer = it->second.get();
+      peer = it->second;
     }
     std::string header;
     msg.meta.SerializeToString(&header);
     std::lock_guard<std::mutex> lock(peer->mu);
     try {
       auto flags = msg.frames.empty() ? zmq::send_flags::none : zmq::send_flags::sndmore;
-      if (!peer->socket.send(zmq::buffer(header), flags)) return Timeout(id, peer);
+      if (!peer->socket.send(zmq::buffer(header), flags)) return Timeout(id, *peer);
       for (size_t i = 0; i < msg.frames.size(); ++i) {
         flags = i + 1 == msg.frames.size() ? zmq::send_flags::none : zmq::send_flags::sndmore;
-        if (!peer->socket.send(zmq::buffer(msg.frames[i]), flags)) return Timeout(id, peer);
+        if (!peer->socket.send(zmq::buffer(msg.frames[i]), flags)) return Timeout(id, *peer);
       }
     } catch (const zmq::error_t& e) {
       return Status::IOError("send to node " + std::to_string(id) + " failed: " + e.what());
@@ -123,8 +123,8 @@ class ZmqTransport : public Transport {
     std::string address;
   };
 
-  Status Timeout(int id, Peer* peer) {
-    return Status::Timeout("send to node " + std::to_string(id) + " at " + peer->address +
+  Status Timeout(int id, const Peer& peer) {
+    return Status::Timeout("send to node " + std::to_string(id) + " at " + peer.address +
                            " timed out after " + std::to_string(options_.send_timeout_ms) + " ms");
   }
 
@@ -132,7 +132,7 @@ class ZmqTransport : public Transport {
   zmq::context_t context_;
   std::unique_ptr<zmq::socket_t> receiver_;  // owned by the Recv thread after Bind
   std::mutex peers_mu_;                      // guards peers_ (the map, not the sockets)
-  std::map<int, std::unique_ptr<Peer>> peers_;
+  std::map<int, std::shared_ptr<Peer>> peers_;
 };
 
 }  // namespace

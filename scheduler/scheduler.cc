@@ -16,12 +16,13 @@ namespace fmps {
 std::string JobReport::ToJson() const {
   char buf[1024];
   std::snprintf(buf, sizeof(buf),
-                "{\"rows\":%" PRIu64 ",\"seconds\":%.3f,\"train_seconds\":%.3f,\"rows_per_s\":%.1f,"
+                "{\"rows\":%" PRIu64 ",\"resumed_rows\":%" PRIu64 ",\"seconds\":%.3f,\"train_seconds\":%.3f,\"rows_per_s\":%.1f,"
                 "\"train_logloss\":%.6f,\"test_logloss\":%.6f,\"test_auc\":%.6f,\"test_rows\":%" PRIu64
                 ",\"peak_rss_mb\":%.1f,\"params\":%" PRIu64 ",\"nonzero_w\":%" PRIu64
                 ",\"embeddings\":%" PRIu64 ",\"embedding_floats\":%" PRIu64 ",\"bad_lines\":%" PRIu64
                 ",\"model\":\"%s\",\"model_dir\":\"%s\"}",
-                rows, seconds, train_seconds, train_seconds > 0 ? rows / train_seconds : 0.0, train_logloss,
+                rows, resumed_rows, seconds, train_seconds,
+                train_seconds > 0 ? static_cast<double>(rows - resumed_rows) / train_seconds : 0.0, train_logloss,
                 test_logloss, test_auc, test_rows, peak_rss_mb, params, nonzero_w, embeddings,
                 embedding_floats, bad_lines, model.c_str(), model_dir.c_str());
   return buf;
@@ -125,9 +126,7 @@ Status Scheduler::Join() {
       ++id;
     }
   }
-  proto::NodeTable table;
-  for (const Node& n : nodes_) *table.add_nodes() = n.info;
-  *table.mutable_config() = options_.config;
+  proto::NodeTable table = Table();
   for (size_t i = 1; i < nodes_.size(); ++i) {
     Message m;
     m.meta.set_cmd(proto::NODE_TABLE);
@@ -137,6 +136,111 @@ Status Scheduler::Join() {
   }
   LOG(INFO) << "all " << want_servers << " servers and " << want_workers << " workers joined";
   return Status::OK();
+}
+
+proto::NodeTable Scheduler::Table() const {
+  proto::NodeTable table;
+  for (const Node& n : nodes_) *table.add_nodes() = n.info;
+  *table.mutable_config() = options_.config;
+  return table;
+}
+
+bool Scheduler::AllServersAlive() const {
+  for (const Node& n : nodes_) {
+    if (n.info.role() == proto::SERVER && n.dead) return false;
+  }
+  return true;
+}
+
+void Scheduler::DeclareDead(int id, double silent_s) {
+  Node& n = nodes_[id];
+  n.dead = true;
+  if (n.info.role() == proto::WORKER) {
+    retired_rows_ += n.heartbeat.rows();
+    retired_loss_ += n.heartbeat.loss_sum();
+    n.heartbeat.Clear();
+    int returned = train_pool_.ReturnParts(id) + test_pool_.ReturnParts(id);
+    LOG(WARNING) << Name(id) << " missed heartbeats for " << static_cast<int>(silent_s) << " s: declared dead, "
+                 << returned << " unfinished parts go back to the pool";
+    return;
+  }
+  // A server: its updates since the last checkpoint are lost. Everything in flight is abandoned
+  // (workers drop their parts, the parts go back to the pool) until a replacement has the shard.
+  if (server_dead_since_ == 0) server_dead_since_ = NowSeconds();
+  int returned = 0;
+  for (size_t w = 1; w < nodes_.size(); ++w) {
+    if (nodes_[w].info.role() != proto::WORKER) continue;
+    returned += train_pool_.ReturnParts(static_cast<int>(w)) + test_pool_.ReturnParts(static_cast<int>(w));
+    Message m;
+    m.meta.set_cmd(proto::SERVER_DOWN);
+    m.meta.set_request_id(id);
+    (void)Send(static_cast<int>(w), std::move(m));
+  }
+  if (checkpoint_running_) {
+    LOG(WARNING) << "checkpoint " << manifest_.version() << " abandoned: " << Name(id) << " died";
+    checkpoint_running_ = false;
+  }
+  LOG(WARNING) << Name(id) << " missed heartbeats for " << static_cast<int>(silent_s) << " s: declared dead; "
+               << returned << " parts in flight go back to the pool. Waiting up to "
+               << static_cast<int>(options_.replace_timeout_s) << " s for a replacement: `fmps server --scheduler="
+               << options_.host << ":" << options_.port << " --replace=" << id << "` (or `fmps train --restart_failed`)";
+}
+
+bool Scheduler::AdmitReplacement(const proto::NodeInfo& reg) {
+  int target = -1;
+  if (reg.replace_id() > 0 && reg.replace_id() < static_cast<int>(nodes_.size()) && nodes_[reg.replace_id()].dead &&
+      nodes_[reg.replace_id()].info.role() == reg.role()) {
+    target = reg.replace_id();
+  }
+  for (size_t id = 1; target < 0 && id < nodes_.size(); ++id) {
+    if (nodes_[id].dead && nodes_[id].info.role() == reg.role()) target = static_cast<int>(id);
+  }
+  if (target < 0) return false;
+  Node& n = nodes_[target];
+  std::string old_name = n.info.name();
+  n.info.set_host(reg.host());
+  n.info.set_port(reg.port());
+  std::string role = reg.role() == proto::SERVER ? "server " + std::to_string(target - 1)
+                                                 : "worker " + std::to_string(target - 1 - options_.config.num_servers());
+  n.info.set_name(role + " (" + reg.name() + ")");
+  n.dead = false;
+  n.last_seen = NowSeconds();
+  n.last_heartbeat = 0;
+  n.heartbeat.Clear();
+  Status st = transport_->Connect(target, reg.host(), reg.port());
+  if (!st.ok()) {
+    LOG(WARNING) << "cannot reach replacement " << reg.name() << ": " << st.ToString();
+    n.dead = true;
+    return true;  // drop this registration
+  }
+  proto::NodeTable table = Table();
+  std::string restored = "no checkpoint: it starts empty";
+  if (reg.role() == proto::SERVER) {
+    const std::string& dir = options_.config.model_dir();
+    Result<proto::Manifest> m = dir.empty() ? Result<proto::Manifest>(Status::NotFound("no --model_dir"))
+                                            : FindNewestGoodManifest(dir);
+    if (m.ok()) {
+      table.mutable_config()->set_init_model(dir);
+      restored = "restored from checkpoint " + std::to_string(m->version()) + " (" + std::to_string(m->rows()) +
+                 " rows trained then, " + std::to_string(rows_done_ - std::min(rows_done_, m->rows())) +
+                 " rows since: their updates to this shard are lost)";
+    } else if (!options_.config.init_model().empty()) {
+      restored = "restored from --init_model " + options_.config.init_model();
+    }
+  }
+  for (size_t id = 1; id < nodes_.size(); ++id) {
+    if (nodes_[id].dead) continue;
+    Message m;
+    m.meta.set_cmd(proto::NODE_TABLE);
+    *m.meta.mutable_table() = table;
+    m.meta.mutable_table()->set_your_id(static_cast<int>(id));
+    if (static_cast<int>(id) != target) m.meta.mutable_table()->mutable_config()->set_init_model(options_.config.init_model());
+    (void)Send(static_cast<int>(id), std::move(m));
+  }
+  LOG(WARNING) << n.info.name() << " replaces " << old_name
+               << (reg.role() == proto::SERVER ? "; shard " + restored : std::string());
+  if (AllServersAlive()) server_dead_since_ = 0;
+  return true;
 }
 
 Result<JobReport> Scheduler::Run() {
@@ -151,7 +255,7 @@ Result<JobReport> Scheduler::Run() {
       options_.config.set_init_model(dir);
       epoch_ = m->epoch();
       checkpoint_version_ = m->version();
-      rows_done_ = m->rows();
+      rows_done_ = resumed_rows_ = m->rows();
       std::vector<int> done(m->parts_done().begin(), m->parts_done().end());
       train_pool_.MarkDone(done);
       LOG(INFO) << "resuming from checkpoint " << m->version() << " in " << dir << ": epoch " << epoch_
@@ -181,6 +285,7 @@ Result<JobReport> Scheduler::Run() {
   PrintProgress();
   JobReport r;
   r.rows = rows_done_;
+  r.resumed_rows = resumed_rows_;
   r.seconds = NowSeconds() - start_;
   r.train_seconds = train_end_ - train_start_;
   r.train_logloss = last_epoch_logloss_;
@@ -230,6 +335,17 @@ void Scheduler::SendProgressToServers(double progress) {
 
 Status Scheduler::Handle(Message&& msg) {
   const int from = msg.meta.sender();
+  if (msg.meta.cmd() == proto::REGISTER) {
+    const proto::NodeInfo& reg = msg.meta.node();
+    if (reg.role() != proto::SERVER && reg.role() != proto::WORKER) {
+      LOG(WARNING) << "rejecting registration from " << msg.peer << ": bad role";
+      return Status::OK();
+    }
+    LOG(INFO) << "registration during the job: " << reg.name() << "; it will replace a failed "
+              << (reg.role() == proto::SERVER ? "server" : "worker");
+    waiting_.push_back(reg);
+    return Status::OK();
+  }
   if (from <= 0 || from >= static_cast<int>(nodes_.size())) {
     LOG(WARNING) << "dropping " << proto::Command_Name(msg.meta.cmd()) << " from " << msg.peer
                  << ": sender " << from << " is not in this job";
@@ -271,6 +387,7 @@ Status Scheduler::HandleRequestPart(int worker) {
   m.meta.set_cmd(proto::ASSIGN_PART);
   proto::Part* part = m.meta.mutable_part();
   WorkPool* pool = phase_ == Phase::kTraining ? &train_pool_ : phase_ == Phase::kTesting ? &test_pool_ : nullptr;
+  if (!AllServersAlive()) pool = nullptr;  // nothing new until the dead server's shard is back
   std::optional<WorkItem> item = pool ? pool->Take(worker) : std::nullopt;
   if (item) {
     part->set_kind(proto::Part::PART);
@@ -280,7 +397,7 @@ Status Scheduler::HandleRequestPart(int worker) {
     part->set_begin(item->part.begin);
     part->set_end(item->part.end);
   } else {
-    part->set_kind(phase_ == Phase::kDone ? proto::Part::FINISHED : proto::Part::WAIT);
+    part->set_kind(phase_ == Phase::kDone && AllServersAlive() ? proto::Part::FINISHED : proto::Part::WAIT);
   }
   return Send(worker, std::move(m));
 }
@@ -408,20 +525,30 @@ Status Scheduler::Tick() {
     Node& n = nodes_[id];
     if (n.dead) continue;
     if (now - n.last_seen > options_.heartbeat_timeout_s) {
-      n.dead = true;
-      if (n.info.role() == proto::SERVER) {
-        return Status::Aborted(Name(static_cast<int>(id)) + " stopped answering: no heartbeat for " +
-                               std::to_string(static_cast<int>(now - n.last_seen)) + " s");
-      }
-      int returned = train_pool_.ReturnParts(static_cast<int>(id)) + test_pool_.ReturnParts(static_cast<int>(id));
-      LOG(WARNING) << Name(static_cast<int>(id)) << " missed heartbeats for "
-                   << static_cast<int>(now - n.last_seen) << " s: declared dead, " << returned
-                   << " unfinished parts go back to the pool";
+      DeclareDead(static_cast<int>(id), now - n.last_seen);
       continue;
     }
     if (n.info.role() == proto::WORKER) ++alive_workers;
   }
-  if (alive_workers == 0 && phase_ != Phase::kDone) return Status::Aborted("every worker has failed");
+  for (auto it = waiting_.begin(); it != waiting_.end();) {
+    it = AdmitReplacement(*it) ? waiting_.erase(it) : it + 1;
+  }
+  if (server_dead_since_ > 0 && now - server_dead_since_ > options_.replace_timeout_s) {
+    std::string dead;
+    for (size_t id = 1; id < nodes_.size(); ++id) {
+      if (nodes_[id].dead && nodes_[id].info.role() == proto::SERVER) dead += " " + Name(static_cast<int>(id));
+    }
+    return Status::Aborted("no replacement for dead server(s)" + dead + " within " +
+                           std::to_string(static_cast<int>(options_.replace_timeout_s)) + " s");
+  }
+  if (alive_workers == 0 && phase_ != Phase::kDone && waiting_.empty()) {
+    return Status::Aborted("every worker has failed");
+  }
+  // The final checkpoint again, if a server died while it was being written.
+  if (phase_ != Phase::kTraining && !options_.config.model_dir().empty() && !final_checkpoint_done_ &&
+      !checkpoint_running_ && AllServersAlive()) {
+    StartCheckpoint();
+  }
   if (now - last_progress_ >= options_.progress_every_s) {
     PrintProgress();
     last_progress_ = now;
@@ -431,7 +558,7 @@ Status Scheduler::Tick() {
     SendProgressToServers(phase_ == Phase::kTraining ? progress : 1.0);
   }
   if (options_.checkpoint_every_s > 0 && phase_ == Phase::kTraining && !options_.config.model_dir().empty() &&
-      now - last_checkpoint_ >= options_.checkpoint_every_s && !checkpoint_running_) {
+      now - last_checkpoint_ >= options_.checkpoint_every_s && !checkpoint_running_ && AllServersAlive()) {
     StartCheckpoint();
   }
   return Status::OK();
@@ -439,8 +566,8 @@ Status Scheduler::Tick() {
 
 void Scheduler::PrintProgress() {
   const double now = NowSeconds();
-  uint64_t rows = 0, hb_rows = 0, nonzero_w = 0, embeddings = 0;
-  double loss = 0, rss = static_cast<double>(CurrentRssBytes());
+  uint64_t rows = 0, hb_rows = retired_rows_, nonzero_w = 0, embeddings = 0;
+  double loss = retired_loss_, rss = static_cast<double>(CurrentRssBytes());
   for (const Node& n : nodes_) {
     rss = std::max(rss, static_cast<double>(n.heartbeat.rss_bytes()));
     if (n.info.role() == proto::WORKER) {

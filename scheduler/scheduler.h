@@ -31,10 +31,12 @@ struct SchedulerOptions {
   int keep_checkpoints = 3;          // older checkpoints are deleted
   bool resume = false;               // continue from the newest good checkpoint in model_dir
   uint64_t max_bad_lines = 1000;     // more malformed lines than this end the job
+  double replace_timeout_s = 300;    // a dead server must be replaced within this, or the job fails
 };
 
 struct JobReport {
   uint64_t rows = 0;                 // training rows over all epochs
+  uint64_t resumed_rows = 0;         // of which trained before a --resume (not timed here)
   double seconds = 0;                // wall time of the job
   double train_seconds = 0;          // wall time of the training passes (reading included)
   double train_logloss = 0;          // progressive logloss of the last epoch
@@ -67,6 +69,10 @@ class Scheduler {
   enum class Phase { kJoining, kTraining, kTesting, kDone };
 
   Status Join();
+  proto::NodeTable Table() const;
+  bool AdmitReplacement(const proto::NodeInfo& reg);
+  void DeclareDead(int id, double silent_s);
+  bool AllServersAlive() const;
   Status Handle(Message&& msg);
   Status HandleRequestPart(int worker);
   Status HandlePartDone(int worker, const proto::PartDone& done);
@@ -88,7 +94,7 @@ class Scheduler {
   WorkPool train_pool_, test_pool_;
   int epoch_ = 0;
   double start_ = 0, train_start_ = 0, train_end_ = 0, last_progress_ = 0, last_checkpoint_ = 0;
-  uint64_t rows_done_ = 0, bad_lines_ = 0;
+  uint64_t rows_done_ = 0, bad_lines_ = 0, resumed_rows_ = 0;
   double epoch_loss_ = 0;
   uint64_t epoch_rows_ = 0;
   double last_epoch_logloss_ = 0;
@@ -100,6 +106,10 @@ class Scheduler {
   bool final_checkpoint_done_ = false;
   bool final_checkpoint_requested_ = false;
   proto::Manifest manifest_;
+  std::vector<proto::NodeInfo> waiting_;  // registrations mid-job, waiting for a dead node to replace
+  double server_dead_since_ = 0;          // 0: every server alive
+  uint64_t retired_rows_ = 0;             // heartbeat figures of workers declared dead
+  double retired_loss_ = 0;
   double done_time_ = 0;  // when the last pass ended; the report waits for fresher server figures
   uint64_t progress_rows_ = 0;
   double progress_time_ = 0;

@@ -22,6 +22,10 @@ void Worker::ReceiveLoop() {
     proto::Command cmd = msg->meta.cmd();
     if (cmd == proto::PULL_REPLY || cmd == proto::PUSH_REPLY) {
       kv_->OnReply(std::move(*msg));
+    } else if (cmd == proto::SERVER_DOWN && msg->meta.sender() == kSchedulerId) {
+      int server = static_cast<int>(msg->meta.request_id());
+      server_down_ = true;
+      kv_->FailServer(po_->ServerRank(server), "server " + std::to_string(po_->ServerRank(server)) + " is down");
     } else {
       std::lock_guard<std::mutex> lock(control_mu_);
       control_.push_back(std::move(*msg));
@@ -31,13 +35,33 @@ void Worker::ReceiveLoop() {
 }
 
 std::optional<Message> Worker::NextControl(double timeout_s) {
-  std::unique_lock<std::mutex> lock(control_mu_);
-  if (!control_cv_.wait_for(lock, std::chrono::duration<double>(timeout_s), [&] { return !control_.empty(); })) {
-    return std::nullopt;
+  double deadline = NowSeconds() + timeout_s;
+  while (true) {
+    Message m;
+    {
+      std::unique_lock<std::mutex> lock(control_mu_);
+      double left = deadline - NowSeconds();
+      if (left <= 0 || !control_cv_.wait_for(lock, std::chrono::duration<double>(left),
+                                             [&] { return !control_.empty(); })) {
+        return std::nullopt;
+      }
+      m = std::move(control_.front());
+      control_.pop_front();
+    }
+    if (m.meta.sender() != kSchedulerId) {
+      LOG(WARNING) << "ignoring " << proto::Command_Name(m.meta.cmd()) << " from " << m.peer
+                   << " (only the scheduler sends control messages)";
+      continue;
+    }
+    if (m.meta.cmd() == proto::NODE_TABLE) {
+      // A node was replaced: reconnect before the next request goes out.
+      Status st = po_->UpdateTable(m.meta.table());
+      if (!st.ok()) LOG(WARNING) << "node table update: " << st.ToString();
+      server_down_ = false;
+      continue;
+    }
+    return m;
   }
-  Message m = std::move(control_.front());
-  control_.pop_front();
-  return m;
 }
 
 void Worker::MaybeHeartbeat(bool force) {
@@ -98,6 +122,17 @@ Status Worker::Run() {
     }
     PartResult result;
     status = ProcessPart(part, &result);
+    if (!status.ok() && server_down_) {
+      // The scheduler returns parts in flight to the pool when a server dies; drop what we had
+      // and carry on once the replacement is announced.
+      LOG(WARNING) << "abandoning part " << part.id() << " (" << status.message()
+                   << "); it goes back to the pool";
+      kv_->Clear();
+      pushes_.clear();
+      server_down_ = false;
+      status = Status::OK();
+      continue;
+    }
     if (!status.ok()) break;
     if (part.pass() < 0) {
       Message preds;

@@ -60,6 +60,7 @@ class Worker {
 
   std::thread receiver_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> server_down_{false};  // set by the receive thread on SERVER_DOWN
   std::mutex control_mu_;
   std::condition_variable control_cv_;
   std::deque<Message> control_;  // guarded by control_mu_
