@@ -10,10 +10,20 @@ namespace fmps {
 uint32_t RowTable::Append(const BaseRow& row) {
   CHECK_LT(size_, uint64_t{0xFFFFFFFFu}) << "RowTable: too many rows";
   const uint32_t id = static_cast<uint32_t>(size_);
-  if ((id & kChunkMask) == 0) chunks_.push_back(std::make_unique_for_overwrite<BaseRow[]>(kChunkMask + 1));
+  if ((id >> kChunkBits) >= chunks_.size()) {
+    chunks_.push_back(std::make_unique_for_overwrite<BaseRow[]>(kChunkMask + 1));
+  }
   chunks_[id >> kChunkBits][id & kChunkMask] = row;
   ++size_;
   return id;
+}
+
+void RowTable::PopBack() {
+  DCHECK_GT(size_, 0u);
+  --size_;
+  // Chunks in use: ceil(size_ / chunk); keep at most one empty chunk after them.
+  const uint64_t in_use = (size_ + kChunkMask) >> kChunkBits;
+  while (chunks_.size() > in_use + 1) chunks_.pop_back();
 }
 
 void RowTable::Clear() {

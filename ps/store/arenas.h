@@ -13,12 +13,14 @@ namespace fmps {
 
 // Base row of one key. 28 bytes, 4-byte aligned (the key is split so no padding creeps in).
 struct BaseRow {
+  static constexpr uint16_t kMaxCount = 0xFFFF;
   uint32_t key_lo;
   uint32_t key_hi;
   float z;
   float n;
   float w;
-  uint32_t count;  // occurrences, saturating at 2^32 - 1
+  uint16_t count;  // occurrences, saturating at kMaxCount (which the rank policy reads as "many")
+  uint16_t stamp;  // coarse epoch (Store pushes / epoch length, mod 2^16) of the last useful push
   uint32_t embedding;  // EmbeddingRef::Pack, 0 when the key has no embedding
 
   uint64_t key() const { return (uint64_t{key_hi} << 32) | key_lo; }
@@ -35,7 +37,8 @@ struct EmbeddingRef {
   static uint32_t Slot(uint32_t ref) { return ref & (kMaxSlots - 1); }
 };
 
-// Dense row numbers 0..size-1 in insertion order (KeyIndex relies on this when it rebuilds).
+// Dense row numbers 0..size-1 (KeyIndex relies on this when it rebuilds). Rows are appended at
+// the end; the store deletes a row by moving the last row into it and calling PopBack.
 class RowTable {
  public:
   static constexpr int kChunkBits = 14;  // 16384 rows, 448 KiB per chunk
@@ -45,6 +48,9 @@ class RowTable {
     return chunks_[row >> kChunkBits][row & kChunkMask];
   }
   uint32_t Append(const BaseRow& row);
+  // Drops the last row; frees a chunk once two chunks beyond the last row are empty (one spare
+  // chunk, so a store oscillating around a chunk boundary does not reallocate on every push).
+  void PopBack();
   uint64_t size() const { return size_; }
   void Clear();
   uint64_t bytes() const;

@@ -53,6 +53,37 @@ Store::Impl::Impl(const StoreOptions& options)
   }
   CHECK_LE(options.policy.MaxWidth(), 0xFFFFu) << "embedding widths travel as uint16";
   arena_of_width_.assign(options.policy.MaxWidth() + 1, 0);
+  if (options.min_count > 1) {
+    // Depth 4: delta = e^-4 (1.8%); the rest of the budget goes to width (eps = e / width).
+    const uint64_t bytes = static_cast<uint64_t>(std::max(options.sketch_mb, 0.0) * 1048576.0);
+    sketch_ = std::make_unique<CountMinSketch>(
+        CountMinSketch::WithBytes(std::max<uint64_t>(bytes, 4096), 4, options.seed));
+  }
+  if (options.evict_after > 0) {
+    // About 16 epochs per eviction window: a row goes stale after evict_after .. evict_after *
+    // 17/16 pushes without a useful push.
+    epoch_length_ = std::max<uint64_t>(1, options.evict_after / 16);
+    evict_epochs_ = static_cast<uint32_t>(
+        std::min<uint64_t>((options.evict_after + epoch_length_ - 1) / epoch_length_, 30000));
+  }
+  cap_bytes_ = options.max_memory_mb * 1048576;
+}
+
+bool Store::Impl::Admit(uint64_t key, uint32_t count, uint32_t* prior) {
+  const uint32_t estimate = sketch_->Add(key, count);
+  sketch_added_ += count;
+  if (sketch_added_ >= sketch_->width()) {
+    // Ageing keeps eps * N (the over-count bound) below e: a key must reach min_count within
+    // roughly the last `width` occurrences counted, and old counts fade instead of saturating.
+    sketch_->Halve();
+    sketch_added_ = 0;
+  }
+  if (estimate < options_.min_count) {
+    pending_pushes_ += count;
+    return false;
+  }
+  *prior = estimate - count;
+  return true;
 }
 
 uint32_t Store::Impl::ArenaFor(uint32_t width) {
@@ -114,12 +145,15 @@ void Store::Impl::WidenEmbedding(BaseRow& row, uint32_t width) {
 // admission or growth to the width the count earns; new dims start from their initial values.
 void Store::Impl::PushOne(BaseRow& row, float grad_w, const float* grad_v, uint32_t grad_width,
                           uint32_t count) {
-  row.count = count > 0xFFFFFFFFu - row.count ? 0xFFFFFFFFu : row.count + count;
+  row.count = static_cast<uint16_t>(std::min<uint32_t>(BaseRow::kMaxCount, uint32_t{row.count} + count));
   const bool was_nonzero = row.w != 0.0f;
   FtrlStep(row.z, row.n, row.w, grad_w, ftrl_);
   const bool is_nonzero = row.w != 0.0f;
   nonzero_w_ += is_nonzero;
   nonzero_w_ -= was_nonzero;
+  // Only a push that leaves w != 0 renews the stamp: rows not pushed for evict_after pushes and
+  // rows whose w stayed 0 that long both go stale.
+  if (is_nonzero) row.stamp = epoch_;
   if (!is_nonzero) {
     if (row.embedding != 0) ReleaseEmbedding(row);
     return;
@@ -130,7 +164,9 @@ void Store::Impl::PushOne(BaseRow& row, float grad_w, const float* grad_v, uint3
     float* v = EmbeddingOf(row.embedding);
     AdagradStep(v, v + width, grad_v, std::min(width, grad_width), adagrad_);
   }
-  const uint32_t target = options_.policy.WidthFor(row.count);
+  // A saturated 16-bit count means "at least 65535": every level is reached.
+  const uint32_t target =
+      options_.policy.WidthFor(row.count == BaseRow::kMaxCount ? ~uint64_t{0} : row.count);
   if (target > width) WidenEmbedding(row, target);  // never shrinks
 }
 
@@ -168,20 +204,119 @@ Status Store::Impl::Push(std::span<const uint64_t> keys, std::span<const float> 
     return Status::InvalidArgument("Store::Push: " + std::to_string(grads.size()) +
                                    " gradients, the widths call for " + std::to_string(expected));
   }
+  ++pushes_;
+  epoch_ = static_cast<uint16_t>(pushes_ / epoch_length_);
   const KeyOf key_of{&rows_};
   const float* grad = grads.data();
   for (size_t i = 0; i < keys.size(); ++i) {
+    const float* key_grads = grad;
+    grad += 1 + widths[i];
+    uint32_t prior = 0;
+    if (sketch_ != nullptr && index_.Find(keys[i], key_of) == KeyIndex::kNotFound &&
+        !Admit(keys[i], counts[i], &prior)) {
+      continue;  // not admitted yet: only the sketch counted it, the gradient is dropped
+    }
     bool inserted = false;
     const uint32_t r = index_.FindOrInsert(keys[i], static_cast<uint32_t>(rows_.size()), key_of,
                                            &inserted);
     if (inserted) {
+      // The admitting push's gradient is applied: it was computed at w = 0, which is what the
+      // worker pulled. The row starts with the occurrences the sketch counted before.
+      const auto count = static_cast<uint16_t>(std::min<uint32_t>(prior, BaseRow::kMaxCount));
       rows_.Append(BaseRow{static_cast<uint32_t>(keys[i]), static_cast<uint32_t>(keys[i] >> 32),
-                           0.0f, 0.0f, 0.0f, 0, 0});
+                           0.0f, 0.0f, 0.0f, count, epoch_, 0});
     }
-    PushOne(rows_[r], grad[0], grad + 1, widths[i], counts[i]);
-    grad += 1 + widths[i];
+    PushOne(rows_[r], key_grads[0], key_grads + 1, widths[i], counts[i]);
   }
+  // Twice the keys pushed (plus a floor): the sweep passes over the rows faster than pushes can
+  // add new ones, and the work per push stays proportional to the push.
+  Maintain(2 * keys.size() + 16);
   return Status::OK();
+}
+
+void Store::Impl::EvictRow(uint32_t r) {
+  const KeyOf key_of{&rows_};
+  BaseRow& row = rows_[r];
+  if (row.embedding != 0) ReleaseEmbedding(row);
+  nonzero_w_ -= row.w != 0.0f;
+  const uint32_t erased = index_.Erase(row.key(), key_of);
+  DCHECK_EQ(erased, r);
+  const uint32_t last = static_cast<uint32_t>(rows_.size() - 1);
+  if (r != last) {
+    index_.Relabel(rows_[last].key(), last, r, key_of);
+    rows_[r] = rows_[last];
+  }
+  rows_.PopBack();
+  ++evicted_;
+}
+
+void Store::Impl::Maintain(uint64_t budget) {
+  if (evict_epochs_ == 0 && cap_bytes_ == 0) return;
+  for (uint64_t step = 0; step < budget && rows_.size() > 0; ++step) {
+    if (sweep_cursor_ >= rows_.size()) sweep_cursor_ = 0;
+    const auto r = static_cast<uint32_t>(sweep_cursor_);
+    BaseRow& row = rows_[r];
+    const uint16_t age = Age(row);
+    if (evict_epochs_ != 0 && age >= evict_epochs_) {
+      EvictRow(r);  // the last row moved into r: check r again next
+      continue;
+    }
+    // Stamps older than half the clock are pinned there, so they never wrap round to "fresh".
+    if (age > 0x8000) row.stamp = static_cast<uint16_t>(epoch_ - 0x8000);
+    ++sweep_cursor_;
+  }
+  if (cap_bytes_ != 0 && LiveBytes() >= cap_bytes_) EvictColdest();
+}
+
+// Evicts the oldest-stamped rows until LiveBytes() is under 90% of the cap: one pass builds a
+// histogram of bytes per age, a second evicts every row above the cut-off age (and rows of the
+// cut-off age until enough is freed). Rare: each call frees a tenth of the cap.
+void Store::Impl::EvictColdest() {
+  const uint64_t live = LiveBytes();
+  const uint64_t target = cap_bytes_ / 10 * 9;
+  const uint64_t fixed = live - std::min(live, rows_.size() * sizeof(BaseRow) + embedding_floats_ * 8);
+  uint64_t need = live - std::min(live, target);
+  std::vector<uint64_t> bytes_by_age(0x10000, 0);
+  for (uint64_t r = 0; r < rows_.size(); ++r) {
+    const BaseRow& row = rows_[static_cast<uint32_t>(r)];
+    bytes_by_age[Age(row)] += sizeof(BaseRow) + WidthOf(row.embedding) * 2 * sizeof(float);
+  }
+  uint32_t cutoff = 0x10000;  // rows with Age > cutoff all go; of Age == cutoff, up to `partial`
+  uint64_t freed = 0;
+  while (cutoff > 0 && freed < need) {
+    --cutoff;
+    freed += bytes_by_age[cutoff];
+  }
+  uint64_t partial = need - std::min(need, freed - bytes_by_age[cutoff]);
+  const uint64_t before = evicted_;
+  for (uint64_t r = 0; r < rows_.size();) {
+    const BaseRow& row = rows_[static_cast<uint32_t>(r)];
+    const uint32_t age = Age(row);
+    const uint64_t row_bytes = sizeof(BaseRow) + WidthOf(row.embedding) * 2 * sizeof(float);
+    if (age > cutoff || (age == cutoff && partial > 0)) {
+      if (age == cutoff) partial -= std::min(partial, row_bytes);
+      EvictRow(static_cast<uint32_t>(r));
+      continue;
+    }
+    ++r;
+  }
+  const uint64_t count = evicted_ - before;
+  evicted_for_memory_ += count;
+  LOG(INFO) << "Store: memory cap " << cap_bytes_ / 1048576 << " MiB reached (" << live / 1048576
+            << " MiB held): evicted the " << count << " coldest rows (idle >= " << cutoff * epoch_length_
+            << " pushes); " << rows_.size() << " rows and " << LiveBytes() / 1048576 << " MiB left";
+  if (fixed >= target && !warned_fixed_) {
+    warned_fixed_ = true;
+    LOG(WARNING) << "Store: index and sketch alone take " << fixed / 1048576 << " MiB of the "
+                 << cap_bytes_ / 1048576 << " MiB cap; raise --max_memory_mb or lower --sketch_mb";
+  }
+}
+
+uint64_t Store::Impl::LiveBytes() const {
+  uint64_t bytes = index_.bytes() + rows_.bytes();
+  for (const auto& arena : arenas_) bytes += arena->live_rows() * arena->width() * 2 * sizeof(float);
+  if (sketch_ != nullptr) bytes += sketch_->bytes();
+  return bytes;
 }
 
 StoreStats Store::Impl::Stats() const {
@@ -193,6 +328,11 @@ StoreStats Store::Impl::Stats() const {
   stats.bytes = index_.bytes() + rows_.bytes() + arenas_.capacity() * sizeof(arenas_[0]) +
                 arena_of_width_.capacity();
   for (const auto& arena : arenas_) stats.bytes += arena->bytes() + sizeof(EmbeddingArena);
+  stats.sketch_bytes = sketch_ != nullptr ? sketch_->bytes() : 0;
+  stats.bytes += stats.sketch_bytes;
+  stats.evicted = evicted_;
+  stats.evicted_for_memory = evicted_for_memory_;
+  stats.pending_pushes = pending_pushes_;
   return stats;
 }
 

@@ -2,12 +2,13 @@
 // to ps/store.
 //
 // Memory per key beyond the floats the model needs (z, n, w; V and accumulators):
-//   key 8 + count 4 + embedding reference 4 (BaseRow)      = 16 bytes
-//   KeyIndex slot 4 / load factor (0.4 .. 0.8)              = 5 .. 10 bytes
-//   chunk tails of RowTable and arenas                      ~ 0
-// so 21 .. 26 bytes, above the 16-byte issue target: a 64-bit key, a 32-bit count and any hash
-// index with power-of-two capacity already exceed it. See bench/store_bench.cc for measurements.
-// Rows are visited (ForEach, Serialize) in insertion order.
+//   key 8 + count 2 + epoch stamp 2 + embedding reference 4 (BaseRow)   = 16 bytes
+//   KeyIndex slot 4 / load factor (0.4 .. 0.8)                           = 5 .. 10 bytes
+//   chunk tails of RowTable and arenas                                   ~ 0
+// so 21 .. 26 bytes (bench/store_bench.cc measures it). Not-yet-admitted keys cost nothing per
+// key: they live in the fixed-size admission sketch.
+// Rows are visited (ForEach, Serialize) in row order: insertion order until rows are evicted
+// (eviction moves the last row into the hole).
 #ifndef FMPS_PS_STORE_STORE_IMPL_H_
 #define FMPS_PS_STORE_STORE_IMPL_H_
 
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "ps/store/arenas.h"
+#include "ps/store/count_min_sketch.h"
 #include "ps/store/key_index.h"
 #include "ps/store/store.h"
 #include "ps/store/update_rules.h"
@@ -63,6 +65,19 @@ class Store::Impl {
   // prefix, initialises the new dims. No-op if no slot can be had.
   void WidenEmbedding(BaseRow& row, uint32_t width);
   void PushOne(BaseRow& row, float grad_w, const float* grad_v, uint32_t grad_width, uint32_t count);
+  // Admission: counts `count` more occurrences of an absent key; true once it has earned a row,
+  // with *prior set to the occurrences counted before this push.
+  bool Admit(uint64_t key, uint32_t count, uint32_t* prior);
+  // Deletes row r: releases its embedding, removes its key, moves the last row into r.
+  void EvictRow(uint32_t r);
+  // Per push: checks `budget` rows for staleness (and keeps old stamps from wrapping around), then
+  // enforces the memory cap.
+  void Maintain(uint64_t budget);
+  void EvictColdest();
+  // Bytes the memory cap counts: like Stats().bytes, but embedding rows on an arena's free list
+  // (reused before the arena grows) are not counted.
+  uint64_t LiveBytes() const;
+  uint16_t Age(const BaseRow& row) const { return static_cast<uint16_t>(epoch_ - row.stamp); }
 
   StoreOptions options_;
   FtrlParams ftrl_;
@@ -75,6 +90,20 @@ class Store::Impl {
   uint64_t embeddings_ = 0;
   uint64_t embedding_floats_ = 0;
   uint64_t failed_allocations_ = 0;  // embeddings not created for lack of arena space
+  // Admission (options_.min_count > 1): occurrences of keys without a row.
+  std::unique_ptr<CountMinSketch> sketch_;
+  uint64_t sketch_added_ = 0;    // occurrences since the sketch was last halved
+  uint64_t pending_pushes_ = 0;  // occurrences dropped because their key had no row yet
+  // Eviction: a coarse clock of pushes to this store, stamped on rows by useful pushes.
+  uint64_t pushes_ = 0;
+  uint64_t epoch_length_ = 64;   // pushes per epoch
+  uint16_t epoch_ = 0;           // (pushes_ / epoch_length_) mod 2^16
+  uint32_t evict_epochs_ = 0;    // rows this many epochs old are stale; 0 = no stale eviction
+  uint64_t cap_bytes_ = 0;       // 0 = no memory cap
+  uint64_t sweep_cursor_ = 0;    // next row the incremental sweep checks
+  uint64_t evicted_ = 0;
+  uint64_t evicted_for_memory_ = 0;
+  bool warned_fixed_ = false;    // the cap is below what index and sketch take (warned once)
 };
 
 }  // namespace fmps

@@ -2,6 +2,7 @@
 //   "FMPSSHD1" | version u32 | max width u32 (options fingerprint) | rows u64
 //   rows: key u64 | z f32 | n f32 | w f32 | count u32 | width u16 | V[width] f32 | acc[width] f32
 //   XXH3-64 (Checksum64) of every preceding byte, u64
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <string>
@@ -67,7 +68,7 @@ std::string Store::Impl::Serialize() const {
     Put(&out, row.z);
     Put(&out, row.n);
     Put(&out, row.w);
-    Put(&out, row.count);
+    Put(&out, static_cast<uint32_t>(row.count));
     const uint32_t width = WidthOf(row.embedding);
     Put(&out, static_cast<uint16_t>(width));
     if (width > 0) out.append(reinterpret_cast<const char*>(EmbeddingOf(row.embedding)), 2 * width * sizeof(float));
@@ -114,11 +115,12 @@ Status Store::Impl::Load(std::string_view bytes, const std::string& source_name)
                      std::to_string(row_start) + ")");
     }
     const auto key = in.Get<uint64_t>();
-    BaseRow row{static_cast<uint32_t>(key), static_cast<uint32_t>(key >> 32), 0, 0, 0, 0, 0};
+    BaseRow row{static_cast<uint32_t>(key), static_cast<uint32_t>(key >> 32), 0, 0, 0, 0, 0, 0};
     row.z = in.Get<float>();
     row.n = in.Get<float>();
     row.w = in.Get<float>();
-    row.count = in.Get<uint32_t>();
+    row.count = static_cast<uint16_t>(std::min<uint32_t>(in.Get<uint32_t>(), BaseRow::kMaxCount));
+    row.stamp = epoch_;  // a loaded row starts its eviction clock now
     const uint32_t width = in.Get<uint16_t>();
     if (width > max_width) {
       return corrupt("bad width " + std::to_string(width) + " (max " + std::to_string(max_width) +
