@@ -143,7 +143,8 @@ double DplrKernel(const BatchView& b, const ParamView& p, int k_dyn, int m, int 
 class DplrModel : public Model {
  public:
   explicit DplrModel(const ModelOptions& o)
-      : k_(o.k), m_(o.num_fields), rho_(o.dplr_rank), init_scale_(o.dense_init_scale) {}
+      : k_(o.k), m_(o.num_fields), rho_(o.dplr_rank), init_scale_(o.dense_init_scale),
+        normalize_(o.normalize_field_pairs) {}
   std::string name() const override { return "dplr"; }
   int EmbeddingWidth() const override { return k_; }
   size_t DenseSize() const override { return 1 + size_t(rho_) * m_ + rho_; }
@@ -170,11 +171,33 @@ class DplrModel : public Model {
     }
   }
 
+  // As in FwFM (see fwfm.cc): R and V trade scale and only V carries L2, so e is rescaled after
+  // each dense update to keep the mean |R_fg| over f < g at 1. O(rho m^2) on server 0 per push.
+  void AfterDenseUpdate(std::span<float> dense, double progress) const override {
+    (void)progress;
+    if (!normalize_ || m_ < 2) return;
+    const float* u = dense.data() + 1;
+    float* e = dense.data() + 1 + size_t(rho_) * m_;
+    double sum = 0;
+    for (int f = 0; f < m_; ++f) {
+      for (int g = f + 1; g < m_; ++g) {
+        double r = 0;
+        for (int q = 0; q < rho_; ++q) r += double(e[q]) * u[size_t(q) * m_ + f] * u[size_t(q) * m_ + g];
+        sum += std::fabs(r);
+      }
+    }
+    const double pairs = double(m_) * (m_ - 1) / 2;
+    if (!(sum > 0) || !std::isfinite(sum)) return;
+    const float scale = static_cast<float>(pairs / sum);
+    for (int q = 0; q < rho_; ++q) e[q] *= scale;
+  }
+
  private:
   int k_;
   int m_;
   int rho_;
   float init_scale_;
+  bool normalize_;  // keep mean |R_fg| at 1 after each dense update
 };
 
 }  // namespace

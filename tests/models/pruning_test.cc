@@ -21,6 +21,7 @@ TEST(PruningTest, KeptEntriesFollowTheCubicScheduleAndEndAtTarget) {
   o.name = "pruned_fwfm";
   o.num_fields = 10;
   o.keep_entries = 9;
+  o.normalize_field_pairs = false;  // compare raw magnitudes before and after pruning
   auto model = std::move(CreateModel(o)).value();
   const size_t pairs = 45;
   ASSERT_EQ(model->DenseSize(), 1 + 2 * pairs);
@@ -84,6 +85,69 @@ TEST(RegistryTest, EveryNameBuildsItsModel) {
     std::vector<float> dense(model.value()->DenseSize(), 5.f);
     model.value()->InitDense(dense, 1);
     EXPECT_EQ(dense[0], 0.f) << "bias starts at zero";
+  }
+}
+
+// Effective off-diagonal R of fwfm/pruned_fwfm (R*mask) or dplr (U^T diag(e) U), upper triangle.
+std::vector<double> EffectiveR(const std::string& name, int m, int rho, const std::vector<float>& d) {
+  std::vector<double> r;
+  const size_t pairs = size_t(m) * (m - 1) / 2;
+  for (int f = 0; f < m; ++f) {
+    for (int g = f + 1; g < m; ++g) {
+      const size_t j = r.size();
+      if (name == "dplr") {
+        double v = 0;
+        for (int q = 0; q < rho; ++q) {
+          v += double(d[1 + size_t(rho) * m + q]) * d[1 + size_t(q) * m + f] * d[1 + size_t(q) * m + g];
+        }
+        r.push_back(v);
+      } else {
+        r.push_back(double(d[1 + j]) * (name == "pruned_fwfm" ? d[1 + pairs + j] : 1.f));
+      }
+    }
+  }
+  return r;
+}
+
+TEST(NormalizeTest, FieldPairMatrixKeepsMeanMagnitudeOneAndItsShape) {
+  for (const std::string name : {"fwfm", "pruned_fwfm", "dplr"}) {
+    ModelOptions o;
+    o.name = name;
+    o.num_fields = 7;
+    o.dplr_rank = 3;
+    o.keep_entries = 10;
+    auto model = std::move(CreateModel(o)).value();
+    std::vector<float> dense(model->DenseSize());
+    model->InitDense(dense, 3);
+    std::mt19937_64 rng(4);
+    std::normal_distribution<float> grow(0.5f, 1.f);
+    // Training that inflates R (as unregularized Adagrad steps do); only the R/U/e part moves.
+    const size_t trained = name == "pruned_fwfm" ? 21 : dense.size() - 1;
+    for (size_t j = 1; j <= trained; ++j) dense[j] = 3.f * dense[j] + grow(rng);
+    model->AfterDenseUpdate(dense, 1.0);  // prunes fully, then normalizes
+    const std::vector<double> before = EffectiveR(name, 7, 3, dense);
+    for (size_t j = 1; j <= trained; ++j) dense[j] *= 2.5f;  // scale blow-up only
+    model->AfterDenseUpdate(dense, 1.0);
+    const std::vector<double> after = EffectiveR(name, 7, 3, dense);
+    double sum = 0;
+    size_t alive = 0;
+    for (size_t j = 0; j < after.size(); ++j) {
+      if (after[j] != 0) ++alive;
+      sum += std::fabs(after[j]);
+      EXPECT_NEAR(after[j], before[j], 1e-4 * (1 + std::fabs(before[j]))) << name << " pair " << j;
+    }
+    if (name == "pruned_fwfm") {
+      EXPECT_EQ(alive, 10u);
+    }
+    EXPECT_NEAR(sum / double(alive), 1.0, 1e-4) << name;
+    o.normalize_field_pairs = false;
+    auto raw = std::move(CreateModel(o)).value();
+    std::vector<float> copy = dense;
+    for (size_t j = 1; j <= trained; ++j) copy[j] *= 2.f;
+    raw->AfterDenseUpdate(copy, 1.0);
+    double raw_sum = 0;
+    for (double v : EffectiveR(name, 7, 3, copy)) raw_sum += std::fabs(v);
+    EXPECT_GT(raw_sum, 1.5 * sum) << name << ": without normalization the scale stays inflated";
   }
 }
 
