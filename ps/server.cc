@@ -7,6 +7,7 @@
 #include "ps/base/env.h"
 #include "ps/base/keys.h"
 #include "ps/checkpoint.h"
+#include "ps/kv_messages.h"
 
 namespace fmps {
 
@@ -90,64 +91,36 @@ Status KVServer::Run() {
   }
 }
 
+KeyRange KVServer::Range() const {
+  return KeyRange{po_->partition().begin(rank_), po_->partition().end(rank_)};
+}
+
+void KVServer::Drop(const Message& msg, proto::Command reply, const Status& why) {
+  ++dropped_;
+  LOG(WARNING) << "dropping " << proto::Command_Name(msg.meta.cmd()) << " from " << po_->NodeName(msg.meta.sender())
+               << ": " << why.message();
+  Reply(msg, reply, {}, why.message());
+}
+
 void KVServer::HandlePull(const Message& msg) {
-  std::vector<uint64_t> keys;
-  if (msg.frames.empty() || !FromFrame(msg.frames[0], &keys) || keys.size() != msg.meta.kv().num_keys()) {
-    ++dropped_;
-    LOG(WARNING) << "dropping malformed pull from " << po_->NodeName(msg.meta.sender());
-    Reply(msg, proto::PULL_REPLY, {}, "malformed pull");
-    return;
-  }
-  uint64_t begin = po_->partition().begin(rank_), end = po_->partition().end(rank_);
-  for (uint64_t k : keys) {
-    uint64_t m = Mix64(k);
-    if (m < begin || (end != 0 && m >= end)) {
-      ++dropped_;
-      LOG(WARNING) << "dropping pull from " << po_->NodeName(msg.meta.sender()) << ": key " << k
-                   << " is outside server " << rank_ << "'s range";
-      Reply(msg, proto::PULL_REPLY, {}, "key outside the server's range");
-      return;
-    }
-  }
+  Result<PullRequest> req = DecodePull(msg, Range());
+  if (!req.ok()) return Drop(msg, proto::PULL_REPLY, req.status());
   std::vector<float> values;
   std::vector<uint16_t> widths;
-  store_->Pull(keys, &values, &widths);
+  store_->Pull(req->keys, &values, &widths);
   std::vector<std::string> frames{ToFrame(values), ToFrame(widths)};
-  if (msg.meta.kv().with_dense()) frames.push_back(ToFrame(dense_));
+  if (req->with_dense) frames.push_back(ToFrame(dense_));
   Reply(msg, proto::PULL_REPLY, std::move(frames));
 }
 
 void KVServer::HandlePush(const Message& msg) {
-  std::vector<uint64_t> keys;
-  std::vector<float> grads, dense_grads;
-  std::vector<uint16_t> widths;
-  std::vector<uint32_t> counts;
-  bool with_dense = msg.meta.kv().with_dense();
-  bool ok = msg.frames.size() == (with_dense ? 5u : 4u) && FromFrame(msg.frames[0], &keys) &&
-            FromFrame(msg.frames[1], &grads) && FromFrame(msg.frames[2], &widths) &&
-            FromFrame(msg.frames[3], &counts) && keys.size() == msg.meta.kv().num_keys() &&
-            (!with_dense || (FromFrame(msg.frames[4], &dense_grads) && dense_grads.size() == dense_.size()));
-  Status st = ok ? Status::OK() : Status::InvalidArgument("malformed push frames");
-  // Foreign keys would create rows no checkpoint or pull of the owner ever sees.
-  const uint64_t begin = po_->partition().begin(rank_), end = po_->partition().end(rank_);
-  for (size_t i = 0; st.ok() && i < keys.size(); ++i) {
-    const uint64_t m = Mix64(keys[i]);
-    if (m < begin || (end != 0 && m >= end)) {
-      st = Status::InvalidArgument("key " + std::to_string(keys[i]) + " is outside server " +
-                                   std::to_string(rank_) + "'s range");
-    }
-  }
-  if (st.ok()) st = store_->Push(keys, grads, widths, counts);
-  if (!st.ok()) {
-    ++dropped_;
-    LOG(WARNING) << "dropping push from " << po_->NodeName(msg.meta.sender()) << ": " << st.ToString();
-    Reply(msg, proto::PUSH_REPLY, {}, st.message());
-    return;
-  }
-  if (with_dense && !dense_.empty()) {
+  Result<PushRequest> req = DecodePush(msg, Range(), dense_.size());
+  Status st = req.ok() ? store_->Push(req->keys, req->grads, req->widths, req->counts) : req.status();
+  if (!st.ok()) return Drop(msg, proto::PUSH_REPLY, st);
+  if (req->with_dense && !dense_.empty()) {
     // Adagrad on the dense block (bias and field-pair parameters).
     for (size_t i = 0; i < dense_.size(); ++i) {
-      float g = dense_grads[i];
+      float g = req->dense_grads[i];
       dense_accum_[i] += g * g;
       dense_[i] -= setup_.dense_lr * g / std::sqrt(dense_accum_[i] + 1e-8f);
     }

@@ -10,6 +10,7 @@
 #include <span>
 #include <vector>
 
+#include "ps/kv_messages.h"
 #include "ps/postoffice.h"
 #include "ps/store/store.h"
 
@@ -41,6 +42,8 @@ class KVServer {
   Status Run();
 
  private:
+  KeyRange Range() const;
+  void Drop(const Message& msg, proto::Command reply, const Status& why);
   void HandlePull(const Message& msg);
   void HandlePush(const Message& msg);
   void HandleCheckpoint(const Message& msg);
