@@ -437,7 +437,7 @@ int main(int argc, char** argv) {
   gflags::ParseCommandLineFlags(&n, &a, false);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
-  LOG(INFO) << "fmps " << cmd << " pid " << getpid();
+  if (cmd != "gen") LOG(INFO) << "fmps " << cmd << " pid " << getpid();
   ApplyEnvironment();
   if (cmd == "train") return RunTrain(static_cast<int>(args.size()), args.data());
   if (cmd == "scheduler") return RunScheduler();

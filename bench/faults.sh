@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Fault-injection benchmark (issue 6): the same job clean, with a worker SIGKILLed mid-epoch, with a server
+# SIGKILLed and restarted from the last checkpoint (--restart_failed), and with the scheduler SIGKILLed and the
+# job resumed (--resume). Prints one line per run (rows, test logloss vs clean, seconds) and a JSON summary.
+# Usage: bench/faults.sh [ROWS=1000000] [BUILD_DIR=build]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROWS=${1:-1000000}
+FMPS=${2:-build}/launch/fmps
+WORK=${BENCH_DIR:-/tmp/fmps-faults}
+mkdir -p "$WORK"
+train=$WORK/train-$ROWS.txt test=$WORK/test.txt
+[ -s "$train" ] || $FMPS gen --rows="$ROWS" --seed=1 > "$train" 2>/dev/null
+[ -s "$test" ] || $FMPS gen --rows=100000 --seed=2 > "$test" 2>/dev/null
+JOB=(--data="$train" --test="$test" --epochs=2 --part_mb=2 --heartbeat_timeout=3 --checkpoint_every=2)
+field() { sed -n "s/.*\"$1\":\([-0-9.e]*\).*/\1/p" <<<"$2"; }
+
+run() {  # name, seconds before the kill (0: none), pkill pattern, extra flags...
+  local name=$1 delay=$2 pattern=$3; shift 3
+  rm -rf "$WORK/model-$name"
+  local start=$(date +%s.%N)
+  $FMPS train "${JOB[@]}" --model_dir="$WORK/model-$name" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
+  local pid=$!
+  if [ "$delay" != 0 ]; then sleep "$delay"; pkill -9 -n -f "$pattern"; fi
+  wait $pid
+  local rc=$?
+  if [ "$name" = scheduler ]; then  # the launcher stops the rest; resume from the newest checkpoint
+    $FMPS train "${JOB[@]}" --model_dir="$WORK/model-$name" --resume > "$WORK/$name.out" 2>> "$WORK/$name.err"
+    rc=$?
+  fi
+  local end=$(date +%s.%N)
+  local json=$(tail -1 "$WORK/$name.out")
+  echo "$name|$rc|$(field rows "$json")|$(field test_logloss "$json")|$(field test_auc "$json")|$(echo "$end - $start" | bc)"
+}
+
+results=()
+results+=("$(run clean 0 x)")
+results+=("$(run worker 4 'fmps worker' --restart_failed=1)")
+results+=("$(run server 4 'fmps server' --restart_failed=1)")
+results+=("$(run scheduler 4 'fmps scheduler')")
+clean_ll=$(cut -d'|' -f4 <<<"${results[0]}")
+printf "%-10s %4s %10s %12s %8s %9s %8s\n" fault exit rows test_ll vs_clean auc seconds
+for r in "${results[@]}"; do
+  IFS='|' read -r name rc rows ll auc secs <<<"$r"
+  rel=$(python3 -c "print('%+.2f%%' % (100*($ll-$clean_ll)/$clean_ll))" 2>/dev/null || echo "?")
+  printf "%-10s %4s %10s %12s %8s %9s %8.1f\n" "$name" "$rc" "$rows" "$ll" "$rel" "$auc" "$secs"
+done
+grep -h "declared dead\|replaces\|resuming\|restarted as" "$WORK"/{worker,server,scheduler}.err | sed 's/^[^]]*] /  /'
+printf '{"clean_logloss":%s,"runs":[%s]}\n' "$clean_ll" "$(printf '"%s",' "${results[@]}" | sed 's/,$//')"
