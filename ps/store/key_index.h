@@ -116,6 +116,13 @@ class KeyIndex {
     }
   }
 
+  // Bytes the table would add if `extra_rows` more rows were inserted now (0 if it need not grow).
+  uint64_t GrowthBytes(uint64_t extra_rows) const {
+    int bits = bits_;
+    while (MaxRows(bits) < size_ + extra_rows) ++bits;
+    return ((uint64_t{1} << bits) - slots_.size()) * sizeof(uint32_t);
+  }
+
   uint64_t size() const { return size_; }
   uint64_t capacity() const { return slots_.size(); }
   uint64_t bytes() const { return slots_.capacity() * sizeof(uint32_t); }

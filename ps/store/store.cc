@@ -206,6 +206,12 @@ Status Store::Impl::Push(std::span<const uint64_t> keys, std::span<const float> 
   }
   ++pushes_;
   epoch_ = static_cast<uint16_t>(pushes_ / epoch_length_);
+  if (cap_bytes_ != 0) {
+    // Room for this push before it lands: its rows, their widest embeddings and a grown index.
+    const uint64_t incoming = keys.size() * (sizeof(BaseRow) + options_.policy.MaxWidth() * 2 * sizeof(float)) +
+                              index_.GrowthBytes(keys.size());
+    if (LiveBytes() + incoming >= CapTrigger()) EvictColdest(incoming);
+  }
   const KeyOf key_of{&rows_};
   const float* grad = grads.data();
   for (size_t i = 0; i < keys.size(); ++i) {
@@ -265,15 +271,15 @@ void Store::Impl::Maintain(uint64_t budget) {
     if (age > 0x8000) row.stamp = static_cast<uint16_t>(epoch_ - 0x8000);
     ++sweep_cursor_;
   }
-  if (cap_bytes_ != 0 && LiveBytes() >= cap_bytes_) EvictColdest();
+  if (cap_bytes_ != 0 && LiveBytes() >= CapTrigger()) EvictColdest(0);
 }
 
-// Evicts the oldest-stamped rows until LiveBytes() is under 90% of the cap: one pass builds a
+// Evicts the oldest-stamped rows until LiveBytes() + reserve is under 85% of the cap: one pass builds a
 // histogram of bytes per age, a second evicts every row above the cut-off age (and rows of the
 // cut-off age until enough is freed). Rare: each call frees a tenth of the cap.
-void Store::Impl::EvictColdest() {
-  const uint64_t live = LiveBytes();
-  const uint64_t target = cap_bytes_ / 10 * 9;
+void Store::Impl::EvictColdest(uint64_t reserve) {
+  const uint64_t live = LiveBytes() + reserve;
+  const uint64_t target = cap_bytes_ / 20 * 17;
   const uint64_t fixed = live - std::min(live, rows_.size() * sizeof(BaseRow) + embedding_floats_ * 8);
   uint64_t need = live - std::min(live, target);
   std::vector<uint64_t> bytes_by_age(0x10000, 0);

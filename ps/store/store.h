@@ -61,8 +61,9 @@ struct StoreOptions {
   // Rows not pushed for evict_after pushes to this store, or whose w stayed 0 that long, are
   // dropped by an incremental sweep (a bounded number of rows checked per push). 0: never.
   uint64_t evict_after = 0;
-  // When the store's bytes reach this cap, the coldest rows (oldest push stamp) are evicted until
-  // the store is under ~90% of it. 0: no cap.
+  // When the store's live bytes (plus the push about to land) reach 95% of this cap, the coldest
+  // rows (oldest push stamp) are evicted until under 85% of it; held bytes (Stats().bytes) stay
+  // under the cap. 0: no cap.
   uint64_t max_memory_mb = 0;
 };
 

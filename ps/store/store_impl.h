@@ -73,10 +73,15 @@ class Store::Impl {
   // Per push: checks `budget` rows for staleness (and keeps old stamps from wrapping around), then
   // enforces the memory cap.
   void Maintain(uint64_t budget);
-  void EvictColdest();
+  // Frees room so that LiveBytes() + reserve is under 85% of the cap, coldest rows first.
+  void EvictColdest(uint64_t reserve);
   // Bytes the memory cap counts: like Stats().bytes, but embedding rows on an arena's free list
   // (reused before the arena grows) are not counted.
   uint64_t LiveBytes() const;
+  // Live bytes at which rows are evicted: 95% of the cap. Held bytes exceed live bytes by the
+  // released rows waiting for reuse (row chunk tails, arena free lists), so the trigger sits below
+  // the cap and eviction goes down to 85% of it.
+  uint64_t CapTrigger() const { return cap_bytes_ / 20 * 19; }
   uint16_t Age(const BaseRow& row) const { return static_cast<uint16_t>(epoch_ - row.stamp); }
 
   StoreOptions options_;
