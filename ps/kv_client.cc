@@ -41,7 +41,8 @@ int64_t KVClient::Pull(const std::vector<uint64_t>& keys, const std::vector<uint
 
 int64_t KVClient::Push(const std::vector<uint64_t>& keys, const std::vector<uint64_t>& mixed,
                        std::span<const float> grads, std::span<const uint16_t> widths,
-                       std::span<const uint32_t> counts, std::span<const float> dense_grads) {
+                       std::span<const uint32_t> counts, std::span<const float> dense_grads,
+                       std::span<const uint64_t> clocks) {
   std::vector<size_t> slices = po_->partition().Slices(mixed);
   bool with_dense = !dense_grads.empty();
   std::vector<int> servers;
@@ -68,6 +69,7 @@ int64_t KVClient::Push(const std::vector<uint64_t>& keys, const std::vector<uint
     msg.meta.set_request_id(ts);
     msg.meta.mutable_kv()->set_num_keys(static_cast<uint32_t>(n));
     msg.meta.mutable_kv()->set_with_dense(with_dense && s == 0);
+    if (static_cast<size_t>(s) < clocks.size()) msg.meta.mutable_kv()->set_clock(clocks[s]);
     msg.frames.push_back(ToFrame(std::span<const uint64_t>(keys.data() + b, n)));
     msg.frames.push_back(ToFrame(grads.subspan(begin_offset, offset - begin_offset)));
     msg.frames.push_back(ToFrame(widths.subspan(b, n)));
@@ -105,6 +107,7 @@ Status KVClient::Assemble(Pending* p) {
   r->values.clear();
   r->widths.clear();
   r->dense.clear();
+  r->clocks.assign(po_->num_servers(), 0);
   std::vector<float> values;
   std::vector<uint16_t> widths;
   for (int s : p->servers) {
@@ -118,6 +121,7 @@ Status KVClient::Assemble(Pending* p) {
       return Status::Corruption("pull reply from " + po_->NodeName(po_->ServerId(s)) + " has " +
                                 std::to_string(values.size()) + " values, widths say " + std::to_string(expect));
     }
+    r->clocks[s] = m.meta.kv().clock();
     r->values.insert(r->values.end(), values.begin(), values.end());
     r->widths.insert(r->widths.end(), widths.begin(), widths.end());
     if (m.frames.size() > 2 && !FromFrame(m.frames[2], &r->dense)) {

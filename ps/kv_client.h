@@ -25,6 +25,7 @@ struct PullResult {
   std::vector<float> values;     // per key: w, then widths[i] embedding floats
   std::vector<uint16_t> widths;  // per key
   std::vector<float> dense;      // the dense block, when asked for
+  std::vector<uint64_t> clocks;  // per server rank: the server's push clock when it answered
 };
 
 struct KVClientOptions {
@@ -38,10 +39,12 @@ class KVClient {
   // keys sorted by Mix64; mixed[i] = Mix64(keys[i]). result must stay alive until Wait returns.
   int64_t Pull(const std::vector<uint64_t>& keys, const std::vector<uint64_t>& mixed, bool with_dense,
                PullResult* result);
-  // grads laid out per key as w gradient then widths[i] embedding gradients.
+  // grads laid out per key as w gradient then widths[i] embedding gradients; clocks as the pull
+  // that the gradients were computed from returned them (empty: unknown).
   int64_t Push(const std::vector<uint64_t>& keys, const std::vector<uint64_t>& mixed,
                std::span<const float> grads, std::span<const uint16_t> widths,
-               std::span<const uint32_t> counts, std::span<const float> dense_grads);
+               std::span<const uint32_t> counts, std::span<const float> dense_grads,
+               std::span<const uint64_t> clocks = {});
   Status Wait(int64_t ts);
   size_t InFlight();
 

@@ -22,11 +22,12 @@ bool KVServer::KnownSender(const Message& msg) const {
 }
 
 void KVServer::Reply(const Message& request, proto::Command cmd, std::vector<std::string> frames,
-                     const std::string& error) {
+                     const std::string& error, uint64_t clock) {
   Message reply;
   reply.meta.set_cmd(cmd);
   reply.meta.set_request_id(request.meta.request_id());
   if (!error.empty()) reply.meta.set_error(error);
+  else reply.meta.mutable_kv()->set_clock(clock);
   reply.frames = std::move(frames);
   Status st = po_->Send(request.meta.sender(), std::move(reply));
   if (!st.ok()) LOG(WARNING) << "reply to " << po_->NodeName(request.meta.sender()) << ": " << st.ToString();
@@ -110,11 +111,17 @@ void KVServer::HandlePull(const Message& msg) {
   store_->Pull(req->keys, &values, &widths);
   std::vector<std::string> frames{ToFrame(values), ToFrame(widths)};
   if (req->with_dense) frames.push_back(ToFrame(dense_));
-  Reply(msg, proto::PULL_REPLY, std::move(frames));
+  Reply(msg, proto::PULL_REPLY, std::move(frames), "", clock_);
 }
 
 void KVServer::HandlePush(const Message& msg) {
   Result<PushRequest> req = DecodePush(msg, Range(), dense_.size());
+  // Asynchronous workers push gradients computed on parameters that other pushes have moved
+  // since; damping the adaptive steps by the staleness keeps many workers from overshooting
+  // together (the linear weights' FTRL state is a closed form and needs no damping).
+  const uint64_t pulled = msg.meta.kv().clock();
+  const float scale = setup_.damp_stale && pulled <= clock_ ? 1.0f / (1.0f + static_cast<float>(clock_ - pulled)) : 1.0f;
+  store_->SetLearningRateScale(scale);
   Status st = req.ok() ? store_->Push(req->keys, req->grads, req->widths, req->counts) : req.status();
   if (!st.ok()) return Drop(msg, proto::PUSH_REPLY, st);
   if (req->with_dense && !dense_.empty()) {
@@ -122,10 +129,11 @@ void KVServer::HandlePush(const Message& msg) {
     for (size_t i = 0; i < dense_.size(); ++i) {
       float g = req->dense_grads[i];
       dense_accum_[i] += g * g;
-      dense_[i] -= setup_.dense_lr * g / std::sqrt(dense_accum_[i] + 1e-8f);
+      dense_[i] -= scale * setup_.dense_lr * g / std::sqrt(dense_accum_[i] + 1e-8f);
     }
     if (setup_.after_dense_update) setup_.after_dense_update(dense_, progress_);
   }
+  ++clock_;
   Reply(msg, proto::PUSH_REPLY, {});
 }
 

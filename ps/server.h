@@ -22,6 +22,7 @@ struct ServerSetup {
   StoreOptions store;
   std::vector<float> dense_init;  // server 0's initial dense block (empty elsewhere)
   float dense_lr = 0.05f;         // Adagrad learning rate of the dense block
+  bool damp_stale = true;         // scale V and dense steps by 1 / (1 + staleness)
   // Called after each dense update with the training progress in [0, 1] (pruning schedules).
   std::function<void(std::span<float> dense, double progress)> after_dense_update;
   // Real parameters in the dense block (e.g. surviving R entries), for the JSON line.
@@ -50,7 +51,7 @@ class KVServer {
   Status LoadShard(const std::string& dir);
   void SendHeartbeat();
   void Reply(const Message& request, proto::Command cmd, std::vector<std::string> frames,
-             const std::string& error = "");
+             const std::string& error = "", uint64_t clock = 0);
   bool KnownSender(const Message& msg) const;
 
   std::unique_ptr<Postoffice> po_;
@@ -61,6 +62,7 @@ class KVServer {
   std::unique_ptr<Store> store_;
   std::vector<float> dense_, dense_accum_;
   double progress_ = 0;
+  uint64_t clock_ = 0;    // pushes applied; a push's staleness is clock_ minus the clock it pulled
   uint64_t dropped_ = 0;  // malformed or foreign requests dropped
   uint64_t evicted_logged_ = 0;  // store evictions already reported in the log
 };

@@ -222,7 +222,8 @@ Status Worker::ProcessBatch(const Minibatch& batch, bool train, PartResult* resu
   rows_trained_ += local_.rows();
   loss_trained_ += loss;
   grads_.Pack(params_.widths, params_.width, &packed_);
-  pushes_.push_back(kv_->Push(local_.keys, local_.mixed, packed_, params_.widths, local_.counts, grads_.dense));
+  pushes_.push_back(
+      kv_->Push(local_.keys, local_.mixed, packed_, params_.widths, local_.counts, grads_.dense, pulled_.clocks));
   while (pushes_.size() > static_cast<size_t>(std::max(0, config.max_delay()))) {
     FMPS_RETURN_IF_ERROR(kv_->Wait(pushes_.front()));
     pushes_.pop_front();

@@ -362,6 +362,8 @@ void Store::Pull(std::span<const uint64_t> keys, std::vector<float>* values,
   impl_->Pull(keys, values, widths);
 }
 
+void Store::SetLearningRateScale(float scale) { impl_->SetLearningRateScale(scale); }
+
 Status Store::Push(std::span<const uint64_t> keys, std::span<const float> grads,
                    std::span<const uint16_t> widths, std::span<const uint32_t> counts) {
   return impl_->Push(keys, grads, widths, counts);

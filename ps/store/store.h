@@ -97,6 +97,10 @@ class Store {
   Status Push(std::span<const uint64_t> keys, std::span<const float> grads,
               std::span<const uint16_t> widths, std::span<const uint32_t> counts);
 
+  // Scales the embedding learning rate of the following pushes (the server damps stale pushes:
+  // a gradient computed on parameters that many other pushes have changed since moves them less).
+  void SetLearningRateScale(float scale);
+
   StoreStats Stats() const;
 
   // Serialises every row (key, z, n, w, count, width, V, accumulators) with a header and a

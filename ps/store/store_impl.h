@@ -40,6 +40,7 @@ class Store::Impl {
   void ForEach(const std::function<void(uint64_t, float, std::span<const float>)>& fn) const;
 
   const StoreOptions& options() const { return options_; }
+  void SetLearningRateScale(float scale) { adagrad_.lr = options_.v_lr * scale; }
 
  private:
   struct KeyOf {
