@@ -1,5 +1,7 @@
 #include "scheduler/work_pool.h"
 
+#include <sys/stat.h>
+
 #include <glog/logging.h>
 
 #include <algorithm>
@@ -14,6 +16,11 @@ Status WorkPool::AddFiles(const std::vector<std::string>& paths) {
   std::vector<DataPart> added;
   for (const std::string& path : paths) {
     if (path == "-") {
+      added.push_back(DataPart{path, 0, kWholeFile});
+      continue;
+    }
+    if (struct stat st; ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+      LOG(INFO) << path << " is a stream (pipe or device): it cannot be split and is one part";
       added.push_back(DataPart{path, 0, kWholeFile});
       continue;
     }

@@ -1,6 +1,7 @@
 #include "worker/byte_source.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -268,6 +269,16 @@ Result<OpenedSource> OpenByteSource(const std::string& path, uint64_t plain_offs
     if (!n.ok()) return n.status();
     head_size = *n;
     input->PutBack(head, head_size);
+  } else if (struct stat st; ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    // A named pipe or device streams like stdin: sniff by reading, then put the bytes back.
+    Result<int> fd = OpenFile(path);
+    if (!fd.ok()) return fd.status();
+    input = std::make_unique<FdInput>(*fd, /*owned=*/true, path);
+    Result<size_t> n = ReadFully(*fd, head, sizeof(head), path);
+    if (!n.ok()) return n.status();
+    head_size = *n;
+    input->PutBack(head, head_size);
+    if (plain_offset > 0) return Status::InvalidArgument(path + " is a stream and cannot be read from an offset");
   } else {
     Result<int> fd = OpenFile(path);
     if (!fd.ok()) return fd.status();
