@@ -55,6 +55,7 @@ DEFINE_double(ftrl_l2, 1.0, "FTRL L2 for w");
 DEFINE_double(v_lr, 0.05, "Adagrad learning rate for embeddings V");
 DEFINE_double(v_init_scale, 0.01, "stddev of a new embedding's entries");
 DEFINE_double(v_l2, 1e-4, "L2 on V");
+DEFINE_double(stale_damping, 1.0, "servers scale Adagrad steps of a push by (1 + staleness)^-this (0: off)");
 DEFINE_double(dense_lr, 0.05, "Adagrad learning rate for the bias and field-pair parameters");
 DEFINE_uint64(v_min_count, 5, "occurrences (with w != 0) before a feature gets an embedding");
 DEFINE_int32(rank_mid, 4, "DiFacto middle level: rank of features seen >= rank_mid_count times");
@@ -97,7 +98,7 @@ const std::map<std::string, std::vector<std::string>>& CommandFlags() {
                                  "keep_entries", "rafm_ranks", "num_servers", "num_workers", "epochs",
                                  "batch_size", "max_delay", "seed", "model_dir", "part_mb", "max_bad_lines",
                                  "ftrl_alpha", "ftrl_beta", "ftrl_l1", "ftrl_l2", "v_lr", "v_init_scale", "v_l2",
-                                 "dense_lr", "v_min_count", "rank_mid", "rank_mid_count", "rank_head_count",
+                                 "dense_lr", "stale_damping", "v_min_count", "rank_mid", "rank_mid_count", "rank_head_count",
                                  "min_count", "sketch_mb", "evict_after", "max_memory_mb",
                                  "join_timeout", "heartbeat_timeout", "progress_every", "checkpoint_every",
                                  "keep_checkpoints", "resume", "init_model", "replace_timeout"};
@@ -256,6 +257,7 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
   c.set_v_init_scale(static_cast<float>(FLAGS_v_init_scale));
   c.set_v_l2(static_cast<float>(FLAGS_v_l2));
   c.set_dense_lr(static_cast<float>(FLAGS_dense_lr));
+  c.set_stale_damping(static_cast<float>(FLAGS_stale_damping));
   c.set_v_min_count(FLAGS_v_min_count);
   c.set_rank_mid(FLAGS_rank_mid);
   c.set_rank_mid_count(FLAGS_rank_mid_count);

@@ -52,6 +52,7 @@ Result<ServerSetup> MakeServerSetup(const proto::JobConfig& config, int server_r
   ServerSetup setup;
   setup.store = StoreOptionsFromConfig(config, model->EmbeddingWidth());
   setup.dense_lr = config.dense_lr();
+  setup.stale_damping = config.stale_damping();
   if (server_rank == 0) {
     setup.dense_init.resize(model->DenseSize());
     model->InitDense(setup.dense_init, config.seed());

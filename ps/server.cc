@@ -120,7 +120,9 @@ void KVServer::HandlePush(const Message& msg) {
   // since; damping the adaptive steps by the staleness keeps many workers from overshooting
   // together (the linear weights' FTRL state is a closed form and needs no damping).
   const uint64_t pulled = msg.meta.kv().clock();
-  const float scale = setup_.damp_stale && pulled <= clock_ ? 1.0f / (1.0f + static_cast<float>(clock_ - pulled)) : 1.0f;
+  const float scale = setup_.stale_damping > 0 && pulled <= clock_
+                          ? std::pow(1.0f + static_cast<float>(clock_ - pulled), -setup_.stale_damping)
+                          : 1.0f;
   store_->SetLearningRateScale(scale);
   Status st = req.ok() ? store_->Push(req->keys, req->grads, req->widths, req->counts) : req.status();
   if (!st.ok()) return Drop(msg, proto::PUSH_REPLY, st);

@@ -22,7 +22,7 @@ struct ServerSetup {
   StoreOptions store;
   std::vector<float> dense_init;  // server 0's initial dense block (empty elsewhere)
   float dense_lr = 0.05f;         // Adagrad learning rate of the dense block
-  bool damp_stale = true;         // scale V and dense steps by 1 / (1 + staleness)
+  float stale_damping = 1.0f;     // scale V and dense steps by (1 + staleness)^-stale_damping
   // Called after each dense update with the training progress in [0, 1] (pruning schedules).
   std::function<void(std::span<float> dense, double progress)> after_dense_update;
   // Real parameters in the dense block (e.g. surviving R entries), for the JSON line.
