@@ -14,12 +14,23 @@
 namespace fmps {
 namespace {
 
+constexpr int kCloseLingerMs = 1000;  // longest wait at exit for queued messages to leave
+
 class ZmqTransport : public Transport {
  public:
   explicit ZmqTransport(const ZmqTransportOptions& options) : options_(options), context_(1) {}
 
   ~ZmqTransport() override {
     std::lock_guard<std::mutex> lock(peers_mu_);
+    // Linger 0 would drop what is still queued when a process exits, e.g. the scheduler's
+    // SHUTDOWN to nodes it has only just connected to; give such messages a bounded moment.
+    for (auto& [id, peer] : peers_) {
+      std::lock_guard<std::mutex> peer_lock(peer->mu);
+      try {
+        peer->socket.set(zmq::sockopt::linger, kCloseLingerMs);
+      } catch (const zmq::error_t&) {
+      }
+    }
     peers_.clear();
     receiver_.reset();
   }
