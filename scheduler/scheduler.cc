@@ -14,17 +14,19 @@
 namespace fmps {
 
 std::string JobReport::ToJson() const {
+  // Without a test set there is no test logloss or AUC: null, not a misleading 0.
+  char test[128] = "\"test_logloss\":null,\"test_auc\":null";
+  if (test_rows > 0) std::snprintf(test, sizeof(test), "\"test_logloss\":%.6f,\"test_auc\":%.6f", test_logloss, test_auc);
   char buf[1024];
   std::snprintf(buf, sizeof(buf),
-                "{\"rows\":%" PRIu64 ",\"resumed_rows\":%" PRIu64 ",\"seconds\":%.3f,\"train_seconds\":%.3f,\"rows_per_s\":%.1f,"
-                "\"train_logloss\":%.6f,\"test_logloss\":%.6f,\"test_auc\":%.6f,\"test_rows\":%" PRIu64
-                ",\"peak_rss_mb\":%.1f,\"params\":%" PRIu64 ",\"nonzero_w\":%" PRIu64
-                ",\"embeddings\":%" PRIu64 ",\"embedding_floats\":%" PRIu64 ",\"bad_lines\":%" PRIu64
-                ",\"model\":\"%s\",\"model_dir\":\"%s\"}",
+                "{\"rows\":%" PRIu64 ",\"resumed_rows\":%" PRIu64 ",\"seconds\":%.3f,\"train_seconds\":%.3f,"
+                "\"rows_per_s\":%.1f,\"train_logloss\":%.6f,%s,\"test_rows\":%" PRIu64
+                ",\"peak_rss_mb\":%.1f,\"params\":%" PRIu64 ",\"nonzero_w\":%" PRIu64 ",\"embeddings\":%" PRIu64
+                ",\"embedding_floats\":%" PRIu64 ",\"bad_lines\":%" PRIu64 ",\"model\":\"%s\",\"model_dir\":\"%s\"}",
                 rows, resumed_rows, seconds, train_seconds,
-                train_seconds > 0 ? static_cast<double>(rows - resumed_rows) / train_seconds : 0.0, train_logloss,
-                test_logloss, test_auc, test_rows, peak_rss_mb, params, nonzero_w, embeddings,
-                embedding_floats, bad_lines, model.c_str(), model_dir.c_str());
+                train_seconds > 0 ? static_cast<double>(rows - resumed_rows) / train_seconds : 0.0, train_logloss, test,
+                test_rows, peak_rss_mb, params, nonzero_w, embeddings, embedding_floats, bad_lines, model.c_str(),
+                model_dir.c_str());
   return buf;
 }
 
@@ -323,6 +325,12 @@ bool Scheduler::JobComplete() const {
   return true;
 }
 
+double Scheduler::Progress() const {
+  return std::min(1.0, (epoch_ + static_cast<double>(train_pool_.num_done()) /
+                                     static_cast<double>(std::max<size_t>(1, train_pool_.num_parts()))) /
+                           std::max(1, options_.config.epochs()));
+}
+
 void Scheduler::SendProgressToServers(double progress) {
   for (size_t id = 1; id < nodes_.size(); ++id) {
     if (nodes_[id].info.role() != proto::SERVER || nodes_[id].dead) continue;
@@ -422,6 +430,14 @@ Status Scheduler::HandlePartDone(int worker, const proto::PartDone& done) {
     rows_done_ += done.rows();
     epoch_rows_ += done.rows();
     epoch_loss_ += done.loss_sum();
+    // Server 0 owns the dense block, whose schedules (pruning) follow training progress: tell it
+    // at every part, not only at progress lines, so short jobs follow the schedule too.
+    if (nodes_.size() > 1 && !nodes_[1].dead) {
+      Message m;
+      m.meta.set_cmd(proto::HEARTBEAT);
+      m.meta.mutable_heartbeat()->set_progress(Progress());
+      (void)Send(1, std::move(m));
+    }
   } else {
     auto it = pending_predictions_.find(done.id());
     if (it != pending_predictions_.end()) {
@@ -552,10 +568,7 @@ Status Scheduler::Tick() {
   if (now - last_progress_ >= options_.progress_every_s) {
     PrintProgress();
     last_progress_ = now;
-    double progress = std::min(1.0, (epoch_ + static_cast<double>(train_pool_.num_done()) /
-                                              std::max<size_t>(1, train_pool_.num_parts())) /
-                                         std::max(1, options_.config.epochs()));
-    SendProgressToServers(phase_ == Phase::kTraining ? progress : 1.0);
+    SendProgressToServers(phase_ == Phase::kTraining ? Progress() : 1.0);
   }
   if (options_.checkpoint_every_s > 0 && phase_ == Phase::kTraining && !options_.config.model_dir().empty() &&
       now - last_checkpoint_ >= options_.checkpoint_every_s && !checkpoint_running_ && AllServersAlive()) {

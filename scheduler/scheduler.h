@@ -81,6 +81,7 @@ class Scheduler {
   Status AdvanceIfPassDone();
   void StartCheckpoint();
   void SendProgressToServers(double progress);
+  double Progress() const;  // fraction of training done, in [0, 1]
   void PrintProgress();
   void Broadcast(proto::Command cmd, const std::string& error = "");
   Status Send(int id, Message msg);
