@@ -51,17 +51,17 @@ DEFINE_uint64(max_bad_lines, 1000, "malformed lines tolerated before the job sto
 // Update rules.
 DEFINE_double(ftrl_alpha, 0.05, "FTRL learning rate alpha for w");
 DEFINE_double(ftrl_beta, 1.0, "FTRL beta for w");
-DEFINE_double(ftrl_l1, 0.5, "FTRL L1 for w (exact zeros)");
+DEFINE_double(ftrl_l1, 5.0, "FTRL L1 for w (exact zeros)");
 DEFINE_double(ftrl_l2, 1.0, "FTRL L2 for w");
 DEFINE_double(v_lr, 0.05, "Adagrad learning rate for embeddings V");
 DEFINE_double(v_init_scale, 0.01, "stddev of a new embedding's entries");
 DEFINE_double(v_l2, 1e-4, "L2 on V");
-DEFINE_double(stale_damping, 1.0, "servers scale Adagrad steps of a push by (1 + staleness)^-this (0: off)");
+DEFINE_double(stale_damping, 0.5, "servers scale Adagrad steps of a push by (1 + staleness)^-this (0: off)");
 DEFINE_double(dense_lr, 0.05, "Adagrad learning rate for the bias and field-pair parameters");
-DEFINE_uint64(v_min_count, 5, "occurrences (with w != 0) before a feature gets an embedding");
+DEFINE_uint64(v_min_count, 200, "occurrences (with w != 0) before a feature gets an embedding");
 DEFINE_int32(rank_mid, 4, "DiFacto middle level: rank of features seen >= rank_mid_count times");
-DEFINE_uint64(rank_mid_count, 20, "DiFacto: count from which a feature gets rank --rank_mid (below: min(n, rank_mid))");
-DEFINE_uint64(rank_head_count, 100, "DiFacto: count from which a feature gets the full rank --k");
+DEFINE_uint64(rank_mid_count, 500, "DiFacto: count from which a feature gets rank --rank_mid (below: min(n, rank_mid))");
+DEFINE_uint64(rank_head_count, 1000, "DiFacto: count from which a feature gets the full rank --k");
 // --- memory flags ---
 DEFINE_uint64(min_count, 1, "occurrences before a feature gets a row on the servers (counted in a sketch until then)");
 DEFINE_double(sketch_mb, 8, "MiB per server of the count-min sketch that counts features not yet admitted");
