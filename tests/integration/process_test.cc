@@ -1,0 +1,264 @@
+// The real `fmps` binary as separate processes on 127.0.0.1: a local cluster with a saved model and
+// offline prediction, roles started by hand, and the failures a user meets (missing or malformed
+// data, a node that never comes, a taken port, a worker killed mid-job).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "tests/integration/data_util.h"
+#include "tests/integration/process_util.h"
+#include "tests/ps/temp_dir.h"
+#include "worker/evaluation.h"
+
+namespace fmps {
+namespace {
+
+using testing::Child;
+using testing::JsonNumber;
+using testing::LastLine;
+
+const std::string kBinary = FMPS_BINARY;
+const std::string kCriteo = std::string(FMPS_SHARED_DIR) + "/data/criteo-8k";
+constexpr double kTimeout = 60;  // per process; a hang fails the test instead of the suite
+
+uint64_t CountLines(const std::string& path) { return testing::CountLabels(path).rows; }
+
+TEST(ProcessTest, LocalClusterTrainsSavesAndPredicts) {
+  TempDir dir;
+  const std::string train = kCriteo + "/train.txt", test = kCriteo + "/test.txt";
+  const std::string model_dir = dir.File("model");
+  Child launcher = testing::Spawn(
+      kBinary, {"train", "--data=" + train, "--test=" + test, "--epochs=3", "--model_dir=" + model_dir},
+      dir.File("train.out"), dir.File("train.err"));
+  // While it runs, its roles are separate child processes of the launcher.
+  std::set<std::string> seen;
+  std::set<pid_t> server_pids, worker_pids;
+  std::optional<int> code;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(kTimeout);
+  while (!(code = testing::TryWait(launcher, 0.002))) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      testing::KillAndReap(&launcher);
+      FAIL() << "fmps train hung";
+    }
+    for (std::string role : {"scheduler", "server", "worker"}) {
+      for (pid_t pid : testing::ChildrenWithRole(launcher.pid, role)) {
+        seen.insert(role);
+        if (role == "server") server_pids.insert(pid);
+        if (role == "worker") worker_pids.insert(pid);
+      }
+    }
+  }
+  std::string out = testing::ReadText(launcher.out_path), err = testing::ReadText(launcher.err_path);
+  EXPECT_EQ(seen, (std::set<std::string>{"scheduler", "server", "worker"})) << err;
+  EXPECT_EQ(server_pids.size(), 2u);
+  EXPECT_EQ(worker_pids.size(), 2u);
+  EXPECT_EQ(*code, 0) << err;
+
+  std::string json = LastLine(out);
+  ASSERT_FALSE(json.empty()) << err;
+  ASSERT_EQ(json.front(), '{') << json;
+  EXPECT_EQ(JsonNumber(json, "rows").value_or(-1), 3.0 * CountLines(train)) << json;
+  EXPECT_EQ(JsonNumber(json, "test_rows").value_or(-1), 391) << json;
+  double logloss = JsonNumber(json, "test_logloss").value_or(99);
+  EXPECT_LT(logloss, 0.6) << json;
+  EXPECT_GT(JsonNumber(json, "test_auc").value_or(0), 0.65) << json;
+  EXPECT_EQ(JsonNumber(json, "bad_lines").value_or(-1), 0) << json;
+
+  // Offline scoring with the saved model reproduces the job's test logloss.
+  const std::string probs = dir.File("probs.txt");
+  testing::RunResult pred =
+      testing::Run(kBinary, {"predict", "--model_dir=" + model_dir, "--data=" + test, "--out=" + probs},
+                   dir.path(), kTimeout);
+  ASSERT_EQ(pred.exit_code, 0) << pred.err;
+  std::vector<float> p, labels;
+  {
+    std::ifstream in(probs);
+    float v;
+    while (in >> v) p.push_back(v);
+    std::ifstream t(test);
+    std::string line;
+    while (std::getline(t, line)) labels.push_back(line[0] == '1' ? 1.f : 0.f);
+  }
+  ASSERT_EQ(p.size(), 391u);
+  ASSERT_EQ(labels.size(), 391u);
+  for (float v : p) ASSERT_TRUE(v > 0 && v < 1) << v;
+  EXPECT_NEAR(LogLoss(labels, p), logloss, 1e-4);
+}
+
+// Hand-started roles: a scheduler with the job's flags, then servers and workers that only know
+// where the scheduler is.
+struct HandCluster {
+  std::vector<Child> children;  // [0] scheduler
+  int port = 0;
+
+  void Start(const TempDir& dir, std::vector<std::string> job, int servers, int workers,
+             const std::vector<std::string>& node_flags = {}) {
+    port = testing::FreePort();
+    job.insert(job.begin(), {"scheduler", "--port=" + std::to_string(port)});
+    children.push_back(testing::Spawn(kBinary, job, dir.File("scheduler.out"), dir.File("scheduler.err")));
+    const std::string at = "--scheduler=127.0.0.1:" + std::to_string(port);
+    for (int i = 0; i < servers + workers; ++i) {
+      std::string role = i < servers ? "server" : "worker";
+      std::string name = role + std::to_string(i);
+      std::vector<std::string> args{role, at};
+      args.insert(args.end(), node_flags.begin(), node_flags.end());
+      children.push_back(testing::Spawn(kBinary, args, dir.File(name + ".out"), dir.File(name + ".err")));
+    }
+  }
+  ~HandCluster() {
+    for (Child& c : children) testing::KillAndReap(&c);
+  }
+};
+
+TEST(ProcessTest, HandStartedRolesCompleteAJob) {
+  TempDir dir;
+  const std::string train = kCriteo + "/train.txt";
+  HandCluster cluster;
+  cluster.Start(dir, {"--data=" + train, "--test=" + kCriteo + "/test.txt", "--num_servers=2", "--num_workers=2"}, 2,
+                2);
+  std::optional<int> code = testing::Wait(cluster.children[0], kTimeout);
+  ASSERT_TRUE(code.has_value()) << "scheduler hung";
+  EXPECT_EQ(*code, 0) << testing::ReadText(cluster.children[0].err_path);
+  std::string json = LastLine(testing::ReadText(cluster.children[0].out_path));
+  EXPECT_EQ(JsonNumber(json, "rows").value_or(-1), CountLines(train)) << json;
+  EXPECT_EQ(JsonNumber(json, "test_rows").value_or(-1), 391) << json;
+  for (size_t i = 1; i < cluster.children.size(); ++i) {
+    std::optional<int> c = testing::Wait(cluster.children[i], 20);
+    ASSERT_TRUE(c.has_value()) << "node " << i << " did not exit after the job";
+    EXPECT_EQ(*c, 0) << testing::ReadText(cluster.children[i].err_path);
+    cluster.children[i].pid = -1;
+  }
+  cluster.children[0].pid = -1;
+}
+
+TEST(ProcessTest, MissingDataFileIsNamed) {
+  TempDir dir;
+  const std::string missing = dir.File("no-such-train.txt");
+  testing::RunResult r = testing::Run(kBinary, {"train", "--data=" + missing}, dir.path(), kTimeout);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.exit_code, -1) << "timed out";
+  EXPECT_NE(r.err.find("no-such-train.txt"), std::string::npos) << r.err;
+}
+
+// criteo-8k's training rows with `bad` malformed lines spread through them.
+std::string WriteWithBadLines(const TempDir& dir, int bad, uint64_t* good_rows) {
+  const std::string path = dir.File("bad.txt");
+  std::ifstream in(kCriteo + "/train.txt");
+  std::ofstream out(path);
+  std::string line;
+  uint64_t n = 0;
+  *good_rows = 0;
+  while (std::getline(in, line) && n < 3000) {
+    out << line << "\n";
+    ++*good_rows;
+    if (++n % 200 == 0 && bad > 0) {
+      // Alternate kinds: too few columns, a bad label, a non-numeric integer column.
+      switch (bad % 3) {
+        case 0: out << "this is not a criteo row\n"; break;
+        case 1: out << "7" << line.substr(1) << "\n"; break;
+        default: out << line.substr(0, 2) << "12abc" << line.substr(line.find('\t', 2)) << "\n"; break;
+      }
+      --bad;
+    }
+  }
+  return path;
+}
+
+TEST(ProcessTest, TooManyMalformedLinesStopTheJob) {
+  TempDir dir;
+  uint64_t good = 0;
+  std::string data = WriteWithBadLines(dir, 12, &good);
+  testing::RunResult r =
+      testing::Run(kBinary, {"train", "--data=" + data, "--max_bad_lines=5", "--num_servers=1", "--num_workers=1"},
+                   dir.path(), kTimeout);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.exit_code, -1) << "timed out";
+  EXPECT_NE(r.err.find("malformed"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("max_bad_lines"), std::string::npos) << r.err;
+}
+
+TEST(ProcessTest, AFewMalformedLinesAreCountedAndSkipped) {
+  TempDir dir;
+  uint64_t good = 0;
+  std::string data = WriteWithBadLines(dir, 4, &good);
+  testing::RunResult r = testing::Run(kBinary, {"train", "--data=" + data, "--part_mb=0.2"}, dir.path(), kTimeout);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string json = LastLine(r.out);
+  EXPECT_EQ(JsonNumber(json, "bad_lines").value_or(-1), 4) << json;
+  EXPECT_EQ(JsonNumber(json, "rows").value_or(-1), good) << json;
+}
+
+TEST(ProcessTest, NodeThatNeverArrivesEndsTheJoinWithACount) {
+  TempDir dir;
+  HandCluster cluster;
+  cluster.Start(dir, {"--data=" + kCriteo + "/train.txt", "--num_servers=2", "--num_workers=2", "--join_timeout=3"},
+                2, 1);
+  std::optional<int> code = testing::Wait(cluster.children[0], kTimeout);
+  ASSERT_TRUE(code.has_value()) << "scheduler hung";
+  EXPECT_NE(*code, 0);
+  std::string err = testing::ReadText(cluster.children[0].err_path);
+  EXPECT_NE(err.find("2 of 2 servers"), std::string::npos) << err;
+  EXPECT_NE(err.find("1 of 2 workers"), std::string::npos) << err;
+  // The nodes that came are told the job will not start, and exit.
+  for (size_t i = 1; i < cluster.children.size(); ++i) {
+    std::optional<int> c = testing::Wait(cluster.children[i], 10);
+    EXPECT_TRUE(c.has_value()) << "node " << i << " kept waiting after the scheduler gave up";
+    cluster.children[i].pid = -1;
+  }
+  cluster.children[0].pid = -1;
+}
+
+TEST(ProcessTest, SchedulerOnATakenPortSaysPortInUse) {
+  TempDir dir;
+  int held = -1;
+  int port = testing::FreePort(&held);
+  ASSERT_GT(port, 0);
+  testing::RunResult r = testing::Run(
+      kBinary, {"scheduler", "--port=" + std::to_string(port), "--data=" + kCriteo + "/train.txt"}, dir.path(),
+      kTimeout);
+  ::close(held);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.exit_code, -1) << "timed out";
+  EXPECT_NE(r.err.find("port in use"), std::string::npos) << r.err;
+}
+
+TEST(ProcessTest, JobSurvivesAWorkerKilledMidJob) {
+  TempDir dir;
+  const std::string data = dir.File("train.txt");
+  ASSERT_TRUE(testing::GenerateFile(data, 20000, 3));
+  // Small synchronous batches and small parts make the job last long enough to kill a worker
+  // while it holds a part.
+  HandCluster cluster;
+  cluster.Start(dir,
+                {"--data=" + data, "--num_servers=2", "--num_workers=2", "--heartbeat_timeout=3", "--batch_size=20",
+                 "--max_delay=0", "--part_mb=0.1", "--epochs=3"},
+                2, 2);
+  Child& victim = cluster.children[3];
+  // Kill shortly after the job started, while the victim holds a part.
+  bool started = false;
+  for (int i = 0; i < 1000 && !started; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    started = testing::ReadText(cluster.children[0].err_path).find("workers joined") != std::string::npos;
+  }
+  ASSERT_TRUE(started) << testing::ReadText(cluster.children[0].err_path);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_FALSE(testing::TryWait(cluster.children[0], 0).has_value()) << "job already over; make it slower";
+  ASSERT_EQ(::kill(victim.pid, SIGKILL), 0);
+  testing::Wait(victim, 5);
+  victim.pid = -1;
+  std::optional<int> code = testing::Wait(cluster.children[0], kTimeout);
+  ASSERT_TRUE(code.has_value()) << "scheduler hung after the worker died";
+  std::string err = testing::ReadText(cluster.children[0].err_path);
+  EXPECT_EQ(*code, 0) << err;
+  std::string json = LastLine(testing::ReadText(cluster.children[0].out_path));
+  EXPECT_GE(JsonNumber(json, "rows").value_or(-1), 3 * 20000) << json << "\n" << err;
+  cluster.children[0].pid = -1;
+}
+
+}  // namespace
+}  // namespace fmps

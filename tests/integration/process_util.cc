@@ -1,0 +1,171 @@
+#include "tests/integration/process_util.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace fmps::testing {
+
+Child Spawn(const std::string& binary, const std::vector<std::string>& args, const std::string& out_path,
+            const std::string& err_path) {
+  Child c;
+  c.out_path = out_path;
+  c.err_path = err_path;
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(binary.c_str()));
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  c.pid = ::fork();
+  if (c.pid == 0) {
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (out < 0 || err < 0) ::_exit(126);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    ::execv(binary.c_str(), argv.data());
+    ::_exit(127);
+  }
+  return c;
+}
+
+namespace {
+int ExitCode(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 255;
+}
+}  // namespace
+
+std::optional<int> TryWait(const Child& child, double timeout_s) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (true) {
+    int status = 0;
+    pid_t r = ::waitpid(child.pid, &status, WNOHANG);
+    if (r == child.pid) return ExitCode(status);
+    if (r < 0) return 255;
+    if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+std::optional<int> Wait(const Child& child, double timeout_s) {
+  std::optional<int> code = TryWait(child, timeout_s);
+  if (!code) {
+    ::kill(child.pid, SIGKILL);
+    int status;
+    ::waitpid(child.pid, &status, 0);
+  }
+  return code;
+}
+
+void KillAndReap(Child* child) {
+  if (child->pid <= 0) return;
+  int status;
+  if (::waitpid(child->pid, &status, WNOHANG) == 0) {
+    ::kill(child->pid, SIGKILL);
+    ::waitpid(child->pid, &status, 0);
+  }
+  child->pid = -1;
+}
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+RunResult Run(const std::string& binary, const std::vector<std::string>& args, const std::string& dir,
+              double timeout_s) {
+  static int serial = 0;
+  std::string base = dir + "/run" + std::to_string(serial++);
+  Child c = Spawn(binary, args, base + ".out", base + ".err");
+  RunResult r;
+  std::optional<int> code = Wait(c, timeout_s);
+  r.exit_code = code ? *code : -1;
+  r.out = ReadText(c.out_path);
+  r.err = ReadText(c.err_path);
+  return r;
+}
+
+std::vector<pid_t> ChildrenWithRole(pid_t parent, const std::string& role) {
+  std::vector<pid_t> out;
+  DIR* d = ::opendir("/proc");
+  if (d == nullptr) return out;
+  while (struct dirent* e = ::readdir(d)) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (pid <= 0 || *end != '\0') continue;
+    std::string stat = ReadText("/proc/" + std::string(e->d_name) + "/stat");
+    size_t paren = stat.rfind(')');
+    if (paren == std::string::npos) continue;
+    char state;
+    int ppid = 0;
+    if (std::sscanf(stat.c_str() + paren + 1, " %c %d", &state, &ppid) != 2 || ppid != parent) continue;
+    if (state == 'Z') continue;  // exited, not yet reaped
+    std::string cmdline = ReadText("/proc/" + std::string(e->d_name) + "/cmdline");
+    // argv[0] NUL argv[1] NUL ...
+    size_t nul = cmdline.find('\0');
+    if (nul == std::string::npos) continue;
+    std::string arg1 = cmdline.substr(nul + 1, cmdline.find('\0', nul + 1) - nul - 1);
+    std::string argv0 = cmdline.substr(0, nul);
+    if (arg1 == role && argv0.size() >= 4 && argv0.compare(argv0.size() - 4, 4, "fmps") == 0) {
+      out.push_back(static_cast<pid_t>(pid));
+    }
+  }
+  ::closedir(d);
+  return out;
+}
+
+std::string LastLine(const std::string& text) {
+  size_t end = text.find_last_not_of("\n\r ");
+  if (end == std::string::npos) return "";
+  size_t begin = text.rfind('\n', end);
+  return text.substr(begin == std::string::npos ? 0 : begin + 1, end + 1 - (begin == std::string::npos ? 0 : begin + 1));
+}
+
+std::optional<double> JsonNumber(const std::string& json, const std::string& name) {
+  std::string key = "\"" + name + "\":";
+  size_t at = json.find(key);
+  if (at == std::string::npos) return std::nullopt;
+  const char* start = json.c_str() + at + key.size();
+  char* end = nullptr;
+  double v = std::strtod(start, &end);
+  if (end == start) return std::nullopt;
+  return v;
+}
+
+int FreePort(int* hold_fd) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 || (hold_fd && ::listen(fd, 4) != 0)) {
+    ::close(fd);
+    return -1;
+  }
+  int port = ntohs(addr.sin_port);
+  if (hold_fd != nullptr) {
+    *hold_fd = fd;
+  } else {
+    ::close(fd);
+  }
+  return port;
+}
+
+}  // namespace fmps::testing
