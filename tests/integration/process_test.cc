@@ -236,7 +236,7 @@ TEST(ProcessTest, JobSurvivesAWorkerKilledMidJob) {
   HandCluster cluster;
   cluster.Start(dir,
                 {"--data=" + data, "--num_servers=2", "--num_workers=2", "--heartbeat_timeout=3", "--batch_size=20",
-                 "--max_delay=0", "--part_mb=0.1", "--epochs=3"},
+                 "--max_delay=0", "--part_mb=0.1", "--epochs=10"},
                 2, 2);
   Child& victim = cluster.children[3];
   // Kill shortly after the job started, while the victim holds a part.
@@ -255,8 +255,9 @@ TEST(ProcessTest, JobSurvivesAWorkerKilledMidJob) {
   ASSERT_TRUE(code.has_value()) << "scheduler hung after the worker died";
   std::string err = testing::ReadText(cluster.children[0].err_path);
   EXPECT_EQ(*code, 0) << err;
+  EXPECT_NE(err.find("declared dead"), std::string::npos) << "the kill went unnoticed:\n" << err;
   std::string json = LastLine(testing::ReadText(cluster.children[0].out_path));
-  EXPECT_GE(JsonNumber(json, "rows").value_or(-1), 3 * 20000) << json << "\n" << err;
+  EXPECT_GE(JsonNumber(json, "rows").value_or(-1), 10 * 20000) << json << "\n" << err;
   cluster.children[0].pid = -1;
 }
 
