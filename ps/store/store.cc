@@ -173,7 +173,11 @@ void Store::Impl::PushOne(BaseRow& row, float grad_w, const float* grad_v, uint3
 void Store::Impl::Pull(std::span<const uint64_t> keys, std::vector<float>* values,
                        std::vector<uint16_t>* widths) const {
   const KeyOf key_of{&rows_};
-  for (const uint64_t key : keys) {
+  constexpr size_t kAhead = 8;
+  for (size_t i = 0; i < std::min(kAhead, keys.size()); ++i) index_.Prefetch(keys[i]);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const uint64_t key = keys[i];
+    if (i + kAhead < keys.size()) index_.Prefetch(keys[i + kAhead]);
     const uint32_t r = index_.Find(key, key_of);
     if (r == KeyIndex::kNotFound) {
       values->push_back(0.0f);
@@ -214,7 +218,10 @@ Status Store::Impl::Push(std::span<const uint64_t> keys, std::span<const float> 
   }
   const KeyOf key_of{&rows_};
   const float* grad = grads.data();
+  constexpr size_t kAhead = 8;
+  for (size_t i = 0; i < std::min(kAhead, keys.size()); ++i) index_.Prefetch(keys[i]);
   for (size_t i = 0; i < keys.size(); ++i) {
+    if (i + kAhead < keys.size()) index_.Prefetch(keys[i + kAhead]);
     const float* key_grads = grad;
     grad += 1 + widths[i];
     uint32_t prior = 0;
