@@ -17,15 +17,15 @@ std::string JobReport::ToJson() const {
   // Without a test set there is no test logloss or AUC: null, not a misleading 0.
   char test[128] = "\"test_logloss\":null,\"test_auc\":null";
   if (test_rows > 0) std::snprintf(test, sizeof(test), "\"test_logloss\":%.6f,\"test_auc\":%.6f", test_logloss, test_auc);
-  char buf[1024];
+  char buf[1536];
   std::snprintf(buf, sizeof(buf),
                 "{\"rows\":%" PRIu64 ",\"resumed_rows\":%" PRIu64 ",\"seconds\":%.3f,\"train_seconds\":%.3f,"
                 "\"rows_per_s\":%.1f,\"train_logloss\":%.6f,%s,\"test_rows\":%" PRIu64
-                ",\"peak_rss_mb\":%.1f,\"params\":%" PRIu64 ",\"nonzero_w\":%" PRIu64 ",\"embeddings\":%" PRIu64
+                ",\"peak_rss_mb\":%.1f,\"peak_rss_mb_by_role\":{\"scheduler\":%.1f,\"server\":%.1f,\"worker\":%.1f},\"params\":%" PRIu64 ",\"nonzero_w\":%" PRIu64 ",\"embeddings\":%" PRIu64
                 ",\"embedding_floats\":%" PRIu64 ",\"bad_lines\":%" PRIu64 ",\"model\":\"%s\",\"model_dir\":\"%s\"}",
                 rows, resumed_rows, seconds, train_seconds,
                 train_seconds > 0 ? static_cast<double>(rows - resumed_rows) / train_seconds : 0.0, train_logloss, test,
-                test_rows, peak_rss_mb, params, nonzero_w, embeddings, embedding_floats, bad_lines, model.c_str(),
+                test_rows, peak_rss_mb, peak_rss_scheduler_mb, peak_rss_server_mb, peak_rss_worker_mb, params, nonzero_w, embeddings, embedding_floats, bad_lines, model.c_str(),
                 model_dir.c_str());
   return buf;
 }
@@ -300,8 +300,13 @@ Result<JobReport> Scheduler::Run() {
   }
   double peak = static_cast<double>(PeakRssBytes());
   uint64_t dense_params = 0;
+  r.peak_rss_scheduler_mb = peak / (1 << 20);
   for (const Node& n : nodes_) {
     peak = std::max(peak, static_cast<double>(n.heartbeat.peak_rss_bytes()));
+    double& role_peak = n.info.role() == proto::SERVER ? r.peak_rss_server_mb : r.peak_rss_worker_mb;
+    if (n.info.role() != proto::SCHEDULER) {
+      role_peak = std::max(role_peak, static_cast<double>(n.heartbeat.peak_rss_bytes()) / (1 << 20));
+    }
     if (n.info.role() == proto::SERVER) {
       r.nonzero_w += n.heartbeat.nonzero_w();
       r.embeddings += n.heartbeat.embeddings();

@@ -43,6 +43,7 @@ struct JobReport {
   double test_logloss = 0, test_auc = 0;
   uint64_t test_rows = 0;
   double peak_rss_mb = 0;            // largest peak RSS of any node
+  double peak_rss_scheduler_mb = 0, peak_rss_server_mb = 0, peak_rss_worker_mb = 0;  // by role (max)
   uint64_t nonzero_w = 0, embeddings = 0, embedding_floats = 0, params = 0;
   uint64_t bad_lines = 0;
   std::string model, model_dir;
