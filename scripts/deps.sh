@@ -3,6 +3,8 @@
 set -euo pipefail
 PACKAGES=(cmake g++ make pkg-config libzmq3-dev cppzmq-dev libprotobuf-dev protobuf-compiler libboost-dev
           libgoogle-glog-dev libgflags-dev libgtest-dev zlib1g-dev libzstd-dev libxxhash-dev zstd gzip python3)
+# OPTIONAL, fuzz build only (scripts/fuzz.sh sets FMPS_FUZZ=1): clang with libFuzzer. The normal build never needs it.
+if [ "${FMPS_FUZZ:-0}" = 1 ]; then PACKAGES+=(clang-14 libclang-rt-14-dev llvm-14); fi
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
