@@ -18,6 +18,7 @@ if [ $# -gt 0 ]; then HARNESSES=("$@"); fi
 BUILD=${FUZZ_BUILD_DIR:-/tmp/build-fuzz}
 OUT=${FUZZ_OUT:-$(mktemp -d /tmp/fmps-fuzz.XXXXXX)}
 JOBS=${FUZZ_JOBS:-2}
+mkdir -p "$OUT"
 
 if ! command -v clang++-14 >/dev/null || [ -z "$(ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null)" ]; then
   FMPS_FUZZ=1 bash scripts/deps.sh
