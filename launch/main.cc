@@ -236,6 +236,10 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
     return Status::InvalidArgument("--num_servers and --num_workers must be at least 1");
   }
   if (FLAGS_k < 1 || FLAGS_k > 1024) return Status::InvalidArgument("--k must be in 1..1024");
+  if (FLAGS_rank_mid_count > FLAGS_rank_head_count) {
+    return Status::InvalidArgument("--rank_mid_count must not exceed --rank_head_count");
+  }
+  if (FLAGS_batch_size < 1 || FLAGS_epochs < 1) return Status::InvalidArgument("--batch_size and --epochs must be >= 1");
   if (!FLAGS_init_model.empty() && ::access(FLAGS_init_model.c_str(), R_OK) != 0) {
     return Status::NotFound("--init_model=" + FLAGS_init_model + ": no such directory");
   }
