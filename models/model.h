@@ -16,10 +16,11 @@
 //   pruned_fwfm  {b, R[P], mask[P]} (mask 1 kept / 0 pruned, never trained; R is used as R*mask);
 //                AfterDenseUpdate prunes by a cubic ramp to the target by progress 0.5.
 //   dplr         {b, U[rho*m] (U[p*m+f]), e[rho]}; R = U^T diag(e) U with its diagonal removed.
-//   rafm         {b}. V width D_1+...+D_l, one block per level; a key's level is the number of
-//                whole blocks within widths[i]. Gradients follow the paper's Algorithm 1: the
-//                key's top block gets the logloss gradient, lower blocks a distillation gradient
-//                (see rafm.cc), so they are not the gradient of the returned loss.
+//   rafm         {b}. V width D_l (nested): a key of level q holds D_q floats and its rank-D_p
+//                embedding (p < q) is the prefix of D_p floats; a key's level is the number of
+//                ranks within widths[i]. Gradients follow Algorithm 1 adapted to the prefixes:
+//                each block also gets the distillation gradients of the truncated models that
+//                use it (see rafm.cc), so they are not the gradient of the returned loss.
 //   ffm          {b}. V width m*k, block f of a key pairs with features of field f.
 // Field ids must be < num_fields (the reader validates input). Compute is const and thread-safe:
 // per-call scratch lives in thread_local buffers sized once and reused.
@@ -109,7 +110,7 @@ class Model {
 Result<std::unique_ptr<Model>> CreateModel(const ModelOptions& options);
 std::vector<std::string> ModelNames();
 
-// RaFM rank policy for the servers: one (min_count, cumulative width) per level, min_count
+// RaFM rank policy for the servers: one (min_count, width D_q) per level, min_count
 // increasing. A feature seen n times gets the largest level whose min_count <= n, i.e.
 // argmin_k |log n - log D_k| (RaFM eq. 17): level k+1 starts at n >= sqrt(D_k * D_{k+1})
 // (rounded up; ties go to the larger rank). The first level's min_count is 0 (admission is the

@@ -57,16 +57,13 @@ double ReferenceLogit(const ModelOptions& o, const BatchView& b, const ParamView
   if (o.name == "fwfm" || o.name == "pruned_fwfm" || o.name == "dplr") {
     rmat = ReferenceFieldMatrix(o, p.dense);
   }
-  std::vector<int> ranks, cum{0};
-  if (o.name == "rafm") {
-    ranks = RafmRanks(o);
-    for (int d : ranks) cum.push_back(cum.back() + d);
-  }
+  std::vector<int> ranks;
+  if (o.name == "rafm") ranks = RafmRanks(o);
   const int nl = int(ranks.size());
   auto level_of = [&](uint32_t i) {
     if (p.widths == nullptr) return nl;
     int level = 0;
-    while (level < nl && cum[level + 1] <= p.widths[i]) ++level;
+    while (level < nl && ranks[level] <= p.widths[i]) ++level;
     return level;
   };
   for (uint32_t a = begin; a < end; ++a) {
@@ -86,9 +83,9 @@ double ReferenceLogit(const ModelOptions& o, const BatchView& b, const ParamView
         int level = std::min(level_of(i), level_of(j));
         if (level == 0) continue;
         if (rafm_level_cap > 0) level = std::min(level, rafm_level_cap);
-        const size_t width = size_t(cum.back());
-        inner = Dot(p.V + i * width + cum[level - 1], p.V + j * width + cum[level - 1],
-                    ranks[level - 1]);
+        // Nested embeddings: the rank-D_level embedding is the prefix of the key's row.
+        const size_t width = size_t(ranks.back());
+        inner = Dot(p.V + i * width, p.V + j * width, ranks[level - 1]);
       }
       z += inner * xx;
     }

@@ -16,8 +16,8 @@ namespace fmps {
 std::vector<double> ReferenceFieldMatrix(const ModelOptions& options, const float* dense);
 
 // Logit of row r of the model named by options (options already validated). For rafm,
-// rafm_level_cap = p in 1..l gives the truncated model B_{1,p}: pairs use the blocks of level
-// min(p, l_i, l_j); 0 means all levels (the model itself).
+// rafm_level_cap = p in 1..l gives the truncated model B_{1,p}: pairs use the first D_q floats
+// of both rows (nested), q = min(p, l_i, l_j); 0 means all levels (the model itself).
 double ReferenceLogit(const ModelOptions& options, const BatchView& batch, const ParamView& params,
                       size_t row, int rafm_level_cap = 0);
 

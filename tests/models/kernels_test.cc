@@ -44,7 +44,7 @@ std::vector<uint16_t> MixedWidths(const ModelOptions& o, const Model& model, siz
     for (size_t i = 0; i < num_keys; i += 3) widths[i] = uint16_t(i % 2 ? 0 : o.k / 2);
   }
   if (o.name == "rafm") {
-    const uint16_t levels[] = {0, 2, 5, 10};  // cumulative widths of levels 0..3 for {2, 3, 5}
+    const uint16_t levels[] = {0, 2, 3, 5};  // widths of levels 0..3 for {2, 3, 5} (nested)
     for (size_t i = 0; i < num_keys; ++i) widths[i] = levels[i % 4];
   }
   return widths;
@@ -101,11 +101,12 @@ TEST_P(KernelTest, GradientsMatchFiniteDifferences) {
     ExpectGradNear(gw[i], FiniteDifference(&params.w[i], loss), "w " + std::to_string(i));
     ++checked;
   }
-  // RaFM's lower blocks of a key follow the distillation objective: checked in rafm_test.cc.
+  // RaFM's blocks below the top one also get distillation gradients: checked in rafm_test.cc;
+  // here only the top block (lanes 3, 4 of the widest keys) follows the model's own loss.
   for (size_t i = 0; i < batch.num_keys; ++i) {
     size_t begin = 0;
     if (name == "rafm" && params.widths[i] > 0) {
-      begin = params.widths[i] == 10 ? 5 : params.widths[i] == 5 ? 2 : 0;
+      begin = params.widths[i] == 5 ? 3 : params.widths[i];
     }
     for (size_t d = begin; d < params.widths[i]; ++d) {
       ExpectGradNear(gV[i * width + d], FiniteDifference(&params.V[i * width + d], loss),
@@ -122,7 +123,8 @@ TEST_P(KernelTest, GradientsMatchFiniteDifferences) {
     ExpectGradNear(gd[j], FiniteDifference(&params.dense[j], loss), "dense " + std::to_string(j));
     ++checked;
   }
-  EXPECT_GT(checked, batch.num_keys + 10);
+  // RaFM checks fewer V floats here (only top blocks); rafm_test checks the rest.
+  EXPECT_GT(checked, batch.num_keys + (name == "rafm" ? 4 : 10));
 }
 
 INSTANTIATE_TEST_SUITE_P(
