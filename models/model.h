@@ -114,8 +114,11 @@ std::vector<std::string> ModelNames();
 // increasing. A feature seen n times gets the largest level whose min_count <= n, i.e.
 // argmin_k |log n - log D_k| (RaFM eq. 17): level k+1 starts at n >= sqrt(D_k * D_{k+1})
 // (rounded up; ties go to the larger rank). The first level's min_count is 0 (admission is the
-// store's business). Empty ranks mean the default {4, 8, 16}.
-std::vector<std::pair<uint64_t, uint32_t>> RafmLevels(const std::vector<int>& ranks);
+// store's business). Empty ranks mean the default {4, 8, 16}. count_scale c compares n / c with
+// the ranks instead of n (eq. 17 is c = 1): the servers count occurrences over all epochs, and
+// with ranks as small as 2..8 eq. 17 puts nearly every feature at the top level.
+std::vector<std::pair<uint64_t, uint32_t>> RafmLevels(const std::vector<int>& ranks,
+                                                      double count_scale = 1.0);
 
 }  // namespace fmps
 

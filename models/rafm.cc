@@ -142,14 +142,16 @@ Result<std::unique_ptr<Model>> NewRafmModel(const ModelOptions& o) {
   return std::unique_ptr<Model>(std::make_unique<RafmModel>(std::move(ranks)));
 }
 
-std::vector<std::pair<uint64_t, uint32_t>> RafmLevels(const std::vector<int>& ranks_in) {
+std::vector<std::pair<uint64_t, uint32_t>> RafmLevels(const std::vector<int>& ranks_in,
+                                                      double count_scale) {
   const std::vector<int> ranks = ranks_in.empty() ? std::vector<int>{4, 8, 16} : ranks_in;
   std::vector<std::pair<uint64_t, uint32_t>> levels;
   for (size_t q = 0; q < ranks.size(); ++q) {
     uint64_t min_count = 0;
     if (q > 0) {
       // |log n - log D_q| < |log n - log D_{q-1}| iff n > sqrt(D_{q-1} D_q); ties go up.
-      min_count = uint64_t(std::ceil(std::sqrt(double(ranks[q - 1]) * ranks[q]) - 1e-9));
+      const double geometric_mean = std::sqrt(double(ranks[q - 1]) * ranks[q]);
+      min_count = uint64_t(std::ceil(count_scale * geometric_mean - 1e-9));
     }
     levels.emplace_back(min_count, uint32_t(ranks[q]));  // nested: the row holds D_q floats
   }

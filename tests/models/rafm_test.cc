@@ -128,6 +128,12 @@ TEST(RafmTest, LevelsSwitchAtTheGeometricMeanOfRanks) {
     EXPECT_EQ(chosen, best) << "count " << n;
   }
   EXPECT_EQ(RafmLevels({}), levels);  // default ranks
+  // count_scale c compares n / c with the ranks: thresholds scale by c, widths stay.
+  const auto scaled = RafmLevels({2, 4, 8}, 30.0);
+  ASSERT_EQ(scaled.size(), 3u);
+  EXPECT_EQ(scaled[0], std::make_pair(uint64_t(0), uint32_t(2)));
+  EXPECT_EQ(scaled[1], std::make_pair(uint64_t(85), uint32_t(4)));   // 30 sqrt(8) = 84.9
+  EXPECT_EQ(scaled[2], std::make_pair(uint64_t(170), uint32_t(8)));  // 30 sqrt(32) = 169.7
 }
 
 }  // namespace
