@@ -37,6 +37,7 @@ DEFINE_int32(rank, 2, "DPLR-FwFM: rank rho of the field-pair matrix");
 DEFINE_double(keep, 1.0, "pruned_fwfm: fraction of field-pair entries kept");
 DEFINE_int64(keep_entries, -1, "pruned_fwfm: field-pair entries kept (overrides --keep when >= 0)");
 DEFINE_bool(normalize_field_pairs, true, "fwfm/dplr: keep the mean |R| of field pairs at 1 (R and V trade scale)");
+DEFINE_double(rafm_count_scale, 1.0, "RaFM: levels compare n / scale with the ranks (eq. 17 is 1)");
 DEFINE_string(rafm_ranks, "4,8,16", "RaFM: embedding ranks D_1 < ... < D_l");
 // Training loop.
 DEFINE_int32(num_servers, 2, "servers in the job");
@@ -96,7 +97,7 @@ namespace {
 const std::map<std::string, std::vector<std::string>>& CommandFlags() {
   static const std::map<std::string, std::vector<std::string>> flags = [] {
     std::vector<std::string> job{"data", "test", "format", "model", "k", "num_fields", "rank", "keep",
-                                 "keep_entries", "normalize_field_pairs", "rafm_ranks", "num_servers", "num_workers", "epochs",
+                                 "keep_entries", "normalize_field_pairs", "rafm_ranks", "rafm_count_scale", "num_servers", "num_workers", "epochs",
                                  "batch_size", "max_delay", "seed", "model_dir", "part_mb", "max_bad_lines",
                                  "ftrl_alpha", "ftrl_beta", "ftrl_l1", "ftrl_l2", "v_lr", "v_init_scale", "v_l2",
                                  "dense_lr", "stale_damping", "v_min_count", "rank_mid", "rank_mid_count", "rank_head_count",
@@ -255,6 +256,8 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
   c.set_keep_entries(FLAGS_keep_entries);
   c.set_keep_field_pair_scale(!FLAGS_normalize_field_pairs);
   for (int r : ranks.value()) c.add_rafm_ranks(r);
+  if (FLAGS_rafm_count_scale <= 0) return Status::InvalidArgument("--rafm_count_scale must be positive");
+  c.set_rafm_count_scale(FLAGS_rafm_count_scale);
   c.set_ftrl_alpha(static_cast<float>(FLAGS_ftrl_alpha));
   c.set_ftrl_beta(static_cast<float>(FLAGS_ftrl_beta));
   c.set_ftrl_l1(static_cast<float>(FLAGS_ftrl_l1));

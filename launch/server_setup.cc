@@ -25,7 +25,7 @@ StoreOptions StoreOptionsFromConfig(const proto::JobConfig& c, int embedding_wid
   if (c.model() == "rafm") {
     std::vector<int> ranks(c.rafm_ranks().begin(), c.rafm_ranks().end());
     RankPolicy p;
-    for (auto [count, width] : RafmLevels(ranks)) p.levels.push_back({std::max(count, min_count), width});
+    for (auto [count, width] : RafmLevels(ranks, c.rafm_count_scale() > 0 ? c.rafm_count_scale() : 1.0)) p.levels.push_back({std::max(count, min_count), width});
     // Levels whose threshold fell below min_count collapse onto it: keep the widest of equals.
     std::vector<RankLevel> kept;
     for (const RankLevel& l : p.levels) {
