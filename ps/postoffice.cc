@@ -9,6 +9,10 @@
 #include "ps/base/keys.h"
 
 namespace fmps {
+namespace {
+// Early messages kept while joining: a few per worker in a real job, so this only bounds garbage.
+constexpr size_t kMaxEarlyMessages = 10000;
+}  // namespace
 
 KeyPartition::KeyPartition(int num_servers) {
   unsigned __int128 span = (static_cast<unsigned __int128>(1) << 64) / num_servers;
@@ -74,8 +78,14 @@ Status Postoffice::Join() {
       return Status::Aborted("the scheduler ended the job before it started: " + msg->meta.error());
     }
     if (msg->meta.cmd() != proto::NODE_TABLE) {
-      LOG(WARNING) << "ignoring " << proto::Command_Name(msg->meta.cmd()) << " from " << msg->peer
-                   << " while joining";
+      if (early_.size() < kMaxEarlyMessages) {
+        VLOG(1) << "keeping " << proto::Command_Name(msg->meta.cmd()) << " from " << msg->peer
+                << " until the node table arrives";
+        early_.push_back(std::move(*msg));
+      } else {
+        LOG(WARNING) << "ignoring " << proto::Command_Name(msg->meta.cmd()) << " from " << msg->peer
+                     << " while joining (" << early_.size() << " messages already kept)";
+      }
       continue;
     }
     table_ = msg->meta.table();
@@ -110,6 +120,15 @@ Status Postoffice::UpdateTable(const proto::NodeTable& table) {
   proto::NodeTable old = std::move(table_);
   table_ = table;
   return ConnectPeers(&old);
+}
+
+std::optional<Message> Postoffice::Recv(int timeout_ms) {
+  if (!early_.empty()) {
+    Message msg = std::move(early_.front());
+    early_.pop_front();
+    return msg;
+  }
+  return transport_->Recv(timeout_ms);
 }
 
 Status Postoffice::Send(int id, Message msg) {

@@ -6,6 +6,7 @@
 #define FMPS_PS_POSTOFFICE_H_
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -66,7 +67,8 @@ class Postoffice {
 
   // Sends msg to node id, stamping the sender.
   Status Send(int id, Message msg);
-  std::optional<Message> Recv(int timeout_ms) { return transport_->Recv(timeout_ms); }
+  // The next message for this node: first those that arrived while joining, then the transport's.
+  std::optional<Message> Recv(int timeout_ms);
 
  private:
   std::unique_ptr<Transport> transport_;
@@ -75,6 +77,10 @@ class Postoffice {
 
   proto::NodeTable table_;
   KeyPartition partition_;
+  // Requests that reached us before our node table (a worker can get its table first and pull at
+  // once); kept for the receive loop instead of dropped, which would leave the sender waiting.
+  // Filled by Join, drained by Recv: both on the receive side, never at the same time.
+  std::deque<Message> early_;
 };
 
 }  // namespace fmps
