@@ -542,9 +542,28 @@ Status Scheduler::HandleCheckpointDone(const proto::Checkpoint& ckpt) {
 Status Scheduler::Tick() {
   const double now = NowSeconds();
   int alive_workers = 0;
+  // A worker heartbeats between minibatches, so one waiting on a silent server's reply goes
+  // silent too: judge servers first, hold off on workers while a server is going quiet, and give
+  // workers a fresh timeout once a server is declared dead (SERVER_DOWN releases their waits).
+  bool server_quiet = false, server_died = false;
+  for (size_t id = 1; id < nodes_.size(); ++id) {
+    Node& n = nodes_[id];
+    if (n.dead || n.info.role() != proto::SERVER) continue;
+    if (now - n.last_seen > options_.heartbeat_timeout_s) {
+      DeclareDead(static_cast<int>(id), now - n.last_seen);
+      server_died = true;
+    } else if (now - n.last_seen > options_.heartbeat_timeout_s / 2) {
+      server_quiet = true;
+    }
+  }
   for (size_t id = 1; id < nodes_.size(); ++id) {
     Node& n = nodes_[id];
     if (n.dead) continue;
+    if (n.info.role() == proto::WORKER && server_died) n.last_seen = now;
+    if (n.info.role() == proto::WORKER && server_quiet) {
+      ++alive_workers;
+      continue;
+    }
     if (now - n.last_seen > options_.heartbeat_timeout_s) {
       DeclareDead(static_cast<int>(id), now - n.last_seen);
       continue;
