@@ -17,6 +17,7 @@ Worker::~Worker() {
 
 void Worker::ReceiveLoop() {
   while (!stop_) {
+    if (NowSeconds() - last_heartbeat_ >= options_.heartbeat_s) SendHeartbeat();
     auto msg = po_->Recv(100);
     if (!msg) continue;
     proto::Command cmd = msg->meta.cmd();
@@ -64,17 +65,15 @@ std::optional<Message> Worker::NextControl(double timeout_s) {
   }
 }
 
-void Worker::MaybeHeartbeat(bool force) {
-  double now = NowSeconds();
-  if (!force && now - last_heartbeat_ < options_.heartbeat_s) return;
-  last_heartbeat_ = now;
+void Worker::SendHeartbeat() {
+  last_heartbeat_ = NowSeconds();
   Message hb;
   hb.meta.set_cmd(proto::HEARTBEAT);
   proto::Heartbeat* h = hb.meta.mutable_heartbeat();
   h->set_rss_bytes(CurrentRssBytes());
   h->set_peak_rss_bytes(PeakRssBytes());
-  h->set_rows(rows_trained_);
-  h->set_loss_sum(loss_trained_);
+  h->set_rows(rows_trained_.load());
+  h->set_loss_sum(loss_trained_.load());
   Status st = po_->Send(kSchedulerId, std::move(hb));
   if (!st.ok()) LOG(WARNING) << "heartbeat: " << st.ToString();
 }
@@ -95,7 +94,6 @@ Status Worker::Run() {
 
   Status status;
   while (true) {
-    MaybeHeartbeat(false);
     Message req;
     req.meta.set_cmd(proto::REQUEST_PART);
     FMPS_RETURN_IF_ERROR(po_->Send(kSchedulerId, std::move(req)));
@@ -109,7 +107,6 @@ Status Worker::Run() {
     if (reply->meta.cmd() != proto::ASSIGN_PART) continue;
     const proto::Part& part = reply->meta.part();
     if (part.kind() == proto::Part::FINISHED) {
-      MaybeHeartbeat(true);
       // Wait for the scheduler's SHUTDOWN so that late messages still find us.
       while (auto m = NextControl(options_.control_timeout_s)) {
         if (m->meta.cmd() == proto::SHUTDOWN) break;
@@ -176,7 +173,6 @@ Status Worker::ProcessPart(const proto::Part& part, PartResult* result) {
     if (!n.ok()) return n.status();
     if (n.value() == 0) break;
     FMPS_RETURN_IF_ERROR(ProcessBatch(batch, train, result));
-    MaybeHeartbeat(false);
   }
   // A part is reported done only once its updates are on the servers, so "all parts done" means
   // the model reflects them (checkpoints and the test pass rely on it).
@@ -220,7 +216,7 @@ Status Worker::ProcessBatch(const Minibatch& batch, bool train, PartResult* resu
   result->rows += local_.rows();
   result->loss_sum += loss;
   rows_trained_ += local_.rows();
-  loss_trained_ += loss;
+  loss_trained_.store(loss_trained_.load() + loss);  // only this thread writes it
   grads_.Pack(params_.widths, params_.width, &packed_);
   pushes_.push_back(
       kv_->Push(local_.keys, local_.mixed, packed_, params_.widths, local_.counts, grads_.dense, pulled_.clocks));

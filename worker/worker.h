@@ -4,7 +4,8 @@
 // (0: synchronous). On test parts it only scores and sends the predictions to the scheduler.
 //
 // Threads: Run() is the compute thread; a receive thread hands pull/push replies to the KVClient
-// and control messages to a queue guarded by control_mu_.
+// and control messages to a queue guarded by control_mu_, and sends the heartbeats (so a worker
+// waiting on a slow or dead server still shows it is alive).
 #ifndef FMPS_WORKER_WORKER_H_
 #define FMPS_WORKER_WORKER_H_
 
@@ -49,7 +50,7 @@ class Worker {
   Status ProcessPart(const proto::Part& part, PartResult* result);
   Status ProcessBatch(const Minibatch& batch, bool train, PartResult* result);
   Status DrainPushes();
-  void MaybeHeartbeat(bool force);
+  void SendHeartbeat();
 
   std::unique_ptr<Postoffice> po_;
   WorkerOptions options_;
@@ -72,9 +73,10 @@ class Worker {
   BatchGrads grads_;
   std::vector<float> packed_, logits_;
   std::deque<int64_t> pushes_;  // timestamps of pushes in flight
-  uint64_t rows_trained_ = 0;
-  double loss_trained_ = 0;
-  double last_heartbeat_ = 0;
+  // Written by the compute thread, read by the receive thread for heartbeats.
+  std::atomic<uint64_t> rows_trained_{0};
+  std::atomic<double> loss_trained_{0};
+  double last_heartbeat_ = 0;  // receive thread only
 };
 
 }  // namespace fmps
