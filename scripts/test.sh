@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README command 2: install what is missing, build (warnings are errors) and run the whole test suite.
-# Then builds the unit tests under AddressSanitizer + UBSan and runs them (FMPS_SANITIZE=0 skips it).
+# Then builds the unit tests under AddressSanitizer + UBSan and runs them (FMPS_SANITIZE=0 skips it),
+# and runs each libFuzzer harness for FMPS_FUZZ_SECONDS (default 15; 0 skips; installs clang-14).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -9,4 +10,7 @@ bash scripts/build.sh
 if [ "${FMPS_SANITIZE:-1}" = "1" ]; then
   BUILD_DIR=build-asan bash scripts/build.sh -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFMPS_SANITIZE=ON
   (cd build-asan && ctest --output-on-failure -j 2 --timeout 900 -LE "slow|netns")
+fi
+if [ "${FMPS_FUZZ_SECONDS:-15}" != "0" ]; then
+  bash scripts/fuzz.sh "${FMPS_FUZZ_SECONDS:-15}"
 fi

@@ -280,3 +280,33 @@ TEST(ByteSourceTest, AnyChunkSizeGivesTheExactText) {
 
 }  // namespace
 }  // namespace fmps
+
+namespace fmps {
+namespace {
+
+// A zstd frame that declares 151 bytes but holds an empty last block: zstd's streaming decoder
+// noticed it only with a large output buffer, so with a small one the archive read as empty
+// (found by fuzz/findings/zstd_source-truncated-frame-verdict). Every buffer size must say so.
+TEST(ByteSourceTest, ZstdFrameShorterThanItsDeclaredSizeIsCorrupt) {
+  testing::TempDir dir;
+  const std::string path = testing::WriteBytes(dir.Path("short.zst"), std::string("\x28\xb5\x2f\xfd\x20\x97\x01\x00\x00", 9));
+  for (size_t capacity : {1, 7, 64, 65536}) {
+    Result<OpenedSource> src = OpenByteSource(path, 0);
+    ASSERT_TRUE(src.ok());
+    std::vector<char> buf(capacity);
+    Status status;
+    while (true) {
+      Result<size_t> n = src->source->Read(buf.data(), capacity);
+      if (!n.ok()) {
+        status = n.status();
+        break;
+      }
+      if (*n == 0) break;
+    }
+    EXPECT_FALSE(status.ok()) << "capacity " << capacity;
+    EXPECT_NE(status.message().find(path), std::string::npos) << status.message();
+  }
+}
+
+}  // namespace
+}  // namespace fmps
