@@ -35,9 +35,9 @@ run() {  # name, seconds before the kill (0: none), pkill pattern, extra flags..
 
 results=()
 results+=("$(run clean 0 x)")
-results+=("$(run worker 4 'fmps worker' --restart_failed=1)")
-results+=("$(run server 4 'fmps server' --restart_failed=1)")
-results+=("$(run scheduler 4 'fmps scheduler')")
+results+=("$(run worker 3 'fmps worker' --restart_failed=1)")
+results+=("$(run server 3 'fmps server' --restart_failed=1)")
+results+=("$(run scheduler 3 'fmps scheduler')")
 clean_ll=$(cut -d'|' -f4 <<<"${results[0]}")
 printf "%-10s %4s %10s %12s %8s %9s %8s\n" fault exit rows test_ll vs_clean auc seconds
 for r in "${results[@]}"; do

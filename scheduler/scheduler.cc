@@ -259,6 +259,12 @@ Result<JobReport> Scheduler::Run() {
       checkpoint_version_ = m->version();
       rows_done_ = resumed_rows_ = m->rows();
       std::vector<int> done(m->parts_done().begin(), m->parts_done().end());
+      if (epoch_ >= options_.config.epochs()) {
+        // A checkpoint written after the last epoch: training is over, only the test pass is left.
+        epoch_ = options_.config.epochs() - 1;
+        done.clear();
+        for (size_t id = 0; id < train_pool_.num_parts(); ++id) done.push_back(static_cast<int>(id));
+      }
       train_pool_.MarkDone(done);
       LOG(INFO) << "resuming from checkpoint " << m->version() << " in " << dir << ": epoch " << epoch_
                 << ", " << done.size() << " parts of it done, " << rows_done_ << " rows trained";
