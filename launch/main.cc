@@ -39,6 +39,7 @@ DEFINE_int64(keep_entries, -1, "pruned_fwfm: field-pair entries kept (overrides 
 DEFINE_bool(normalize_field_pairs, true, "fwfm/dplr: keep the mean |R| of field pairs at 1 (R and V trade scale)");
 DEFINE_double(rafm_count_scale, 1.0, "RaFM: levels compare n / scale with the ranks (eq. 17 is 1)");
 DEFINE_string(rafm_ranks, "4,8,16", "RaFM: embedding ranks D_1 < ... < D_l");
+DEFINE_double(rafm_distill_weight, 1.0, "RaFM: weight of the distillation terms (Algorithm 1 is 1, 0: none)");
 // Training loop.
 DEFINE_int32(num_servers, 2, "servers in the job");
 DEFINE_int32(num_workers, 2, "workers in the job");
@@ -97,7 +98,7 @@ namespace {
 const std::map<std::string, std::vector<std::string>>& CommandFlags() {
   static const std::map<std::string, std::vector<std::string>> flags = [] {
     std::vector<std::string> job{"data", "test", "format", "model", "k", "num_fields", "rank", "keep",
-                                 "keep_entries", "normalize_field_pairs", "rafm_ranks", "rafm_count_scale", "num_servers", "num_workers", "epochs",
+                                 "keep_entries", "normalize_field_pairs", "rafm_ranks", "rafm_count_scale", "rafm_distill_weight", "num_servers", "num_workers", "epochs",
                                  "batch_size", "max_delay", "seed", "model_dir", "part_mb", "max_bad_lines",
                                  "ftrl_alpha", "ftrl_beta", "ftrl_l1", "ftrl_l2", "v_lr", "v_init_scale", "v_l2",
                                  "dense_lr", "stale_damping", "v_min_count", "rank_mid", "rank_mid_count", "rank_head_count",
@@ -258,6 +259,10 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
   for (int r : ranks.value()) c.add_rafm_ranks(r);
   if (FLAGS_rafm_count_scale <= 0) return Status::InvalidArgument("--rafm_count_scale must be positive");
   c.set_rafm_count_scale(FLAGS_rafm_count_scale);
+  if (!(FLAGS_rafm_distill_weight >= 0 && FLAGS_rafm_distill_weight <= 1000)) {
+    return Status::InvalidArgument("--rafm_distill_weight must be in [0, 1000]");
+  }
+  c.set_rafm_distill_weight(static_cast<float>(FLAGS_rafm_distill_weight));
   c.set_ftrl_alpha(static_cast<float>(FLAGS_ftrl_alpha));
   c.set_ftrl_beta(static_cast<float>(FLAGS_ftrl_beta));
   c.set_ftrl_l1(static_cast<float>(FLAGS_ftrl_l1));

@@ -47,6 +47,8 @@ struct ModelOptions {
   double keep = 1.0;              // pruned_fwfm: fraction of R's off-diagonal entries kept
   int64_t keep_entries = -1;      // pruned_fwfm: entries kept (overrides keep when >= 0)
   std::vector<int> rafm_ranks;    // RaFM ranks D_1 < ... < D_l (default {4, 8, 16})
+  float rafm_distill_weight = 1.0f;  // RaFM: weight of Algorithm 1's distillation terms in the
+                                     // prefixes' gradient (1 = the paper, 0 = plain FM gradient)
   float dense_init_scale = 0.01f; // stddev of random init of the dense block beyond the bias
   bool normalize_field_pairs = true;  // fwfm, pruned_fwfm, dplr: rescale R to mean |R| = 1 after
                                       // each dense update (R and V trade scale; only V has L2)

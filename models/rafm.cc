@@ -39,7 +39,8 @@ struct RafmScratch {
 
 class RafmModel : public Model {
  public:
-  explicit RafmModel(std::vector<int> ranks) : ranks_(std::move(ranks)) {
+  RafmModel(std::vector<int> ranks, float distill_weight)
+      : ranks_(std::move(ranks)), distill_weight_(distill_weight) {
     begin_.push_back(0);
     for (int d : ranks_) begin_.push_back(d);
   }
@@ -99,10 +100,11 @@ class RafmModel : public Model {
       float g;
       total += FinishRow(b, r, s.logit[nl], logits, &g);
       if (!train) continue;
-      // coef[q] = g + sum_{q <= p < l} (sigmoid(B_{1,p}) - sigmoid(B_{1,p+1})), from the top down.
+      // coef[q] = g + w * sum_{q <= p < l} (sigmoid(B_{1,p}) - sigmoid(B_{1,p+1})), top down.
       s.coef[nl] = g;
       for (int q = nl - 1; q >= 1; --q) {
-        s.coef[q] = s.coef[q + 1] + float(Sigmoid(s.logit[q]) - Sigmoid(s.logit[q + 1]));
+        s.coef[q] = s.coef[q + 1] +
+                    distill_weight_ * float(Sigmoid(s.logit[q]) - Sigmoid(s.logit[q + 1]));
       }
       model_math::AddLinearGrad(b, r, g, grads);
       for (uint32_t e = begin; e < end; ++e) {
@@ -125,6 +127,7 @@ class RafmModel : public Model {
  private:
   std::vector<int> ranks_;   // D_1 < ... < D_l
   std::vector<int> begin_;   // block q is lanes [begin_[q-1], begin_[q]) = [D_{q-1}, D_q), D_0 = 0
+  float distill_weight_;     // weight of the distillation terms (ModelOptions::rafm_distill_weight)
 };
 
 }  // namespace
@@ -139,7 +142,11 @@ Result<std::unique_ptr<Model>> NewRafmModel(const ModelOptions& o) {
     }
   }
   if (ranks.back() > 65535) return Status::InvalidArgument("rafm: largest rank exceeds 65535");
-  return std::unique_ptr<Model>(std::make_unique<RafmModel>(std::move(ranks)));
+  if (!(o.rafm_distill_weight >= 0.f && o.rafm_distill_weight <= 1e3f)) {
+    return Status::InvalidArgument("rafm: rafm_distill_weight must be in [0, 1000]");
+  }
+  return std::unique_ptr<Model>(
+      std::make_unique<RafmModel>(std::move(ranks), o.rafm_distill_weight));
 }
 
 std::vector<std::pair<uint64_t, uint32_t>> RafmLevels(const std::vector<int>& ranks_in,

@@ -19,6 +19,7 @@ inline ModelOptions ModelOptionsFromConfig(const proto::JobConfig& c) {
   o.keep_entries = c.keep_entries();
   o.rafm_ranks.assign(c.rafm_ranks().begin(), c.rafm_ranks().end());
   if (o.rafm_ranks.empty()) o.rafm_ranks = {4, 8, 16};
+  if (c.has_rafm_distill_weight()) o.rafm_distill_weight = c.rafm_distill_weight();
   o.normalize_field_pairs = !c.keep_field_pair_scale();
   return o;
 }

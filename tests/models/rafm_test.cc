@@ -25,12 +25,15 @@ double Logloss(double label, double z) {
   return std::log1p(std::exp(-std::fabs(z))) + std::max(z, 0.0) - label * z;
 }
 
-TEST(RafmTest, EmbeddingsFollowTheLossPlusDistillationObjective) {
+// Checks every embedding float's gradient against finite differences of logloss(B_{1,l}) +
+// distill_weight * sum_{p<l} logloss(sigmoid(B_{1,p+1}), B_{1,p}).
+void ExpectGradientOfWeightedObjective(float distill_weight) {
   ModelOptions o;
   o.name = "rafm";
   o.k = 5;
   o.num_fields = 4;
   o.rafm_ranks = {2, 3, 5};
+  o.rafm_distill_weight = distill_weight;
   auto model = std::move(CreateModel(o)).value();
   ASSERT_EQ(model->EmbeddingWidth(), 5);  // nested: a top-level row holds D_3 floats, not 2+3+5
   std::mt19937_64 rng(17);
@@ -59,7 +62,8 @@ TEST(RafmTest, EmbeddingsFollowTheLossPlusDistillationObjective) {
     for (size_t r = 0; r < view.rows; ++r) {
       total += Logloss(view.labels[r], ReferenceLogit(o, view, params.View(), r));
       for (int p = 1; p <= 2; ++p) {
-        total += Logloss(teacher[p + 1][r], ReferenceLogit(o, view, params.View(), r, p));
+        total += distill_weight *
+                 Logloss(teacher[p + 1][r], ReferenceLogit(o, view, params.View(), r, p));
       }
     }
     return total;
@@ -76,6 +80,26 @@ TEST(RafmTest, EmbeddingsFollowTheLossPlusDistillationObjective) {
   }
   EXPECT_GT(lower, 10u);
   EXPECT_GT(checked, lower);
+}
+
+TEST(RafmTest, EmbeddingsFollowTheLossPlusDistillationObjective) {
+  ExpectGradientOfWeightedObjective(1.0f);  // the default: Algorithm 1
+}
+
+TEST(RafmTest, DistillationWeightScalesTheDistillationTerms) {
+  ExpectGradientOfWeightedObjective(0.3f);
+}
+
+TEST(RafmTest, ZeroDistillationWeightIsTheGradientOfTheFinalLoss) {
+  ExpectGradientOfWeightedObjective(0.0f);
+}
+
+TEST(RafmTest, RejectsANegativeDistillationWeight) {
+  ModelOptions o;
+  o.name = "rafm";
+  o.rafm_ranks = {4, 8};
+  o.rafm_distill_weight = -0.5f;
+  EXPECT_FALSE(CreateModel(o).ok());
 }
 
 TEST(RafmTest, PrefixOfAHigherLevelRowIsItsLowerRankEmbedding) {
