@@ -35,6 +35,18 @@ void KVServer::Reply(const Message& request, proto::Command cmd, std::vector<std
 
 Status KVServer::Run() {
   FMPS_RETURN_IF_ERROR(po_->Join());
+  Status st = Serve();
+  if (!st.ok()) {
+    // Tell the scheduler at once, so the job ends with this reason instead of a heartbeat timeout.
+    Message fatal;
+    fatal.meta.set_cmd(proto::FATAL);
+    fatal.meta.set_error(st.ToString());
+    (void)po_->Send(kSchedulerId, std::move(fatal));
+  }
+  return st;
+}
+
+Status KVServer::Serve() {
   rank_ = po_->ServerRank(po_->my_id());
   Result<ServerSetup> setup = setup_fn_(po_->config(), rank_);
   if (!setup.ok()) return setup.status();

@@ -43,6 +43,7 @@ class KVServer {
   Status Run();
 
  private:
+  Status Serve();  // after Join: set up the shard, then answer requests until SHUTDOWN
   KeyRange Range() const;
   void Drop(const Message& msg, proto::Command reply, const Status& why);
   void HandlePull(const Message& msg);

@@ -72,5 +72,43 @@ TEST(InProcessClusterTest, LearnsPlantedModelAndCountsEveryRow) {
                base, report->test_auc);
 }
 
+// Warm start (--init_model): a model trained on one day's rows, continued on the next day's, starts
+// from what it learned: its progressive logloss on the new rows beats a cold start's on the same rows.
+TEST(InProcessClusterTest, WarmStartContinuesASavedModel) {
+  TempDir dir;
+  const std::string day1 = dir.File("day1.txt"), day2 = dir.File("day2.txt"), test = dir.File("test.txt");
+  ASSERT_TRUE(testing::GenerateFile(day1, 20000, 11));
+  ASSERT_TRUE(testing::GenerateFile(day2, 20000, 12));
+  ASSERT_TRUE(testing::GenerateFile(test, 4000, 13));
+
+  SchedulerOptions first = DefaultJob(day1, test);
+  first.config.set_epochs(1);
+  first.config.set_model_dir(dir.File("day1-model"));
+  Result<JobReport> saved = RunInProcessCluster(first);
+  ASSERT_TRUE(saved.ok()) << saved.status().ToString();
+
+  SchedulerOptions warm = DefaultJob(day2, test);
+  warm.config.set_epochs(1);
+  warm.config.set_init_model(dir.File("day1-model"));
+  Result<JobReport> warm_report = RunInProcessCluster(warm);
+  ASSERT_TRUE(warm_report.ok()) << warm_report.status().ToString();
+
+  SchedulerOptions cold = DefaultJob(day2, test);
+  cold.config.set_epochs(1);
+  Result<JobReport> cold_report = RunInProcessCluster(cold);
+  ASSERT_TRUE(cold_report.ok()) << cold_report.status().ToString();
+
+  EXPECT_LT(warm_report->train_logloss, cold_report->train_logloss - 0.005)
+      << "warm " << warm_report->train_logloss << " vs cold " << cold_report->train_logloss;
+  EXPECT_LT(warm_report->test_logloss, cold_report->test_logloss);
+
+  // A model directory that does not exist is a clear error, not an empty start.
+  SchedulerOptions missing = DefaultJob(day2, test);
+  missing.config.set_init_model(dir.File("no-such-model"));
+  Result<JobReport> failed = RunInProcessCluster(missing);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.status().message().find("no-such-model"), std::string::npos) << failed.status().message();
+}
+
 }  // namespace
 }  // namespace fmps
