@@ -103,6 +103,9 @@ Result<ShardData> DecodeShard(std::string_view bytes, const std::string& source_
             c.Get(&shard.range_end) && c.Get(&n) && c.GetFloats(n, &shard.dense) && c.Get(&n) &&
             c.GetFloats(n, &shard.dense_accum) && c.Get(&n) && c.GetBytes(n, &store);
   if (!ok) return c.status();
+  if (c.pos() != bytes.size() - 8) {
+    return Status::Corruption(source_name + ": unexpected bytes at offset " + std::to_string(c.pos()));
+  }
   shard.store.assign(store);
   return shard;
 }

@@ -83,6 +83,17 @@ TEST(CheckpointTest, GarbageWithAValidChecksumDoesNotOverread) {
   EXPECT_NE(r.status().message().find("crafted"), std::string::npos);
 }
 
+TEST(CheckpointTest, BytesAfterTheStoreAreCorruptionEvenWithAValidChecksum) {
+  std::string bytes = EncodeShard(SampleShard(0));
+  bytes.resize(bytes.size() - 8);  // drop the checksum, add a stray byte, checksum again
+  bytes += 'x';
+  uint64_t sum = Checksum64(bytes.data(), bytes.size());
+  bytes.append(reinterpret_cast<const char*>(&sum), 8);
+  Result<ShardData> r = DecodeShard(bytes, "padded");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("unexpected bytes"), std::string::npos) << r.status().message();
+}
+
 // Writes checkpoint `version` of `servers` shards (as a scheduler would after the servers answer).
 proto::Manifest WriteCheckpoint(const std::string& dir, int64_t version, int servers) {
   proto::Manifest m;
