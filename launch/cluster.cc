@@ -145,7 +145,8 @@ int RunLocalCluster(const LocalClusterOptions& options) {
       std::string role = children[pid];
       children.erase(pid);
       bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-      if (!ok && !terminated && pid != scheduler && kill_at == 0 && restarts_left > 0 && child_args.count(pid)) {
+      if (!ok && !terminated && g_stop_signal == 0 && pid != scheduler && kill_at == 0 && restarts_left > 0 &&
+          child_args.count(pid)) {
         --restarts_left;
         pid_t again = Spawn(options.binary, child_args[pid]);
         LOG(WARNING) << role << " (pid " << pid << ") failed: " << DescribeExit(status) << "; restarted as pid "
@@ -155,7 +156,7 @@ int RunLocalCluster(const LocalClusterOptions& options) {
         child_args.erase(pid);
         continue;
       }
-      if (!ok && !terminated) {
+      if (!ok && !terminated && g_stop_signal == 0) {
         LOG(ERROR) << role << " (pid " << pid << ") failed: " << DescribeExit(status);
         exit_code = 1;
       }
@@ -182,6 +183,10 @@ int RunLocalCluster(const LocalClusterOptions& options) {
       kill_at = NowSeconds() + 5;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (g_stop_signal != 0) {
+    LOG(WARNING) << "local cluster stopped (" << strsignal(g_stop_signal) << ")";
+    return 130;
   }
   return exit_code;
 }
