@@ -109,9 +109,9 @@ int main(int argc, char** argv) {
     const double train = Measure(model, view, params, &grads, seconds);
     std::printf("%-12s forward %10.0f rows/s   forward+backward %10.0f rows/s\n", name.c_str(),
                 forward, train);
-    json += std::string(json.size() > 1 ? "," : "") + "\"" + name + "_rows_per_s\":" +
-            std::to_string(long(train)) + ",\"" + name + "_forward_rows_per_s\":" +
-            std::to_string(long(forward));
+    json += std::string(json.size() > 1 ? "," : "") + "\"" + name +
+            "_rows_per_s\":" + std::to_string(long(train)) + ",\"" + name +
+            "_forward_rows_per_s\":" + std::to_string(long(forward));
   }
   json += ",\"rows\":1000,\"fields\":39,\"k\":8}";
   std::printf("%s\n", json.c_str());

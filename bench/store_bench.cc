@@ -37,7 +37,8 @@ int main(int argc, char** argv) {
   std::vector<uint32_t> counts(num_keys);
   for (uint64_t i = 0; i < num_keys; ++i) {
     keys[i] = fmps::Mix64(i * 0x9e3779b97f4a7c15ULL + 7);
-    counts[i] = static_cast<uint32_t>(std::max(1.0, std::floor(1e6 / std::pow(double(i + 1), 1.2))));
+    counts[i] =
+        static_cast<uint32_t>(std::max(1.0, std::floor(1e6 / std::pow(double(i + 1), 1.2))));
   }
   std::shuffle(keys.begin(), keys.end(), rng);  // counts stay by rank; keys arrive in random order
 
@@ -88,9 +89,9 @@ int main(int argc, char** argv) {
       grads.push_back(normal(rng));
       for (uint16_t d = 0; d < all_widths[i]; ++d) grads.push_back(normal(rng));
     }
-    const fmps::Status status = store.Push(std::span(keys).subspan(begin, n), grads,
-                                           std::span(all_widths).subspan(begin, n),
-                                           std::span(ones).first(n));
+    const fmps::Status status =
+        store.Push(std::span(keys).subspan(begin, n), grads,
+                   std::span(all_widths).subspan(begin, n), std::span(ones).first(n));
     if (!status.ok()) {
       std::fprintf(stderr, "push failed: %s\n", status.ToString().c_str());
       return 1;
@@ -124,7 +125,8 @@ int main(int argc, char** argv) {
       "{\"keys\":%llu,\"embeddings\":%llu,\"bytes\":%llu,\"bytes_per_key\":%.2f,"
       "\"floats_per_key\":%.3f,\"overhead_bytes_per_key\":%.2f,\"push_insert_keys_per_s\":%.0f,"
       "\"pull_keys_per_s\":%.0f,\"push_update_keys_per_s\":%.0f,\"peak_rss_mb\":%.1f}\n",
-      static_cast<unsigned long long>(stats.keys), static_cast<unsigned long long>(stats.embeddings),
+      static_cast<unsigned long long>(stats.keys),
+      static_cast<unsigned long long>(stats.embeddings),
       static_cast<unsigned long long>(stats.bytes), bytes_per_key, floats_per_key, overhead,
       insert_rate, pull_rate, update_rate, rss_mb);
   return 0;

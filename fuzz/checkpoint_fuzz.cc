@@ -4,12 +4,12 @@
 // get past the integrity check and into the parsers.
 //
 // Input layout: control u8 | file.
+#include <google/protobuf/stubs/logging.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string>
-
-#include <google/protobuf/stubs/logging.h>
 
 #include "fuzz/fuzz_util.h"
 #include "ps/base/keys.h"
@@ -37,7 +37,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto shard = fmps::DecodeShard(file, "fuzz-shard");
   if (!shard.ok()) return 0;
   // DecodeShard ignores bytes between the store and the checksum, so re-encoding may be shorter.
-  FMPS_FUZZ_ASSERT(fmps::EncodeShard(*shard).size() <= file.size(), "a decoded shard re-encodes within its size");
+  FMPS_FUZZ_ASSERT(fmps::EncodeShard(*shard).size() <= file.size(),
+                   "a decoded shard re-encodes within its size");
   fmps::StoreOptions options;
   fmps::Store store(options);
   (void)store.Deserialize(shard->store, "fuzz-shard/store");

@@ -67,8 +67,10 @@ inline int FuzzCompressed(Compression compression, const uint8_t* data, size_t s
     if (big.ok) FMPS_FUZZ_ASSERT(big.bytes == little.bytes, "same bytes whatever the buffer size");
   }
   const size_t common = std::min(big.bytes.size(), little.bytes.size());
-  FMPS_FUZZ_ASSERT(big.bytes.compare(0, common, little.bytes, 0, common) == 0, "decoded prefixes agree");
-  if (big.bytes.size() < kMaxDecoded) ReadPart({mem.path(), 0, kWholeFile}, DataFormat::kCriteo, 4096, 16);
+  FMPS_FUZZ_ASSERT(big.bytes.compare(0, common, little.bytes, 0, common) == 0,
+                   "decoded prefixes agree");
+  if (big.bytes.size() < kMaxDecoded)
+    ReadPart({mem.path(), 0, kWholeFile}, DataFormat::kCriteo, 4096, 16);
   return 0;
 }
 

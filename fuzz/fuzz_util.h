@@ -18,13 +18,13 @@
 namespace fmps::fuzz {
 
 // Aborts with a message: the fuzzer keeps the input that broke an invariant.
-#define FMPS_FUZZ_ASSERT(cond, what)                                               \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      std::fprintf(stderr, "fuzz invariant failed: %s (%s) at %s:%d\n", what, #cond, \
-                   __FILE__, __LINE__);                                            \
-      std::abort();                                                                \
-    }                                                                              \
+#define FMPS_FUZZ_ASSERT(cond, what)                                                           \
+  do {                                                                                         \
+    if (!(cond)) {                                                                             \
+      std::fprintf(stderr, "fuzz invariant failed: %s (%s) at %s:%d\n", what, #cond, __FILE__, \
+                   __LINE__);                                                                  \
+      std::abort();                                                                            \
+    }                                                                                          \
   } while (0)
 
 // A file that lives in memory (memfd) so readers that take a path read the fuzz bytes without

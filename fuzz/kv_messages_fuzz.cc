@@ -4,10 +4,10 @@
 // and inside the server's key range; a decoded push is then applied to a Store, as the server does.
 //
 // Input layout: range selector u8 | dense size u8 | frames (u16 length + bytes)*.
+#include <google/protobuf/stubs/logging.h>
+
 #include <cstddef>
 #include <cstdint>
-
-#include <google/protobuf/stubs/logging.h>
 
 #include "fuzz/fuzz_util.h"
 #include "ps/base/keys.h"
@@ -42,8 +42,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   auto pull = fmps::DecodePull(msg, range);
   if (pull.ok()) {
-    FMPS_FUZZ_ASSERT(pull->keys.size() == msg.meta.kv().num_keys(), "pull key count matches header");
-    for (uint64_t k : pull->keys) FMPS_FUZZ_ASSERT(range.Contains(fmps::Mix64(k)), "pull key in range");
+    FMPS_FUZZ_ASSERT(pull->keys.size() == msg.meta.kv().num_keys(),
+                     "pull key count matches header");
+    for (uint64_t k : pull->keys)
+      FMPS_FUZZ_ASSERT(range.Contains(fmps::Mix64(k)), "pull key in range");
   }
   auto push = fmps::DecodePush(msg, range, dense_size);
   if (!push.ok()) return 0;
@@ -54,7 +56,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (uint16_t w : push->widths) want += w;
   FMPS_FUZZ_ASSERT(push->grads.size() == want, "gradients match widths");
   FMPS_FUZZ_ASSERT(!push->with_dense || push->dense_grads.size() == dense_size, "dense block size");
-  for (uint64_t k : push->keys) FMPS_FUZZ_ASSERT(range.Contains(fmps::Mix64(k)), "push key in range");
+  for (uint64_t k : push->keys)
+    FMPS_FUZZ_ASSERT(range.Contains(fmps::Mix64(k)), "push key in range");
 
   // What the server does next: apply the push, then answer a pull of the same keys.
   fmps::StoreOptions options;

@@ -54,7 +54,8 @@ void ReaderSeeds(const std::string& out, const std::string& harness, const std::
   Write(dir, "split", ReaderHeader(1, 255, 3, mid, 0) + text);
   Write(dir, "range", ReaderHeader(2, 255, 5, 7, static_cast<uint16_t>(mid + 20)) + text);
   Write(dir, "short-lines", ReaderHeader(1, 1, 1, 100, 0) + text);
-  Write(dir, "crlf", ReaderHeader(0, 255, 4, 0, 0) + "\r\n" + text.substr(0, text.find('\n')) + "\r\n\n");
+  Write(dir, "crlf",
+        ReaderHeader(0, 255, 4, 0, 0) + "\r\n" + text.substr(0, text.find('\n')) + "\r\n\n");
 }
 
 std::string Gzip(const std::string& in) {
@@ -121,7 +122,8 @@ void KvSeeds(const std::string& out) {
   meta.SerializeToString(&header);
   const std::vector<float> dense = {1, 2, 3};
   Write(out + "/kv_messages", "push-dense",
-        prefix + Framed({header, ToFrame(keys), ToFrame(grads), ToFrame(widths), ToFrame(counts), ToFrame(dense)}));
+        prefix + Framed({header, ToFrame(keys), ToFrame(grads), ToFrame(widths), ToFrame(counts),
+                         ToFrame(dense)}));
 }
 
 std::string StoreImage(int rows) {
@@ -133,7 +135,8 @@ std::string StoreImage(int rows) {
     keys.clear();
     for (int i = 0; i < rows; ++i) keys.push_back(MakeKey(i % 5, 1000 + i));
     store.Pull(keys, &values, &widths);
-    std::vector<float> grads(values.size(), 0.3f + 0.01f * (round % 7));  // w leaves 0: rows get embeddings
+    std::vector<float> grads(values.size(),
+                             0.3f + 0.01f * (round % 7));  // w leaves 0: rows get embeddings
     std::vector<uint32_t> counts(keys.size(), 1 + round % 3);
     if (!store.Push(keys, grads, widths, counts).ok()) std::exit(2);
     values.clear();

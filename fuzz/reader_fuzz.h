@@ -19,7 +19,7 @@
 namespace fmps::fuzz {
 
 struct ReadCounts {
-  bool ok = false;        // opened and read to the end without an I/O error
+  bool ok = false;  // opened and read to the end without an I/O error
   uint64_t rows = 0;
   uint64_t entries = 0;
   uint64_t lines = 0;
@@ -39,17 +39,20 @@ inline void CheckBatch(const Minibatch& batch, DataFormat format) {
   for (size_t j = 0; j < batch.keys.size(); ++j) {
     const uint32_t field = KeyField(batch.keys[j]);
     FMPS_FUZZ_ASSERT(field < static_cast<uint32_t>(kMaxFields), "field fits in 8 bits");
-    if (fields > 0) FMPS_FUZZ_ASSERT(field < static_cast<uint32_t>(fields), "field inside the format");
+    if (fields > 0)
+      FMPS_FUZZ_ASSERT(field < static_cast<uint32_t>(fields), "field inside the format");
     FMPS_FUZZ_ASSERT(std::isfinite(batch.values[j]), "values are finite");
   }
 }
 
-inline ReadCounts ReadPart(const DataPart& part, DataFormat format, size_t max_line, size_t rows_per_read) {
+inline ReadCounts ReadPart(const DataPart& part, DataFormat format, size_t max_line,
+                           size_t rows_per_read) {
   ReadCounts counts;
   ReaderOptions options;
   options.format = format;
   options.max_line_bytes = max_line;
-  options.on_bad_line = [](const std::string&) {};  // no logging per bad line: it is the common case
+  options.on_bad_line = [](const std::string&) {
+  };  // no logging per bad line: it is the common case
   auto reader = Reader::Open(part, options);
   if (!reader.ok()) return counts;
   Minibatch batch;
@@ -91,11 +94,15 @@ inline int FuzzReader(DataFormat format, const uint8_t* data, size_t size) {
     const uint64_t m = file.empty() ? 0 : a % (file.size() + 1);
     const ReadCounts whole = ReadPart({mem.path(), 0, kWholeFile}, format, max_line, rows_per_read);
     const ReadCounts left = ReadPart({mem.path(), 0, m}, format, max_line, rows_per_read);
-    const ReadCounts right = ReadPart({mem.path(), m, file.size()}, format, max_line, rows_per_read);
+    const ReadCounts right =
+        ReadPart({mem.path(), m, file.size()}, format, max_line, rows_per_read);
     const auto head = reinterpret_cast<const unsigned char*>(file.data());
-    if (SniffCompression(head, file.size()) == Compression::kNone && whole.ok && left.ok && right.ok) {
-      FMPS_FUZZ_ASSERT(left.rows + right.rows == whole.rows, "parts read the rows of the whole file");
-      FMPS_FUZZ_ASSERT(left.entries + right.entries == whole.entries, "parts read the entries of the file");
+    if (SniffCompression(head, file.size()) == Compression::kNone && whole.ok && left.ok &&
+        right.ok) {
+      FMPS_FUZZ_ASSERT(left.rows + right.rows == whole.rows,
+                       "parts read the rows of the whole file");
+      FMPS_FUZZ_ASSERT(left.entries + right.entries == whole.entries,
+                       "parts read the entries of the file");
       FMPS_FUZZ_ASSERT(left.bad + right.bad == whole.bad, "parts see the bad lines of the file");
     }
   } else {

@@ -33,7 +33,8 @@ Result<JobReport> RunInProcessCluster(const SchedulerOptions& options) {
     threads.emplace_back([&, i] {
       PostofficeOptions o = po;
       o.role = proto::SERVER;
-      KVServer server(std::make_unique<Postoffice>(NewInProcTransport(hub), o), MakeServerSetup, ServerOptions());
+      KVServer server(std::make_unique<Postoffice>(NewInProcTransport(hub), o), MakeServerSetup,
+                      ServerOptions());
       results[i] = server.Run();
     });
   }
@@ -110,10 +111,11 @@ int RunLocalCluster(const LocalClusterOptions& options) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
 
-  std::map<pid_t, std::string> children;  // pid -> role name
+  std::map<pid_t, std::string> children;                 // pid -> role name
   std::map<pid_t, std::vector<std::string>> child_args;  // servers and workers: how to restart them
   int restarts_left = options.restart_failed;
-  std::vector<std::string> sched_args{"scheduler", "--host=127.0.0.1", "--port=" + std::to_string(port.value())};
+  std::vector<std::string> sched_args{"scheduler", "--host=127.0.0.1",
+                                      "--port=" + std::to_string(port.value())};
   sched_args.insert(sched_args.end(), options.scheduler_args.begin(), options.scheduler_args.end());
   pid_t scheduler = Spawn(options.binary, sched_args);
   children[scheduler] = "scheduler";
@@ -132,8 +134,9 @@ int RunLocalCluster(const LocalClusterOptions& options) {
     children[pid] = "worker process " + std::to_string(i);
     child_args[pid] = args;
   }
-  LOG(INFO) << "local cluster: scheduler on 127.0.0.1:" << port.value() << ", " << options.num_servers
-            << " servers, " << options.num_workers << " workers (pids: scheduler " << scheduler << ")";
+  LOG(INFO) << "local cluster: scheduler on 127.0.0.1:" << port.value() << ", "
+            << options.num_servers << " servers, " << options.num_workers
+            << " workers (pids: scheduler " << scheduler << ")";
 
   int exit_code = 0;
   double kill_at = 0;  // when set, remaining children are killed at this time
@@ -145,12 +148,13 @@ int RunLocalCluster(const LocalClusterOptions& options) {
       std::string role = children[pid];
       children.erase(pid);
       bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-      if (!ok && !terminated && g_stop_signal == 0 && pid != scheduler && kill_at == 0 && restarts_left > 0 &&
-          child_args.count(pid)) {
+      if (!ok && !terminated && g_stop_signal == 0 && pid != scheduler && kill_at == 0 &&
+          restarts_left > 0 && child_args.count(pid)) {
         --restarts_left;
         pid_t again = Spawn(options.binary, child_args[pid]);
-        LOG(WARNING) << role << " (pid " << pid << ") failed: " << DescribeExit(status) << "; restarted as pid "
-                     << again << " (it replaces the failed node; " << restarts_left << " restarts left)";
+        LOG(WARNING) << role << " (pid " << pid << ") failed: " << DescribeExit(status)
+                     << "; restarted as pid " << again << " (it replaces the failed node; "
+                     << restarts_left << " restarts left)";
         children[again] = role;
         child_args[again] = child_args[pid];
         child_args.erase(pid);

@@ -19,10 +19,10 @@ struct LocalClusterOptions {
   std::vector<std::string> scheduler_args;  // flags for `fmps scheduler` (the job's flags)
   int num_servers = 2;
   int num_workers = 2;
-  std::vector<std::string> node_args;       // extra flags for servers and workers (logging)
-  double grace_s = 10;                      // after the scheduler ends, others get this long
-  int restart_failed = 0;                   // a failed server/worker is restarted (as a replacement)
-                                            // up to this many times in all; 0: a failure ends the job
+  std::vector<std::string> node_args;  // extra flags for servers and workers (logging)
+  double grace_s = 10;                 // after the scheduler ends, others get this long
+  int restart_failed = 0;              // a failed server/worker is restarted (as a replacement)
+                                       // up to this many times in all; 0: a failure ends the job
 };
 
 // Starts `fmps scheduler` then the servers and workers as child processes, streams their logs

@@ -18,11 +18,11 @@
 #include "launch/predict.h"
 #include "launch/server_setup.h"
 #include "models/model.h"
-#include "ps/base/keys.h"
-#include "worker/job_config.h"
 #include "ps/base/env.h"
+#include "ps/base/keys.h"
 #include "ps/server.h"
 #include "scheduler/scheduler.h"
+#include "worker/job_config.h"
 #include "worker/reader.h"
 #include "worker/worker.h"
 
@@ -36,10 +36,12 @@ DEFINE_int32(num_fields, 0, "fields in the data (0: from the format, or scanned 
 DEFINE_int32(rank, 2, "DPLR-FwFM: rank rho of the field-pair matrix");
 DEFINE_double(keep, 1.0, "pruned_fwfm: fraction of field-pair entries kept");
 DEFINE_int64(keep_entries, -1, "pruned_fwfm: field-pair entries kept (overrides --keep when >= 0)");
-DEFINE_bool(normalize_field_pairs, true, "fwfm/dplr: keep the mean |R| of field pairs at 1 (R and V trade scale)");
+DEFINE_bool(normalize_field_pairs, true,
+            "fwfm/dplr: keep the mean |R| of field pairs at 1 (R and V trade scale)");
 DEFINE_double(rafm_count_scale, 1.0, "RaFM: levels compare n / scale with the ranks (eq. 17 is 1)");
 DEFINE_string(rafm_ranks, "4,8,16", "RaFM: embedding ranks D_1 < ... < D_l");
-DEFINE_double(rafm_distill_weight, 1.0, "RaFM: weight of the distillation terms (Algorithm 1 is 1, 0: none)");
+DEFINE_double(rafm_distill_weight, 1.0,
+              "RaFM: weight of the distillation terms (Algorithm 1 is 1, 0: none)");
 // Training loop.
 DEFINE_int32(num_servers, 2, "servers in the job");
 DEFINE_int32(num_workers, 2, "workers in the job");
@@ -58,29 +60,40 @@ DEFINE_double(ftrl_l2, 1.0, "FTRL L2 for w");
 DEFINE_double(v_lr, 0.05, "Adagrad learning rate for embeddings V");
 DEFINE_double(v_init_scale, 0.01, "stddev of a new embedding's entries");
 DEFINE_double(v_l2, 1e-4, "L2 on V");
-DEFINE_double(stale_damping, 0.5, "servers scale Adagrad steps of a push by (1 + staleness)^-this (0: off)");
+DEFINE_double(stale_damping, 0.5,
+              "servers scale Adagrad steps of a push by (1 + staleness)^-this (0: off)");
 DEFINE_double(dense_lr, 0.05, "Adagrad learning rate for the bias and field-pair parameters");
 DEFINE_uint64(v_min_count, 200, "occurrences (with w != 0) before a feature gets an embedding");
 DEFINE_int32(rank_mid, 4, "DiFacto middle level: rank of features seen >= rank_mid_count times");
-DEFINE_uint64(rank_mid_count, 500, "DiFacto: count from which a feature gets rank --rank_mid (below: min(n, rank_mid))");
+DEFINE_uint64(rank_mid_count, 500,
+              "DiFacto: count from which a feature gets rank --rank_mid (below: min(n, rank_mid))");
 DEFINE_uint64(rank_head_count, 1000, "DiFacto: count from which a feature gets the full rank --k");
 // --- memory flags ---
-DEFINE_uint64(min_count, 1, "occurrences before a feature gets a row on the servers (counted in a sketch until then)");
-DEFINE_double(sketch_mb, 8, "MiB per server of the count-min sketch that counts features not yet admitted");
-DEFINE_uint64(evict_after, 0, "drop rows not pushed (or with w = 0) for this many pushes to their server (0: never)");
-DEFINE_uint64(max_memory_mb, 0, "store memory cap per server; the coldest rows are evicted past it (0: none)");
+DEFINE_uint64(
+    min_count, 1,
+    "occurrences before a feature gets a row on the servers (counted in a sketch until then)");
+DEFINE_double(sketch_mb, 8,
+              "MiB per server of the count-min sketch that counts features not yet admitted");
+DEFINE_uint64(
+    evict_after, 0,
+    "drop rows not pushed (or with w = 0) for this many pushes to their server (0: never)");
+DEFINE_uint64(max_memory_mb, 0,
+              "store memory cap per server; the coldest rows are evicted past it (0: none)");
 // Cluster.
 DEFINE_string(scheduler, "", "HOST:PORT of the scheduler (servers and workers)");
 DEFINE_string(host, "127.0.0.1", "address this node listens on and tells its peers");
 DEFINE_int32(port, 0, "port this node listens on (0: any free port)");
 DEFINE_int32(replace, -1, "start as the replacement of this node id");
-DEFINE_int32(restart_failed, 0, "train: restart a failed server or worker process, up to this many times in all");
-DEFINE_double(replace_timeout, 300, "seconds a dead server may stay unreplaced before the job fails");
+DEFINE_int32(restart_failed, 0,
+             "train: restart a failed server or worker process, up to this many times in all");
+DEFINE_double(replace_timeout, 300,
+              "seconds a dead server may stay unreplaced before the job fails");
 DEFINE_bool(inprocess, false, "train: run every role as a thread of this process (no network)");
 DEFINE_double(join_timeout, 60, "seconds to wait for all nodes to register");
 DEFINE_double(heartbeat_timeout, 20, "seconds without a heartbeat before a node is declared dead");
 DEFINE_double(progress_every, 2, "seconds between progress lines");
-DEFINE_double(checkpoint_every, 0, "seconds between checkpoints during training (0: only at the end)");
+DEFINE_double(checkpoint_every, 0,
+              "seconds between checkpoints during training (0: only at the end)");
 DEFINE_int32(keep_checkpoints, 3, "checkpoints kept in --model_dir");
 DEFINE_bool(resume, false, "continue from the newest good checkpoint in --model_dir");
 DEFINE_string(init_model, "", "warm start: load this model directory before training");
@@ -97,14 +110,53 @@ namespace {
 
 const std::map<std::string, std::vector<std::string>>& CommandFlags() {
   static const std::map<std::string, std::vector<std::string>> flags = [] {
-    std::vector<std::string> job{"data", "test", "format", "model", "k", "num_fields", "rank", "keep",
-                                 "keep_entries", "normalize_field_pairs", "rafm_ranks", "rafm_count_scale", "rafm_distill_weight", "num_servers", "num_workers", "epochs",
-                                 "batch_size", "max_delay", "seed", "model_dir", "part_mb", "max_bad_lines",
-                                 "ftrl_alpha", "ftrl_beta", "ftrl_l1", "ftrl_l2", "v_lr", "v_init_scale", "v_l2",
-                                 "dense_lr", "stale_damping", "v_min_count", "rank_mid", "rank_mid_count", "rank_head_count",
-                                 "min_count", "sketch_mb", "evict_after", "max_memory_mb",
-                                 "join_timeout", "heartbeat_timeout", "progress_every", "checkpoint_every",
-                                 "keep_checkpoints", "resume", "init_model", "replace_timeout"};
+    std::vector<std::string> job{"data",
+                                 "test",
+                                 "format",
+                                 "model",
+                                 "k",
+                                 "num_fields",
+                                 "rank",
+                                 "keep",
+                                 "keep_entries",
+                                 "normalize_field_pairs",
+                                 "rafm_ranks",
+                                 "rafm_count_scale",
+                                 "rafm_distill_weight",
+                                 "num_servers",
+                                 "num_workers",
+                                 "epochs",
+                                 "batch_size",
+                                 "max_delay",
+                                 "seed",
+                                 "model_dir",
+                                 "part_mb",
+                                 "max_bad_lines",
+                                 "ftrl_alpha",
+                                 "ftrl_beta",
+                                 "ftrl_l1",
+                                 "ftrl_l2",
+                                 "v_lr",
+                                 "v_init_scale",
+                                 "v_l2",
+                                 "dense_lr",
+                                 "stale_damping",
+                                 "v_min_count",
+                                 "rank_mid",
+                                 "rank_mid_count",
+                                 "rank_head_count",
+                                 "min_count",
+                                 "sketch_mb",
+                                 "evict_after",
+                                 "max_memory_mb",
+                                 "join_timeout",
+                                 "heartbeat_timeout",
+                                 "progress_every",
+                                 "checkpoint_every",
+                                 "keep_checkpoints",
+                                 "resume",
+                                 "init_model",
+                                 "replace_timeout"};
     std::vector<std::string> train = job;
     train.push_back("inprocess");
     train.push_back("restart_failed");
@@ -135,17 +187,20 @@ const char* CommandSummary(const std::string& cmd) {
 void PrintHelp(const std::string& cmd) {
   if (cmd.empty()) {
     std::printf("usage: fmps <command> [--flag=value ...]\n\ncommands:\n");
-    for (const auto& [name, flags] : CommandFlags()) std::printf("  %-10s %s\n", name.c_str(), CommandSummary(name));
-    std::printf("  %-10s %s\n\n`fmps <command> --help` lists the command's flags with their defaults.\n", "help",
-                "this text");
+    for (const auto& [name, flags] : CommandFlags())
+      std::printf("  %-10s %s\n", name.c_str(), CommandSummary(name));
+    std::printf(
+        "  %-10s %s\n\n`fmps <command> --help` lists the command's flags with their defaults.\n",
+        "help", "this text");
     return;
   }
-  std::printf("usage: fmps %s [--flag=value ...]\n%s\n\nflags (default in brackets):\n", cmd.c_str(),
-              CommandSummary(cmd));
+  std::printf("usage: fmps %s [--flag=value ...]\n%s\n\nflags (default in brackets):\n",
+              cmd.c_str(), CommandSummary(cmd));
   for (const std::string& name : CommandFlags().at(cmd)) {
     gflags::CommandLineFlagInfo info;
     if (gflags::GetCommandLineFlagInfo(name.c_str(), &info)) {
-      std::printf("  --%-18s %s [%s]\n", name.c_str(), info.description.c_str(), info.default_value.c_str());
+      std::printf("  --%-18s %s [%s]\n", name.c_str(), info.description.c_str(),
+                  info.default_value.c_str());
     }
   }
 }
@@ -168,7 +223,9 @@ void ApplyEnvironment() {
   if (FLAGS_scheduler.empty()) {
     if (const char* v = std::getenv("FMPS_SCHEDULER"); v != nullptr && *v) {
       FLAGS_scheduler = v;
-    } else if (const char* h = std::getenv("DMLC_PS_ROOT_URI"), *p = std::getenv("DMLC_PS_ROOT_PORT"); h && p) {
+    } else if (const char* h = std::getenv("DMLC_PS_ROOT_URI"),
+               *p = std::getenv("DMLC_PS_ROOT_PORT");
+               h && p) {
       FLAGS_scheduler = std::string(h) + ":" + p;
     }
   }
@@ -182,7 +239,8 @@ Result<std::vector<int>> ParseIntList(const std::string& text, const char* flag)
     char* end = nullptr;
     long v = std::strtol(item.c_str(), &end, 10);
     if (item.empty() || *end != '\0' || v <= 0) {
-      return Status::InvalidArgument(std::string("--") + flag + "=" + text + ": expected positive integers");
+      return Status::InvalidArgument(std::string("--") + flag + "=" + text +
+                                     ": expected positive integers");
     }
     out.push_back(static_cast<int>(v));
   }
@@ -206,7 +264,8 @@ Result<int> ScanNumFields(const std::string& path, DataFormat format) {
 
 Result<SchedulerOptions> SchedulerOptionsFromFlags() {
   SchedulerOptions o;
-  if (FLAGS_data.empty()) return Status::InvalidArgument("--data is required (a file, list, glob or directory)");
+  if (FLAGS_data.empty())
+    return Status::InvalidArgument("--data is required (a file, list, glob or directory)");
   Result<std::vector<std::string>> train = ExpandPaths(FLAGS_data);
   if (!train.ok()) return train.status();
   o.train_files = train.value();
@@ -221,14 +280,17 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
   Result<DataFormat> format = ParseDataFormat(FLAGS_format);
   if (!format.ok()) return format.status();
   if (format.value() == DataFormat::kAuto) {
-    if (o.train_files[0] == "-") return Status::InvalidArgument("--format=auto cannot sniff stdin; name the format");
+    if (o.train_files[0] == "-")
+      return Status::InvalidArgument("--format=auto cannot sniff stdin; name the format");
     format = SniffFormat(o.train_files[0]);
     if (!format.ok()) return format.status();
-    LOG(INFO) << "--format=auto: " << o.train_files[0] << " looks like " << DataFormatName(format.value());
+    LOG(INFO) << "--format=auto: " << o.train_files[0] << " looks like "
+              << DataFormatName(format.value());
   }
   int num_fields = FLAGS_num_fields > 0 ? FLAGS_num_fields : FormatNumFields(format.value());
   if (num_fields <= 0) {
-    if (o.train_files[0] == "-") return Status::InvalidArgument("give --num_fields when reading this format from stdin");
+    if (o.train_files[0] == "-")
+      return Status::InvalidArgument("give --num_fields when reading this format from stdin");
     Result<int> scanned = ScanNumFields(o.train_files[0], format.value());
     if (!scanned.ok()) return scanned.status();
     num_fields = scanned.value();
@@ -241,7 +303,8 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
   if (FLAGS_rank_mid_count > FLAGS_rank_head_count) {
     return Status::InvalidArgument("--rank_mid_count must not exceed --rank_head_count");
   }
-  if (FLAGS_batch_size < 1 || FLAGS_epochs < 1) return Status::InvalidArgument("--batch_size and --epochs must be >= 1");
+  if (FLAGS_batch_size < 1 || FLAGS_epochs < 1)
+    return Status::InvalidArgument("--batch_size and --epochs must be >= 1");
   if (!FLAGS_init_model.empty() && ::access(FLAGS_init_model.c_str(), R_OK) != 0) {
     return Status::NotFound("--init_model=" + FLAGS_init_model + ": no such directory");
   }
@@ -257,7 +320,8 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
   c.set_keep_entries(FLAGS_keep_entries);
   c.set_keep_field_pair_scale(!FLAGS_normalize_field_pairs);
   for (int r : ranks.value()) c.add_rafm_ranks(r);
-  if (FLAGS_rafm_count_scale <= 0) return Status::InvalidArgument("--rafm_count_scale must be positive");
+  if (FLAGS_rafm_count_scale <= 0)
+    return Status::InvalidArgument("--rafm_count_scale must be positive");
   c.set_rafm_count_scale(FLAGS_rafm_count_scale);
   if (!(FLAGS_rafm_distill_weight >= 0 && FLAGS_rafm_distill_weight <= 1000)) {
     return Status::InvalidArgument("--rafm_distill_weight must be in [0, 1000]");
@@ -314,7 +378,8 @@ Result<std::pair<std::string, int>> ParseHostPort(const std::string& text) {
     return Status::InvalidArgument("--scheduler=HOST:PORT is required (or FMPS_SCHEDULER)");
   }
   int port = std::atoi(text.c_str() + colon + 1);
-  if (port <= 0 || port > 65535) return Status::InvalidArgument("--scheduler=" + text + ": bad port");
+  if (port <= 0 || port > 65535)
+    return Status::InvalidArgument("--scheduler=" + text + ": bad port");
   return std::make_pair(text.substr(0, colon), port);
 }
 
@@ -353,7 +418,8 @@ PostofficeOptions NodeOptions(proto::Role role, const std::pair<std::string, int
 int RunServerOrWorker(proto::Role role) {
   Result<std::pair<std::string, int>> sched = ParseHostPort(FLAGS_scheduler);
   if (!sched.ok()) return Fail(sched.status());
-  auto po = std::make_unique<Postoffice>(NewZmqTransport(ZmqTransportOptions()), NodeOptions(role, sched.value()));
+  auto po = std::make_unique<Postoffice>(NewZmqTransport(ZmqTransportOptions()),
+                                         NodeOptions(role, sched.value()));
   Status st;
   if (role == proto::SERVER) {
     st = KVServer(std::move(po), MakeServerSetup, ServerOptions()).Run();
@@ -365,9 +431,10 @@ int RunServerOrWorker(proto::Role role) {
 
 int RunTrain(int argc, char** argv) {
   if (!FLAGS_scheduler.empty()) {
-    return Fail(Status::InvalidArgument(
-        "fmps train starts its own local cluster; for a multi-host job run `fmps scheduler` with the job's flags "
-        "and `fmps server|worker --scheduler=HOST:PORT` on the hosts"));
+    return Fail(
+        Status::InvalidArgument("fmps train starts its own local cluster; for a multi-host job run "
+                                "`fmps scheduler` with the job's flags "
+                                "and `fmps server|worker --scheduler=HOST:PORT` on the hosts"));
   }
   // Validate everything before starting processes, so mistakes are one clear message.
   Result<SchedulerOptions> options = SchedulerOptionsFromFlags();
@@ -397,11 +464,13 @@ int RunPredict() {
   o.out = FLAGS_out;
   gflags::CommandLineFlagInfo info;
   if (gflags::GetCommandLineFlagInfo("format", &info) && !info.is_default) o.format = FLAGS_format;
-  if (o.model_dir.empty() || o.data.empty()) return Fail(Status::InvalidArgument("predict needs --model_dir and --data"));
+  if (o.model_dir.empty() || o.data.empty())
+    return Fail(Status::InvalidArgument("predict needs --model_dir and --data"));
   Result<PredictReport> r = Predict(o);
   if (!r.ok()) return Fail(r.status());
-  LOG(INFO) << "scored " << r->rows << " rows with checkpoint " << r->version << " of " << o.model_dir
-            << ": logloss " << r->logloss << ", AUC " << r->auc << " (against the input's labels)";
+  LOG(INFO) << "scored " << r->rows << " rows with checkpoint " << r->version << " of "
+            << o.model_dir << ": logloss " << r->logloss << ", AUC " << r->auc
+            << " (against the input's labels)";
   return 0;
 }
 
@@ -418,8 +487,8 @@ int RunGen() {
   if (!r.ok()) return Fail(r.status());
   std::fprintf(stderr, "fmps gen: %llu rows, CTR %.4f, oracle logloss %.6f, %.0f rows/s\n",
                static_cast<unsigned long long>(r->rows),
-               r->rows ? static_cast<double>(r->positives) / static_cast<double>(r->rows) : 0.0, r->oracle_logloss,
-               r->seconds > 0 ? static_cast<double>(r->rows) / r->seconds : 0.0);
+               r->rows ? static_cast<double>(r->positives) / static_cast<double>(r->rows) : 0.0,
+               r->oracle_logloss, r->seconds > 0 ? static_cast<double>(r->rows) / r->seconds : 0.0);
   return 0;
 }
 

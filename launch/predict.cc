@@ -42,12 +42,14 @@ Result<PredictReport> Predict(const PredictOptions& options) {
     stores.push_back(std::move(store));
   }
   if (dense.size() != (*model)->DenseSize()) {
-    return Status::Corruption(options.model_dir + ": dense block does not match model " + config.model());
+    return Status::Corruption(options.model_dir + ": dense block does not match model " +
+                              config.model());
   }
 
   Result<ReaderOptions> reader_options = ReaderOptionsFromConfig(config);
   if (!reader_options.ok()) return reader_options.status();
-  Result<std::unique_ptr<Reader>> reader = Reader::Open(DataPart{options.data, 0, kWholeFile}, reader_options.value());
+  Result<std::unique_ptr<Reader>> reader =
+      Reader::Open(DataPart{options.data, 0, kWholeFile}, reader_options.value());
   if (!reader.ok()) return reader.status();
   FILE* out = options.out == "-" ? stdout : std::fopen(options.out.c_str(), "w");
   if (out == nullptr) return Status::IOError("cannot write " + options.out);
@@ -78,7 +80,9 @@ Result<PredictReport> Predict(const PredictOptions& options) {
     for (int s = 0; s < partition.num_servers(); ++s) {
       std::vector<float> v;
       std::vector<uint16_t> w;
-      stores[s]->Pull(std::span<const uint64_t>(local.keys.data() + slices[s], slices[s + 1] - slices[s]), &v, &w);
+      stores[s]->Pull(
+          std::span<const uint64_t>(local.keys.data() + slices[s], slices[s + 1] - slices[s]), &v,
+          &w);
       values.insert(values.end(), v.begin(), v.end());
       widths.insert(widths.end(), w.begin(), w.end());
     }

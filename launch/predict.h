@@ -21,7 +21,7 @@ struct PredictReport {
   uint64_t rows = 0;
   double logloss = 0, auc = 0;  // against the input's labels
   uint64_t bad_lines = 0;
-  int64_t version = 0;          // checkpoint version used
+  int64_t version = 0;  // checkpoint version used
 };
 
 Result<PredictReport> Predict(const PredictOptions& options);

@@ -25,19 +25,24 @@ StoreOptions StoreOptionsFromConfig(const proto::JobConfig& c, int embedding_wid
   if (c.model() == "rafm") {
     std::vector<int> ranks(c.rafm_ranks().begin(), c.rafm_ranks().end());
     RankPolicy p;
-    for (auto [count, width] : RafmLevels(ranks, c.rafm_count_scale() > 0 ? c.rafm_count_scale() : 1.0)) p.levels.push_back({std::max(count, min_count), width});
+    for (auto [count, width] :
+         RafmLevels(ranks, c.rafm_count_scale() > 0 ? c.rafm_count_scale() : 1.0))
+      p.levels.push_back({std::max(count, min_count), width});
     // Levels whose threshold fell below min_count collapse onto it: keep the widest of equals.
     std::vector<RankLevel> kept;
     for (const RankLevel& l : p.levels) {
-      if (!kept.empty() && kept.back().min_count == l.min_count) kept.back() = l;
-      else kept.push_back(l);
+      if (!kept.empty() && kept.back().min_count == l.min_count)
+        kept.back() = l;
+      else
+        kept.push_back(l);
     }
     p.levels = kept;
     s.policy = p;
   } else if (embedding_width == c.k()) {
-    const uint32_t mid = c.rank_mid() > 0 ? static_cast<uint32_t>(c.rank_mid()) : static_cast<uint32_t>(c.k());
-    s.policy = RankPolicy::DiFacto(static_cast<uint32_t>(c.k()), std::min<uint32_t>(mid, c.k()), min_count,
-                                   std::max(min_count, c.rank_mid_count()),
+    const uint32_t mid =
+        c.rank_mid() > 0 ? static_cast<uint32_t>(c.rank_mid()) : static_cast<uint32_t>(c.k());
+    s.policy = RankPolicy::DiFacto(static_cast<uint32_t>(c.k()), std::min<uint32_t>(mid, c.k()),
+                                   min_count, std::max(min_count, c.rank_mid_count()),
                                    std::max(min_count, c.rank_head_count()));
   } else {
     s.policy = RankPolicy::Fixed(static_cast<uint32_t>(embedding_width), min_count);
@@ -59,7 +64,9 @@ Result<ServerSetup> MakeServerSetup(const proto::JobConfig& config, int server_r
     setup.after_dense_update = [model](std::span<float> dense, double progress) {
       model->AfterDenseUpdate(dense, progress);
     };
-    setup.dense_params = [model](std::span<const float> dense) { return model->DenseParams(dense); };
+    setup.dense_params = [model](std::span<const float> dense) {
+      return model->DenseParams(dense);
+    };
   }
   return setup;
 }

@@ -17,13 +17,13 @@ namespace {
 using model_math::FinishRow;
 
 struct DplrScratch {
-  std::vector<float> sums;        // [m*k] S_f for present fields
-  std::vector<float> norms;       // [m] ||S_f||^2
-  std::vector<float> proj;        // [rho*k] P_p
-  std::vector<float> back;        // [m*k] T_f = d phi / d S_f
-  std::vector<double> grad_u;     // [rho*m]
-  std::vector<double> grad_e;     // [rho]
-  std::vector<double> terms;      // [rho] this row's d phi / d e_p
+  std::vector<float> sums;     // [m*k] S_f for present fields
+  std::vector<float> norms;    // [m] ||S_f||^2
+  std::vector<float> proj;     // [rho*k] P_p
+  std::vector<float> back;     // [m*k] T_f = d phi / d S_f
+  std::vector<double> grad_u;  // [rho*m]
+  std::vector<double> grad_e;  // [rho]
+  std::vector<double> terms;   // [rho] this row's d phi / d e_p
   std::vector<int> present;
   std::vector<uint8_t> seen;
 };
@@ -143,7 +143,10 @@ double DplrKernel(const BatchView& b, const ParamView& p, int k_dyn, int m, int 
 class DplrModel : public Model {
  public:
   explicit DplrModel(const ModelOptions& o)
-      : k_(o.k), m_(o.num_fields), rho_(o.dplr_rank), init_scale_(o.dense_init_scale),
+      : k_(o.k),
+        m_(o.num_fields),
+        rho_(o.dplr_rank),
+        init_scale_(o.dense_init_scale),
         normalize_(o.normalize_field_pairs) {}
   std::string name() const override { return "dplr"; }
   int EmbeddingWidth() const override { return k_; }
@@ -164,10 +167,14 @@ class DplrModel : public Model {
   double Compute(const BatchView& b, const ParamView& p, std::span<float> logits,
                  GradView* grads) const override {
     switch (k_) {
-      case 4: return DplrKernel<4>(b, p, k_, m_, rho_, logits, grads);
-      case 8: return DplrKernel<8>(b, p, k_, m_, rho_, logits, grads);
-      case 16: return DplrKernel<16>(b, p, k_, m_, rho_, logits, grads);
-      default: return DplrKernel<0>(b, p, k_, m_, rho_, logits, grads);
+      case 4:
+        return DplrKernel<4>(b, p, k_, m_, rho_, logits, grads);
+      case 8:
+        return DplrKernel<8>(b, p, k_, m_, rho_, logits, grads);
+      case 16:
+        return DplrKernel<16>(b, p, k_, m_, rho_, logits, grads);
+      default:
+        return DplrKernel<0>(b, p, k_, m_, rho_, logits, grads);
     }
   }
 
@@ -182,7 +189,8 @@ class DplrModel : public Model {
     for (int f = 0; f < m_; ++f) {
       for (int g = f + 1; g < m_; ++g) {
         double r = 0;
-        for (int q = 0; q < rho_; ++q) r += double(e[q]) * u[size_t(q) * m_ + f] * u[size_t(q) * m_ + g];
+        for (int q = 0; q < rho_; ++q)
+          r += double(e[q]) * u[size_t(q) * m_ + f] * u[size_t(q) * m_ + g];
         sum += std::fabs(r);
       }
     }

@@ -1,7 +1,8 @@
 // FFM: a key holds one k-float block per field; phi = sum_{i<j} <v_{i,f(j)}, v_{j,f(i)}> x_i x_j
 // over all entry pairs, same-field pairs included. Per row, W_{f,g} = sum_{i in f} x_i v_{i,g}
 // over the fields present gives
-//   phi = sum_{f<g} <W_{f,g}, W_{g,f}> + 0.5 * sum_f (||W_{f,f}||^2 - sum_{i in f} x_i^2 ||v_{i,f}||^2),
+//   phi = sum_{f<g} <W_{f,g}, W_{g,f}> + 0.5 * sum_f (||W_{f,f}||^2 - sum_{i in f} x_i^2
+//   ||v_{i,f}||^2),
 // O(nnz * m' * k) for m' fields present instead of O(nnz^2 k) when fields hold several features.
 //
 // Dense layout: {b}.
@@ -16,8 +17,8 @@ namespace {
 using model_math::FinishRow;
 
 struct FfmScratch {
-  std::vector<float> cross;    // [m' * m' * k] W_{f,g} by position of f, g among present fields
-  std::vector<int> position;   // [m] position of a field in `present`, -1 if absent
+  std::vector<float> cross;   // [m' * m' * k] W_{f,g} by position of f, g among present fields
+  std::vector<int> position;  // [m] position of a field in `present`, -1 if absent
   std::vector<int> present;
 };
 

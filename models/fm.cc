@@ -17,8 +17,8 @@ double FmKernel(const BatchView& b, const ParamView& p, int k_dyn, std::span<flo
   const int k = kFixed > 0 ? kFixed : k_dyn;
   thread_local std::vector<float> scratch;
   scratch.resize(2 * size_t(k));
-  float* sum = scratch.data();      // S_d = sum_i x_i v_id
-  float* sq = scratch.data() + k;   // Q_d = sum_i x_i^2 v_id^2, per lane so the loop vectorises
+  float* sum = scratch.data();     // S_d = sum_i x_i v_id
+  float* sq = scratch.data() + k;  // Q_d = sum_i x_i^2 v_id^2, per lane so the loop vectorises
   double total = 0;
   for (size_t r = 0; r < b.rows; ++r) {
     const uint32_t begin = b.offsets[r], end = b.offsets[r + 1];
@@ -72,11 +72,16 @@ class FmModel : public Model {
   double Compute(const BatchView& b, const ParamView& p, std::span<float> logits,
                  GradView* grads) const override {
     switch (k_) {
-      case 4: return FmKernel<4>(b, p, k_, logits, grads);
-      case 8: return FmKernel<8>(b, p, k_, logits, grads);
-      case 16: return FmKernel<16>(b, p, k_, logits, grads);
-      case 32: return FmKernel<32>(b, p, k_, logits, grads);
-      default: return FmKernel<0>(b, p, k_, logits, grads);
+      case 4:
+        return FmKernel<4>(b, p, k_, logits, grads);
+      case 8:
+        return FmKernel<8>(b, p, k_, logits, grads);
+      case 16:
+        return FmKernel<16>(b, p, k_, logits, grads);
+      case 32:
+        return FmKernel<32>(b, p, k_, logits, grads);
+      default:
+        return FmKernel<0>(b, p, k_, logits, grads);
     }
   }
 

@@ -23,14 +23,14 @@ using model_math::FinishRow;
 using model_math::PairIndex;
 
 struct FwfmScratch {
-  std::vector<float> r_full;      // [m*m] effective symmetric R, zero diagonal
-  std::vector<float> grad_full;   // [m*m] dL/dR_fg accumulated at [f*m+g], f < g
-  std::vector<uint8_t> active;    // [m*m] pair not pruned
-  std::vector<float> dots;        // [m'*m'] <S_f, S_g> of this row, kept for the R gradient
-  std::vector<float> sums;        // [m*k] S_f, valid for present fields
-  std::vector<float> back;        // [m*k] T_f = sum_g R_fg S_g
-  std::vector<int> present;       // fields present in the row
-  std::vector<uint8_t> seen;      // [m]
+  std::vector<float> r_full;     // [m*m] effective symmetric R, zero diagonal
+  std::vector<float> grad_full;  // [m*m] dL/dR_fg accumulated at [f*m+g], f < g
+  std::vector<uint8_t> active;   // [m*m] pair not pruned
+  std::vector<float> dots;       // [m'*m'] <S_f, S_g> of this row, kept for the R gradient
+  std::vector<float> sums;       // [m*k] S_f, valid for present fields
+  std::vector<float> back;       // [m*k] T_f = sum_g R_fg S_g
+  std::vector<int> present;      // fields present in the row
+  std::vector<uint8_t> seen;     // [m]
 };
 
 // t_f += r * s_g and t_g += r * s_f; restrict lets the compiler vectorise (distinct fields).
@@ -162,8 +162,12 @@ double FwfmKernel(const BatchView& b, const ParamView& p, int k_dyn, int m, bool
 class FwfmModel : public Model {
  public:
   FwfmModel(const ModelOptions& o, bool pruned, int64_t keep_entries)
-      : k_(o.k), m_(o.num_fields), pruned_(pruned), keep_entries_(keep_entries),
-        init_scale_(o.dense_init_scale), normalize_(o.normalize_field_pairs) {}
+      : k_(o.k),
+        m_(o.num_fields),
+        pruned_(pruned),
+        keep_entries_(keep_entries),
+        init_scale_(o.dense_init_scale),
+        normalize_(o.normalize_field_pairs) {}
 
   std::string name() const override { return pruned_ ? "pruned_fwfm" : "fwfm"; }
   int EmbeddingWidth() const override { return k_; }
@@ -182,10 +186,14 @@ class FwfmModel : public Model {
   double Compute(const BatchView& b, const ParamView& p, std::span<float> logits,
                  GradView* grads) const override {
     switch (k_) {
-      case 4: return FwfmKernel<4>(b, p, k_, m_, pruned_, logits, grads);
-      case 8: return FwfmKernel<8>(b, p, k_, m_, pruned_, logits, grads);
-      case 16: return FwfmKernel<16>(b, p, k_, m_, pruned_, logits, grads);
-      default: return FwfmKernel<0>(b, p, k_, m_, pruned_, logits, grads);
+      case 4:
+        return FwfmKernel<4>(b, p, k_, m_, pruned_, logits, grads);
+      case 8:
+        return FwfmKernel<8>(b, p, k_, m_, pruned_, logits, grads);
+      case 16:
+        return FwfmKernel<16>(b, p, k_, m_, pruned_, logits, grads);
+      default:
+        return FwfmKernel<0>(b, p, k_, m_, pruned_, logits, grads);
     }
   }
 

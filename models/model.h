@@ -8,7 +8,8 @@
 //                        embedding is smaller on the servers (adaptive rank, RaFM levels) or absent
 //                        is zero-padded: its row holds a prefix of the layout, the rest is zero.
 //   dense[DenseSize()]   one small block shared by all rows (owned by server 0): dense[0] is the
-//                        global bias for every model; field-pair parameters (R, U, e, masks) follow.
+//                        global bias for every model; field-pair parameters (R, U, e, masks)
+//                        follow.
 //
 // Models and their dense blocks (P = m(m-1)/2 field pairs, upper triangle row-major over f < g):
 //   fm           {b}.                                   V width k.
@@ -40,16 +41,16 @@
 namespace fmps {
 
 struct ModelOptions {
-  std::string name = "fm";        // fm | fwfm | dplr | pruned_fwfm | rafm | ffm
-  int k = 8;                      // embedding rank (the largest rank when ranks adapt)
-  int num_fields = 39;            // m: fields are ids 0..m-1
-  int dplr_rank = 2;              // DPLR rho
-  double keep = 1.0;              // pruned_fwfm: fraction of R's off-diagonal entries kept
-  int64_t keep_entries = -1;      // pruned_fwfm: entries kept (overrides keep when >= 0)
-  std::vector<int> rafm_ranks;    // RaFM ranks D_1 < ... < D_l (default {4, 8, 16})
-  float rafm_distill_weight = 1.0f;  // RaFM: weight of Algorithm 1's distillation terms in the
-                                     // prefixes' gradient (1 = the paper, 0 = plain FM gradient)
-  float dense_init_scale = 0.01f; // stddev of random init of the dense block beyond the bias
+  std::string name = "fm";            // fm | fwfm | dplr | pruned_fwfm | rafm | ffm
+  int k = 8;                          // embedding rank (the largest rank when ranks adapt)
+  int num_fields = 39;                // m: fields are ids 0..m-1
+  int dplr_rank = 2;                  // DPLR rho
+  double keep = 1.0;                  // pruned_fwfm: fraction of R's off-diagonal entries kept
+  int64_t keep_entries = -1;          // pruned_fwfm: entries kept (overrides keep when >= 0)
+  std::vector<int> rafm_ranks;        // RaFM ranks D_1 < ... < D_l (default {4, 8, 16})
+  float rafm_distill_weight = 1.0f;   // RaFM: weight of Algorithm 1's distillation terms in the
+                                      // prefixes' gradient (1 = the paper, 0 = plain FM gradient)
+  float dense_init_scale = 0.01f;     // stddev of random init of the dense block beyond the bias
   bool normalize_field_pairs = true;  // fwfm, pruned_fwfm, dplr: rescale R to mean |R| = 1 after
                                       // each dense update (R and V trade scale; only V has L2)
 };
@@ -57,11 +58,11 @@ struct ModelOptions {
 // A minibatch after localization: keys are replaced by indices into the batch's unique keys.
 struct BatchView {
   size_t rows = 0;
-  const float* labels = nullptr;     // [rows], 0 or 1; may be null when only scoring
-  const uint32_t* offsets = nullptr; // [rows + 1], entries of row r are [offsets[r], offsets[r+1])
-  const uint32_t* index = nullptr;   // [entries], local key index in [0, num_keys)
-  const float* values = nullptr;     // [entries], feature value (1 for categorical)
-  const uint8_t* fields = nullptr;   // [entries], field id of the entry (< num_fields)
+  const float* labels = nullptr;      // [rows], 0 or 1; may be null when only scoring
+  const uint32_t* offsets = nullptr;  // [rows + 1], entries of row r are [offsets[r], offsets[r+1])
+  const uint32_t* index = nullptr;    // [entries], local key index in [0, num_keys)
+  const float* values = nullptr;      // [entries], feature value (1 for categorical)
+  const uint8_t* fields = nullptr;    // [entries], field id of the entry (< num_fields)
   size_t num_keys = 0;
 };
 

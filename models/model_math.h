@@ -27,14 +27,16 @@ inline double LogLoss(double z, double y) {
 // Bias plus linear term of row r.
 inline double LinearLogit(const BatchView& b, const ParamView& p, size_t r) {
   double z = p.dense[0];
-  for (uint32_t e = b.offsets[r]; e < b.offsets[r + 1]; ++e) z += double(p.w[b.index[e]]) * b.values[e];
+  for (uint32_t e = b.offsets[r]; e < b.offsets[r + 1]; ++e)
+    z += double(p.w[b.index[e]]) * b.values[e];
   return z;
 }
 
 // Adds g * d(linear logit)/d(w, bias) into grads.
 inline void AddLinearGrad(const BatchView& b, size_t r, float g, GradView* grads) {
   grads->dense[0] += g;
-  for (uint32_t e = b.offsets[r]; e < b.offsets[r + 1]; ++e) grads->w[b.index[e]] += g * b.values[e];
+  for (uint32_t e = b.offsets[r]; e < b.offsets[r + 1]; ++e)
+    grads->w[b.index[e]] += g * b.values[e];
 }
 
 // Records row r's logit; returns its loss and sets *g to d loss / d logit (0 without labels).

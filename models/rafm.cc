@@ -103,8 +103,8 @@ class RafmModel : public Model {
       // coef[q] = g + w * sum_{q <= p < l} (sigmoid(B_{1,p}) - sigmoid(B_{1,p+1})), top down.
       s.coef[nl] = g;
       for (int q = nl - 1; q >= 1; --q) {
-        s.coef[q] = s.coef[q + 1] +
-                    distill_weight_ * float(Sigmoid(s.logit[q]) - Sigmoid(s.logit[q + 1]));
+        s.coef[q] =
+            s.coef[q + 1] + distill_weight_ * float(Sigmoid(s.logit[q]) - Sigmoid(s.logit[q + 1]));
       }
       model_math::AddLinearGrad(b, r, g, grads);
       for (uint32_t e = begin; e < end; ++e) {
@@ -125,9 +125,9 @@ class RafmModel : public Model {
   }
 
  private:
-  std::vector<int> ranks_;   // D_1 < ... < D_l
-  std::vector<int> begin_;   // block q is lanes [begin_[q-1], begin_[q]) = [D_{q-1}, D_q), D_0 = 0
-  float distill_weight_;     // weight of the distillation terms (ModelOptions::rafm_distill_weight)
+  std::vector<int> ranks_;  // D_1 < ... < D_l
+  std::vector<int> begin_;  // block q is lanes [begin_[q-1], begin_[q]) = [D_{q-1}, D_q), D_0 = 0
+  float distill_weight_;    // weight of the distillation terms (ModelOptions::rafm_distill_weight)
 };
 
 }  // namespace

@@ -10,8 +10,9 @@ using Factory = Result<std::unique_ptr<Model>> (*)(const ModelOptions&);
 
 const std::vector<std::pair<std::string, Factory>>& Registry() {
   static const std::vector<std::pair<std::string, Factory>> registry = {
-      {"fm", &NewFmModel},     {"fwfm", &NewFwfmModel}, {"dplr", &NewDplrModel},
-      {"pruned_fwfm", &NewFwfmModel}, {"rafm", &NewRafmModel}, {"ffm", &NewFfmModel},
+      {"fm", &NewFmModel},     {"fwfm", &NewFwfmModel},
+      {"dplr", &NewDplrModel}, {"pruned_fwfm", &NewFwfmModel},
+      {"rafm", &NewRafmModel}, {"ffm", &NewFfmModel},
   };
   return registry;
 }

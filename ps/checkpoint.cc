@@ -52,8 +52,9 @@ class Cursor {
  private:
   bool Fail(size_t want) {
     if (status_.ok()) {
-      status_ = Status::Corruption(name_ + ": truncated at byte " + std::to_string(pos_) + " (wanted " +
-                                   std::to_string(want) + " more bytes of " + std::to_string(bytes_.size()) + ")");
+      status_ = Status::Corruption(name_ + ": truncated at byte " + std::to_string(pos_) +
+                                   " (wanted " + std::to_string(want) + " more bytes of " +
+                                   std::to_string(bytes_.size()) + ")");
     }
     return false;
   }
@@ -71,7 +72,8 @@ Status VerifyTrailer(std::string_view bytes, const char* magic, const std::strin
   uint64_t stored;
   std::memcpy(&stored, bytes.data() + bytes.size() - 8, 8);
   uint64_t actual = Checksum64(bytes.data(), bytes.size() - 8);
-  if (stored != actual) return Status::Corruption(name + ": checksum mismatch (file damaged or truncated)");
+  if (stored != actual)
+    return Status::Corruption(name + ": checksum mismatch (file damaged or truncated)");
   return Status::OK();
 }
 
@@ -85,7 +87,8 @@ std::string EncodeShard(const ShardData& shard) {
   Put(&out, static_cast<uint64_t>(shard.dense.size()));
   out.append(reinterpret_cast<const char*>(shard.dense.data()), shard.dense.size() * sizeof(float));
   Put(&out, static_cast<uint64_t>(shard.dense_accum.size()));
-  out.append(reinterpret_cast<const char*>(shard.dense_accum.data()), shard.dense_accum.size() * sizeof(float));
+  out.append(reinterpret_cast<const char*>(shard.dense_accum.data()),
+             shard.dense_accum.size() * sizeof(float));
   Put(&out, static_cast<uint64_t>(shard.store.size()));
   out.append(shard.store);
   Put(&out, Checksum64(out.data(), out.size()));
@@ -104,7 +107,8 @@ Result<ShardData> DecodeShard(std::string_view bytes, const std::string& source_
             c.GetFloats(n, &shard.dense_accum) && c.Get(&n) && c.GetBytes(n, &store);
   if (!ok) return c.status();
   if (c.pos() != bytes.size() - 8) {
-    return Status::Corruption(source_name + ": unexpected bytes at offset " + std::to_string(c.pos()));
+    return Status::Corruption(source_name + ": unexpected bytes at offset " +
+                              std::to_string(c.pos()));
   }
   shard.store.assign(store);
   return shard;

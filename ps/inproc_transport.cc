@@ -46,7 +46,9 @@ class InProcTransport : public Transport {
 
   Result<int> Bind(const std::string& host, int port) override {
     box_ = hub_->Open(&port);
-    if (!box_) return Status::IOError("cannot listen on " + host + ":" + std::to_string(port) + ": port in use");
+    if (!box_)
+      return Status::IOError("cannot listen on " + host + ":" + std::to_string(port) +
+                             ": port in use");
     return port;
   }
 
@@ -63,7 +65,8 @@ class InProcTransport : public Transport {
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = peers_.find(id);
-      if (it == peers_.end()) return Status::NotFound("no connection to node " + std::to_string(id));
+      if (it == peers_.end())
+        return Status::NotFound("no connection to node " + std::to_string(id));
       box = it->second;
     }
     {

@@ -112,14 +112,16 @@ Status KVClient::Assemble(Pending* p) {
   std::vector<uint16_t> widths;
   for (int s : p->servers) {
     const Message& m = p->replies[s];
-    if (m.frames.size() < 2 || !FromFrame(m.frames[0], &values) || !FromFrame(m.frames[1], &widths)) {
+    if (m.frames.size() < 2 || !FromFrame(m.frames[0], &values) ||
+        !FromFrame(m.frames[1], &widths)) {
       return Status::Corruption("malformed pull reply from " + po_->NodeName(po_->ServerId(s)));
     }
     size_t expect = widths.size();
     for (uint16_t w : widths) expect += w;
     if (expect != values.size()) {
       return Status::Corruption("pull reply from " + po_->NodeName(po_->ServerId(s)) + " has " +
-                                std::to_string(values.size()) + " values, widths say " + std::to_string(expect));
+                                std::to_string(values.size()) + " values, widths say " +
+                                std::to_string(expect));
     }
     r->clocks[s] = m.meta.kv().clock();
     r->values.insert(r->values.end(), values.begin(), values.end());
@@ -143,7 +145,8 @@ Status KVClient::Wait(int64_t ts) {
   if (!done) {
     std::string silent;
     for (int s : p.servers) {
-      if (!p.replies.count(s)) silent += (silent.empty() ? "" : ", ") + po_->NodeName(po_->ServerId(s));
+      if (!p.replies.count(s))
+        silent += (silent.empty() ? "" : ", ") + po_->NodeName(po_->ServerId(s));
     }
     return Status::Timeout("no answer to request " + std::to_string(ts) + " within " +
                            std::to_string(static_cast<int>(options_.timeout_s)) + " s from " +
@@ -159,6 +162,14 @@ void KVClient::FailServer(int server_rank, const std::string& why) {
     bool waits = false;
     for (int s : p.servers) waits |= (s == server_rank && !p.replies.count(s));
     if (waits && p.error.empty()) p.error = why;
+  }
+  cv_.notify_all();
+}
+
+void KVClient::FailAll(const std::string& why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [ts, p] : pending_) {
+    if (p.error.empty()) p.error = why;
   }
   cv_.notify_all();
 }

@@ -37,8 +37,8 @@ class KVClient {
   KVClient(Postoffice* po, const KVClientOptions& options) : po_(po), options_(options) {}
 
   // keys sorted by Mix64; mixed[i] = Mix64(keys[i]). result must stay alive until Wait returns.
-  int64_t Pull(const std::vector<uint64_t>& keys, const std::vector<uint64_t>& mixed, bool with_dense,
-               PullResult* result);
+  int64_t Pull(const std::vector<uint64_t>& keys, const std::vector<uint64_t>& mixed,
+               bool with_dense, PullResult* result);
   // grads laid out per key as w gradient then widths[i] embedding gradients; clocks as the pull
   // that the gradients were computed from returned them (empty: unknown).
   int64_t Push(const std::vector<uint64_t>& keys, const std::vector<uint64_t>& mixed,
@@ -53,6 +53,8 @@ class KVClient {
   // Receive thread: the scheduler declared this server dead. Every pending request that waits
   // for it fails with Status::Aborted, so the compute thread stops waiting at once.
   void FailServer(int server_rank, const std::string& why);
+  // Receive thread: the job is over (SHUTDOWN); every pending request fails with `why`.
+  void FailAll(const std::string& why);
   // Forgets every pending request (after a failure, before retrying with fresh requests).
   void Clear();
 
@@ -60,8 +62,8 @@ class KVClient {
   struct Pending {
     int remaining = 0;
     PullResult* result = nullptr;
-    std::vector<int> servers;                  // ranks asked, in key order
-    std::map<int, Message> replies;            // by server rank
+    std::vector<int> servers;        // ranks asked, in key order
+    std::map<int, Message> replies;  // by server rank
     std::string error;
   };
   Status Assemble(Pending* p);
@@ -70,8 +72,8 @@ class KVClient {
   KVClientOptions options_;
   std::mutex mu_;
   std::condition_variable cv_;
-  int64_t next_ts_ = 1;                // guarded by mu_
-  std::map<int64_t, Pending> pending_; // guarded by mu_
+  int64_t next_ts_ = 1;                 // guarded by mu_
+  std::map<int64_t, Pending> pending_;  // guarded by mu_
 };
 
 }  // namespace fmps

@@ -10,7 +10,8 @@ namespace {
 // Keys outside the range would create rows that no checkpoint or pull of their owner ever sees.
 Status CheckRange(const std::vector<uint64_t>& keys, const KeyRange& range) {
   for (uint64_t k : keys) {
-    if (!range.Contains(Mix64(k))) return Status::InvalidArgument("key " + std::to_string(k) + " is outside the server's range");
+    if (!range.Contains(Mix64(k)))
+      return Status::InvalidArgument("key " + std::to_string(k) + " is outside the server's range");
   }
   return Status::OK();
 }
@@ -19,14 +20,15 @@ Status CheckRange(const std::vector<uint64_t>& keys, const KeyRange& range) {
 
 Result<PullRequest> DecodePull(const Message& msg, const KeyRange& range) {
   PullRequest r;
-  if (msg.meta.body_case() != proto::Meta::kKv) return Status::InvalidArgument("pull without a kv header");
+  if (msg.meta.body_case() != proto::Meta::kKv)
+    return Status::InvalidArgument("pull without a kv header");
   r.with_dense = msg.meta.kv().with_dense();
   if (msg.frames.size() != 1 || !FromFrame(msg.frames[0], &r.keys)) {
     return Status::InvalidArgument("pull frames malformed: want one frame of 8-byte keys");
   }
   if (r.keys.size() != msg.meta.kv().num_keys()) {
-    return Status::InvalidArgument("pull header says " + std::to_string(msg.meta.kv().num_keys()) + " keys, frame has " +
-                                   std::to_string(r.keys.size()));
+    return Status::InvalidArgument("pull header says " + std::to_string(msg.meta.kv().num_keys()) +
+                                   " keys, frame has " + std::to_string(r.keys.size()));
   }
   FMPS_RETURN_IF_ERROR(CheckRange(r.keys, range));
   return r;
@@ -34,30 +36,33 @@ Result<PullRequest> DecodePull(const Message& msg, const KeyRange& range) {
 
 Result<PushRequest> DecodePush(const Message& msg, const KeyRange& range, size_t dense_size) {
   PushRequest r;
-  if (msg.meta.body_case() != proto::Meta::kKv) return Status::InvalidArgument("push without a kv header");
+  if (msg.meta.body_case() != proto::Meta::kKv)
+    return Status::InvalidArgument("push without a kv header");
   r.with_dense = msg.meta.kv().with_dense();
   const size_t frames = r.with_dense ? 5 : 4;
-  if (msg.frames.size() != frames || !FromFrame(msg.frames[0], &r.keys) || !FromFrame(msg.frames[1], &r.grads) ||
-      !FromFrame(msg.frames[2], &r.widths) || !FromFrame(msg.frames[3], &r.counts) ||
+  if (msg.frames.size() != frames || !FromFrame(msg.frames[0], &r.keys) ||
+      !FromFrame(msg.frames[1], &r.grads) || !FromFrame(msg.frames[2], &r.widths) ||
+      !FromFrame(msg.frames[3], &r.counts) ||
       (r.with_dense && !FromFrame(msg.frames[4], &r.dense_grads))) {
     return Status::InvalidArgument("push frames malformed: want keys, grads, widths, counts" +
                                    std::string(r.with_dense ? ", dense grads" : ""));
   }
   const size_t n = r.keys.size();
   if (n != msg.meta.kv().num_keys() || r.widths.size() != n || r.counts.size() != n) {
-    return Status::InvalidArgument("push sizes disagree: header " + std::to_string(msg.meta.kv().num_keys()) + ", keys " +
-                                   std::to_string(n) + ", widths " + std::to_string(r.widths.size()) + ", counts " +
-                                   std::to_string(r.counts.size()));
+    return Status::InvalidArgument(
+        "push sizes disagree: header " + std::to_string(msg.meta.kv().num_keys()) + ", keys " +
+        std::to_string(n) + ", widths " + std::to_string(r.widths.size()) + ", counts " +
+        std::to_string(r.counts.size()));
   }
   size_t want = n;
   for (uint16_t w : r.widths) want += w;
   if (r.grads.size() != want) {
-    return Status::InvalidArgument("push has " + std::to_string(r.grads.size()) + " gradients, widths say " +
-                                   std::to_string(want));
+    return Status::InvalidArgument("push has " + std::to_string(r.grads.size()) +
+                                   " gradients, widths say " + std::to_string(want));
   }
   if (r.with_dense && r.dense_grads.size() != dense_size) {
-    return Status::InvalidArgument("push dense block of " + std::to_string(r.dense_grads.size()) + " floats, server holds " +
-                                   std::to_string(dense_size));
+    return Status::InvalidArgument("push dense block of " + std::to_string(r.dense_grads.size()) +
+                                   " floats, server holds " + std::to_string(dense_size));
   }
   FMPS_RETURN_IF_ERROR(CheckRange(r.keys, range));
   return r;

@@ -26,10 +26,10 @@ struct PullRequest {
 
 struct PushRequest {
   std::vector<uint64_t> keys;
-  std::vector<float> grads;       // per key: w gradient, then widths[i] embedding gradients
+  std::vector<float> grads;  // per key: w gradient, then widths[i] embedding gradients
   std::vector<uint16_t> widths;
   std::vector<uint32_t> counts;
-  std::vector<float> dense_grads; // empty unless with_dense
+  std::vector<float> dense_grads;  // empty unless with_dense
   bool with_dense = false;
 };
 

@@ -19,9 +19,7 @@ KeyPartition::KeyPartition(int num_servers) {
   for (int s = 0; s < num_servers; ++s) begin_.push_back(static_cast<uint64_t>(span * s));
 }
 
-uint64_t KeyPartition::end(int s) const {
-  return s + 1 < num_servers() ? begin_[s + 1] : 0;
-}
+uint64_t KeyPartition::end(int s) const { return s + 1 < num_servers() ? begin_[s + 1] : 0; }
 
 int KeyPartition::ServerOf(uint64_t mixed) const {
   auto it = std::upper_bound(begin_.begin(), begin_.end(), mixed);
@@ -31,7 +29,8 @@ int KeyPartition::ServerOf(uint64_t mixed) const {
 std::vector<size_t> KeyPartition::Slices(const std::vector<uint64_t>& mixed_sorted) const {
   std::vector<size_t> out(begin_.size() + 1);
   for (size_t s = 0; s < begin_.size(); ++s) {
-    out[s] = std::lower_bound(mixed_sorted.begin(), mixed_sorted.end(), begin_[s]) - mixed_sorted.begin();
+    out[s] = std::lower_bound(mixed_sorted.begin(), mixed_sorted.end(), begin_[s]) -
+             mixed_sorted.begin();
   }
   out[0] = 0;
   out[begin_.size()] = mixed_sorted.size();
@@ -52,7 +51,8 @@ Status Postoffice::Join() {
   Result<int> port = transport_->Bind(options_.host, options_.port);
   if (!port.ok()) return port.status();
   const std::string sched = options_.scheduler_host + ":" + std::to_string(options_.scheduler_port);
-  FMPS_RETURN_IF_ERROR(transport_->Connect(kSchedulerId, options_.scheduler_host, options_.scheduler_port));
+  FMPS_RETURN_IF_ERROR(
+      transport_->Connect(kSchedulerId, options_.scheduler_host, options_.scheduler_port));
   Message reg;
   reg.meta.set_cmd(proto::REGISTER);
   reg.meta.set_sender(-1);
@@ -114,8 +114,9 @@ Status Postoffice::ConnectPeers(const proto::NodeTable* old) {
 
 Status Postoffice::UpdateTable(const proto::NodeTable& table) {
   if (table.your_id() != my_id() || table.nodes_size() != table_.nodes_size()) {
-    return Status::InvalidArgument("a node table for node " + std::to_string(table.your_id()) + " with " +
-                                   std::to_string(table.nodes_size()) + " nodes does not fit this job");
+    return Status::InvalidArgument("a node table for node " + std::to_string(table.your_id()) +
+                                   " with " + std::to_string(table.nodes_size()) +
+                                   " nodes does not fit this job");
   }
   proto::NodeTable old = std::move(table_);
   table_ = table;

@@ -57,7 +57,9 @@ class Postoffice {
   const proto::JobConfig& config() const { return table_.config(); }
   const KeyPartition& partition() const { return partition_; }
   int num_servers() const { return partition_.num_servers(); }
-  int ServerId(int server_rank) const { return 1 + server_rank; }  // ids: scheduler 0, servers, workers
+  int ServerId(int server_rank) const {
+    return 1 + server_rank;
+  }  // ids: scheduler 0, servers, workers
   int ServerRank(int node_id) const { return node_id - 1; }
   std::string NodeName(int id) const;
 

@@ -11,7 +11,8 @@
 
 namespace fmps {
 
-KVServer::KVServer(std::unique_ptr<Postoffice> po, ServerSetupFn setup, const ServerOptions& options)
+KVServer::KVServer(std::unique_ptr<Postoffice> po, ServerSetupFn setup,
+                   const ServerOptions& options)
     : po_(std::move(po)), setup_fn_(std::move(setup)), options_(options) {}
 
 KVServer::~KVServer() = default;
@@ -26,11 +27,14 @@ void KVServer::Reply(const Message& request, proto::Command cmd, std::vector<std
   Message reply;
   reply.meta.set_cmd(cmd);
   reply.meta.set_request_id(request.meta.request_id());
-  if (!error.empty()) reply.meta.set_error(error);
-  else reply.meta.mutable_kv()->set_clock(clock);
+  if (!error.empty())
+    reply.meta.set_error(error);
+  else
+    reply.meta.mutable_kv()->set_clock(clock);
   reply.frames = std::move(frames);
   Status st = po_->Send(request.meta.sender(), std::move(reply));
-  if (!st.ok()) LOG(WARNING) << "reply to " << po_->NodeName(request.meta.sender()) << ": " << st.ToString();
+  if (!st.ok())
+    LOG(WARNING) << "reply to " << po_->NodeName(request.meta.sender()) << ": " << st.ToString();
 }
 
 Status KVServer::Run() {
@@ -56,7 +60,8 @@ Status KVServer::Serve() {
     dense_ = setup_.dense_init;
     dense_accum_.assign(dense_.size(), 0.f);
   }
-  if (!po_->config().init_model().empty()) FMPS_RETURN_IF_ERROR(LoadShard(po_->config().init_model()));
+  if (!po_->config().init_model().empty())
+    FMPS_RETURN_IF_ERROR(LoadShard(po_->config().init_model()));
   LOG(INFO) << "server " << rank_ << " (node " << po_->my_id() << ") serving keys ["
             << po_->partition().begin(rank_) << ", " << po_->partition().end(rank_) << ")";
   double last_heartbeat = 0, last_from_scheduler = NowSeconds();
@@ -69,7 +74,8 @@ Status KVServer::Serve() {
     }
     if (now - last_from_scheduler > options_.scheduler_timeout_s) {
       return Status::Timeout("the scheduler has been silent for " +
-                             std::to_string(static_cast<int>(now - last_from_scheduler)) + " s; giving up");
+                             std::to_string(static_cast<int>(now - last_from_scheduler)) +
+                             " s; giving up");
     }
     if (!msg) continue;
     if (msg->meta.sender() == kSchedulerId) last_from_scheduler = now;
@@ -80,9 +86,15 @@ Status KVServer::Serve() {
       continue;
     }
     switch (msg->meta.cmd()) {
-      case proto::PULL: HandlePull(*msg); break;
-      case proto::PUSH: HandlePush(*msg); break;
-      case proto::CHECKPOINT: HandleCheckpoint(*msg); break;
+      case proto::PULL:
+        HandlePull(*msg);
+        break;
+      case proto::PUSH:
+        HandlePush(*msg);
+        break;
+      case proto::CHECKPOINT:
+        HandleCheckpoint(*msg);
+        break;
       case proto::HEARTBEAT:  // the scheduler's: progress in, fresh figures out
         progress_ = msg->meta.heartbeat().progress();
         SendHeartbeat();
@@ -110,8 +122,8 @@ KeyRange KVServer::Range() const {
 
 void KVServer::Drop(const Message& msg, proto::Command reply, const Status& why) {
   ++dropped_;
-  LOG(WARNING) << "dropping " << proto::Command_Name(msg.meta.cmd()) << " from " << po_->NodeName(msg.meta.sender())
-               << ": " << why.message();
+  LOG(WARNING) << "dropping " << proto::Command_Name(msg.meta.cmd()) << " from "
+               << po_->NodeName(msg.meta.sender()) << ": " << why.message();
   Reply(msg, reply, {}, why.message());
 }
 
@@ -132,11 +144,13 @@ void KVServer::HandlePush(const Message& msg) {
   // since; damping the adaptive steps by the staleness keeps many workers from overshooting
   // together (the linear weights' FTRL state is a closed form and needs no damping).
   const uint64_t pulled = msg.meta.kv().clock();
-  const float scale = setup_.stale_damping > 0 && pulled <= clock_
-                          ? std::pow(1.0f + static_cast<float>(clock_ - pulled), -setup_.stale_damping)
-                          : 1.0f;
+  const float scale =
+      setup_.stale_damping > 0 && pulled <= clock_
+          ? std::pow(1.0f + static_cast<float>(clock_ - pulled), -setup_.stale_damping)
+          : 1.0f;
   store_->SetLearningRateScale(scale);
-  Status st = req.ok() ? store_->Push(req->keys, req->grads, req->widths, req->counts) : req.status();
+  Status st =
+      req.ok() ? store_->Push(req->keys, req->grads, req->widths, req->counts) : req.status();
   if (!st.ok()) return Drop(msg, proto::PUSH_REPLY, st);
   if (req->with_dense && !dense_.empty()) {
     // Adagrad on the dense block (bias and field-pair parameters).
@@ -178,7 +192,8 @@ Status KVServer::LoadShard(const std::string& dir) {
   Result<proto::Manifest> manifest = FindNewestGoodManifest(dir);
   if (!manifest.ok()) return manifest.status();
   if (manifest->shards_size() != po_->num_servers()) {
-    return Status::InvalidArgument(dir + " holds a model of " + std::to_string(manifest->shards_size()) +
+    return Status::InvalidArgument(dir + " holds a model of " +
+                                   std::to_string(manifest->shards_size()) +
                                    " servers; this job has " + std::to_string(po_->num_servers()));
   }
   const auto& entry = manifest->shards(rank_);
@@ -190,8 +205,9 @@ Status KVServer::LoadShard(const std::string& dir) {
   FMPS_RETURN_IF_ERROR(store_->Deserialize(shard->store, path));
   if (rank_ == 0) {
     if (shard->dense.size() != dense_.size()) {
-      return Status::InvalidArgument(path + ": dense block of " + std::to_string(shard->dense.size()) +
-                                     " floats does not fit this model's " + std::to_string(dense_.size()));
+      return Status::InvalidArgument(
+          path + ": dense block of " + std::to_string(shard->dense.size()) +
+          " floats does not fit this model's " + std::to_string(dense_.size()));
     }
     dense_ = shard->dense;
     dense_accum_ = shard->dense_accum;
@@ -215,8 +231,9 @@ void KVServer::SendHeartbeat() {
     h->set_dense_params(setup_.dense_params ? setup_.dense_params(dense_) : dense_.size());
     if (s.evicted > evicted_logged_) {
       LOG(INFO) << "server " << rank_ << ": evicted " << s.evicted - evicted_logged_
-                << " rows since the last heartbeat (" << s.evicted << " in all, " << s.evicted_for_memory
-                << " for the memory cap); " << s.keys << " rows, " << s.bytes / 1048576 << " MiB held";
+                << " rows since the last heartbeat (" << s.evicted << " in all, "
+                << s.evicted_for_memory << " for the memory cap); " << s.keys << " rows, "
+                << s.bytes / 1048576 << " MiB held";
       evicted_logged_ = s.evicted;
     }
   }

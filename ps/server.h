@@ -31,8 +31,8 @@ struct ServerSetup {
 using ServerSetupFn = std::function<Result<ServerSetup>(const proto::JobConfig&, int server_rank)>;
 
 struct ServerOptions {
-  double heartbeat_s = 1.0;            // seconds between heartbeats to the scheduler
-  double scheduler_timeout_s = 120;    // exit when the scheduler has been silent this long
+  double heartbeat_s = 1.0;          // seconds between heartbeats to the scheduler
+  double scheduler_timeout_s = 120;  // exit when the scheduler has been silent this long
 };
 
 class KVServer {

@@ -40,7 +40,8 @@ class ZmqTransport : public Transport {
       receiver_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::pull);
       receiver_->set(zmq::sockopt::linger, 0);
       receiver_->set(zmq::sockopt::rcvhwm, options_.high_water_mark);
-      std::string addr = "tcp://" + host + ":" + (port == 0 ? std::string("*") : std::to_string(port));
+      std::string addr =
+          "tcp://" + host + ":" + (port == 0 ? std::string("*") : std::to_string(port));
       if (port == 0) addr = "tcp://" + host + ":*";
       receiver_->bind(addr);
       std::string endpoint = receiver_->get(zmq::sockopt::last_endpoint);
@@ -75,7 +76,8 @@ class ZmqTransport : public Transport {
     {
       std::lock_guard<std::mutex> lock(peers_mu_);
       auto it = peers_.find(id);
-      if (it == peers_.end()) return Status::NotFound("no connection to node " + std::to_string(id));
+      if (it == peers_.end())
+        return Status::NotFound("no connection to node " + std::to_string(id));
       peer = it->second;
     }
     std::string header;
@@ -100,8 +102,10 @@ class ZmqTransport : public Transport {
     // Dropped garbage must not end the wait early: the timeout is a deadline for a good message.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     while (true) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (zmq::poll(&item, 1, std::max(left, std::chrono::milliseconds(0))) <= 0) return std::nullopt;
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (zmq::poll(&item, 1, std::max(left, std::chrono::milliseconds(0))) <= 0)
+        return std::nullopt;
       std::vector<zmq::message_t> parts;
       zmq::message_t part;
       std::string peer;

@@ -16,22 +16,31 @@ namespace fmps {
 std::string JobReport::ToJson() const {
   // Without a test set there is no test logloss or AUC: null, not a misleading 0.
   char test[128] = "\"test_logloss\":null,\"test_auc\":null";
-  if (test_rows > 0) std::snprintf(test, sizeof(test), "\"test_logloss\":%.6f,\"test_auc\":%.6f", test_logloss, test_auc);
+  if (test_rows > 0)
+    std::snprintf(test, sizeof(test), "\"test_logloss\":%.6f,\"test_auc\":%.6f", test_logloss,
+                  test_auc);
   char buf[1536];
   std::snprintf(buf, sizeof(buf),
-                "{\"rows\":%" PRIu64 ",\"resumed_rows\":%" PRIu64 ",\"seconds\":%.3f,\"train_seconds\":%.3f,"
+                "{\"rows\":%" PRIu64 ",\"resumed_rows\":%" PRIu64
+                ",\"seconds\":%.3f,\"train_seconds\":%.3f,"
                 "\"rows_per_s\":%.1f,\"train_logloss\":%.6f,%s,\"test_rows\":%" PRIu64
-                ",\"peak_rss_mb\":%.1f,\"peak_rss_mb_by_role\":{\"scheduler\":%.1f,\"server\":%.1f,\"worker\":%.1f},\"params\":%" PRIu64 ",\"nonzero_w\":%" PRIu64 ",\"embeddings\":%" PRIu64
-                ",\"embedding_floats\":%" PRIu64 ",\"bad_lines\":%" PRIu64 ",\"model\":\"%s\",\"model_dir\":\"%s\"}",
+                ",\"peak_rss_mb\":%.1f,\"peak_rss_mb_by_role\":{\"scheduler\":%.1f,\"server\":%.1f,"
+                "\"worker\":%.1f},\"params\":%" PRIu64 ",\"nonzero_w\":%" PRIu64
+                ",\"embeddings\":%" PRIu64 ",\"embedding_floats\":%" PRIu64
+                ",\"bad_lines\":%" PRIu64 ",\"model\":\"%s\",\"model_dir\":\"%s\"}",
                 rows, resumed_rows, seconds, train_seconds,
-                train_seconds > 0 ? static_cast<double>(rows - resumed_rows) / train_seconds : 0.0, train_logloss, test,
-                test_rows, peak_rss_mb, peak_rss_scheduler_mb, peak_rss_server_mb, peak_rss_worker_mb, params, nonzero_w, embeddings, embedding_floats, bad_lines, model.c_str(),
-                model_dir.c_str());
+                train_seconds > 0 ? static_cast<double>(rows - resumed_rows) / train_seconds : 0.0,
+                train_logloss, test, test_rows, peak_rss_mb, peak_rss_scheduler_mb,
+                peak_rss_server_mb, peak_rss_worker_mb, params, nonzero_w, embeddings,
+                embedding_floats, bad_lines, model.c_str(), model_dir.c_str());
   return buf;
 }
 
 Scheduler::Scheduler(std::unique_ptr<Transport> transport, const SchedulerOptions& options)
-    : transport_(std::move(transport)), options_(options), train_pool_(options.pool), test_pool_(options.pool) {}
+    : transport_(std::move(transport)),
+      options_(options),
+      train_pool_(options.pool),
+      test_pool_(options.pool) {}
 
 Scheduler::~Scheduler() = default;
 
@@ -62,10 +71,12 @@ void Scheduler::Broadcast(proto::Command cmd, const std::string& error) {
 }
 
 Status Scheduler::Join() {
-  const int want_servers = options_.config.num_servers(), want_workers = options_.config.num_workers();
+  const int want_servers = options_.config.num_servers(),
+            want_workers = options_.config.num_workers();
   std::vector<proto::NodeInfo> servers, workers;
   double deadline = NowSeconds() + options_.join_timeout_s;
-  while (static_cast<int>(servers.size()) < want_servers || static_cast<int>(workers.size()) < want_workers) {
+  while (static_cast<int>(servers.size()) < want_servers ||
+         static_cast<int>(workers.size()) < want_workers) {
     if (NowSeconds() > deadline) {
       std::string who;
       int temp = 1000;
@@ -82,11 +93,12 @@ Status Scheduler::Join() {
           ++temp;
         }
       }
-      return Status::Timeout("after " + std::to_string(static_cast<int>(options_.join_timeout_s)) + " s only " +
-                             std::to_string(servers.size()) + " of " + std::to_string(want_servers) +
-                             " servers and " + std::to_string(workers.size()) + " of " +
-                             std::to_string(want_workers) + " workers registered with the scheduler at " +
-                             options_.host + ":" + std::to_string(options_.port) + who);
+      return Status::Timeout(
+          "after " + std::to_string(static_cast<int>(options_.join_timeout_s)) + " s only " +
+          std::to_string(servers.size()) + " of " + std::to_string(want_servers) + " servers and " +
+          std::to_string(workers.size()) + " of " + std::to_string(want_workers) +
+          " workers registered with the scheduler at " + options_.host + ":" +
+          std::to_string(options_.port) + who);
     }
     auto msg = transport_->Recv(200);
     if (!msg) continue;
@@ -98,7 +110,8 @@ Status Scheduler::Join() {
     const proto::NodeInfo& n = msg->meta.node();
     auto& list = n.role() == proto::SERVER ? servers : workers;
     int want = n.role() == proto::SERVER ? want_servers : want_workers;
-    if ((n.role() != proto::SERVER && n.role() != proto::WORKER) || static_cast<int>(list.size()) >= want) {
+    if ((n.role() != proto::SERVER && n.role() != proto::WORKER) ||
+        static_cast<int>(list.size()) >= want) {
       LOG(WARNING) << "rejecting registration of " << n.name() << ": not needed in this job";
       continue;
     }
@@ -162,8 +175,8 @@ void Scheduler::DeclareDead(int id, double silent_s) {
     retired_loss_ += n.heartbeat.loss_sum();
     n.heartbeat.Clear();
     int returned = train_pool_.ReturnParts(id) + test_pool_.ReturnParts(id);
-    LOG(WARNING) << Name(id) << " missed heartbeats for " << static_cast<int>(silent_s) << " s: declared dead, "
-                 << returned << " unfinished parts go back to the pool";
+    LOG(WARNING) << Name(id) << " missed heartbeats for " << static_cast<int>(silent_s)
+                 << " s: declared dead, " << returned << " unfinished parts go back to the pool";
     return;
   }
   // A server: its updates since the last checkpoint are lost. Everything in flight is abandoned
@@ -172,7 +185,8 @@ void Scheduler::DeclareDead(int id, double silent_s) {
   int returned = 0;
   for (size_t w = 1; w < nodes_.size(); ++w) {
     if (nodes_[w].info.role() != proto::WORKER) continue;
-    returned += train_pool_.ReturnParts(static_cast<int>(w)) + test_pool_.ReturnParts(static_cast<int>(w));
+    returned +=
+        train_pool_.ReturnParts(static_cast<int>(w)) + test_pool_.ReturnParts(static_cast<int>(w));
     Message m;
     m.meta.set_cmd(proto::SERVER_DOWN);
     m.meta.set_request_id(id);
@@ -182,16 +196,18 @@ void Scheduler::DeclareDead(int id, double silent_s) {
     LOG(WARNING) << "checkpoint " << manifest_.version() << " abandoned: " << Name(id) << " died";
     checkpoint_running_ = false;
   }
-  LOG(WARNING) << Name(id) << " missed heartbeats for " << static_cast<int>(silent_s) << " s: declared dead; "
-               << returned << " parts in flight go back to the pool. Waiting up to "
-               << static_cast<int>(options_.replace_timeout_s) << " s for a replacement: `fmps server --scheduler="
-               << options_.host << ":" << options_.port << " --replace=" << id << "` (or `fmps train --restart_failed`)";
+  LOG(WARNING) << Name(id) << " missed heartbeats for " << static_cast<int>(silent_s)
+               << " s: declared dead; " << returned
+               << " parts in flight go back to the pool. Waiting up to "
+               << static_cast<int>(options_.replace_timeout_s)
+               << " s for a replacement: `fmps server --scheduler=" << options_.host << ":"
+               << options_.port << " --replace=" << id << "` (or `fmps train --restart_failed`)";
 }
 
 bool Scheduler::AdmitReplacement(const proto::NodeInfo& reg) {
   int target = -1;
-  if (reg.replace_id() > 0 && reg.replace_id() < static_cast<int>(nodes_.size()) && nodes_[reg.replace_id()].dead &&
-      nodes_[reg.replace_id()].info.role() == reg.role()) {
+  if (reg.replace_id() > 0 && reg.replace_id() < static_cast<int>(nodes_.size()) &&
+      nodes_[reg.replace_id()].dead && nodes_[reg.replace_id()].info.role() == reg.role()) {
     target = reg.replace_id();
   }
   for (size_t id = 1; target < 0 && id < nodes_.size(); ++id) {
@@ -202,8 +218,9 @@ bool Scheduler::AdmitReplacement(const proto::NodeInfo& reg) {
   std::string old_name = n.info.name();
   n.info.set_host(reg.host());
   n.info.set_port(reg.port());
-  std::string role = reg.role() == proto::SERVER ? "server " + std::to_string(target - 1)
-                                                 : "worker " + std::to_string(target - 1 - options_.config.num_servers());
+  std::string role = reg.role() == proto::SERVER
+                         ? "server " + std::to_string(target - 1)
+                         : "worker " + std::to_string(target - 1 - options_.config.num_servers());
   n.info.set_name(role + " (" + reg.name() + ")");
   n.dead = false;
   n.last_seen = NowSeconds();
@@ -219,12 +236,14 @@ bool Scheduler::AdmitReplacement(const proto::NodeInfo& reg) {
   std::string restored = "no checkpoint: it starts empty";
   if (reg.role() == proto::SERVER) {
     const std::string& dir = options_.config.model_dir();
-    Result<proto::Manifest> m = dir.empty() ? Result<proto::Manifest>(Status::NotFound("no --model_dir"))
-                                            : FindNewestGoodManifest(dir);
+    Result<proto::Manifest> m = dir.empty()
+                                    ? Result<proto::Manifest>(Status::NotFound("no --model_dir"))
+                                    : FindNewestGoodManifest(dir);
     if (m.ok()) {
       table.mutable_config()->set_init_model(dir);
-      restored = "restored from checkpoint " + std::to_string(m->version()) + " (" + std::to_string(m->rows()) +
-                 " rows trained then, " + std::to_string(rows_done_ - std::min(rows_done_, m->rows())) +
+      restored = "restored from checkpoint " + std::to_string(m->version()) + " (" +
+                 std::to_string(m->rows()) + " rows trained then, " +
+                 std::to_string(rows_done_ - std::min(rows_done_, m->rows())) +
                  " rows since: their updates to this shard are lost)";
     } else if (!options_.config.init_model().empty()) {
       restored = "restored from --init_model " + options_.config.init_model();
@@ -236,7 +255,8 @@ bool Scheduler::AdmitReplacement(const proto::NodeInfo& reg) {
     m.meta.set_cmd(proto::NODE_TABLE);
     *m.meta.mutable_table() = table;
     m.meta.mutable_table()->set_your_id(static_cast<int>(id));
-    if (static_cast<int>(id) != target) m.meta.mutable_table()->mutable_config()->set_init_model(options_.config.init_model());
+    if (static_cast<int>(id) != target)
+      m.meta.mutable_table()->mutable_config()->set_init_model(options_.config.init_model());
     (void)Send(static_cast<int>(id), std::move(m));
   }
   LOG(WARNING) << n.info.name() << " replaces " << old_name
@@ -263,11 +283,13 @@ Result<JobReport> Scheduler::Run() {
         // A checkpoint written after the last epoch: training is over, only the test pass is left.
         epoch_ = options_.config.epochs() - 1;
         done.clear();
-        for (size_t id = 0; id < train_pool_.num_parts(); ++id) done.push_back(static_cast<int>(id));
+        for (size_t id = 0; id < train_pool_.num_parts(); ++id)
+          done.push_back(static_cast<int>(id));
       }
       train_pool_.MarkDone(done);
-      LOG(INFO) << "resuming from checkpoint " << m->version() << " in " << dir << ": epoch " << epoch_
-                << ", " << done.size() << " parts of it done, " << rows_done_ << " rows trained";
+      LOG(INFO) << "resuming from checkpoint " << m->version() << " in " << dir << ": epoch "
+                << epoch_ << ", " << done.size() << " parts of it done, " << rows_done_
+                << " rows trained";
     } else {
       LOG(WARNING) << "--resume: " << m.status().message() << "; starting from scratch";
     }
@@ -300,7 +322,8 @@ Result<JobReport> Scheduler::Run() {
   r.test_rows = test_labels_.size();
   if (!test_labels_.empty()) {
     std::vector<float> probs(test_logits_.size());
-    for (size_t i = 0; i < probs.size(); ++i) probs[i] = static_cast<float>(Sigmoid(test_logits_[i]));
+    for (size_t i = 0; i < probs.size(); ++i)
+      probs[i] = static_cast<float>(Sigmoid(test_logits_[i]));
     r.test_logloss = LogLoss(test_labels_, probs);
     r.test_auc = Auc(test_labels_, test_logits_);
   }
@@ -309,9 +332,11 @@ Result<JobReport> Scheduler::Run() {
   r.peak_rss_scheduler_mb = peak / (1 << 20);
   for (const Node& n : nodes_) {
     peak = std::max(peak, static_cast<double>(n.heartbeat.peak_rss_bytes()));
-    double& role_peak = n.info.role() == proto::SERVER ? r.peak_rss_server_mb : r.peak_rss_worker_mb;
+    double& role_peak =
+        n.info.role() == proto::SERVER ? r.peak_rss_server_mb : r.peak_rss_worker_mb;
     if (n.info.role() != proto::SCHEDULER) {
-      role_peak = std::max(role_peak, static_cast<double>(n.heartbeat.peak_rss_bytes()) / (1 << 20));
+      role_peak =
+          std::max(role_peak, static_cast<double>(n.heartbeat.peak_rss_bytes()) / (1 << 20));
     }
     if (n.info.role() == proto::SERVER) {
       r.nonzero_w += n.heartbeat.nonzero_w();
@@ -329,7 +354,8 @@ Result<JobReport> Scheduler::Run() {
 }
 
 bool Scheduler::JobComplete() const {
-  if (phase_ != Phase::kDone || (!options_.config.model_dir().empty() && !final_checkpoint_done_)) return false;
+  if (phase_ != Phase::kDone || (!options_.config.model_dir().empty() && !final_checkpoint_done_))
+    return false;
   for (const Node& n : nodes_) {
     if (n.info.role() == proto::SERVER && !n.dead && n.last_heartbeat < done_time_) return false;
   }
@@ -337,9 +363,10 @@ bool Scheduler::JobComplete() const {
 }
 
 double Scheduler::Progress() const {
-  return std::min(1.0, (epoch_ + static_cast<double>(train_pool_.num_done()) /
-                                     static_cast<double>(std::max<size_t>(1, train_pool_.num_parts()))) /
-                           std::max(1, options_.config.epochs()));
+  return std::min(1.0,
+                  (epoch_ + static_cast<double>(train_pool_.num_done()) /
+                                static_cast<double>(std::max<size_t>(1, train_pool_.num_parts()))) /
+                      std::max(1, options_.config.epochs()));
 }
 
 void Scheduler::SendProgressToServers(double progress) {
@@ -378,8 +405,10 @@ Status Scheduler::Handle(Message&& msg) {
   }
   node.last_seen = NowSeconds();
   switch (msg.meta.cmd()) {
-    case proto::REQUEST_PART: return HandleRequestPart(from);
-    case proto::PART_DONE: return HandlePartDone(from, msg.meta.part_done());
+    case proto::REQUEST_PART:
+      return HandleRequestPart(from);
+    case proto::PART_DONE:
+      return HandlePartDone(from, msg.meta.part_done());
     case proto::PREDICTIONS: {
       auto& slot = pending_predictions_[msg.meta.part().id()];
       if (msg.frames.size() != 2 || !FromFrame(msg.frames[0], &slot.first) ||
@@ -393,10 +422,13 @@ Status Scheduler::Handle(Message&& msg) {
       node.heartbeat = msg.meta.heartbeat();
       node.last_heartbeat = NowSeconds();
       return Status::OK();
-    case proto::CHECKPOINT_DONE: return HandleCheckpointDone(msg.meta.checkpoint());
-    case proto::FATAL: return Status::Aborted(Name(from) + " failed: " + msg.meta.error());
+    case proto::CHECKPOINT_DONE:
+      return HandleCheckpointDone(msg.meta.checkpoint());
+    case proto::FATAL:
+      return Status::Aborted(Name(from) + " failed: " + msg.meta.error());
     default:
-      LOG(WARNING) << "scheduler ignoring " << proto::Command_Name(msg.meta.cmd()) << " from " << Name(from);
+      LOG(WARNING) << "scheduler ignoring " << proto::Command_Name(msg.meta.cmd()) << " from "
+                   << Name(from);
       return Status::OK();
   }
 }
@@ -405,7 +437,9 @@ Status Scheduler::HandleRequestPart(int worker) {
   Message m;
   m.meta.set_cmd(proto::ASSIGN_PART);
   proto::Part* part = m.meta.mutable_part();
-  WorkPool* pool = phase_ == Phase::kTraining ? &train_pool_ : phase_ == Phase::kTesting ? &test_pool_ : nullptr;
+  WorkPool* pool = phase_ == Phase::kTraining  ? &train_pool_
+                   : phase_ == Phase::kTesting ? &test_pool_
+                                               : nullptr;
   if (!AllServersAlive()) pool = nullptr;  // nothing new until the dead server's shard is back
   std::optional<WorkItem> item = pool ? pool->Take(worker) : std::nullopt;
   if (item) {
@@ -416,7 +450,8 @@ Status Scheduler::HandleRequestPart(int worker) {
     part->set_begin(item->part.begin);
     part->set_end(item->part.end);
   } else {
-    part->set_kind(phase_ == Phase::kDone && AllServersAlive() ? proto::Part::FINISHED : proto::Part::WAIT);
+    part->set_kind(phase_ == Phase::kDone && AllServersAlive() ? proto::Part::FINISHED
+                                                               : proto::Part::WAIT);
   }
   return Send(worker, std::move(m));
 }
@@ -433,9 +468,9 @@ Status Scheduler::HandlePartDone(int worker, const proto::PartDone& done) {
   }
   bad_lines_ += done.bad_lines();
   if (bad_lines_ > options_.max_bad_lines) {
-    return Status::InvalidArgument(std::to_string(bad_lines_) + " malformed input lines, more than --max_bad_lines=" +
-                                   std::to_string(options_.max_bad_lines) +
-                                   " (the workers' warnings name each FILE:LINE)");
+    return Status::InvalidArgument(
+        std::to_string(bad_lines_) + " malformed input lines, more than --max_bad_lines=" +
+        std::to_string(options_.max_bad_lines) + " (the workers' warnings name each FILE:LINE)");
   }
   if (train) {
     rows_done_ += done.rows();
@@ -464,8 +499,8 @@ Status Scheduler::AdvanceIfPassDone() {
   while (phase_ == Phase::kTraining && train_pool_.AllDone()) {
     if (epoch_rows_ > 0) {
       last_epoch_logloss_ = epoch_loss_ / static_cast<double>(epoch_rows_);
-      LOG(INFO) << "epoch " << epoch_ + 1 << " of " << options_.config.epochs() << " done: " << epoch_rows_
-                << " rows, train logloss " << last_epoch_logloss_;
+      LOG(INFO) << "epoch " << epoch_ + 1 << " of " << options_.config.epochs()
+                << " done: " << epoch_rows_ << " rows, train logloss " << last_epoch_logloss_;
     }
     epoch_loss_ = 0;
     epoch_rows_ = 0;
@@ -508,13 +543,16 @@ void Scheduler::StartCheckpoint() {
     m.meta.mutable_checkpoint()->set_version(checkpoint_version_);
     m.meta.mutable_checkpoint()->set_dir(options_.config.model_dir());
     Status st = Send(static_cast<int>(id), std::move(m));
-    if (!st.ok()) LOG(WARNING) << "checkpoint request to " << Name(static_cast<int>(id)) << ": " << st.ToString();
+    if (!st.ok())
+      LOG(WARNING) << "checkpoint request to " << Name(static_cast<int>(id)) << ": "
+                   << st.ToString();
   }
 }
 
 Status Scheduler::HandleCheckpointDone(const proto::Checkpoint& ckpt) {
   if (!checkpoint_running_ || ckpt.version() != manifest_.version()) return Status::OK();
-  if (!ckpt.error().empty()) return Status::IOError("checkpoint " + std::to_string(ckpt.version()) + ": " + ckpt.error());
+  if (!ckpt.error().empty())
+    return Status::IOError("checkpoint " + std::to_string(ckpt.version()) + ": " + ckpt.error());
   proto::Manifest::Shard* shard = manifest_.add_shards();
   shard->set_file(ckpt.file());
   shard->set_checksum(ckpt.checksum());
@@ -531,11 +569,12 @@ Status Scheduler::HandleCheckpointDone(const proto::Checkpoint& ckpt) {
   const std::string& dir = options_.config.model_dir();
   FMPS_RETURN_IF_ERROR(WriteManifest(dir, manifest_));
   PruneCheckpoints(dir, options_.keep_checkpoints);
-  LOG(INFO) << "checkpoint " << manifest_.version() << " written to " << dir << " (" << manifest_.rows()
-            << " rows trained)";
+  LOG(INFO) << "checkpoint " << manifest_.version() << " written to " << dir << " ("
+            << manifest_.rows() << " rows trained)";
   checkpoint_running_ = false;
   last_checkpoint_ = NowSeconds();
-  bool was_final = manifest_.parts_done_size() == 0 && manifest_.epoch() >= options_.config.epochs();
+  bool was_final =
+      manifest_.parts_done_size() == 0 && manifest_.epoch() >= options_.config.epochs();
   if (was_final) {
     final_checkpoint_done_ = true;
   } else if (final_checkpoint_requested_) {
@@ -582,7 +621,8 @@ Status Scheduler::Tick() {
   if (server_dead_since_ > 0 && now - server_dead_since_ > options_.replace_timeout_s) {
     std::string dead;
     for (size_t id = 1; id < nodes_.size(); ++id) {
-      if (nodes_[id].dead && nodes_[id].info.role() == proto::SERVER) dead += " " + Name(static_cast<int>(id));
+      if (nodes_[id].dead && nodes_[id].info.role() == proto::SERVER)
+        dead += " " + Name(static_cast<int>(id));
     }
     return Status::Aborted("no replacement for dead server(s)" + dead + " within " +
                            std::to_string(static_cast<int>(options_.replace_timeout_s)) + " s");
@@ -591,8 +631,8 @@ Status Scheduler::Tick() {
     return Status::Aborted("every worker has failed");
   }
   // The final checkpoint again, if a server died while it was being written.
-  if (phase_ != Phase::kTraining && !options_.config.model_dir().empty() && !final_checkpoint_done_ &&
-      !checkpoint_running_ && AllServersAlive()) {
+  if (phase_ != Phase::kTraining && !options_.config.model_dir().empty() &&
+      !final_checkpoint_done_ && !checkpoint_running_ && AllServersAlive()) {
     StartCheckpoint();
   }
   if (now - last_progress_ >= options_.progress_every_s) {
@@ -600,8 +640,10 @@ Status Scheduler::Tick() {
     last_progress_ = now;
     SendProgressToServers(phase_ == Phase::kTraining ? Progress() : 1.0);
   }
-  if (options_.checkpoint_every_s > 0 && phase_ == Phase::kTraining && !options_.config.model_dir().empty() &&
-      now - last_checkpoint_ >= options_.checkpoint_every_s && !checkpoint_running_ && AllServersAlive()) {
+  if (options_.checkpoint_every_s > 0 && phase_ == Phase::kTraining &&
+      !options_.config.model_dir().empty() &&
+      now - last_checkpoint_ >= options_.checkpoint_every_s && !checkpoint_running_ &&
+      AllServersAlive()) {
     StartCheckpoint();
   }
   return Status::OK();
@@ -622,16 +664,18 @@ void Scheduler::PrintProgress() {
     }
   }
   rows = std::max(hb_rows, rows_done_);
-  double rate = now > progress_time_ ? (rows - std::min(rows, progress_rows_)) / (now - progress_time_) : 0;
+  double rate =
+      now > progress_time_ ? (rows - std::min(rows, progress_rows_)) / (now - progress_time_) : 0;
   progress_rows_ = rows;
   progress_time_ = now;
   char buf[256];
   std::snprintf(buf, sizeof(buf),
-                "%7.1f s  epoch %d  rows %" PRIu64 "  %.0f rows/s  train logloss %.5f  |w|_0 %" PRIu64
-                "  embeddings %" PRIu64 "  max RSS %.0f MB",
-                now - start_, std::min(epoch_ + 1, std::max(1, options_.config.epochs())), rows, rate,
-                hb_rows > 0 ? loss / static_cast<double>(hb_rows) : 0.0, nonzero_w, embeddings,
-                rss / (1 << 20));
+                "%7.1f s  epoch %d  rows %" PRIu64
+                "  %.0f rows/s  train logloss %.5f  |w|_0 %" PRIu64 "  embeddings %" PRIu64
+                "  max RSS %.0f MB",
+                now - start_, std::min(epoch_ + 1, std::max(1, options_.config.epochs())), rows,
+                rate, hb_rows > 0 ? loss / static_cast<double>(hb_rows) : 0.0, nonzero_w,
+                embeddings, rss / (1 << 20));
   LOG(INFO) << buf;
 }
 

@@ -18,32 +18,33 @@
 namespace fmps {
 
 struct SchedulerOptions {
-  std::string host = "127.0.0.1";   // address to listen on
-  int port = 0;                      // 0: any free port
-  proto::JobConfig config;           // sent to every node; num_servers/num_workers/epochs inside
+  std::string host = "127.0.0.1";  // address to listen on
+  int port = 0;                    // 0: any free port
+  proto::JobConfig config;         // sent to every node; num_servers/num_workers/epochs inside
   std::vector<std::string> train_files;
   std::vector<std::string> test_files;
-  WorkPoolOptions pool;              // part size
-  double join_timeout_s = 60;        // all nodes must register within this
-  double heartbeat_timeout_s = 20;   // a node silent this long is declared dead
-  double progress_every_s = 2;       // seconds between progress lines
-  double checkpoint_every_s = 0;     // 0: checkpoint only at the end (when model_dir is set)
-  int keep_checkpoints = 3;          // older checkpoints are deleted
-  bool resume = false;               // continue from the newest good checkpoint in model_dir
-  uint64_t max_bad_lines = 1000;     // more malformed lines than this end the job
-  double replace_timeout_s = 300;    // a dead server must be replaced within this, or the job fails
+  WorkPoolOptions pool;             // part size
+  double join_timeout_s = 60;       // all nodes must register within this
+  double heartbeat_timeout_s = 20;  // a node silent this long is declared dead
+  double progress_every_s = 2;      // seconds between progress lines
+  double checkpoint_every_s = 0;    // 0: checkpoint only at the end (when model_dir is set)
+  int keep_checkpoints = 3;         // older checkpoints are deleted
+  bool resume = false;              // continue from the newest good checkpoint in model_dir
+  uint64_t max_bad_lines = 1000;    // more malformed lines than this end the job
+  double replace_timeout_s = 300;   // a dead server must be replaced within this, or the job fails
 };
 
 struct JobReport {
-  uint64_t rows = 0;                 // training rows over all epochs
-  uint64_t resumed_rows = 0;         // of which trained before a --resume (not timed here)
-  double seconds = 0;                // wall time of the job
-  double train_seconds = 0;          // wall time of the training passes (reading included)
-  double train_logloss = 0;          // progressive logloss of the last epoch
+  uint64_t rows = 0;          // training rows over all epochs
+  uint64_t resumed_rows = 0;  // of which trained before a --resume (not timed here)
+  double seconds = 0;         // wall time of the job
+  double train_seconds = 0;   // wall time of the training passes (reading included)
+  double train_logloss = 0;   // progressive logloss of the last epoch
   double test_logloss = 0, test_auc = 0;
   uint64_t test_rows = 0;
-  double peak_rss_mb = 0;            // largest peak RSS of any node
-  double peak_rss_scheduler_mb = 0, peak_rss_server_mb = 0, peak_rss_worker_mb = 0;  // by role (max)
+  double peak_rss_mb = 0;  // largest peak RSS of any node
+  double peak_rss_scheduler_mb = 0, peak_rss_server_mb = 0,
+         peak_rss_worker_mb = 0;  // by role (max)
   uint64_t nonzero_w = 0, embeddings = 0, embedding_floats = 0, params = 0;
   uint64_t bad_lines = 0;
   std::string model, model_dir;
@@ -108,9 +109,10 @@ class Scheduler {
   bool final_checkpoint_done_ = false;
   bool final_checkpoint_requested_ = false;
   proto::Manifest manifest_;
-  std::vector<proto::NodeInfo> waiting_;  // registrations mid-job, waiting for a dead node to replace
-  double server_dead_since_ = 0;          // 0: every server alive
-  uint64_t retired_rows_ = 0;             // heartbeat figures of workers declared dead
+  std::vector<proto::NodeInfo>
+      waiting_;                   // registrations mid-job, waiting for a dead node to replace
+  double server_dead_since_ = 0;  // 0: every server alive
+  uint64_t retired_rows_ = 0;     // heartbeat figures of workers declared dead
   double retired_loss_ = 0;
   double done_time_ = 0;  // when the last pass ended; the report waits for fresher server figures
   uint64_t progress_rows_ = 0;

@@ -1,8 +1,7 @@
 #include "scheduler/work_pool.h"
 
-#include <sys/stat.h>
-
 #include <glog/logging.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 
@@ -19,7 +18,8 @@ Status WorkPool::AddFiles(const std::vector<std::string>& paths) {
       added.push_back(DataPart{path, 0, kWholeFile});
       continue;
     }
-    if (struct stat st; ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+    if (struct stat st;
+        ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
       LOG(INFO) << path << " is a stream (pipe or device): it cannot be split and is one part";
       added.push_back(DataPart{path, 0, kWholeFile});
       continue;

@@ -23,7 +23,7 @@ struct WorkPoolOptions {
 };
 
 struct WorkItem {
-  int id = -1;         // part id within the pass
+  int id = -1;  // part id within the pass
   DataPart part;
 };
 
@@ -60,7 +60,7 @@ class WorkPool {
   std::vector<DataPart> parts_;
   std::vector<State> state_;
   std::vector<int> owner_;
-  size_t next_ = 0;   // scan position for pending parts
+  size_t next_ = 0;  // scan position for pending parts
   size_t done_count_ = 0;
 };
 

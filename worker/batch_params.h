@@ -31,7 +31,8 @@ struct BatchParams {
     size_t pos = 0;
     for (size_t i = 0; i < k; ++i) {
       if (key_widths[i] > width) {
-        return Status::InvalidArgument("a key has an embedding of width " + std::to_string(key_widths[i]) +
+        return Status::InvalidArgument("a key has an embedding of width " +
+                                       std::to_string(key_widths[i]) +
                                        " but the model's width is " + std::to_string(width));
       }
       w[i] = values[pos++];

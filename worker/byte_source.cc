@@ -162,8 +162,8 @@ class ZstdSource final : public ByteSource {
       if (at_frame_start_ && in_buf_.pos < in_buf_.size) {
         // The size a frame declares, checked when it ends: zstd itself does not always notice
         // a frame that ends early (found by fuzz/findings/zstd_source-truncated-frame-verdict).
-        frame_declared_ = ZSTD_getFrameContentSize(static_cast<const char*>(in_buf_.src) + in_buf_.pos,
-                                                   in_buf_.size - in_buf_.pos);
+        frame_declared_ = ZSTD_getFrameContentSize(
+            static_cast<const char*>(in_buf_.src) + in_buf_.pos, in_buf_.size - in_buf_.pos);
         frame_start_ = Offset();
         frame_out_ = 0;
         at_frame_start_ = false;
@@ -178,11 +178,12 @@ class ZstdSource final : public ByteSource {
       bool progress = in_buf_.pos != in_before || out.pos != out_before;
       frame_out_ += out.pos - out_before;
       if (progress && ret == 0) {  // a frame ended
-        if (frame_declared_ != ZSTD_CONTENTSIZE_UNKNOWN && frame_declared_ != ZSTD_CONTENTSIZE_ERROR &&
-            frame_out_ != frame_declared_) {
+        if (frame_declared_ != ZSTD_CONTENTSIZE_UNKNOWN &&
+            frame_declared_ != ZSTD_CONTENTSIZE_ERROR && frame_out_ != frame_declared_) {
           return Status::Corruption(input_->path() + ": zstd frame at compressed offset " +
-                                    std::to_string(frame_start_) + " declares " + std::to_string(frame_declared_) +
-                                    " bytes but holds " + std::to_string(frame_out_));
+                                    std::to_string(frame_start_) + " declares " +
+                                    std::to_string(frame_declared_) + " bytes but holds " +
+                                    std::to_string(frame_out_));
         }
         at_frame_start_ = true;
       }
@@ -214,10 +215,10 @@ class ZstdSource final : public ByteSource {
   std::vector<char> in_;
   ZSTD_DCtx* dctx_;
   ZSTD_inBuffer in_buf_{nullptr, 0, 0};
-  size_t frame_hint_ = 1;  // 0 once a frame is complete; nonzero while one is in progress
-  bool at_frame_start_ = true;                 // the next input byte starts a frame
-  unsigned long long frame_declared_ = 0;      // content size the current frame's header declares
-  uint64_t frame_out_ = 0, frame_start_ = 0;   // bytes it decoded so far; its compressed offset
+  size_t frame_hint_ = 1;       // 0 once a frame is complete; nonzero while one is in progress
+  bool at_frame_start_ = true;  // the next input byte starts a frame
+  unsigned long long frame_declared_ = 0;     // content size the current frame's header declares
+  uint64_t frame_out_ = 0, frame_start_ = 0;  // bytes it decoded so far; its compressed offset
   bool in_eof_ = false;
 };
 
@@ -250,9 +251,12 @@ Result<int> OpenFile(const std::string& path) {
 
 const char* CompressionName(Compression compression) {
   switch (compression) {
-    case Compression::kNone: return "none";
-    case Compression::kGzip: return "gzip";
-    case Compression::kZstd: return "zstd";
+    case Compression::kNone:
+      return "none";
+    case Compression::kGzip:
+      return "gzip";
+    case Compression::kZstd:
+      return "zstd";
   }
   return "?";
 }
@@ -300,7 +304,8 @@ Result<OpenedSource> OpenByteSource(const std::string& path, uint64_t plain_offs
     if (!n.ok()) return n.status();
     head_size = *n;
     input->PutBack(head, head_size);
-    if (plain_offset > 0) return Status::InvalidArgument(path + " is a stream and cannot be read from an offset");
+    if (plain_offset > 0)
+      return Status::InvalidArgument(path + " is a stream and cannot be read from an offset");
   } else {
     Result<int> fd = OpenFile(path);
     if (!fd.ok()) return fd.status();
@@ -315,8 +320,12 @@ Result<OpenedSource> OpenByteSource(const std::string& path, uint64_t plain_offs
   OpenedSource opened;
   opened.compression = SniffCompression(head, head_size);
   switch (opened.compression) {
-    case Compression::kGzip: opened.source = std::make_unique<GzipSource>(std::move(input)); break;
-    case Compression::kZstd: opened.source = std::make_unique<ZstdSource>(std::move(input)); break;
+    case Compression::kGzip:
+      opened.source = std::make_unique<GzipSource>(std::move(input));
+      break;
+    case Compression::kZstd:
+      opened.source = std::make_unique<ZstdSource>(std::move(input));
+      break;
     case Compression::kNone:
       if (!is_stdin && plain_offset > 0) FMPS_RETURN_IF_ERROR(input->Seek(plain_offset));
       opened.source = std::make_unique<PlainSource>(std::move(input));

@@ -8,7 +8,9 @@
 
 namespace fmps {
 
-inline double Sigmoid(double z) { return z >= 0 ? 1 / (1 + std::exp(-z)) : std::exp(z) / (1 + std::exp(z)); }
+inline double Sigmoid(double z) {
+  return z >= 0 ? 1 / (1 + std::exp(-z)) : std::exp(z) / (1 + std::exp(z));
+}
 
 double LogLoss(std::span<const float> labels, std::span<const float> probs);
 double Auc(std::span<const float> labels, std::span<const float> scores);

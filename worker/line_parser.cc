@@ -151,8 +151,7 @@ bool ParseCriteoLine(std::string_view line, uint64_t seed, Minibatch* batch, std
         *error = "bad integer " + Quote(column) + " in column " + std::to_string(col + 1);
         return false;
       }
-      batch->keys.push_back(
-          MakeKey(field, HashInt(static_cast<uint64_t>(CriteoBucket(x)), seed)));
+      batch->keys.push_back(MakeKey(field, HashInt(static_cast<uint64_t>(CriteoBucket(x)), seed)));
     } else {
       batch->keys.push_back(MakeKey(field, HashToken(column, seed)));
     }
@@ -225,9 +224,9 @@ bool ParseLibffmLine(std::string_view line, uint64_t seed, Minibatch* batch, std
   while (NextToken(&rest, &token)) {
     const char* p = token.data();
     const char* c1 = static_cast<const char*>(std::memchr(p, ':', token.size()));
-    const char* c2 = c1 ? static_cast<const char*>(
-                              std::memchr(c1 + 1, ':', token.size() - (c1 + 1 - p)))
-                        : nullptr;
+    const char* c2 =
+        c1 ? static_cast<const char*>(std::memchr(c1 + 1, ':', token.size() - (c1 + 1 - p)))
+           : nullptr;
     if (c2 == nullptr || c2 == c1 + 1 || c1 == p) {
       Rollback(entries, batch);
       *error = "expected field:feature:value, got " + Quote(token);

@@ -12,10 +12,10 @@
 
 namespace fmps {
 
-constexpr int kCriteoColumns = 40;   // label, I1..I13, C1..C26
+constexpr int kCriteoColumns = 40;  // label, I1..I13, C1..C26
 constexpr int kCriteoFields = 39;
-constexpr int kAvazuColumns = 24;    // id, click, hour, 21 categorical columns
-constexpr int kAvazuFields = 23;     // hour-of-day, day-of-week, the 21 categorical columns
+constexpr int kAvazuColumns = 24;  // id, click, hour, 21 categorical columns
+constexpr int kAvazuFields = 23;   // hour-of-day, day-of-week, the 21 categorical columns
 
 // Bucket of a Criteo integer: floor(ln(x)^2) for x > 2, else x itself.
 int64_t CriteoBucket(int64_t x);

@@ -37,9 +37,9 @@ class Localizer {
 
  private:
   KeyPartition partition_;
-  std::vector<uint64_t> table_keys_;   // open-addressing table, scratch
+  std::vector<uint64_t> table_keys_;  // open-addressing table, scratch
   std::vector<uint32_t> table_ids_;
-  std::vector<uint64_t> first_keys_;   // unique keys in first-seen order, scratch
+  std::vector<uint64_t> first_keys_;  // unique keys in first-seen order, scratch
   std::vector<uint32_t> first_counts_;
   std::vector<uint32_t> remap_;
 };

@@ -9,10 +9,10 @@
 namespace fmps {
 
 struct Minibatch {
-  std::vector<float> labels;        // [rows], 0 or 1
-  std::vector<uint32_t> offsets{0}; // [rows + 1]
-  std::vector<uint64_t> keys;       // [entries], MakeKey(field, token hash)
-  std::vector<float> values;        // [entries]
+  std::vector<float> labels;         // [rows], 0 or 1
+  std::vector<uint32_t> offsets{0};  // [rows + 1]
+  std::vector<uint64_t> keys;        // [entries], MakeKey(field, token hash)
+  std::vector<float> values;         // [entries]
 
   size_t rows() const { return labels.size(); }
   size_t entries() const { return keys.size(); }

@@ -209,6 +209,7 @@ class PartReader final : public Reader {
     if (first_line_ == 0) return "offset " + std::to_string(line_start_);
     return std::to_string(first_line_ + lines_read_ - 1);
   }
+
  private:
   DataPart part_;
   ReaderOptions options_;
@@ -221,7 +222,7 @@ class PartReader final : public Reader {
   size_t pos_ = 0, scan_ = 0, limit_ = 0;
   bool eof_ = false;
   bool finished_ = false;
-  uint64_t line_start_ = 0;  // stream offset of the line last returned
+  uint64_t line_start_ = 0;    // stream offset of the line last returned
   uint64_t first_offset_ = 0;  // file offset of the part's first line
   bool first_line_known_ = false;
   uint64_t first_line_ = 0;  // 0 = unknown
@@ -248,20 +249,28 @@ Result<DataFormat> ParseDataFormat(const std::string& name) {
 
 const char* DataFormatName(DataFormat format) {
   switch (format) {
-    case DataFormat::kAuto: return "auto";
-    case DataFormat::kCriteo: return "criteo";
-    case DataFormat::kAvazu: return "avazu";
-    case DataFormat::kLibffm: return "libffm";
-    case DataFormat::kLibsvm: return "libsvm";
+    case DataFormat::kAuto:
+      return "auto";
+    case DataFormat::kCriteo:
+      return "criteo";
+    case DataFormat::kAvazu:
+      return "avazu";
+    case DataFormat::kLibffm:
+      return "libffm";
+    case DataFormat::kLibsvm:
+      return "libsvm";
   }
   return "?";
 }
 
 int FormatNumFields(DataFormat format) {
   switch (format) {
-    case DataFormat::kCriteo: return kCriteoFields;
-    case DataFormat::kAvazu: return kAvazuFields;
-    default: return 0;
+    case DataFormat::kCriteo:
+      return kCriteoFields;
+    case DataFormat::kAvazu:
+      return kAvazuFields;
+    default:
+      return 0;
   }
 }
 

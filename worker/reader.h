@@ -19,7 +19,8 @@
 namespace fmps {
 
 enum class DataFormat { kAuto, kCriteo, kAvazu, kLibffm, kLibsvm };
-Result<DataFormat> ParseDataFormat(const std::string& name);  // "auto", "criteo", "avazu", "libffm", "libsvm"/"libfm"
+Result<DataFormat> ParseDataFormat(
+    const std::string& name);  // "auto", "criteo", "avazu", "libffm", "libsvm"/"libfm"
 const char* DataFormatName(DataFormat format);
 
 // Number of fields a format produces (Criteo 39; Avazu 23: hour-of-day, day-of-week and the 21
@@ -29,8 +30,8 @@ int FormatNumFields(DataFormat format);
 constexpr uint64_t kWholeFile = UINT64_MAX;
 
 struct DataPart {
-  std::string path;        // file name, or "-" for stdin
-  uint64_t begin = 0;      // byte offset
+  std::string path;    // file name, or "-" for stdin
+  uint64_t begin = 0;  // byte offset
   uint64_t end = kWholeFile;
 };
 

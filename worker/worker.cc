@@ -26,8 +26,14 @@ void Worker::ReceiveLoop() {
     } else if (cmd == proto::SERVER_DOWN && msg->meta.sender() == kSchedulerId) {
       int server = static_cast<int>(msg->meta.request_id());
       server_down_ = true;
-      kv_->FailServer(po_->ServerRank(server), "server " + std::to_string(po_->ServerRank(server)) + " is down");
+      kv_->FailServer(po_->ServerRank(server),
+                      "server " + std::to_string(po_->ServerRank(server)) + " is down");
     } else {
+      if (cmd == proto::SHUTDOWN && msg->meta.sender() == kSchedulerId) {
+        // Nothing will answer pulls any more: release a compute thread waiting on one.
+        kv_->FailAll("the scheduler ended the job" +
+                     (msg->meta.error().empty() ? std::string() : ": " + msg->meta.error()));
+      }
       std::lock_guard<std::mutex> lock(control_mu_);
       control_.push_back(std::move(*msg));
       control_cv_.notify_all();
@@ -199,7 +205,8 @@ Status Worker::ProcessBatch(const Minibatch& batch, bool train, PartResult* resu
   params_.dense = pulled_.dense;
   if (params_.dense.size() != model_->DenseSize()) {
     return Status::Corruption("dense block of " + std::to_string(params_.dense.size()) +
-                              " floats from server 0, model wants " + std::to_string(model_->DenseSize()));
+                              " floats from server 0, model wants " +
+                              std::to_string(model_->DenseSize()));
   }
   logits_.resize(local_.rows());
   BatchView view = local_.View();
@@ -218,8 +225,8 @@ Status Worker::ProcessBatch(const Minibatch& batch, bool train, PartResult* resu
   rows_trained_ += local_.rows();
   loss_trained_.store(loss_trained_.load() + loss);  // only this thread writes it
   grads_.Pack(params_.widths, params_.width, &packed_);
-  pushes_.push_back(
-      kv_->Push(local_.keys, local_.mixed, packed_, params_.widths, local_.counts, grads_.dense, pulled_.clocks));
+  pushes_.push_back(kv_->Push(local_.keys, local_.mixed, packed_, params_.widths, local_.counts,
+                              grads_.dense, pulled_.clocks));
   while (pushes_.size() > static_cast<size_t>(std::max(0, config.max_delay()))) {
     FMPS_RETURN_IF_ERROR(kv_->Wait(pushes_.front()));
     pushes_.pop_front();

@@ -26,9 +26,9 @@
 namespace fmps {
 
 struct WorkerOptions {
-  double heartbeat_s = 1.0;       // seconds between heartbeats
-  KVClientOptions kv;             // pull/push timeouts
-  double control_timeout_s = 120; // the scheduler must answer a part request within this
+  double heartbeat_s = 1.0;        // seconds between heartbeats
+  KVClientOptions kv;              // pull/push timeouts
+  double control_timeout_s = 120;  // the scheduler must answer a part request within this
 };
 
 class Worker {

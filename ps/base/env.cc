@@ -123,7 +123,8 @@ Result<std::vector<std::string>> ExpandPaths(const std::string& spec) {
       }
       if (S_ISDIR(st.st_mode)) {
         DIR* dir = ::opendir(m.c_str());
-        if (dir == nullptr) return Status::IOError("cannot open directory " + m + ": " + ErrnoText());
+        if (dir == nullptr)
+          return Status::IOError("cannot open directory " + m + ": " + ErrnoText());
         std::vector<std::string> files;
         while (struct dirent* e = ::readdir(dir)) {
           if (e->d_name[0] == '.') continue;
@@ -146,7 +147,8 @@ Result<std::vector<std::string>> ExpandPaths(const std::string& spec) {
 
 Result<uint64_t> FileSize(const std::string& path) {
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return Status::IOError("cannot stat " + path + ": " + ErrnoText());
+  if (::stat(path.c_str(), &st) != 0)
+    return Status::IOError("cannot stat " + path + ": " + ErrnoText());
   return static_cast<uint64_t>(st.st_size);
 }
 

@@ -34,7 +34,9 @@ inline uint64_t HashToken(std::string_view token, uint64_t seed = 0) {
   return HashBytes(token.data(), token.size(), seed);
 }
 // Hash of an integer token (used for bucketed numeric columns).
-inline uint64_t HashInt(uint64_t value, uint64_t seed = 0) { return Mix64(value * 0x9e3779b97f4a7c15ULL + seed + 1); }
+inline uint64_t HashInt(uint64_t value, uint64_t seed = 0) {
+  return Mix64(value * 0x9e3779b97f4a7c15ULL + seed + 1);
+}
 
 // 64-bit checksum of a byte range (XXH3), used by checkpoints and manifests.
 uint64_t Checksum64(const void* data, size_t size);

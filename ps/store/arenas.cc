@@ -52,7 +52,8 @@ uint32_t EmbeddingArena::Allocate() {
   if (used_ >= EmbeddingRef::kMaxSlots) return kFull;
   const uint32_t slot = used_++;
   if (slot % rows_per_chunk_ == 0) {
-    chunks_.push_back(std::make_unique_for_overwrite<float[]>(size_t{rows_per_chunk_} * 2 * width_));
+    chunks_.push_back(
+        std::make_unique_for_overwrite<float[]>(size_t{rows_per_chunk_} * 2 * width_));
   }
   ++live_;
   return slot;

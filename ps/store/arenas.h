@@ -31,7 +31,7 @@ static_assert(sizeof(BaseRow) == 28);
 struct EmbeddingRef {
   static constexpr int kSlotBits = 27;
   static constexpr uint32_t kMaxArenas = (1u << (32 - kSlotBits)) - 1;  // 31 distinct widths
-  static constexpr uint32_t kMaxSlots = 1u << kSlotBits;                 // 134M rows per width
+  static constexpr uint32_t kMaxSlots = 1u << kSlotBits;                // 134M rows per width
   static uint32_t Pack(uint32_t arena, uint32_t slot) { return (arena << kSlotBits) | slot; }
   static uint32_t Arena(uint32_t ref) { return ref >> kSlotBits; }
   static uint32_t Slot(uint32_t ref) { return ref & (kMaxSlots - 1); }
@@ -89,8 +89,8 @@ class EmbeddingArena {
   uint32_t width_;
   uint32_t rows_per_chunk_;
   std::vector<std::unique_ptr<float[]>> chunks_;
-  uint32_t used_ = 0;            // slots handed out at least once
-  uint64_t live_ = 0;            // slots currently allocated
+  uint32_t used_ = 0;             // slots handed out at least once
+  uint64_t live_ = 0;             // slots currently allocated
   uint32_t free_head_ = kNoSlot;  // released slots, linked through their first float's bits
 };
 

@@ -32,7 +32,7 @@ class CountMinSketch {
 
   uint32_t depth() const { return depth_; }
   uint64_t width() const { return width_; }
-  uint64_t Total() const { return total_; }   // occurrences added (halved by Halve)
+  uint64_t Total() const { return total_; }  // occurrences added (halved by Halve)
   uint64_t bytes() const { return counters_.capacity() * sizeof(uint32_t); }
   double Epsilon() const;  // e / width: over-count bound as a fraction of Total()
   double Delta() const;    // e^-depth: probability the bound fails for one key

@@ -94,7 +94,8 @@ class KeyIndex {
       if (slot == kEmpty) break;
       const size_t home = Home(Mix64(key_of(slot & mask)));
       // The entry at `next` may fill the hole unless its home lies cyclically in (hole, next].
-      const bool stays = hole <= next ? (hole < home && home <= next) : (hole < home || home <= next);
+      const bool stays =
+          hole <= next ? (hole < home && home <= next) : (hole < home || home <= next);
       if (stays) continue;
       slots_[hole] = slot;
       hole = next;

@@ -27,8 +27,8 @@ uint32_t RankPolicy::MaxWidth() const {
   return max_width;
 }
 
-RankPolicy RankPolicy::DiFacto(uint32_t k, uint32_t mid_rank, uint64_t min_count, uint64_t mid_count,
-                               uint64_t head_count) {
+RankPolicy RankPolicy::DiFacto(uint32_t k, uint32_t mid_rank, uint64_t min_count,
+                               uint64_t mid_count, uint64_t head_count) {
   RankPolicy policy;
   policy.levels = {{min_count, mid_rank}, {mid_count, mid_rank}, {head_count, k}};
   policy.tail_min_count = true;
@@ -118,7 +118,8 @@ void Store::Impl::WidenEmbedding(BaseRow& row, uint32_t width) {
   const uint32_t ref = AllocateRef(width);
   if (ref == 0) {
     // Out of slots or widths: keep what the row has; training goes on with a narrower row.
-    if (failed_allocations_++ == 0) LOG(WARNING) << "Store: embedding arena full for width " << width;
+    if (failed_allocations_++ == 0)
+      LOG(WARNING) << "Store: embedding arena full for width " << width;
     return;
   }
   float* v = EmbeddingOf(ref);
@@ -145,7 +146,8 @@ void Store::Impl::WidenEmbedding(BaseRow& row, uint32_t width) {
 // admission or growth to the width the count earns; new dims start from their initial values.
 void Store::Impl::PushOne(BaseRow& row, float grad_w, const float* grad_v, uint32_t grad_width,
                           uint32_t count) {
-  row.count = static_cast<uint16_t>(std::min<uint32_t>(BaseRow::kMaxCount, uint32_t{row.count} + count));
+  row.count =
+      static_cast<uint16_t>(std::min<uint32_t>(BaseRow::kMaxCount, uint32_t{row.count} + count));
   const bool was_nonzero = row.w != 0.0f;
   FtrlStep(row.z, row.n, row.w, grad_w, ftrl_);
   const bool is_nonzero = row.w != 0.0f;
@@ -212,8 +214,9 @@ Status Store::Impl::Push(std::span<const uint64_t> keys, std::span<const float> 
   epoch_ = static_cast<uint16_t>(pushes_ / epoch_length_);
   if (cap_bytes_ != 0) {
     // Room for this push before it lands: its rows, their widest embeddings and a grown index.
-    const uint64_t incoming = keys.size() * (sizeof(BaseRow) + options_.policy.MaxWidth() * 2 * sizeof(float)) +
-                              index_.GrowthBytes(keys.size());
+    const uint64_t incoming =
+        keys.size() * (sizeof(BaseRow) + options_.policy.MaxWidth() * 2 * sizeof(float)) +
+        index_.GrowthBytes(keys.size());
     if (LiveBytes() + incoming >= CapTrigger()) EvictColdest(incoming);
   }
   const KeyOf key_of{&rows_};
@@ -230,8 +233,8 @@ Status Store::Impl::Push(std::span<const uint64_t> keys, std::span<const float> 
       continue;  // not admitted yet: only the sketch counted it, the gradient is dropped
     }
     bool inserted = false;
-    const uint32_t r = index_.FindOrInsert(keys[i], static_cast<uint32_t>(rows_.size()), key_of,
-                                           &inserted);
+    const uint32_t r =
+        index_.FindOrInsert(keys[i], static_cast<uint32_t>(rows_.size()), key_of, &inserted);
     if (inserted) {
       // The admitting push's gradient is applied: it was computed at w = 0, which is what the
       // worker pulled. The row starts with the occurrences the sketch counted before.
@@ -281,13 +284,14 @@ void Store::Impl::Maintain(uint64_t budget) {
   if (cap_bytes_ != 0 && LiveBytes() >= CapTrigger()) EvictColdest(0);
 }
 
-// Evicts the oldest-stamped rows until LiveBytes() + reserve is under 85% of the cap: one pass builds a
-// histogram of bytes per age, a second evicts every row above the cut-off age (and rows of the
-// cut-off age until enough is freed). Rare: each call frees a tenth of the cap.
+// Evicts the oldest-stamped rows until LiveBytes() + reserve is under 85% of the cap: one pass
+// builds a histogram of bytes per age, a second evicts every row above the cut-off age (and rows of
+// the cut-off age until enough is freed). Rare: each call frees a tenth of the cap.
 void Store::Impl::EvictColdest(uint64_t reserve) {
   const uint64_t live = LiveBytes() + reserve;
   const uint64_t target = cap_bytes_ / 20 * 17;
-  const uint64_t fixed = live - std::min(live, rows_.size() * sizeof(BaseRow) + embedding_floats_ * 8);
+  const uint64_t fixed =
+      live - std::min(live, rows_.size() * sizeof(BaseRow) + embedding_floats_ * 8);
   uint64_t need = live - std::min(live, target);
   std::vector<uint64_t> bytes_by_age(0x10000, 0);
   for (uint64_t r = 0; r < rows_.size(); ++r) {
@@ -316,8 +320,9 @@ void Store::Impl::EvictColdest(uint64_t reserve) {
   const uint64_t count = evicted_ - before;
   evicted_for_memory_ += count;
   LOG(INFO) << "Store: memory cap " << cap_bytes_ / 1048576 << " MiB reached (" << live / 1048576
-            << " MiB held): evicted the " << count << " coldest rows (idle >= " << cutoff * epoch_length_
-            << " pushes); " << rows_.size() << " rows and " << LiveBytes() / 1048576 << " MiB left";
+            << " MiB held): evicted the " << count
+            << " coldest rows (idle >= " << cutoff * epoch_length_ << " pushes); " << rows_.size()
+            << " rows and " << LiveBytes() / 1048576 << " MiB left";
   if (fixed >= target && !warned_fixed_) {
     warned_fixed_ = true;
     LOG(WARNING) << "Store: index and sketch alone take " << fixed / 1048576 << " MiB of the "
@@ -327,7 +332,8 @@ void Store::Impl::EvictColdest(uint64_t reserve) {
 
 uint64_t Store::Impl::LiveBytes() const {
   uint64_t bytes = index_.bytes() + rows_.bytes();
-  for (const auto& arena : arenas_) bytes += arena->live_rows() * arena->width() * 2 * sizeof(float);
+  for (const auto& arena : arenas_)
+    bytes += arena->live_rows() * arena->width() * 2 * sizeof(float);
   if (sketch_ != nullptr) bytes += sketch_->bytes();
   return bytes;
 }

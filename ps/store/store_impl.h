@@ -65,7 +65,8 @@ class Store::Impl {
   // Gives `row` an embedding of `width` (> current): keeps V and accumulators of the existing
   // prefix, initialises the new dims. No-op if no slot can be had.
   void WidenEmbedding(BaseRow& row, uint32_t width);
-  void PushOne(BaseRow& row, float grad_w, const float* grad_v, uint32_t grad_width, uint32_t count);
+  void PushOne(BaseRow& row, float grad_w, const float* grad_v, uint32_t grad_width,
+               uint32_t count);
   // Admission: counts `count` more occurrences of an absent key; true once it has earned a row,
   // with *prior set to the occurrences counted before this push.
   bool Admit(uint64_t key, uint32_t count, uint32_t* prior);
@@ -102,14 +103,14 @@ class Store::Impl {
   uint64_t pending_pushes_ = 0;  // occurrences dropped because their key had no row yet
   // Eviction: a coarse clock of pushes to this store, stamped on rows by useful pushes.
   uint64_t pushes_ = 0;
-  uint64_t epoch_length_ = 64;   // pushes per epoch
-  uint16_t epoch_ = 0;           // (pushes_ / epoch_length_) mod 2^16
-  uint32_t evict_epochs_ = 0;    // rows this many epochs old are stale; 0 = no stale eviction
-  uint64_t cap_bytes_ = 0;       // 0 = no memory cap
-  uint64_t sweep_cursor_ = 0;    // next row the incremental sweep checks
+  uint64_t epoch_length_ = 64;  // pushes per epoch
+  uint16_t epoch_ = 0;          // (pushes_ / epoch_length_) mod 2^16
+  uint32_t evict_epochs_ = 0;   // rows this many epochs old are stale; 0 = no stale eviction
+  uint64_t cap_bytes_ = 0;      // 0 = no memory cap
+  uint64_t sweep_cursor_ = 0;   // next row the incremental sweep checks
   uint64_t evicted_ = 0;
   uint64_t evicted_for_memory_ = 0;
-  bool warned_fixed_ = false;    // the cap is below what index and sketch take (warned once)
+  bool warned_fixed_ = false;  // the cap is below what index and sketch take (warned once)
 };
 
 }  // namespace fmps

@@ -71,7 +71,9 @@ std::string Store::Impl::Serialize() const {
     Put(&out, static_cast<uint32_t>(row.count));
     const uint32_t width = WidthOf(row.embedding);
     Put(&out, static_cast<uint16_t>(width));
-    if (width > 0) out.append(reinterpret_cast<const char*>(EmbeddingOf(row.embedding)), 2 * width * sizeof(float));
+    if (width > 0)
+      out.append(reinterpret_cast<const char*>(EmbeddingOf(row.embedding)),
+                 2 * width * sizeof(float));
   }
   Put(&out, Checksum64(out.data(), out.size()));
   return out;
@@ -127,14 +129,16 @@ Status Store::Impl::Load(std::string_view bytes, const std::string& source_name)
                      ") in row " + std::to_string(i) + " at byte " + std::to_string(row_start));
     }
     if (!in.Has(size_t{width} * 2 * sizeof(float))) {
-      return corrupt("truncated at byte " + std::to_string(bytes.size()) + " inside the embedding of row " +
-                     std::to_string(i) + " (starts at byte " + std::to_string(row_start) + ")");
+      return corrupt("truncated at byte " + std::to_string(bytes.size()) +
+                     " inside the embedding of row " + std::to_string(i) + " (starts at byte " +
+                     std::to_string(row_start) + ")");
     }
     if (width > 0) {
       const uint32_t ref = AllocateRef(width);
       if (ref == 0) {
-        return corrupt("too many distinct embedding widths or rows of width " + std::to_string(width) +
-                       " (row " + std::to_string(i) + " at byte " + std::to_string(row_start) + ")");
+        return corrupt("too many distinct embedding widths or rows of width " +
+                       std::to_string(width) + " (row " + std::to_string(i) + " at byte " +
+                       std::to_string(row_start) + ")");
       }
       std::memcpy(EmbeddingOf(ref), in.Take(size_t{width} * 2 * sizeof(float)),
                   size_t{width} * 2 * sizeof(float));

@@ -8,8 +8,8 @@
 
 namespace fmps {
 
-void FtrlUpdate(std::span<float> z, std::span<float> n, std::span<float> w, std::span<const float> g,
-                const FtrlParams& params) {
+void FtrlUpdate(std::span<float> z, std::span<float> n, std::span<float> w,
+                std::span<const float> g, const FtrlParams& params) {
   DCHECK_EQ(z.size(), g.size());
   DCHECK_EQ(n.size(), g.size());
   DCHECK_EQ(w.size(), g.size());

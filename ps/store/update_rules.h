@@ -35,8 +35,8 @@ inline void FtrlStep(float& z, float& n, float& w, float g, const FtrlParams& p)
 }
 
 // FtrlStep over aligned spans (all of g.size()). Sizes must agree (checked in debug builds).
-void FtrlUpdate(std::span<float> z, std::span<float> n, std::span<float> w, std::span<const float> g,
-                const FtrlParams& params);
+void FtrlUpdate(std::span<float> z, std::span<float> n, std::span<float> w,
+                std::span<const float> g, const FtrlParams& params);
 
 // Adagrad on one embedding row.
 struct AdagradParams {

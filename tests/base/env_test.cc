@@ -1,9 +1,10 @@
+#include "ps/base/env.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <fstream>
 
-#include "ps/base/env.h"
 #include "ps/base/keys.h"
 
 namespace fmps {

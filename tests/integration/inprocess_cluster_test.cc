@@ -53,7 +53,8 @@ TEST(InProcessClusterTest, LearnsPlantedModelAndCountsEveryRow) {
   const std::string train = dir.File("train.txt"), test = dir.File("test.txt");
   ASSERT_TRUE(testing::GenerateFile(train, 20000, 1));
   ASSERT_TRUE(testing::GenerateFile(test, 4000, 2));
-  testing::LabelStats train_stats = testing::CountLabels(train), test_stats = testing::CountLabels(test);
+  testing::LabelStats train_stats = testing::CountLabels(train),
+                      test_stats = testing::CountLabels(test);
   ASSERT_EQ(train_stats.rows, 20000u);
   ASSERT_EQ(test_stats.rows, 4000u);
 
@@ -68,15 +69,17 @@ TEST(InProcessClusterTest, LearnsPlantedModelAndCountsEveryRow) {
   EXPECT_GT(report->test_auc, 0.65);
   EXPECT_GT(report->nonzero_w, 0u);
   EXPECT_GT(report->embeddings, 0u) << "frequent features earned embeddings";
-  std::fprintf(stderr, "in-process cluster: test logloss %.4f (base rate %.4f), AUC %.4f\n", report->test_logloss,
-               base, report->test_auc);
+  std::fprintf(stderr, "in-process cluster: test logloss %.4f (base rate %.4f), AUC %.4f\n",
+               report->test_logloss, base, report->test_auc);
 }
 
 // Warm start (--init_model): a model trained on one day's rows, continued on the next day's, starts
-// from what it learned: its progressive logloss on the new rows beats a cold start's on the same rows.
+// from what it learned: its progressive logloss on the new rows beats a cold start's on the same
+// rows.
 TEST(InProcessClusterTest, WarmStartContinuesASavedModel) {
   TempDir dir;
-  const std::string day1 = dir.File("day1.txt"), day2 = dir.File("day2.txt"), test = dir.File("test.txt");
+  const std::string day1 = dir.File("day1.txt"), day2 = dir.File("day2.txt"),
+                    test = dir.File("test.txt");
   ASSERT_TRUE(testing::GenerateFile(day1, 20000, 11));
   ASSERT_TRUE(testing::GenerateFile(day2, 20000, 12));
   ASSERT_TRUE(testing::GenerateFile(test, 4000, 13));
@@ -107,7 +110,8 @@ TEST(InProcessClusterTest, WarmStartContinuesASavedModel) {
   missing.config.set_init_model(dir.File("no-such-model"));
   Result<JobReport> failed = RunInProcessCluster(missing);
   ASSERT_FALSE(failed.ok());
-  EXPECT_NE(failed.status().message().find("no-such-model"), std::string::npos) << failed.status().message();
+  EXPECT_NE(failed.status().message().find("no-such-model"), std::string::npos)
+      << failed.status().message();
 }
 
 }  // namespace

@@ -33,7 +33,8 @@ TEST(ProcessTest, LocalClusterTrainsSavesAndPredicts) {
   const std::string train = kCriteo + "/train.txt", test = kCriteo + "/test.txt";
   const std::string model_dir = dir.File("model");
   Child launcher = testing::Spawn(
-      kBinary, {"train", "--data=" + train, "--test=" + test, "--epochs=3", "--model_dir=" + model_dir},
+      kBinary,
+      {"train", "--data=" + train, "--test=" + test, "--epochs=3", "--model_dir=" + model_dir},
       dir.File("train.out"), dir.File("train.err"));
   // While it runs, its roles are separate child processes of the launcher.
   std::set<std::string> seen;
@@ -53,7 +54,8 @@ TEST(ProcessTest, LocalClusterTrainsSavesAndPredicts) {
       }
     }
   }
-  std::string out = testing::ReadText(launcher.out_path), err = testing::ReadText(launcher.err_path);
+  std::string out = testing::ReadText(launcher.out_path),
+              err = testing::ReadText(launcher.err_path);
   EXPECT_EQ(seen, (std::set<std::string>{"scheduler", "server", "worker"})) << err;
   EXPECT_EQ(server_pids.size(), 2u);
   EXPECT_EQ(worker_pids.size(), 2u);
@@ -71,9 +73,9 @@ TEST(ProcessTest, LocalClusterTrainsSavesAndPredicts) {
 
   // Offline scoring with the saved model reproduces the job's test logloss.
   const std::string probs = dir.File("probs.txt");
-  testing::RunResult pred =
-      testing::Run(kBinary, {"predict", "--model_dir=" + model_dir, "--data=" + test, "--out=" + probs},
-                   dir.path(), kTimeout);
+  testing::RunResult pred = testing::Run(
+      kBinary, {"predict", "--model_dir=" + model_dir, "--data=" + test, "--out=" + probs},
+      dir.path(), kTimeout);
   ASSERT_EQ(pred.exit_code, 0) << pred.err;
   std::vector<float> p, labels;
   {
@@ -100,14 +102,16 @@ struct HandCluster {
              const std::vector<std::string>& node_flags = {}) {
     port = testing::FreePort();
     job.insert(job.begin(), {"scheduler", "--port=" + std::to_string(port)});
-    children.push_back(testing::Spawn(kBinary, job, dir.File("scheduler.out"), dir.File("scheduler.err")));
+    children.push_back(
+        testing::Spawn(kBinary, job, dir.File("scheduler.out"), dir.File("scheduler.err")));
     const std::string at = "--scheduler=127.0.0.1:" + std::to_string(port);
     for (int i = 0; i < servers + workers; ++i) {
       std::string role = i < servers ? "server" : "worker";
       std::string name = role + std::to_string(i);
       std::vector<std::string> args{role, at};
       args.insert(args.end(), node_flags.begin(), node_flags.end());
-      children.push_back(testing::Spawn(kBinary, args, dir.File(name + ".out"), dir.File(name + ".err")));
+      children.push_back(
+          testing::Spawn(kBinary, args, dir.File(name + ".out"), dir.File(name + ".err")));
     }
   }
   ~HandCluster() {
@@ -119,8 +123,10 @@ TEST(ProcessTest, HandStartedRolesCompleteAJob) {
   TempDir dir;
   const std::string train = kCriteo + "/train.txt";
   HandCluster cluster;
-  cluster.Start(dir, {"--data=" + train, "--test=" + kCriteo + "/test.txt", "--num_servers=2", "--num_workers=2"}, 2,
-                2);
+  cluster.Start(
+      dir,
+      {"--data=" + train, "--test=" + kCriteo + "/test.txt", "--num_servers=2", "--num_workers=2"},
+      2, 2);
   std::optional<int> code = testing::Wait(cluster.children[0], kTimeout);
   ASSERT_TRUE(code.has_value()) << "scheduler hung";
   EXPECT_EQ(*code, 0) << testing::ReadText(cluster.children[0].err_path);
@@ -139,7 +145,8 @@ TEST(ProcessTest, HandStartedRolesCompleteAJob) {
 TEST(ProcessTest, MissingDataFileIsNamed) {
   TempDir dir;
   const std::string missing = dir.File("no-such-train.txt");
-  testing::RunResult r = testing::Run(kBinary, {"train", "--data=" + missing}, dir.path(), kTimeout);
+  testing::RunResult r =
+      testing::Run(kBinary, {"train", "--data=" + missing}, dir.path(), kTimeout);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.exit_code, -1) << "timed out";
   EXPECT_NE(r.err.find("no-such-train.txt"), std::string::npos) << r.err;
@@ -159,9 +166,15 @@ std::string WriteWithBadLines(const TempDir& dir, int bad, uint64_t* good_rows) 
     if (++n % 200 == 0 && bad > 0) {
       // Alternate kinds: too few columns, a bad label, a non-numeric integer column.
       switch (bad % 3) {
-        case 0: out << "this is not a criteo row\n"; break;
-        case 1: out << "7" << line.substr(1) << "\n"; break;
-        default: out << line.substr(0, 2) << "12abc" << line.substr(line.find('\t', 2)) << "\n"; break;
+        case 0:
+          out << "this is not a criteo row\n";
+          break;
+        case 1:
+          out << "7" << line.substr(1) << "\n";
+          break;
+        default:
+          out << line.substr(0, 2) << "12abc" << line.substr(line.find('\t', 2)) << "\n";
+          break;
       }
       --bad;
     }
@@ -173,9 +186,10 @@ TEST(ProcessTest, TooManyMalformedLinesStopTheJob) {
   TempDir dir;
   uint64_t good = 0;
   std::string data = WriteWithBadLines(dir, 12, &good);
-  testing::RunResult r =
-      testing::Run(kBinary, {"train", "--data=" + data, "--max_bad_lines=5", "--num_servers=1", "--num_workers=1"},
-                   dir.path(), kTimeout);
+  testing::RunResult r = testing::Run(
+      kBinary,
+      {"train", "--data=" + data, "--max_bad_lines=5", "--num_servers=1", "--num_workers=1"},
+      dir.path(), kTimeout);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.exit_code, -1) << "timed out";
   EXPECT_NE(r.err.find("malformed"), std::string::npos) << r.err;
@@ -186,7 +200,8 @@ TEST(ProcessTest, AFewMalformedLinesAreCountedAndSkipped) {
   TempDir dir;
   uint64_t good = 0;
   std::string data = WriteWithBadLines(dir, 4, &good);
-  testing::RunResult r = testing::Run(kBinary, {"train", "--data=" + data, "--part_mb=0.2"}, dir.path(), kTimeout);
+  testing::RunResult r =
+      testing::Run(kBinary, {"train", "--data=" + data, "--part_mb=0.2"}, dir.path(), kTimeout);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::string json = LastLine(r.out);
   EXPECT_EQ(JsonNumber(json, "bad_lines").value_or(-1), 4) << json;
@@ -196,7 +211,9 @@ TEST(ProcessTest, AFewMalformedLinesAreCountedAndSkipped) {
 TEST(ProcessTest, NodeThatNeverArrivesEndsTheJoinWithACount) {
   TempDir dir;
   HandCluster cluster;
-  cluster.Start(dir, {"--data=" + kCriteo + "/train.txt", "--num_servers=2", "--num_workers=2", "--join_timeout=3"},
+  cluster.Start(dir,
+                {"--data=" + kCriteo + "/train.txt", "--num_servers=2", "--num_workers=2",
+                 "--join_timeout=3"},
                 2, 1);
   std::optional<int> code = testing::Wait(cluster.children[0], kTimeout);
   ASSERT_TRUE(code.has_value()) << "scheduler hung";
@@ -219,8 +236,8 @@ TEST(ProcessTest, SchedulerOnATakenPortSaysPortInUse) {
   int port = testing::FreePort(&held);
   ASSERT_GT(port, 0);
   testing::RunResult r = testing::Run(
-      kBinary, {"scheduler", "--port=" + std::to_string(port), "--data=" + kCriteo + "/train.txt"}, dir.path(),
-      kTimeout);
+      kBinary, {"scheduler", "--port=" + std::to_string(port), "--data=" + kCriteo + "/train.txt"},
+      dir.path(), kTimeout);
   ::close(held);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.exit_code, -1) << "timed out";
@@ -235,19 +252,21 @@ TEST(ProcessTest, JobSurvivesAWorkerKilledMidJob) {
   // while it holds a part.
   HandCluster cluster;
   cluster.Start(dir,
-                {"--data=" + data, "--num_servers=2", "--num_workers=2", "--heartbeat_timeout=3", "--batch_size=20",
-                 "--max_delay=0", "--part_mb=0.1", "--epochs=10"},
+                {"--data=" + data, "--num_servers=2", "--num_workers=2", "--heartbeat_timeout=3",
+                 "--batch_size=20", "--max_delay=0", "--part_mb=0.1", "--epochs=10"},
                 2, 2);
   Child& victim = cluster.children[3];
   // Kill shortly after the job started, while the victim holds a part.
   bool started = false;
   for (int i = 0; i < 1000 && !started; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    started = testing::ReadText(cluster.children[0].err_path).find("workers joined") != std::string::npos;
+    started =
+        testing::ReadText(cluster.children[0].err_path).find("workers joined") != std::string::npos;
   }
   ASSERT_TRUE(started) << testing::ReadText(cluster.children[0].err_path);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  ASSERT_FALSE(testing::TryWait(cluster.children[0], 0).has_value()) << "job already over; make it slower";
+  ASSERT_FALSE(testing::TryWait(cluster.children[0], 0).has_value())
+      << "job already over; make it slower";
   ASSERT_EQ(::kill(victim.pid, SIGKILL), 0);
   testing::Wait(victim, 5);
   victim.pid = -1;

@@ -18,8 +18,8 @@
 
 namespace fmps::testing {
 
-Child Spawn(const std::string& binary, const std::vector<std::string>& args, const std::string& out_path,
-            const std::string& err_path) {
+Child Spawn(const std::string& binary, const std::vector<std::string>& args,
+            const std::string& out_path, const std::string& err_path) {
   Child c;
   c.out_path = out_path;
   c.err_path = err_path;
@@ -87,8 +87,8 @@ std::string ReadText(const std::string& path) {
   return ss.str();
 }
 
-RunResult Run(const std::string& binary, const std::vector<std::string>& args, const std::string& dir,
-              double timeout_s) {
+RunResult Run(const std::string& binary, const std::vector<std::string>& args,
+              const std::string& dir, double timeout_s) {
   static int serial = 0;
   std::string base = dir + "/run" + std::to_string(serial++);
   Child c = Spawn(binary, args, base + ".out", base + ".err");
@@ -113,7 +113,8 @@ std::vector<pid_t> ChildrenWithRole(pid_t parent, const std::string& role) {
     if (paren == std::string::npos) continue;
     char state;
     int ppid = 0;
-    if (std::sscanf(stat.c_str() + paren + 1, " %c %d", &state, &ppid) != 2 || ppid != parent) continue;
+    if (std::sscanf(stat.c_str() + paren + 1, " %c %d", &state, &ppid) != 2 || ppid != parent)
+      continue;
     if (state == 'Z') continue;  // exited, not yet reaped
     std::string cmdline = ReadText("/proc/" + std::string(e->d_name) + "/cmdline");
     // argv[0] NUL argv[1] NUL ...
@@ -133,7 +134,8 @@ std::string LastLine(const std::string& text) {
   size_t end = text.find_last_not_of("\n\r ");
   if (end == std::string::npos) return "";
   size_t begin = text.rfind('\n', end);
-  return text.substr(begin == std::string::npos ? 0 : begin + 1, end + 1 - (begin == std::string::npos ? 0 : begin + 1));
+  return text.substr(begin == std::string::npos ? 0 : begin + 1,
+                     end + 1 - (begin == std::string::npos ? 0 : begin + 1));
 }
 
 std::optional<double> JsonNumber(const std::string& json, const std::string& name) {
@@ -155,7 +157,8 @@ int FreePort(int* hold_fd) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof(addr);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 || (hold_fd && ::listen(fd, 4) != 0)) {
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+      (hold_fd && ::listen(fd, 4) != 0)) {
     ::close(fd);
     return -1;
   }

@@ -18,8 +18,8 @@ struct Child {
 };
 
 // Starts binary with args; stdout/stderr are written to out_path/err_path.
-Child Spawn(const std::string& binary, const std::vector<std::string>& args, const std::string& out_path,
-            const std::string& err_path);
+Child Spawn(const std::string& binary, const std::vector<std::string>& args,
+            const std::string& out_path, const std::string& err_path);
 
 // Waits up to timeout_s for the child. Returns its exit code (128 + signal when killed), or nullopt
 // on timeout (the child is then killed with SIGKILL and reaped).
@@ -37,8 +37,8 @@ struct RunResult {
   std::string out, err;
 };
 // Runs to completion (or timeout_s).
-RunResult Run(const std::string& binary, const std::vector<std::string>& args, const std::string& dir,
-              double timeout_s);
+RunResult Run(const std::string& binary, const std::vector<std::string>& args,
+              const std::string& dir, double timeout_s);
 
 std::string ReadText(const std::string& path);
 

@@ -63,7 +63,8 @@ std::vector<double> JacobiEigen(std::vector<double> a, int n, std::vector<double
         const double apq = a[size_t(p) * n + q];
         if (std::fabs(apq) < 1e-300) continue;
         const double theta = (a[size_t(q) * n + q] - a[size_t(p) * n + p]) / (2 * apq);
-        const double t = (theta >= 0 ? 1.0 : -1.0) / (std::fabs(theta) + std::sqrt(theta * theta + 1));
+        const double t =
+            (theta >= 0 ? 1.0 : -1.0) / (std::fabs(theta) + std::sqrt(theta * theta + 1));
         const double c = 1 / std::sqrt(t * t + 1), s = t * c;
         // A <- J^T A J and V <- V J with J the rotation in the (p, q) plane.
         for (int k = 0; k < n; ++k) {  // columns p, q of A
@@ -143,7 +144,8 @@ TEST(IdentityTest, DplrWithFullRankEigendecompositionIsFwfm) {
   for (int f = 0; f < m; ++f) {  // the solver itself: V diag(lambda) V^T == R
     for (int g = 0; g < m; ++g) {
       double x = 0;
-      for (int p = 0; p < m; ++p) x += vectors[size_t(f) * m + p] * lambda[p] * vectors[size_t(g) * m + p];
+      for (int p = 0; p < m; ++p)
+        x += vectors[size_t(f) * m + p] * lambda[p] * vectors[size_t(g) * m + p];
       ASSERT_NEAR(x, r[size_t(f) * m + g], 1e-9);
     }
   }
@@ -158,7 +160,8 @@ TEST(IdentityTest, DplrWithFullRankEigendecompositionIsFwfm) {
   for (size_t j = 0; j < a.logits.size(); ++j) {
     EXPECT_NEAR(b.logits[j], a.logits[j], 2e-5 * std::max(1.f, std::fabs(a.logits[j])));
   }
-  for (size_t j = 0; j < a.gV.size(); ++j) EXPECT_NEAR(b.gV[j], a.gV[j], 2e-5 * std::max(1.f, std::fabs(a.gV[j])));
+  for (size_t j = 0; j < a.gV.size(); ++j)
+    EXPECT_NEAR(b.gV[j], a.gV[j], 2e-5 * std::max(1.f, std::fabs(a.gV[j])));
   ExpectClose(a.gw, b.gw, "grad w");
 }
 

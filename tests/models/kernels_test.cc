@@ -62,9 +62,9 @@ TEST_P(KernelTest, FastLogitsMatchReference) {
   shape.keys_per_field = 5;
   const RandomBatch batch = MakeBatch(rng, 60, shape);
   for (bool use_widths : {false, true}) {
-    Params params = MakeParams(rng, *model, batch.num_keys,
-                               use_widths ? MixedWidths(o, *model, batch.num_keys)
-                                          : std::vector<uint16_t>{});
+    Params params =
+        MakeParams(rng, *model, batch.num_keys,
+                   use_widths ? MixedWidths(o, *model, batch.num_keys) : std::vector<uint16_t>{});
     if (name == "pruned_fwfm") {  // prune some pairs so the mask matters
       model->AfterDenseUpdate(params.dense, 1.0);
     }
@@ -127,17 +127,18 @@ TEST_P(KernelTest, GradientsMatchFiniteDifferences) {
   EXPECT_GT(checked, batch.num_keys + (name == "rafm" ? 4 : 10));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Models, KernelTest,
-    ::testing::Values(std::make_tuple("fm", 8), std::make_tuple("fm", 5),
-                      std::make_tuple("fwfm", 8), std::make_tuple("fwfm", 3),
-                      std::make_tuple("dplr", 4), std::make_tuple("dplr", 3),
-                      std::make_tuple("pruned_fwfm", 4), std::make_tuple("pruned_fwfm", 3),
-                      std::make_tuple("rafm", 4), std::make_tuple("ffm", 4),
-                      std::make_tuple("ffm", 3)),
-    [](const auto& info) {
-      return std::get<0>(info.param) + "_k" + std::to_string(std::get<1>(info.param));
-    });
+INSTANTIATE_TEST_SUITE_P(Models, KernelTest,
+                         ::testing::Values(std::make_tuple("fm", 8), std::make_tuple("fm", 5),
+                                           std::make_tuple("fwfm", 8), std::make_tuple("fwfm", 3),
+                                           std::make_tuple("dplr", 4), std::make_tuple("dplr", 3),
+                                           std::make_tuple("pruned_fwfm", 4),
+                                           std::make_tuple("pruned_fwfm", 3),
+                                           std::make_tuple("rafm", 4), std::make_tuple("ffm", 4),
+                                           std::make_tuple("ffm", 3)),
+                         [](const auto& info) {
+                           return std::get<0>(info.param) + "_k" +
+                                  std::to_string(std::get<1>(info.param));
+                         });
 
 TEST(KernelTest, ScoringWithoutLabelsReturnsZeroLossAndSameLogits) {
   for (const std::string& name : ModelNames()) {

@@ -113,7 +113,8 @@ TEST(LearningTest, FwfmLearnsPlantedFieldWeightsThatFmCannot) {
   for (float& x : V) x = normal(rng);
   std::uniform_int_distribution<int> coin(0, 2);
   for (int f = 0; f < kFields; ++f) {
-    for (int g = f + 1; g < kFields; ++g) R[f * kFields + g] = coin(rng) == 0 ? 0.f : (coin(rng) ? 1.2f : -1.2f);
+    for (int g = f + 1; g < kFields; ++g)
+      R[f * kFields + g] = coin(rng) == 0 ? 0.f : (coin(rng) ? 1.2f : -1.2f);
   }
   const RandomBatch all = PlantedData(rng, 12000, w, V, R);
   const RandomBatch train = Slice(all, 0, 8000), test = Slice(all, 8000, 12000);

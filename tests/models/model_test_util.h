@@ -40,10 +40,10 @@ struct RandomBatch {
 
 struct BatchShape {
   int num_fields = 5;
-  int keys_per_field = 3;    // key i belongs to field i % num_fields
-  double present = 0.75;     // probability that a field is present in a row
-  double second = 0.3;       // probability that a present field holds a second feature
-  bool real_values = true;   // values in [0.3, 1.5] instead of 1
+  int keys_per_field = 3;   // key i belongs to field i % num_fields
+  double present = 0.75;    // probability that a field is present in a row
+  double second = 0.3;      // probability that a present field holds a second feature
+  bool real_values = true;  // values in [0.3, 1.5] instead of 1
 };
 
 inline RandomBatch MakeBatch(std::mt19937_64& rng, size_t rows, const BatchShape& shape) {

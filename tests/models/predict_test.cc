@@ -1,7 +1,7 @@
 // `fmps predict` for every model: train each model briefly on generated data with --model_dir (a
-// local cluster of 2 servers and 2 workers, --inprocess to keep it fast), then score the test file offline from
-// the checkpoint and check one probability per test row whose logloss equals the job's JSON
-// test_logloss. This catches a model whose checkpoint lacks a part of its state (dense block,
+// local cluster of 2 servers and 2 workers, --inprocess to keep it fast), then score the test file
+// offline from the checkpoint and check one probability per test row whose logloss equals the job's
+// JSON test_logloss. This catches a model whose checkpoint lacks a part of its state (dense block,
 // masks, RaFM widths, FFM's per-field blocks) or whose offline scoring differs from the workers'.
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -29,7 +29,8 @@ std::string ShellQuote(const std::string& s) {
 }
 
 // Runs `fmps args...` with stdout to out_path and stderr to err_path; returns the exit code.
-int RunFmps(const std::vector<std::string>& args, const std::string& out_path, const std::string& err_path) {
+int RunFmps(const std::vector<std::string>& args, const std::string& out_path,
+            const std::string& err_path) {
   std::string cmd = "timeout 60 " + ShellQuote(kBinary);
   for (const std::string& a : args) cmd += " " + ShellQuote(a);
   cmd += " >" + ShellQuote(out_path) + " 2>" + ShellQuote(err_path);
@@ -71,11 +72,13 @@ class PredictTest : public ::testing::TestWithParam<std::vector<std::string>> {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     // Criteo format (39 fields) from a planted FwFM; train and test share the planted model.
-    ASSERT_EQ(RunFmps({"gen", "--rows=3000", "--seed=1", "--model_seed=7", "--planted=fwfm"}, dir_ + "/train",
-                      dir_ + "/gen.err"), 0)
+    ASSERT_EQ(RunFmps({"gen", "--rows=3000", "--seed=1", "--model_seed=7", "--planted=fwfm"},
+                      dir_ + "/train", dir_ + "/gen.err"),
+              0)
         << ReadText(dir_ + "/gen.err");
-    ASSERT_EQ(RunFmps({"gen", "--rows=800", "--seed=2", "--model_seed=7", "--planted=fwfm"}, dir_ + "/test",
-                      dir_ + "/gen.err"), 0)
+    ASSERT_EQ(RunFmps({"gen", "--rows=800", "--seed=2", "--model_seed=7", "--planted=fwfm"},
+                      dir_ + "/test", dir_ + "/gen.err"),
+              0)
         << ReadText(dir_ + "/gen.err");
     std::ifstream in(dir_ + "/test");
     std::string line;
@@ -98,19 +101,31 @@ TEST_P(PredictTest, ScoresTheTestFileLikeTheJob) {
   const std::string model_dir = dir_ + "/model_" + name, out = dir_ + "/" + name;
   // Every feature gets a full embedding, so predict must read real embedding rows (RaFM: rows of
   // several widths); no L1, so w is not all zero.
-  std::vector<std::string> args = {"train", "--data=" + dir_ + "/train", "--test=" + dir_ + "/test",
-                                   "--format=criteo", "--k=4", "--epochs=2", "--batch_size=200",
-                                   "--v_min_count=0", "--rank_mid_count=0", "--rank_head_count=0",
-                                   "--ftrl_l1=0", "--v_init_scale=0.1", "--inprocess", "--model_dir=" + model_dir};
+  std::vector<std::string> args = {"train",
+                                   "--data=" + dir_ + "/train",
+                                   "--test=" + dir_ + "/test",
+                                   "--format=criteo",
+                                   "--k=4",
+                                   "--epochs=2",
+                                   "--batch_size=200",
+                                   "--v_min_count=0",
+                                   "--rank_mid_count=0",
+                                   "--rank_head_count=0",
+                                   "--ftrl_l1=0",
+                                   "--v_init_scale=0.1",
+                                   "--inprocess",
+                                   "--model_dir=" + model_dir};
   args.insert(args.end(), model_flags.begin(), model_flags.end());
-  ASSERT_EQ(RunFmps(args, out + ".train.out", out + ".train.err"), 0) << ReadText(out + ".train.err");
+  ASSERT_EQ(RunFmps(args, out + ".train.out", out + ".train.err"), 0)
+      << ReadText(out + ".train.err");
   const std::string json = LastJsonLine(ReadText(out + ".train.out"));
   ASSERT_FALSE(json.empty()) << ReadText(out + ".train.err");
   const std::optional<double> job_logloss = JsonNumber(json, "test_logloss");
   ASSERT_TRUE(job_logloss.has_value()) << json;
   EXPECT_GT(JsonNumber(json, "embedding_floats").value_or(0), 0) << json;
 
-  ASSERT_EQ(RunFmps({"predict", "--model_dir=" + model_dir, "--data=" + dir_ + "/test", "--out=" + out + ".probs"},
+  ASSERT_EQ(RunFmps({"predict", "--model_dir=" + model_dir, "--data=" + dir_ + "/test",
+                     "--out=" + out + ".probs"},
                     out + ".predict.out", out + ".predict.err"),
             0)
       << ReadText(out + ".predict.err");
@@ -133,14 +148,17 @@ TEST_P(PredictTest, ScoresTheTestFileLikeTheJob) {
 
 INSTANTIATE_TEST_SUITE_P(
     EveryModel, PredictTest,
-    ::testing::Values(std::vector<std::string>{"--model=fm"}, std::vector<std::string>{"--model=fwfm"},
+    ::testing::Values(std::vector<std::string>{"--model=fm"},
+                      std::vector<std::string>{"--model=fwfm"},
                       std::vector<std::string>{"--model=dplr", "--rank=2"},
                       // Progress reaches the servers per finished part, so the mask really prunes.
-                      std::vector<std::string>{"--model=pruned_fwfm", "--keep=0.3", "--progress_every=0.01",
-                                               "--part_mb=0.1"},
+                      std::vector<std::string>{"--model=pruned_fwfm", "--keep=0.3",
+                                               "--progress_every=0.01", "--part_mb=0.1"},
                       std::vector<std::string>{"--model=rafm", "--rafm_ranks=2,4"},
                       std::vector<std::string>{"--model=ffm"}),
-    [](const ::testing::TestParamInfo<std::vector<std::string>>& info) { return info.param[0].substr(8); });
+    [](const ::testing::TestParamInfo<std::vector<std::string>>& info) {
+      return info.param[0].substr(8);
+    });
 
 }  // namespace
 }  // namespace fmps

@@ -47,7 +47,8 @@ TEST(PruningTest, KeptEntriesFollowTheCubicScheduleAndEndAtTarget) {
       const float mask = dense[1 + pairs + j];
       if (mask == 0.f) {
         EXPECT_EQ(dense[1 + j], 0.f) << "pruned R entries are zeroed";
-        if (mask_before[j] != 0.f) largest_newly_pruned = std::max(largest_newly_pruned, std::fabs(before[j]));
+        if (mask_before[j] != 0.f)
+          largest_newly_pruned = std::max(largest_newly_pruned, std::fabs(before[j]));
       } else {
         EXPECT_EQ(mask, 1.f);
         smallest_kept = std::min(smallest_kept, std::fabs(dense[1 + j]));
@@ -89,7 +90,8 @@ TEST(RegistryTest, EveryNameBuildsItsModel) {
 }
 
 // Effective off-diagonal R of fwfm/pruned_fwfm (R*mask) or dplr (U^T diag(e) U), upper triangle.
-std::vector<double> EffectiveR(const std::string& name, int m, int rho, const std::vector<float>& d) {
+std::vector<double> EffectiveR(const std::string& name, int m, int rho,
+                               const std::vector<float>& d) {
   std::vector<double> r;
   const size_t pairs = size_t(m) * (m - 1) / 2;
   for (int f = 0; f < m; ++f) {
@@ -98,7 +100,8 @@ std::vector<double> EffectiveR(const std::string& name, int m, int rho, const st
       if (name == "dplr") {
         double v = 0;
         for (int q = 0; q < rho; ++q) {
-          v += double(d[1 + size_t(rho) * m + q]) * d[1 + size_t(q) * m + f] * d[1 + size_t(q) * m + g];
+          v += double(d[1 + size_t(rho) * m + q]) * d[1 + size_t(q) * m + f] *
+               d[1 + size_t(q) * m + g];
         }
         r.push_back(v);
       } else {
@@ -173,13 +176,36 @@ TEST(RegistryTest, BadOptionsAreInvalidArgument) {
   EXPECT_TRUE(bad([](ModelOptions& o) { o.k = 0; }));
   EXPECT_TRUE(bad([](ModelOptions& o) { o.num_fields = 0; }));
   EXPECT_TRUE(bad([](ModelOptions& o) { o.num_fields = 257; }));
-  EXPECT_TRUE(bad([](ModelOptions& o) { o.name = "dplr"; o.dplr_rank = 0; }));
-  EXPECT_TRUE(bad([](ModelOptions& o) { o.name = "rafm"; o.rafm_ranks = {8, 4}; }));
-  EXPECT_TRUE(bad([](ModelOptions& o) { o.name = "rafm"; o.rafm_ranks = {4, 4}; }));
-  EXPECT_TRUE(bad([](ModelOptions& o) { o.name = "pruned_fwfm"; o.keep = 1.5; }));
-  EXPECT_TRUE(bad([](ModelOptions& o) { o.name = "pruned_fwfm"; o.num_fields = 4; o.keep_entries = 7; }));
-  EXPECT_TRUE(bad([](ModelOptions& o) { o.name = "ffm"; o.num_fields = 256; o.k = 300; }));
-  EXPECT_FALSE(bad([](ModelOptions& o) { o.name = "fm"; o.num_fields = 256; }));
+  EXPECT_TRUE(bad([](ModelOptions& o) {
+    o.name = "dplr";
+    o.dplr_rank = 0;
+  }));
+  EXPECT_TRUE(bad([](ModelOptions& o) {
+    o.name = "rafm";
+    o.rafm_ranks = {8, 4};
+  }));
+  EXPECT_TRUE(bad([](ModelOptions& o) {
+    o.name = "rafm";
+    o.rafm_ranks = {4, 4};
+  }));
+  EXPECT_TRUE(bad([](ModelOptions& o) {
+    o.name = "pruned_fwfm";
+    o.keep = 1.5;
+  }));
+  EXPECT_TRUE(bad([](ModelOptions& o) {
+    o.name = "pruned_fwfm";
+    o.num_fields = 4;
+    o.keep_entries = 7;
+  }));
+  EXPECT_TRUE(bad([](ModelOptions& o) {
+    o.name = "ffm";
+    o.num_fields = 256;
+    o.k = 300;
+  }));
+  EXPECT_FALSE(bad([](ModelOptions& o) {
+    o.name = "fm";
+    o.num_fields = 256;
+  }));
 }
 
 }  // namespace

@@ -72,7 +72,8 @@ void ExpectGradientOfWeightedObjective(float distill_weight) {
   for (size_t i = 0; i < batch.num_keys; ++i) {
     for (int d = 0; d < widths[i]; ++d) {
       const double numeric = FiniteDifference(&params.V[i * 5 + d], objective);
-      ExpectGradNear(gV[i * 5 + d], numeric, "key " + std::to_string(i) + " d " + std::to_string(d));
+      ExpectGradNear(gV[i * 5 + d], numeric,
+                     "key " + std::to_string(i) + " d " + std::to_string(d));
       ++checked;
       if (d < 3) ++lower;
     }

@@ -48,10 +48,12 @@ TEST(CheckpointTest, ShardRoundTrip) {
 TEST(CheckpointTest, EveryTruncationIsCorruptionNamingTheFile) {
   std::string bytes = EncodeShard(SampleShard(0));
   for (size_t len = 0; len < bytes.size(); ++len) {
-    Result<ShardData> r = DecodeShard(std::string_view(bytes).substr(0, len), "/models/shard-000001-000");
+    Result<ShardData> r =
+        DecodeShard(std::string_view(bytes).substr(0, len), "/models/shard-000001-000");
     ASSERT_FALSE(r.ok()) << "truncated to " << len << " bytes";
     EXPECT_EQ(r.status().code(), Status::Code::kCorruption);
-    EXPECT_NE(r.status().message().find("/models/shard-000001-000"), std::string::npos) << r.status().ToString();
+    EXPECT_NE(r.status().message().find("/models/shard-000001-000"), std::string::npos)
+        << r.status().ToString();
   }
 }
 
@@ -72,9 +74,9 @@ TEST(CheckpointTest, EveryFlippedByteIsCorruptionNamingTheFile) {
 TEST(CheckpointTest, GarbageWithAValidChecksumDoesNotOverread) {
   // Right magic and checksum around lengths that point past the end.
   std::string bytes("FMPSSHR1", 8);
-  bytes += std::string(4, '\0');                 // server
-  bytes += std::string(16, '\0');                // range
-  bytes += std::string(8, '\xff');               // dense length: huge
+  bytes += std::string(4, '\0');    // server
+  bytes += std::string(16, '\0');   // range
+  bytes += std::string(8, '\xff');  // dense length: huge
   uint64_t sum = Checksum64(bytes.data(), bytes.size());
   bytes.append(reinterpret_cast<const char*>(&sum), 8);
   Result<ShardData> r = DecodeShard(bytes, "crafted");
@@ -91,7 +93,8 @@ TEST(CheckpointTest, BytesAfterTheStoreAreCorruptionEvenWithAValidChecksum) {
   bytes.append(reinterpret_cast<const char*>(&sum), 8);
   Result<ShardData> r = DecodeShard(bytes, "padded");
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("unexpected bytes"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("unexpected bytes"), std::string::npos)
+      << r.status().message();
 }
 
 // Writes checkpoint `version` of `servers` shards (as a scheduler would after the servers answer).
@@ -156,8 +159,8 @@ TEST(CheckpointTest, NewestGoodManifestSkipsDamagedAndIncompleteCheckpoints) {
   ASSERT_TRUE(newest.ok()) << newest.status().ToString();
   EXPECT_EQ(newest->version(), 4);
 
-  FlipByte(dir.File(ManifestFileName(4)), 20);  // the manifest itself is damaged
-  FlipByte(dir.File(ShardFileName(3, 1)), 40);  // a shard of 3 is damaged
+  FlipByte(dir.File(ManifestFileName(4)), 20);                    // the manifest itself is damaged
+  FlipByte(dir.File(ShardFileName(3, 1)), 40);                    // a shard of 3 is damaged
   ASSERT_EQ(::unlink(dir.File(ShardFileName(2, 0)).c_str()), 0);  // a shard of 2 is missing
   newest = FindNewestGoodManifest(dir.path());
   ASSERT_TRUE(newest.ok()) << newest.status().ToString();

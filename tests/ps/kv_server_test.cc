@@ -89,7 +89,8 @@ class KVServerTest : public ::testing::Test {
     for (auto& t : servers_) t.join();
     stop_ = true;
     if (receiver_.joinable()) receiver_.join();
-    for (int i = 0; i < kServers; ++i) EXPECT_TRUE(server_status_[i].ok()) << server_status_[i].ToString();
+    for (int i = 0; i < kServers; ++i)
+      EXPECT_TRUE(server_status_[i].ok()) << server_status_[i].ToString();
   }
 
   PostofficeOptions NodeOptions(proto::Role role) {
@@ -146,7 +147,8 @@ class KVServerTest : public ::testing::Test {
   }
 
   // Keys, sorted by server (grouped), with their Mix64.
-  void Sorted(std::vector<uint64_t> keys, std::vector<uint64_t>* sorted, std::vector<uint64_t>* mixed) {
+  void Sorted(std::vector<uint64_t> keys, std::vector<uint64_t>* sorted,
+              std::vector<uint64_t>* mixed) {
     std::sort(keys.begin(), keys.end(), [](uint64_t a, uint64_t b) { return Mix64(a) < Mix64(b); });
     *sorted = keys;
     mixed->clear();
@@ -275,7 +277,9 @@ TEST_F(KVServerTest, MalformedPushIsRefusedAndTheServerKeepsServing) {
   std::vector<Case> cases = {
       {"too few frames", {kf, one_grad, width0}, 1},
       {"num_keys disagrees", {kf, one_grad, width0, count1}, 2},
-      {"grads too short for the widths", {kf, one_grad, ToFrame(std::vector<uint16_t>{3}), count1}, 1},
+      {"grads too short for the widths",
+       {kf, one_grad, ToFrame(std::vector<uint16_t>{3}), count1},
+       1},
       {"grads too long", {kf, ToFrame(std::vector<float>{1.f, 2.f}), width0, count1}, 1},
       {"keys frame not a multiple of 8", {std::string(7, 'x'), one_grad, width0, count1}, 1},
       {"counts missing", {kf, one_grad, width0, ""}, 1},
@@ -328,7 +332,8 @@ TEST_F(KVServerTest, KeysOutsideTheServersRangeAreRefused) {
                  ToFrame(std::vector<uint32_t>{1})};
   reply = RawRequest(1, std::move(push));
   ASSERT_TRUE(reply.has_value());
-  EXPECT_EQ(reply->meta.body_case(), proto::Meta::kError) << "a push of a foreign key must be refused";
+  EXPECT_EQ(reply->meta.body_case(), proto::Meta::kError)
+      << "a push of a foreign key must be refused";
   // The owner never saw an update, and the wrong server stored nothing.
   PullResult r;
   ASSERT_TRUE(Pull({theirs}, &r).ok());
@@ -344,12 +349,13 @@ TEST_F(KVServerTest, MessagesFromSendersOutsideTheJobAreDropped) {
     push.meta.set_sender(sender);
     push.meta.set_request_id(kRawRequest + 500);
     push.meta.mutable_kv()->set_num_keys(1);
-    push.frames = {ToFrame(keys), ToFrame(std::vector<float>{5.f}), ToFrame(std::vector<uint16_t>{0}),
-                   ToFrame(std::vector<uint32_t>{1})};
+    push.frames = {ToFrame(keys), ToFrame(std::vector<float>{5.f}),
+                   ToFrame(std::vector<uint16_t>{0}), ToFrame(std::vector<uint32_t>{1})};
     // Sent straight from the stand-in's transport, which can reach the server and forge a sender.
     ASSERT_TRUE(sched_->Send(1, push).ok());
   }
-  // A pull from the real worker is answered after those pushes (one queue, one thread): w is untouched.
+  // A pull from the real worker is answered after those pushes (one queue, one thread): w is
+  // untouched.
   PullResult r;
   ASSERT_TRUE(Pull({k}, &r).ok());
   EXPECT_EQ(r.values[0], 0.f);

@@ -29,8 +29,8 @@ Minibatch RandomBatch(std::mt19937_64& rng, size_t rows, int fields, size_t voca
   return b;
 }
 
-void CheckAgainstReference(const Minibatch& b, int num_fields, const KeyPartition& p, const LocalBatch& out,
-                           size_t dropped) {
+void CheckAgainstReference(const Minibatch& b, int num_fields, const KeyPartition& p,
+                           const LocalBatch& out, size_t dropped) {
   std::map<uint64_t, uint32_t> counts;
   size_t expect_dropped = 0;
   for (uint64_t k : b.keys) {

@@ -27,7 +27,8 @@ TEST(KeyPartitionTest, RangesCoverTheRing) {
       uint64_t last = p.end(s) - 1;  // wraps to 2^64 - 1 for the last range
       EXPECT_EQ(p.ServerOf(last), s);
       // Even split: every range within one of 2^64 / servers.
-      unsigned __int128 size = (p.end(s) == 0 ? (static_cast<unsigned __int128>(1) << 64) : p.end(s)) - p.begin(s);
+      unsigned __int128 size =
+          (p.end(s) == 0 ? (static_cast<unsigned __int128>(1) << 64) : p.end(s)) - p.begin(s);
       unsigned __int128 even = (static_cast<unsigned __int128>(1) << 64) / servers;
       EXPECT_LE(size > even ? size - even : even - size, static_cast<unsigned __int128>(servers));
     }

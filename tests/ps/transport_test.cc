@@ -59,7 +59,8 @@ TEST_P(TransportTest, MessageArrivesIntact) {
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(got->meta.SerializeAsString(), sent.meta.SerializeAsString());
   ASSERT_EQ(got->frames.size(), sent.frames.size());
-  for (size_t i = 0; i < sent.frames.size(); ++i) EXPECT_TRUE(got->frames[i] == sent.frames[i]) << "frame " << i;
+  for (size_t i = 0; i < sent.frames.size(); ++i)
+    EXPECT_TRUE(got->frames[i] == sent.frames[i]) << "frame " << i;
   EXPECT_FALSE(got->peer.empty());
   std::vector<uint64_t> keys;
   ASSERT_TRUE(FromFrame(got->frames[0], &keys));
@@ -108,7 +109,9 @@ TEST_P(TransportTest, ReconnectReplacesTheAddress) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Both, TransportTest, ::testing::Values(Kind::kZmq, Kind::kInProc),
-                         [](const auto& info) { return info.param == Kind::kZmq ? "Zmq" : "InProc"; });
+                         [](const auto& info) {
+                           return info.param == Kind::kZmq ? "Zmq" : "InProc";
+                         });
 
 TEST(ZmqTransportTest, GarbageFromTheNetworkIsDroppedAndTheNextMessageArrives) {
   auto t = NewZmqTransport(ZmqTransportOptions());
@@ -122,7 +125,8 @@ TEST(ZmqTransportTest, GarbageFromTheNetworkIsDroppedAndTheNextMessageArrives) {
   const std::string garbage("\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 11);
   ASSERT_TRUE(raw.send(zmq::buffer(garbage), zmq::send_flags::sndmore));
   ASSERT_TRUE(raw.send(zmq::buffer(std::string("payload")), zmq::send_flags::none));
-  ASSERT_TRUE(raw.send(zmq::buffer(std::string("\x0a", 1)), zmq::send_flags::none));  // a lone truncated tag
+  ASSERT_TRUE(raw.send(zmq::buffer(std::string("\x0a", 1)),
+                       zmq::send_flags::none));  // a lone truncated tag
 
   // Let the garbage arrive first, then send a good message while Recv is already waiting: Recv
   // must keep waiting after dropping the garbage instead of giving up early.

@@ -17,8 +17,10 @@ using testing::WriteBytes;
 
 TEST(WorkPoolTest, PartsTileEachFileOnce) {
   TempDir dir;
-  std::map<std::string, uint64_t> sizes = {{dir.Path("a"), 1000}, {dir.Path("b"), 64},
-                                           {dir.Path("c"), 65},   {dir.Path("d"), 1},
+  std::map<std::string, uint64_t> sizes = {{dir.Path("a"), 1000},
+                                           {dir.Path("b"), 64},
+                                           {dir.Path("c"), 65},
+                                           {dir.Path("d"), 1},
                                            {dir.Path("e"), 0}};
   std::vector<std::string> paths;
   for (const auto& [path, size] : sizes) {
@@ -99,7 +101,7 @@ TEST(WorkPoolTest, TakeDoneAndWrongWorker) {
   EXPECT_FALSE(pool.Done(42, 8));  // no such part
   EXPECT_FALSE(pool.Done(-1, 8));
   EXPECT_TRUE(pool.Done(1, 8));
-  EXPECT_FALSE(pool.Done(1, 8));   // already done
+  EXPECT_FALSE(pool.Done(1, 8));  // already done
   EXPECT_EQ(pool.num_done(), 1u);
   EXPECT_FALSE(pool.AllDone());
   EXPECT_TRUE(pool.Done(0, 7));
@@ -119,8 +121,8 @@ TEST(WorkPoolTest, ReturnPartsReassignsAndIgnoresTheDeadWorker) {
   EXPECT_EQ(pool.ReturnParts(1), 0);
   std::optional<WorkItem> again = pool.Take(3);
   ASSERT_TRUE(again);
-  EXPECT_EQ(again->id, 2);             // the returned part comes first
-  EXPECT_FALSE(pool.Done(2, 1));       // the late report of the dead worker is ignored
+  EXPECT_EQ(again->id, 2);        // the returned part comes first
+  EXPECT_FALSE(pool.Done(2, 1));  // the late report of the dead worker is ignored
   EXPECT_TRUE(pool.Done(2, 3));
   EXPECT_EQ(pool.Take(3)->id, 3);
   EXPECT_FALSE(pool.Take(3).has_value());

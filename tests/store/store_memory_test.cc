@@ -56,16 +56,19 @@ TEST(StoreAdmissionTest, NeverAdmitsAKeySeenFewerThanMinCountTimes) {
     std::vector<uint64_t> keys;
     for (int i = 0; i < 1000; ++i) {
       // Zipf-like: key r with probability ~ 1/r over 20000 keys.
-      const auto r = static_cast<uint64_t>(std::exp(std::uniform_real_distribution<double>(0, std::log(20000.0))(rng)));
+      const auto r = static_cast<uint64_t>(
+          std::exp(std::uniform_real_distribution<double>(0, std::log(20000.0))(rng)));
       keys.push_back(r * 7919 + 1);
     }
     std::sort(keys.begin(), keys.end());
-    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());  // one occurrence per key per push
+    keys.erase(std::unique(keys.begin(), keys.end()),
+               keys.end());  // one occurrence per key per push
     for (const uint64_t key : keys) ++truth[key];
     occurrences += keys.size();
     PushKeys(store, keys, -2.0f);
     for (const auto& [key, w] : Rows(store)) {
-      ASSERT_GE(truth[key], 5u) << "key " << key << " admitted after " << truth[key] << " occurrences";
+      ASSERT_GE(truth[key], 5u) << "key " << key << " admitted after " << truth[key]
+                                << " occurrences";
     }
   }
   // A count-min sketch never under-counts, so every key that reached min_count has its row.

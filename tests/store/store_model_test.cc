@@ -31,14 +31,17 @@ StoreOptions ModelOptions() {
 class ReferenceStore {
  public:
   explicit ReferenceStore(const StoreOptions& o)
-      : o_(o), ftrl_{o.ftrl_alpha, o.ftrl_beta, o.ftrl_l1, o.ftrl_l2}, adagrad_{o.v_lr, o.v_l2, o.adagrad_eps} {}
+      : o_(o),
+        ftrl_{o.ftrl_alpha, o.ftrl_beta, o.ftrl_l1, o.ftrl_l2},
+        adagrad_{o.v_lr, o.v_l2, o.adagrad_eps} {}
 
   void Push(const std::vector<uint64_t>& keys, const std::vector<float>& grads,
             const std::vector<uint16_t>& widths, const std::vector<uint32_t>& counts) {
     size_t offset = 0;
     for (size_t i = 0; i < keys.size(); ++i) {
       Row& row = rows_[keys[i]];
-      row.count = static_cast<uint32_t>(std::min<uint64_t>(uint64_t{row.count} + counts[i], 0xFFFFFFFFu));
+      row.count =
+          static_cast<uint32_t>(std::min<uint64_t>(uint64_t{row.count} + counts[i], 0xFFFFFFFFu));
       FtrlStep(row.z, row.n, row.w, grads[offset], ftrl_);
       const float* grad_v = &grads[offset + 1];
       offset += 1 + widths[i];
@@ -128,7 +131,8 @@ void FillRandomly(Store* store, ReferenceStore* reference, int batches,
       const uint64_t key = pool[std::min(rng() % pool.size(), rng() % pool.size())];
       keys.push_back(key);
       // Mostly the width the worker would have seen; sometimes a stale one.
-      const uint16_t width = rng() % 5 == 0 ? static_cast<uint16_t>(rng() % 9) : reference->Width(key);
+      const uint16_t width =
+          rng() % 5 == 0 ? static_cast<uint16_t>(rng() % 9) : reference->Width(key);
       widths.push_back(width);
       counts.push_back(static_cast<uint32_t>(rng() % 4));
       grads.push_back(normal(rng));

@@ -60,10 +60,14 @@ TEST(RankPolicyTest, DiFactoLevelsTable) {
   EXPECT_EQ(policy.MaxWidth(), 8u);
   for (uint64_t n = 0; n <= 200; ++n) {
     uint32_t expected;
-    if (n >= 100) expected = 8;                                     // head: k
-    else if (n >= 10) expected = 4;                                 // middle: mid_rank
-    else if (n >= 1) expected = static_cast<uint32_t>(std::min<uint64_t>(n, 4));  // tail
-    else expected = 0;
+    if (n >= 100)
+      expected = 8;  // head: k
+    else if (n >= 10)
+      expected = 4;  // middle: mid_rank
+    else if (n >= 1)
+      expected = static_cast<uint32_t>(std::min<uint64_t>(n, 4));  // tail
+    else
+      expected = 0;
     EXPECT_EQ(policy.WidthFor(n), expected) << "count " << n;
   }
   EXPECT_EQ(policy.WidthFor(~uint64_t{0}), 8u);

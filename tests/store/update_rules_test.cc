@@ -43,7 +43,7 @@ TEST(FtrlTest, L1GivesExactZeroAndSignFollowsZ) {
   EXPECT_EQ(w, 0.0f);
   FtrlStep(z, n, w, -1.0f, kFtrl);  // z = -1.05: w > 0
   EXPECT_GT(w, 0.0f);
-  EXPECT_EQ(FtrlWeight(0.5f, 9.0f, kFtrl), 0.0f);   // |z| == l1 is still zero
+  EXPECT_EQ(FtrlWeight(0.5f, 9.0f, kFtrl), 0.0f);  // |z| == l1 is still zero
   EXPECT_EQ(FtrlWeight(-0.5f, 9.0f, kFtrl), 0.0f);
   EXPECT_NEAR(FtrlWeight(-1.5f, 9.0f, kFtrl), 1.0 / 41.0, 1e-7);  // (1 + 3) / 0.1 + 1 = 41
 }
@@ -95,7 +95,7 @@ TEST(AdagradTest, OnlyDimensionsWithGradientsMove) {
   const AdagradParams params{0.1f, 0.5f, 1e-6f};
   std::vector<float> v = {1.0f, 1.0f, 1.0f}, acc = {0.0f, 0.0f, 0.0f};
   AdagradUpdate(v, acc, std::vector<float>{0.0f}, params);  // one-dim gradient on a 3-dim row
-  EXPECT_LT(v[0], 1.0f);  // L2 alone moves the updated dim
+  EXPECT_LT(v[0], 1.0f);                                    // L2 alone moves the updated dim
   EXPECT_EQ(v[1], 1.0f);
   EXPECT_EQ(v[2], 1.0f);
   EXPECT_EQ(acc[1], 0.0f);
@@ -115,7 +115,7 @@ TEST(InitialEmbeddingTest, DeterministicAndRoughlyNormal) {
   }
   const double mean = sum / kDraws;
   const double stddev = std::sqrt(sum_sq / kDraws - mean * mean);
-  EXPECT_NEAR(mean, 0.0, 0.06);    // 4 standard errors of 2 / sqrt(20000) = 0.014
+  EXPECT_NEAR(mean, 0.0, 0.06);  // 4 standard errors of 2 / sqrt(20000) = 0.014
   EXPECT_NEAR(stddev, 2.0, 0.06);
 }
 

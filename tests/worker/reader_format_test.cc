@@ -28,7 +28,8 @@ int64_t Bucket(int64_t x) {
 }
 
 std::vector<uint64_t> RowKeys(const Minibatch& b, size_t row) {
-  return std::vector<uint64_t>(b.keys.begin() + b.offsets[row], b.keys.begin() + b.offsets[row + 1]);
+  return std::vector<uint64_t>(b.keys.begin() + b.offsets[row],
+                               b.keys.begin() + b.offsets[row + 1]);
 }
 
 TEST(CriteoBucketTest, MatchesFormulaAndKnownValues) {
@@ -36,20 +37,20 @@ TEST(CriteoBucketTest, MatchesFormulaAndKnownValues) {
   EXPECT_EQ(CriteoBucket(0), 0);
   EXPECT_EQ(CriteoBucket(1), 1);
   EXPECT_EQ(CriteoBucket(2), 2);
-  EXPECT_EQ(CriteoBucket(3), 1);      // ln 3 = 1.0986, squared 1.207
-  EXPECT_EQ(CriteoBucket(10), 5);     // 2.3026^2 = 5.30
-  EXPECT_EQ(CriteoBucket(100), 21);   // 4.6052^2 = 21.21
+  EXPECT_EQ(CriteoBucket(3), 1);     // ln 3 = 1.0986, squared 1.207
+  EXPECT_EQ(CriteoBucket(10), 5);    // 2.3026^2 = 5.30
+  EXPECT_EQ(CriteoBucket(100), 21);  // 4.6052^2 = 21.21
   EXPECT_EQ(CriteoBucket(1000000), 190);
   for (int64_t x = -50; x < 20000; x += 1) ASSERT_EQ(CriteoBucket(x), Bucket(x)) << x;
   EXPECT_EQ(CriteoBucket(INT64_MAX), Bucket(INT64_MAX));
 }
 
 TEST(DayOfWeekTest, KnownDates) {
-  EXPECT_EQ(DayOfWeek(1970, 1, 1), 4);   // Thursday
-  EXPECT_EQ(DayOfWeek(2000, 1, 1), 6);   // Saturday
-  EXPECT_EQ(DayOfWeek(2014, 10, 21), 2); // Tuesday: the first day of the Avazu data
-  EXPECT_EQ(DayOfWeek(2024, 2, 29), 4);  // Thursday, a leap day
-  EXPECT_EQ(DayOfWeek(2014, 10, 26), 0); // Sunday
+  EXPECT_EQ(DayOfWeek(1970, 1, 1), 4);    // Thursday
+  EXPECT_EQ(DayOfWeek(2000, 1, 1), 6);    // Saturday
+  EXPECT_EQ(DayOfWeek(2014, 10, 21), 2);  // Tuesday: the first day of the Avazu data
+  EXPECT_EQ(DayOfWeek(2024, 2, 29), 4);   // Thursday, a leap day
+  EXPECT_EQ(DayOfWeek(2014, 10, 26), 0);  // Sunday
 }
 
 std::string CriteoLine(const std::string& label, const std::vector<std::string>& ints,
@@ -63,9 +64,8 @@ std::string CriteoLine(const std::string& label, const std::vector<std::string>&
 TEST(ReaderFormatTest, CriteoExactKeys) {
   TempDir dir;
   const uint64_t seed = 17;
-  std::string text =
-      CriteoLine("1", {"5", "", "-3", "0", "1000"}, {"68fd1e64", "", "80e26c9b"}) + "\n" +
-      CriteoLine("0", {}, {}) + "\n";
+  std::string text = CriteoLine("1", {"5", "", "-3", "0", "1000"}, {"68fd1e64", "", "80e26c9b"}) +
+                     "\n" + CriteoLine("0", {}, {}) + "\n";
   std::string path = WriteBytes(dir.Path("c.txt"), text);
   ReaderOptions options;
   options.hash_seed = seed;
@@ -105,9 +105,10 @@ TEST(ReaderFormatTest, AvazuHeaderAndHourSplit) {
   EXPECT_EQ(out.lines, 2u);
   EXPECT_EQ(out.batch.labels[0], 1.0f);
   std::vector<uint64_t> want = {MakeKey(0, HashInt(5)), MakeKey(1, HashInt(2))};  // 05h, Tuesday
-  std::vector<std::string> cols = {"1005", "0", "1fbe01fe", "f3845767", "28905ebd", "ecad2386",
-                                   "7801e8d9", "07d7df22", "a99f214a", "96809ac8", "711ee120",
-                                   "1", "0", "15704", "320", "50", "1722", "0", "35", "", "79"};
+  std::vector<std::string> cols = {
+      "1005",     "0",        "1fbe01fe", "f3845767", "28905ebd", "ecad2386", "7801e8d9",
+      "07d7df22", "a99f214a", "96809ac8", "711ee120", "1",        "0",        "15704",
+      "320",      "50",       "1722",     "0",        "35",       "",         "79"};
   for (size_t i = 0; i < cols.size(); ++i) {
     if (!cols[i].empty()) want.push_back(MakeKey(static_cast<uint32_t>(2 + i), HashToken(cols[i])));
   }
@@ -118,16 +119,16 @@ TEST(ReaderFormatTest, AvazuHeaderAndHourSplit) {
 
 TEST(ReaderFormatTest, LibffmExactKeys) {
   TempDir dir;
-  std::string path = WriteBytes(dir.Path("f.ffm"), "1 0:abc:0.5 7:12:2\n-1 255:x:1e-3\n0\n+1 3:y:-4\n");
+  std::string path =
+      WriteBytes(dir.Path("f.ffm"), "1 0:abc:0.5 7:12:2\n-1 255:x:1e-3\n0\n+1 3:y:-4\n");
   ReadOutcome out = ReadWhole(path, DataFormat::kLibffm);
   ASSERT_TRUE(out.status.ok()) << out.status.ToString();
   EXPECT_EQ(out.bad, 0u);
   EXPECT_EQ(out.batch.labels, (std::vector<float>{1, 0, 0, 1}));
   EXPECT_EQ(out.batch.offsets, (std::vector<uint32_t>{0, 2, 3, 3, 4}));
-  EXPECT_EQ(out.batch.keys, (std::vector<uint64_t>{MakeKey(0, HashToken("abc")),
-                                                   MakeKey(7, HashToken("12")),
-                                                   MakeKey(255, HashToken("x")),
-                                                   MakeKey(3, HashToken("y"))}));
+  EXPECT_EQ(out.batch.keys,
+            (std::vector<uint64_t>{MakeKey(0, HashToken("abc")), MakeKey(7, HashToken("12")),
+                                   MakeKey(255, HashToken("x")), MakeKey(3, HashToken("y"))}));
   EXPECT_EQ(out.batch.values, (std::vector<float>{0.5f, 2.0f, 1e-3f, -4.0f}));
 }
 
@@ -138,10 +139,9 @@ TEST(ReaderFormatTest, LibsvmFieldIsPosition) {
   ASSERT_TRUE(out.status.ok()) << out.status.ToString();
   EXPECT_EQ(out.bad, 0u);
   EXPECT_EQ(out.batch.labels, (std::vector<float>{0, 1}));
-  EXPECT_EQ(out.batch.keys, (std::vector<uint64_t>{MakeKey(0, HashToken("204")),
-                                                   MakeKey(1, HashToken("4798")),
-                                                   MakeKey(2, HashToken("5041")),
-                                                   MakeKey(0, HashToken("42"))}));
+  EXPECT_EQ(out.batch.keys,
+            (std::vector<uint64_t>{MakeKey(0, HashToken("204")), MakeKey(1, HashToken("4798")),
+                                   MakeKey(2, HashToken("5041")), MakeKey(0, HashToken("42"))}));
   EXPECT_EQ(out.batch.values, (std::vector<float>{1, 0.25f, 3, 1}));
 }
 
@@ -185,7 +185,8 @@ TEST(ReaderFormatTest, MalformedLinesNamedByFileAndLine) {
       {DataFormat::kAvazu, "1,0,14102100,1005", "got 4"},
       {DataFormat::kAvazu, "1,2,14102100,1005,0,a,b,c,d,e,f,g,h,i,1,0,1,3,5,1,0,35,-1,79", "click"},
       {DataFormat::kAvazu, "1,0,14132100,1005,0,a,b,c,d,e,f,g,h,i,1,0,1,3,5,1,0,35,-1,79", "hour"},
-      {DataFormat::kAvazu, "1,0,1410210,1005,0,a,b,c,d,e,f,g,h,i,1,0,1,3,5,1,0,35,-1,79,", "got 25"},
+      {DataFormat::kAvazu, "1,0,1410210,1005,0,a,b,c,d,e,f,g,h,i,1,0,1,3,5,1,0,35,-1,79,",
+       "got 25"},
       {DataFormat::kLibffm, "1 1:a", "field:feature:value"},
       {DataFormat::kLibffm, "1 256:a:1", "field 256 >= 256"},
       {DataFormat::kLibffm, "1 1:a:x", "bad value"},
@@ -200,8 +201,8 @@ TEST(ReaderFormatTest, MalformedLinesNamedByFileAndLine) {
   };
   TempDir dir;
   for (const BadCase& c : cases) {
-    std::string good = c.format == DataFormat::kCriteo  ? good_criteo
-                       : c.format == DataFormat::kAvazu ? good_avazu
+    std::string good = c.format == DataFormat::kCriteo   ? good_criteo
+                       : c.format == DataFormat::kAvazu  ? good_avazu
                        : c.format == DataFormat::kLibffm ? "1 2:x:1"
                                                          : "1 2:1";
     // good, empty, good, bad, good: the bad line is line 4 of the file.

@@ -60,10 +60,10 @@ TEST(ReaderSourceTest, PlainGzipZstdStdinAgree) {
   const std::string zst = testing::ZstdBytes(*text);
   // Two members / frames: the first half and the rest, as `cat a.gz b.gz` makes.
   const size_t half = text->find('\n', text->size() / 2) + 1;
-  const std::string gz2 = testing::GzipBytes(text->substr(0, half)) +
-                          testing::GzipBytes(text->substr(half));
-  const std::string zst2 = testing::ZstdBytes(text->substr(0, half)) +
-                           testing::ZstdBytes(text->substr(half));
+  const std::string gz2 =
+      testing::GzipBytes(text->substr(0, half)) + testing::GzipBytes(text->substr(half));
+  const std::string zst2 =
+      testing::ZstdBytes(text->substr(0, half)) + testing::ZstdBytes(text->substr(half));
   struct Case {
     std::string name, bytes;
   };
@@ -106,8 +106,14 @@ TEST(ReaderSourceTest, TruncatedArchivesAreErrorsNamingTheFile) {
   for (const Case& c : {Case{"t.gz", testing::GzipBytes(*text), "gzip"},
                         Case{"t.zst", testing::ZstdBytes(*text), "zstd"},
                         Case{"sum.zst", testing::ZstdBytes(*text, /*checksum=*/true), "zstd"}}) {
-    std::vector<size_t> cuts = {4, 10, 100, c.bytes.size() / 3, c.bytes.size() / 2,
-                                c.bytes.size() - 9, c.bytes.size() - 4, c.bytes.size() - 1};
+    std::vector<size_t> cuts = {4,
+                                10,
+                                100,
+                                c.bytes.size() / 3,
+                                c.bytes.size() / 2,
+                                c.bytes.size() - 9,
+                                c.bytes.size() - 4,
+                                c.bytes.size() - 1};
     for (size_t cut : cuts) {
       std::string path = WriteBytes(dir.Path(c.name), c.bytes.substr(0, cut));
       ReadOutcome out = ReadWhole(path, DataFormat::kCriteo);
@@ -151,9 +157,8 @@ void CheckTiling(const std::string& path, const std::string& text, const ReaderO
     uint64_t lines = 0;
     for (uint64_t begin = 0; begin < text.size(); begin += part_size) {
       // The last part runs to the end of the file, as an open range in every other case.
-      uint64_t end = begin + part_size >= text.size()
-                         ? (part_size % 2 ? kWholeFile : text.size())
-                         : begin + part_size;
+      uint64_t end = begin + part_size >= text.size() ? (part_size % 2 ? kWholeFile : text.size())
+                                                      : begin + part_size;
       ReadOutcome part = ReadPart(DataPart{path, begin, end}, options, 3);
       ASSERT_TRUE(part.status.ok());
       testing::AppendBatch(part.batch, &joined);
@@ -175,11 +180,11 @@ TEST(ReaderSourceTest, PartsTileEveryFileForEveryPartSize) {
   options.max_line_bytes = 24;
   const std::vector<std::string> texts = {
       "1 a:1\n0 b:2\n1 c:3\n",
-      "1 a:1\n0 bb:2\n1 ccc:3",                                  // no trailing newline
-      "1 a:1\r\n0 b:2\r\n\r\n1 c:3\r\n",                         // CRLF, an empty line
-      "\n\n1 a:1\n\n0 b:2\n",                                    // leading empty lines
-      "1 a:1 b:2 c:3 d:4 e:5 f:6 g:7 h:8\n0 x:1\n1 y:1 z:1\n",   // an over-long line
-      "0 q:1\nbad line\n1 r:1\n1 s:1:1\n0 t:1\n",                // malformed lines
+      "1 a:1\n0 bb:2\n1 ccc:3",                                 // no trailing newline
+      "1 a:1\r\n0 b:2\r\n\r\n1 c:3\r\n",                        // CRLF, an empty line
+      "\n\n1 a:1\n\n0 b:2\n",                                   // leading empty lines
+      "1 a:1 b:2 c:3 d:4 e:5 f:6 g:7 h:8\n0 x:1\n1 y:1 z:1\n",  // an over-long line
+      "0 q:1\nbad line\n1 r:1\n1 s:1:1\n0 t:1\n",               // malformed lines
       "1 only:1",
       "1 x:1\n",
   };
@@ -253,7 +258,8 @@ TEST(ByteSourceTest, AnyChunkSizeGivesTheExactText) {
     Compression compression;
   };
   for (const Case& c :
-       {Case{"s.txt", *text, Compression::kNone}, Case{"s.gz", testing::GzipBytes(*text), Compression::kGzip},
+       {Case{"s.txt", *text, Compression::kNone},
+        Case{"s.gz", testing::GzipBytes(*text), Compression::kGzip},
         Case{"s.zst", testing::ZstdBytes(*text), Compression::kZstd},
         Case{"sum.zst", testing::ZstdBytes(*text, /*checksum=*/true), Compression::kZstd},
         Case{"s2.zst", testing::ZstdBytes(half) + testing::ZstdBytes(*text), Compression::kZstd}}) {
@@ -289,7 +295,8 @@ namespace {
 // (found by fuzz/findings/zstd_source-truncated-frame-verdict). Every buffer size must say so.
 TEST(ByteSourceTest, ZstdFrameShorterThanItsDeclaredSizeIsCorrupt) {
   testing::TempDir dir;
-  const std::string path = testing::WriteBytes(dir.Path("short.zst"), std::string("\x28\xb5\x2f\xfd\x20\x97\x01\x00\x00", 9));
+  const std::string path = testing::WriteBytes(
+      dir.Path("short.zst"), std::string("\x28\xb5\x2f\xfd\x20\x97\x01\x00\x00", 9));
   for (size_t capacity : {1, 7, 64, 65536}) {
     Result<OpenedSource> src = OpenByteSource(path, 0);
     ASSERT_TRUE(src.ok());
