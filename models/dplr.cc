@@ -51,21 +51,7 @@ double DplrKernel(const BatchView& b, const ParamView& p, int k_dyn, int m, int 
   double total = 0;
   for (size_t r = 0; r < b.rows; ++r) {
     const uint32_t begin = b.offsets[r], end = b.offsets[r + 1];
-    double z = p.dense[0];
-    for (uint32_t e = begin; e < end; ++e) {
-      const uint32_t i = b.index[e];
-      const float x = b.values[e];
-      const int f = b.fields[e];
-      z += double(p.w[i]) * x;
-      float* sf = s.sums.data() + size_t(f) * k;
-      if (!s.seen[f]) {
-        s.seen[f] = 1;
-        s.present.push_back(f);
-        for (int d = 0; d < k; ++d) sf[d] = 0.f;
-      }
-      const float* v = p.V + size_t(i) * k;
-      for (int d = 0; d < k; ++d) sf[d] += x * v[d];
-    }
+    double z = model_math::FieldSumsAndLinear(b, p, r, k, s.sums.data(), s.seen.data(), &s.present);
     for (int f : s.present) {
       const float* sf = s.sums.data() + size_t(f) * k;
       float n = 0.f;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "models/model.h"
 
@@ -52,6 +53,29 @@ inline double FinishRow(const BatchView& b, size_t r, double z, std::span<float>
 }
 
 // Upper-triangle index of field pair (f, g), f < g, among m fields: row-major over f.
+// The per-field sums S_f = sum_{i in f} v_i x_i of row r that FwFM and DPLR build on, and the
+// row's bias + linear logit. sums is [m*k]; seen[m] must be all zero and present empty on entry
+// (seen is left set for the fields listed in present: the caller clears them).
+inline double FieldSumsAndLinear(const BatchView& b, const ParamView& p, size_t r, int k,
+                                 float* sums, uint8_t* seen, std::vector<int>* present) {
+  double z = p.dense[0];
+  for (uint32_t e = b.offsets[r]; e < b.offsets[r + 1]; ++e) {
+    const uint32_t i = b.index[e];
+    const float x = b.values[e];
+    const int f = b.fields[e];
+    z += double(p.w[i]) * x;
+    float* sf = sums + size_t(f) * k;
+    if (!seen[f]) {
+      seen[f] = 1;
+      present->push_back(f);
+      for (int d = 0; d < k; ++d) sf[d] = 0.f;
+    }
+    const float* v = p.V + size_t(i) * k;
+    for (int d = 0; d < k; ++d) sf[d] += x * v[d];
+  }
+  return z;
+}
+
 inline size_t PairIndex(int f, int g, int m) {
   return size_t(f) * m - size_t(f) * (f + 1) / 2 + size_t(g - f - 1);
 }
