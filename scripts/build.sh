@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DFMPS_WERROR=ON "$@" >/dev/null
+bash scripts/cmake_configure.sh "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DFMPS_WERROR=ON "$@"
 cmake --build "$BUILD_DIR" -j "$(nproc)"

@@ -24,7 +24,7 @@ if ! command -v clang++-14 >/dev/null || [ -z "$(ls /usr/lib/llvm-14/lib/clang/*
   FMPS_FUZZ=1 bash scripts/deps.sh
 fi
 
-CC=clang-14 CXX=clang++-14 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DFMPS_FUZZ=ON >/dev/null
+CC=clang-14 CXX=clang++-14 bash scripts/cmake_configure.sh "$BUILD" -DCMAKE_BUILD_TYPE=Release -DFMPS_FUZZ=ON
 targets=()
 for h in "${HARNESSES[@]}"; do targets+=("fuzz_$h"); done
 make -C "$BUILD" -j2 "${targets[@]}" >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
