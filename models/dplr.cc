@@ -152,16 +152,10 @@ class DplrModel : public Model {
 
   double Compute(const BatchView& b, const ParamView& p, std::span<float> logits,
                  GradView* grads) const override {
-    switch (k_) {
-      case 4:
-        return DplrKernel<4>(b, p, k_, m_, rho_, logits, grads);
-      case 8:
-        return DplrKernel<8>(b, p, k_, m_, rho_, logits, grads);
-      case 16:
-        return DplrKernel<16>(b, p, k_, m_, rho_, logits, grads);
-      default:
-        return DplrKernel<0>(b, p, k_, m_, rho_, logits, grads);
-    }
+    return model_math::WithStaticRank(k_, [&](auto rank) {
+      constexpr int K = decltype(rank)::value;
+      return DplrKernel<K>(b, p, k_, m_, rho_, logits, grads);
+    });
   }
 
   // As in FwFM (see fwfm.cc): R and V trade scale and only V carries L2, so e is rescaled after

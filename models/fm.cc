@@ -71,18 +71,10 @@ class FmModel : public Model {
 
   double Compute(const BatchView& b, const ParamView& p, std::span<float> logits,
                  GradView* grads) const override {
-    switch (k_) {
-      case 4:
-        return FmKernel<4>(b, p, k_, logits, grads);
-      case 8:
-        return FmKernel<8>(b, p, k_, logits, grads);
-      case 16:
-        return FmKernel<16>(b, p, k_, logits, grads);
-      case 32:
-        return FmKernel<32>(b, p, k_, logits, grads);
-      default:
-        return FmKernel<0>(b, p, k_, logits, grads);
-    }
+    return model_math::WithStaticRank(k_, [&](auto rank) {
+      constexpr int K = decltype(rank)::value;
+      return FmKernel<K>(b, p, k_, logits, grads);
+    });
   }
 
  private:

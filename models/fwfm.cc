@@ -171,16 +171,10 @@ class FwfmModel : public Model {
 
   double Compute(const BatchView& b, const ParamView& p, std::span<float> logits,
                  GradView* grads) const override {
-    switch (k_) {
-      case 4:
-        return FwfmKernel<4>(b, p, k_, m_, pruned_, logits, grads);
-      case 8:
-        return FwfmKernel<8>(b, p, k_, m_, pruned_, logits, grads);
-      case 16:
-        return FwfmKernel<16>(b, p, k_, m_, pruned_, logits, grads);
-      default:
-        return FwfmKernel<0>(b, p, k_, m_, pruned_, logits, grads);
-    }
+    return model_math::WithStaticRank(k_, [&](auto rank) {
+      constexpr int K = decltype(rank)::value;
+      return FwfmKernel<K>(b, p, k_, m_, pruned_, logits, grads);
+    });
   }
 
   // Gradual magnitude pruning (Zhu & Gupta's cubic ramp, the shape of the structural pruning
