@@ -1,11 +1,14 @@
 #include "datagen/generator.h"
 
 #include <errno.h>
+#include <glog/logging.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -16,40 +19,63 @@
 namespace fmps::datagen {
 namespace {
 
-// Longest row: label + 13 integers (< 2^63, 20 digits) + 26 * 8 hex + 39 tabs + newline.
-constexpr size_t kMaxRowBytes = 1 + 13 * 20 + 26 * 8 + 40;
+// Longest row: label + 13 integers (7 digits, 8 bytes written) + 26 * 8 hex + 39 tabs + newline.
+constexpr size_t kMaxRowBytes = 1 + 13 * 8 + 26 * 8 + 40;
 
-// Two decimal digits at a time; most integer columns are one or two digits long anyway.
-constexpr char kDigitPairs[] =
-    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-    "8081828384858687888990919293949596979899";
+// Text of integer column values, precomputed: a value's decimal digits (at most 7) and, in the
+// last byte, their count, so writing one is an 8-byte copy and an add, with no branch on the
+// number of digits. Slots are the model's integer buckets plus one for an empty column.
+class IntColumnText {
+ public:
+  explicit IntColumnText(const PlantedModel& model) {
+    static_assert(std::endian::native == std::endian::little, "the count is the last byte");
+    int64_t max_value = 0;
+    for (size_t b = 0; b < model.int_bucket_count(); ++b) {
+      const PlantedModel::IntBucket& bucket = model.int_bucket(b);
+      max_value = std::max({max_value, bucket.lo + bucket.count - 1, bucket.extra});
+    }
+    CHECK_LT(max_value, 10000000) << "integer values must have at most 7 digits";
+    text_.resize(static_cast<size_t>(max_value) + 2);  // the last entry: no digits
+    for (int64_t x = 0; x <= max_value; ++x) {
+      char digits[8] = {};
+      const auto [end, ec] = std::to_chars(digits, digits + 7, x);
+      digits[7] = static_cast<char>(end - digits);
+      std::memcpy(&text_[static_cast<size_t>(x)], digits, 8);
+    }
+    // Slots mirror PlantedModel::IntValue: choice i of count + (extra >= 0) values.
+    for (size_t b = 0; b < model.int_bucket_count(); ++b) {
+      const PlantedModel::IntBucket& bucket = model.int_bucket(b);
+      const uint32_t has_extra = bucket.extra >= 0 ? 1 : 0;
+      slots_.push_back({static_cast<uint32_t>(bucket.lo), bucket.count, bucket.count + has_extra,
+                        static_cast<uint32_t>(has_extra ? bucket.extra : 0)});
+    }
+    empty_slot_ = static_cast<uint32_t>(slots_.size());
+    slots_.push_back({static_cast<uint32_t>(max_value + 1), 1, 1, 0});
+  }
 
-int DecimalDigits(uint64_t x) {
-  int n = 1;
-  while (x >= 100) {
-    x /= 100;
-    n += 2;
-  }
-  return n + (x >= 10);
-}
+  uint32_t empty_slot() const { return empty_slot_; }
 
-// Writes x in decimal at out and returns the end; fills from the right, two digits at a time.
-char* WriteUnsigned(uint64_t x, char* out) {
-  char* const end = out + DecimalDigits(x);
-  char* p = end;
-  while (x >= 100) {
-    p -= 2;
-    std::memcpy(p, kDigitPairs + (x % 100) * 2, 2);
-    x /= 100;
+  // Writes the value PlantedModel::IntValue(slot, random) would give (nothing for the empty
+  // slot) and returns the end; writes 8 bytes at out in any case.
+  char* Write(uint32_t slot, uint32_t random, char* out) const {
+    const Slot& s = slots_[slot];
+    const uint32_t i = static_cast<uint32_t>((static_cast<uint64_t>(random) * s.choices) >> 32);
+    const uint64_t text = text_[i < s.count ? s.first + i : s.extra];
+    std::memcpy(out, &text, 8);
+    return out + (text >> 56);
   }
-  if (x >= 10) {
-    std::memcpy(p - 2, kDigitPairs + x * 2, 2);
-  } else {
-    p[-1] = static_cast<char>('0' + x);
-  }
-  return end;
-}
+
+ private:
+  struct Slot {
+    uint32_t first;    // text_ index of the bucket's first value
+    uint32_t count;    // consecutive values
+    uint32_t choices;  // count, plus one when the bucket has an extra value
+    uint32_t extra;    // the extra value
+  };
+  std::vector<Slot> slots_;
+  std::vector<uint64_t> text_;  // by value
+  uint32_t empty_slot_ = 0;
+};
 
 // Blocks SIGPIPE on this thread while generating, so a reader that goes away shows up as EPIPE
 // instead of killing the process; a SIGPIPE raised meanwhile is consumed before unblocking.
@@ -130,15 +156,16 @@ Result<GeneratorResult> GenerateCriteo(const GeneratorOptions& options, int fd) 
 
   ScopedSigpipeBlock sigpipe_block;
   WyRand rng(options.seed);
+  const IntColumnText int_text(model);
   // Rows are drawn one ahead of the one being written so that the table lines they touch can be
   // prefetched while the current row is finished: table lookups are the main cost.
-  // Each column's text is settled while drawing, so writing a row is branch-free for the
-  // categorical columns (an empty one copies 8 bytes and advances by 0).
+  // Each column's text is settled while drawing, and an empty column is chosen with selects
+  // rather than branches (5% of columns, at random: mispredictions cost more than the work).
   struct DrawnRow {
-    RowTokens tokens;
     const float* params[kFields];
-    const char* text[kFields];  // 8 hex chars (categorical fields)
-    uint32_t text_size[kFields];
+    const char* text[kFields];      // 8 hex chars (categorical fields)
+    uint32_t text_size[kFields];    // 8, or 0 for an empty column
+    uint32_t int_slot[kIntFields];  // IntColumnText slot: the bucket, or the empty slot
   };
   DrawnRow drawn[2];
   const size_t stride = model.param_stride();
@@ -159,23 +186,29 @@ Result<GeneratorResult> GenerateCriteo(const GeneratorOptions& options, int fd) 
     std::copy(std::begin(picks), std::end(picks), current);
     start_picks();
     for (int f = 0; f < kFields; ++f) {
-      const uint64_t t = model.sampler(f).Finish(current[f], rng);
-      d.tokens[f] = t;
-      if (model.InTable(f, t)) {  // the common case
-        d.params[f] = model.Params(f, t, nullptr);
-        __builtin_prefetch(d.params[f]);
-        d.text[f] = model.TableHex(d.params[f]);
-        d.text_size[f] = 8;
-      } else if (t == kMissingToken) {
-        d.params[f] = model.ZeroParams();
-        d.text[f] = kNoText;
-        d.text_size[f] = 0;
+      const ZipfSampler& sampler = model.sampler(f);
+      const uint32_t pick = sampler.Resolve(current[f]);
+      const bool empty = pick == sampler.empty_index();
+      const uint64_t head = sampler.head();
+      const float* params = model.TableRow(f, pick < head ? pick : 0);
+      uint64_t token = pick;
+      const char* text = model.TableHex(params);
+      if (pick == sampler.tail_index()) [[unlikely]] {
+        token = sampler.SampleTail(rng.Uniform());
+        float* rare_params = &scratch[(slot * kFields + f) * stride];
+        params = model.Params(f, token, rare_params);
+        char* rare = &rare_text[(slot * kFields + f) * 8];
+        if (!PlantedModel::IsIntField(f)) model.TokenHex(f, token, rare);
+        text = rare;
+      }
+      params = empty ? model.ZeroParams() : params;
+      __builtin_prefetch(params);
+      d.params[f] = params;
+      if (PlantedModel::IsIntField(f)) {
+        d.int_slot[f] = empty ? int_text.empty_slot() : static_cast<uint32_t>(token);
       } else {
-        d.params[f] = model.Params(f, t, &scratch[(slot * kFields + f) * stride]);
-        char* text = &rare_text[(slot * kFields + f) * 8];
-        if (!PlantedModel::IsIntField(f)) model.TokenHex(f, t, text);
-        d.text[f] = text;
-        d.text_size[f] = 8;
+        d.text[f] = empty ? kNoText : text;
+        d.text_size[f] = empty ? 0 : 8;
       }
     }
   };
@@ -213,12 +246,13 @@ Result<GeneratorResult> GenerateCriteo(const GeneratorOptions& options, int fd) 
   for (uint64_t i = 0; i < options.rows && !result.reader_closed; ++i) {
     const int slot = static_cast<int>(i & 1);
     if (i + 1 < options.rows) draw(slot ^ 1);
-    const RowTokens& row = drawn[slot].tokens;
     const float* const* params = drawn[slot].params;
     const double z = model.LogitFromParams(params);
-    // p = sigmoid(z); logloss = softplus(-z) for a click, softplus(z) otherwise.
-    const double e = std::exp(-std::fabs(z));
-    const double p = z >= 0 ? 1 / (1 + e) : e / (1 + e);
+    // p = sigmoid(z); logloss = softplus(-z) for a click, softplus(z) otherwise. Single
+    // precision halves the cost of exp and log; a click flips only where the uniform lies
+    // within ~1e-7 of p.
+    const float e = std::exp(-std::fabs(static_cast<float>(z)));
+    const float p = z >= 0 ? 1 / (1 + e) : e / (1 + e);
     const bool click = rng.Uniform() < p;
     pending_loss += (click ? std::max(-z, 0.0) : std::max(z, 0.0)) + std::log1p(e);
     pending_positives += click;
@@ -229,9 +263,8 @@ Result<GeneratorResult> GenerateCriteo(const GeneratorOptions& options, int fd) 
     for (int f = 0; f < kIntFields; ++f) {
       *out++ = '\t';
       if ((f & 1) == 0) value_bits = rng.Next();
-      if (row[f] == kMissingToken) continue;
-      const int64_t x = model.IntValue(row[f], static_cast<uint32_t>(value_bits >> (32 * (f & 1))));
-      out = WriteUnsigned(static_cast<uint64_t>(x), out);
+      const uint32_t random = static_cast<uint32_t>(value_bits >> (32 * (f & 1)));
+      out = int_text.Write(drawn[slot].int_slot[f], random, out);
     }
     for (int f = kIntFields; f < kFields; ++f) {
       *out++ = '\t';

@@ -70,9 +70,13 @@ class PlantedModel {
   // the token's text (TableHex).
   size_t param_stride() const { return stride_; }
   const float* Params(int field, uint64_t token, float* scratch) const {
-    if (token < table_size_[field]) return &table_[table_offset_[field] + token * stride_];
+    if (token < table_size_[field]) return TableRow(field, token);
     ComputeParams(field, token, scratch);
     return scratch;
+  }
+  // The table row of a token known to be in the table (InTable), without the check.
+  const float* TableRow(int field, uint64_t token) const {
+    return &table_[table_offset_[field] + token * stride_];
   }
 
   // Whether Params() of a token comes from the table; then TableHex() gives its text.
@@ -104,6 +108,16 @@ class PlantedModel {
     return i < b.count ? b.lo + i : b.extra;
   }
 
+  // Integer buckets: bucket b's values are [lo, lo + count) plus `extra` when >= 0. Exposed so
+  // the generator can precompute the values' text.
+  struct IntBucket {
+    int64_t lo = 0;
+    uint32_t count = 0;
+    int64_t extra = -1;
+  };
+  size_t int_bucket_count() const { return int_buckets_.size(); }
+  const IntBucket& int_bucket(uint64_t token) const { return int_buckets_[token]; }
+
   // Parses a Criteo line as the project's reader would and maps it back to tokens; errors name
   // the column. Used by tests to recompute the oracle from a written file.
   Status ParseLine(std::string_view line, int* label, RowTokens* row) const;
@@ -134,12 +148,6 @@ class PlantedModel {
   std::vector<double> dplr_u_;  // rank_ x kFields
   std::vector<double> dplr_e_;  // rank_
   std::vector<double> dplr_d_;  // kFields: -(U^T diag(e) U)_ff, cancelling the diagonal
-  // Integer buckets: bucket b's values are [lo, lo + count) plus `extra` when nonzero.
-  struct IntBucket {
-    int64_t lo = 0;
-    uint32_t count = 0;
-    int64_t extra = -1;
-  };
   std::vector<IntBucket> int_buckets_;
 };
 

@@ -42,14 +42,25 @@ class ZipfSampler {
   }
   void Prefetch(Pick pick) const { __builtin_prefetch(&buckets_[pick.bucket]); }
   uint64_t Finish(Pick p, WyRand& rng) const {
-    const Bucket& b = buckets_[p.bucket];
-    // Branch-free choice: the comparison is a coin flip the predictor cannot learn.
-    const uint32_t keep = 0u - static_cast<uint32_t>(p.fraction < b.threshold);
-    const uint32_t pick = b.alias ^ ((p.bucket ^ b.alias) & keep);
+    const uint32_t pick = Resolve(p);
     if (pick < head_) return pick;
     if (pick == empty_index_) return kEmpty;
     return SampleTail(rng.Uniform());
   }
+
+  // Finish() for callers that handle the outcomes themselves without branching on them: the
+  // alias-resolved outcome, a head rank (< head()), tail_index() or empty_index(). A tail
+  // outcome then takes SampleTail(rng.Uniform()), which is what Finish() would have drawn.
+  uint32_t Resolve(Pick p) const {
+    const Bucket& b = buckets_[p.bucket];
+    // Branch-free choice: the comparison is a coin flip the predictor cannot learn.
+    const uint32_t keep = 0u - static_cast<uint32_t>(p.fraction < b.threshold);
+    return b.alias ^ ((p.bucket ^ b.alias) & keep);
+  }
+  // Outcome index of the tail and of "empty"; UINT32_MAX when the sampler has none.
+  uint32_t tail_index() const { return head_ < vocab_ ? static_cast<uint32_t>(head_) : UINT32_MAX; }
+  uint32_t empty_index() const { return empty_index_; }
+  uint64_t SampleTail(double u) const;
 
   // The probability the sampler gives rank r (exact in the head, the continuous law in the
   // tail), excluding empty draws: sums to 1 over the vocabulary. For tests.
@@ -60,7 +71,6 @@ class ZipfSampler {
     uint32_t threshold;  // keep the bucket's own index when fraction < threshold
     uint32_t alias;      // otherwise take this one (== own index for a full bucket)
   };
-  uint64_t SampleTail(double u) const;
 
   uint64_t vocab_;
   uint64_t head_;
