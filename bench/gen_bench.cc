@@ -1,6 +1,6 @@
 // gen_bench: speed of the synthetic Criteo generator (datagen/) writing to /dev/null.
-// Usage: gen_bench [rows=5000000] [planted=fm] [k=4] [table_tokens=default]. Prints rows/s, MB/s
-// and a JSON line.
+// Usage: gen_bench [rows=5000000] [planted=fm] [k=4] [table_tokens=default] [vocab_scale=1].
+// Prints rows/s, MB/s and a JSON line.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   if (argc > 2) options.planted = argv[2];
   if (argc > 3) options.k = std::atoi(argv[3]);
   if (argc > 4) options.table_tokens = std::strtoull(argv[4], nullptr, 10);
+  if (argc > 5) options.vocab_scale = std::strtod(argv[5], nullptr);
   // Count bytes through a pipe would distort the figure; /dev/null plus a second, short run
   // into a temporary file gives the bytes per row.
   const int null_fd = ::open("/dev/null", O_WRONLY);

@@ -180,35 +180,43 @@ Result<GeneratorResult> GenerateCriteo(const GeneratorOptions& options, int fd) 
       model.sampler(f).Prefetch(picks[f]);
     }
   };
+  // Resolves the picks of a row in two passes. The first is branch-free: head tokens and empty
+  // columns (by selects) and the list of tail draws; the second computes the tail tokens
+  // (~1.2 per row), drawing their uniforms in field order as Finish() would.
   auto draw = [&](int slot) {
     DrawnRow& d = drawn[slot];
     ZipfSampler::Pick current[kFields];
     std::copy(std::begin(picks), std::end(picks), current);
     start_picks();
+    int tails[kFields];
+    int num_tails = 0;
     for (int f = 0; f < kFields; ++f) {
       const ZipfSampler& sampler = model.sampler(f);
       const uint32_t pick = sampler.Resolve(current[f]);
       const bool empty = pick == sampler.empty_index();
-      const uint64_t head = sampler.head();
-      const float* params = model.TableRow(f, pick < head ? pick : 0);
-      uint64_t token = pick;
-      const char* text = model.TableHex(params);
-      if (pick == sampler.tail_index()) [[unlikely]] {
-        token = sampler.SampleTail(rng.Uniform());
-        float* rare_params = &scratch[(slot * kFields + f) * stride];
-        params = model.Params(f, token, rare_params);
-        char* rare = &rare_text[(slot * kFields + f) * 8];
-        if (!PlantedModel::IsIntField(f)) model.TokenHex(f, token, rare);
-        text = rare;
-      }
-      params = empty ? model.ZeroParams() : params;
+      tails[num_tails] = f;
+      num_tails += pick == sampler.tail_index();
+      const float* params =
+          empty ? model.ZeroParams() : model.TableRow(f, pick < sampler.head() ? pick : 0);
       __builtin_prefetch(params);
       d.params[f] = params;
       if (PlantedModel::IsIntField(f)) {
-        d.int_slot[f] = empty ? int_text.empty_slot() : static_cast<uint32_t>(token);
+        d.int_slot[f] = empty ? int_text.empty_slot() : pick;
       } else {
-        d.text[f] = empty ? kNoText : text;
+        d.text[f] = empty ? kNoText : model.TableHex(params);
         d.text_size[f] = empty ? 0 : 8;
+      }
+    }
+    for (int i = 0; i < num_tails; ++i) {
+      const int f = tails[i];
+      const uint64_t token = model.sampler(f).SampleTail(rng.Uniform());
+      d.params[f] = model.Params(f, token, &scratch[(slot * kFields + f) * stride]);
+      if (PlantedModel::IsIntField(f)) {
+        d.int_slot[f] = static_cast<uint32_t>(token);
+      } else {
+        char* text = &rare_text[(slot * kFields + f) * 8];
+        model.TokenHex(f, token, text);
+        d.text[f] = text;
       }
     }
   };
@@ -254,7 +262,7 @@ Result<GeneratorResult> GenerateCriteo(const GeneratorOptions& options, int fd) 
     const float e = std::exp(-std::fabs(static_cast<float>(z)));
     const float p = z >= 0 ? 1 / (1 + e) : e / (1 + e);
     const bool click = rng.Uniform() < p;
-    pending_loss += (click ? std::max(-z, 0.0) : std::max(z, 0.0)) + std::log1p(e);
+    pending_loss += (click ? std::max(-z, 0.0) : std::max(z, 0.0)) + std::log(1 + e);
     pending_positives += click;
     ++pending_rows;
 
