@@ -1,12 +1,18 @@
 // store_bench: memory and speed of one server's Store. Inserts N keys (default 2,000,000) whose
 // occurrence counts follow a Zipf-like law through Push in batches, pulls them all back, pushes
 // again with embedding gradients, and prints one figure per line and a final JSON line.
-// Usage: store_bench [num_keys] [batch_size]
+// The overhead (bytes held beyond the model's floats z, n, w, V and accumulators, per key) is also
+// sampled after every insertion batch once half of the keys (and at least 1000) are held:
+// tables grow in steps, so the overhead saw-tooths with the load factor, and its max over the
+// sizes N/2 .. N (several growth steps of x1.08) is the figure to bound at size N.
+// Usage: store_bench [num_keys] [batch_size] [policy: difacto | linear | fixed8] [trace]
+// (trace: one line per sample: keys, overhead, bytes, embedding floats).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "ps/base/env.h"
@@ -26,8 +32,25 @@ uint64_t ParseOr(int argc, char** argv, int i, uint64_t fallback) {
 int main(int argc, char** argv) {
   const uint64_t num_keys = ParseOr(argc, argv, 1, 2'000'000);
   const uint64_t batch = ParseOr(argc, argv, 2, 10'000);
+  const std::string policy = argc > 3 ? argv[3] : "difacto";
+  const bool trace = argc > 4 && std::string(argv[4]) == "trace";
   fmps::StoreOptions options;  // defaults: DiFacto(k=8, mid=4, thresholds 1/10/100), l1 = 0.5
+  if (policy == "linear") {
+    options.policy = fmps::RankPolicy{};  // no embeddings: FTRL state only
+  } else if (policy == "fixed8") {
+    options.policy = fmps::RankPolicy::Fixed(8, 1);  // every key with w != 0: width 8
+  } else if (policy != "difacto") {
+    std::fprintf(stderr, "unknown policy %s (difacto, linear, fixed8)\n", policy.c_str());
+    return 2;
+  }
   fmps::Store store(options);
+  // Bytes beyond the model's floats (z, n, w, and V plus its accumulator per dimension) per key.
+  auto overhead_of = [](const fmps::StoreStats& s) {
+    const double keys = static_cast<double>(s.keys);
+    return s.bytes / keys - 4.0 * (3.0 * keys + 2.0 * s.embedding_floats) / keys;
+  };
+  double sampled_max = 0, sampled_sum = 0;
+  uint64_t samples = 0;
 
   // Feature of rank r occurs about 1e6 / r^1.2 times (at least once): a long tail of rare
   // features and a few hundred that reach the head level, like Criteo's counts.
@@ -56,6 +79,20 @@ int main(int argc, char** argv) {
     if (!status.ok()) {
       std::fprintf(stderr, "push failed: %s\n", status.ToString().c_str());
       return 1;
+    }
+    const fmps::StoreStats sample = store.Stats();  // cheap: counters and per-arena sizes
+    if (sample.keys >= std::max<uint64_t>(1000, num_keys / 2)) {
+      const double overhead = overhead_of(sample);
+      sampled_max = std::max(sampled_max, overhead);
+      if (trace) {
+        std::printf("sample keys %llu overhead %.2f bytes %llu embeddings %llu floats %llu\n",
+                    static_cast<unsigned long long>(sample.keys), overhead,
+                    static_cast<unsigned long long>(sample.bytes),
+                    static_cast<unsigned long long>(sample.embeddings),
+                    static_cast<unsigned long long>(sample.embedding_floats));
+      }
+      sampled_sum += overhead;
+      ++samples;
     }
   }
   const double insert_seconds = fmps::NowSeconds() - start;
@@ -117,17 +154,20 @@ int main(int argc, char** argv) {
   std::printf("bytes_per_key %.2f\n", bytes_per_key);
   std::printf("floats_per_key %.3f\n", floats_per_key);
   std::printf("overhead_bytes_per_key %.2f (target <= 16)\n", overhead);
+  std::printf("overhead_sampled_max %.2f mean %.2f over %llu samples\n", sampled_max,
+              samples > 0 ? sampled_sum / samples : 0.0, static_cast<unsigned long long>(samples));
   std::printf("push_insert_keys_per_s %.0f\n", insert_rate);
   std::printf("pull_keys_per_s %.0f\n", pull_rate);
   std::printf("push_update_keys_per_s %.0f\n", update_rate);
   std::printf("peak_rss_mb %.1f\n", rss_mb);
   std::printf(
-      "{\"keys\":%llu,\"embeddings\":%llu,\"bytes\":%llu,\"bytes_per_key\":%.2f,"
-      "\"floats_per_key\":%.3f,\"overhead_bytes_per_key\":%.2f,\"push_insert_keys_per_s\":%.0f,"
+      "{\"policy\":\"%s\",\"keys\":%llu,\"embeddings\":%llu,\"bytes\":%llu,\"bytes_per_key\":%.2f,"
+      "\"floats_per_key\":%.3f,\"overhead_bytes_per_key\":%.2f,\"overhead_max\":%.2f,\"overhead_mean\":%.2f,\"push_insert_keys_per_s\":%.0f,"
       "\"pull_keys_per_s\":%.0f,\"push_update_keys_per_s\":%.0f,\"peak_rss_mb\":%.1f}\n",
-      static_cast<unsigned long long>(stats.keys),
+      policy.c_str(), static_cast<unsigned long long>(stats.keys),
       static_cast<unsigned long long>(stats.embeddings),
       static_cast<unsigned long long>(stats.bytes), bytes_per_key, floats_per_key, overhead,
+      sampled_max, samples > 0 ? sampled_sum / samples : 0.0,
       insert_rate, pull_rate, update_rate, rss_mb);
   return 0;
 }

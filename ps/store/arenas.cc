@@ -7,38 +7,8 @@
 
 namespace fmps {
 
-uint32_t RowTable::Append(const BaseRow& row) {
-  CHECK_LT(size_, uint64_t{0xFFFFFFFFu}) << "RowTable: too many rows";
-  const uint32_t id = static_cast<uint32_t>(size_);
-  if ((id >> kChunkBits) >= chunks_.size()) {
-    chunks_.push_back(std::make_unique_for_overwrite<BaseRow[]>(kChunkMask + 1));
-  }
-  chunks_[id >> kChunkBits][id & kChunkMask] = row;
-  ++size_;
-  return id;
-}
-
-void RowTable::PopBack() {
-  DCHECK_GT(size_, 0u);
-  --size_;
-  // Chunks in use: ceil(size_ / chunk); keep at most one empty chunk after them.
-  const uint64_t in_use = (size_ + kChunkMask) >> kChunkBits;
-  while (chunks_.size() > in_use + 1) chunks_.pop_back();
-}
-
-void RowTable::Clear() {
-  chunks_.clear();
-  chunks_.shrink_to_fit();
-  size_ = 0;
-}
-
-uint64_t RowTable::bytes() const {
-  return chunks_.size() * (uint64_t{kChunkMask} + 1) * sizeof(BaseRow) +
-         chunks_.capacity() * sizeof(chunks_[0]);
-}
-
 EmbeddingArena::EmbeddingArena(uint32_t width)
-    : width_(width), rows_per_chunk_(std::max<uint32_t>(1, 16384 / (2 * width))) {
+    : width_(width), rows_per_chunk_(std::max<uint32_t>(1, kChunkFloats / (1 + 2 * width))) {
   CHECK_GT(width, 0u);
 }
 
@@ -53,7 +23,7 @@ uint32_t EmbeddingArena::Allocate() {
   const uint32_t slot = used_++;
   if (slot % rows_per_chunk_ == 0) {
     chunks_.push_back(
-        std::make_unique_for_overwrite<float[]>(size_t{rows_per_chunk_} * 2 * width_));
+        std::make_unique_for_overwrite<float[]>(size_t{rows_per_chunk_} * row_floats()));
   }
   ++live_;
   return slot;
@@ -67,7 +37,7 @@ void EmbeddingArena::Release(uint32_t slot) {
 }
 
 uint64_t EmbeddingArena::bytes() const {
-  return chunks_.size() * uint64_t{rows_per_chunk_} * 2 * width_ * sizeof(float) +
+  return chunks_.size() * uint64_t{rows_per_chunk_} * row_floats() * sizeof(float) +
          chunks_.capacity() * sizeof(chunks_[0]);
 }
 

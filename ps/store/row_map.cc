@@ -262,6 +262,13 @@ void RowMap::Resize(uint32_t index, uint32_t capacity) {
   }
 }
 
+void RowMap::ShrinkAll() {
+  for (uint32_t index = 0; index < segments_.size(); ++index) {
+    const uint32_t capacity = CapacityFor(segments_[index].size, kMinCapacity);
+    if (capacity + capacity / 32 < segments_[index].capacity) Resize(index, capacity);
+  }
+}
+
 void RowMap::SetShrinkPoint(Segment* s) {
   const auto by_load = static_cast<uint32_t>(s->capacity * (kMaxLoad / (kGrowth * kGrowth)));
   s->shrink_below = std::min(by_load, s->size - s->size / 10);

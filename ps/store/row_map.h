@@ -9,8 +9,9 @@
 //   an empty slot holds ~0 and ends every scan with no extra test. Deletion shifts the displaced
 //   run back (no tombstones). Keys sit in their own array (8 per cache line) and the RowStates in a
 //   parallel one, so a probe run touches one key line and then one state line.
-// - Load up to kMaxLoad (0.92) with growth by x1.1 (non-power-of-two capacities, home by
-//   "fastrange" = (32 hash bits * homes) >> 32), so the load stays in 0.84..0.92 at every size.
+// - Load up to kMaxLoad (0.93) with growth by x1.08 (non-power-of-two capacities, home by
+//   "fastrange" = (32 hash bits * homes) >> 32), so the load stays in 0.86..0.93 at every size
+//   (erasures shrink a segment once it falls below 0.80).
 //   A 2-choice bucketized cuckoo table would reach 0.95 but needs two key lines per miss and
 //   gives no canonical order; ordered probing gives both early-exit misses and an iteration order
 //   that depends only on the keys (Serialize writes identical bytes for identical contents).
@@ -61,8 +62,8 @@ static_assert(sizeof(RowState) == 12);
 class RowMap {
  public:
   static constexpr uint32_t kMaxSegmentRows = 1u << 13;
-  static constexpr double kMaxLoad = 0.92;
-  static constexpr double kGrowth = 1.1;
+  static constexpr double kMaxLoad = 0.93;
+  static constexpr double kGrowth = 1.08;
   static constexpr uint64_t kSlotBytes = sizeof(uint64_t) + sizeof(RowState);
 
   // A walk's place: the segment's first directory entry and a slot in it. Valid until the next
@@ -106,6 +107,9 @@ class RowMap {
   Position EraseAt(Position p);
   // Shrinks the segments that EraseAt left below their shrink point.
   void Compact();
+  // Rebuilds every segment whose load is below the load a growth step leaves, at that load (the
+  // memory cap gives slots back at once after a mass eviction).
+  void ShrinkAll();
   // First row whose key's ord is >= OrdOf(key-to-be) `ord` (the eviction sweep resumes there).
   Position LowerBound(uint64_t ord) const;
   uint64_t OrdAt(Position p) const;

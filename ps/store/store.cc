@@ -103,16 +103,22 @@ uint32_t Store::Impl::AllocateRef(uint32_t width) {
   return EmbeddingRef::Pack(arena, slot);
 }
 
-void Store::Impl::ReleaseEmbedding(BaseRow& row) {
-  const uint32_t ref = row.embedding;
+void Store::Impl::FreeEmbedding(uint32_t ref) {
   embedding_floats_ -= WidthOf(ref);
   --embeddings_;
   arenas_[EmbeddingRef::Arena(ref) - 1]->Release(EmbeddingRef::Slot(ref));
-  row.embedding = 0;
 }
 
-void Store::Impl::WidenEmbedding(BaseRow& row, uint32_t width) {
-  const uint32_t old_ref = row.embedding;
+void Store::Impl::ReleaseEmbedding(RowState& row) {
+  const uint32_t ref = row.ref();
+  const float z = EmbeddingOf(ref)[0];
+  FreeEmbedding(ref);
+  row.set_inline_z(z);
+  row.n_bits &= ~RowState::kEmbeddedBit;
+}
+
+void Store::Impl::WidenEmbedding(RowState& row, uint64_t key, uint32_t width) {
+  const uint32_t old_ref = row.ref();
   const uint32_t old_width = WidthOf(old_ref);
   DCHECK_GT(width, old_width);
   const uint32_t ref = AllocateRef(width);
@@ -122,20 +128,24 @@ void Store::Impl::WidenEmbedding(BaseRow& row, uint32_t width) {
       LOG(WARNING) << "Store: embedding arena full for width " << width;
     return;
   }
-  float* v = EmbeddingOf(ref);
+  float* row_floats = EmbeddingOf(ref);
+  float* v = row_floats + 1;
   float* acc = v + width;
   if (old_ref != 0) {
-    const float* old_v = EmbeddingOf(old_ref);
-    std::memcpy(v, old_v, old_width * sizeof(float));
-    std::memcpy(acc, old_v + old_width, old_width * sizeof(float));
-    ReleaseEmbedding(row);
+    const float* old = EmbeddingOf(old_ref);
+    row_floats[0] = old[0];
+    std::memcpy(v, old + 1, old_width * sizeof(float));
+    std::memcpy(acc, old + 1 + old_width, old_width * sizeof(float));
+    FreeEmbedding(old_ref);
+  } else {
+    row_floats[0] = row.inline_z();
   }
-  const uint64_t key = row.key();
   for (uint32_t d = old_width; d < width; ++d) {
     v[d] = InitialEmbeddingValue(options_.seed, key, d, options_.v_init_scale);
     acc[d] = 0.0f;
   }
-  row.embedding = ref;
+  row.z_or_ref = ref;
+  row.n_bits |= RowState::kEmbeddedBit;
   ++embeddings_;
   embedding_floats_ += width;
 }
@@ -144,56 +154,67 @@ void Store::Impl::WidenEmbedding(BaseRow& row, uint32_t width) {
 // count, FTRL on w, then (if w is now 0) release the embedding and drop its gradient (V = 0 when
 // w = 0), else Adagrad on the common prefix of the pushed and current widths, and only then
 // admission or growth to the width the count earns; new dims start from their initial values.
-void Store::Impl::PushOne(BaseRow& row, float grad_w, const float* grad_v, uint32_t grad_width,
-                          uint32_t count) {
-  row.count =
-      static_cast<uint16_t>(std::min<uint32_t>(BaseRow::kMaxCount, uint32_t{row.count} + count));
-  const bool was_nonzero = row.w != 0.0f;
-  FtrlStep(row.z, row.n, row.w, grad_w, ftrl_);
-  const bool is_nonzero = row.w != 0.0f;
+void Store::Impl::PushOne(RowState& row, uint64_t key, float grad_w, const float* grad_v,
+                          uint32_t grad_width, uint32_t count) {
+  row.count = static_cast<uint16_t>(
+      std::min<uint32_t>(RowState::kMaxCount, uint32_t{row.count} + count));
+  float* embedding = row.embedded() ? EmbeddingOf(row.z_or_ref) : nullptr;
+  float z = embedding != nullptr ? embedding[0] : row.inline_z();
+  float n = row.n();
+  // w is not stored: FTRL's closed form of (z, n) gives the same bits every time.
+  float w = FtrlWeight(z, n, ftrl_);
+  const bool was_nonzero = w != 0.0f;
+  FtrlStep(z, n, w, grad_w, ftrl_);
+  row.set_n(n);
+  if (embedding != nullptr) {
+    embedding[0] = z;
+  } else {
+    row.set_inline_z(z);
+  }
+  const bool is_nonzero = w != 0.0f;
   nonzero_w_ += is_nonzero;
   nonzero_w_ -= was_nonzero;
   // Only a push that leaves w != 0 renews the stamp: rows not pushed for evict_after pushes and
   // rows whose w stayed 0 that long both go stale.
   if (is_nonzero) row.stamp = epoch_;
   if (!is_nonzero) {
-    if (row.embedding != 0) ReleaseEmbedding(row);
+    if (embedding != nullptr) ReleaseEmbedding(row);
     return;
   }
   uint32_t width = 0;
-  if (row.embedding != 0) {
-    width = WidthOf(row.embedding);
-    float* v = EmbeddingOf(row.embedding);
+  if (embedding != nullptr) {
+    width = WidthOf(row.z_or_ref);
+    float* v = embedding + 1;
     AdagradStep(v, v + width, grad_v, std::min(width, grad_width), adagrad_);
   }
   // A saturated 16-bit count means "at least 65535": every level is reached.
   const uint32_t target =
-      options_.policy.WidthFor(row.count == BaseRow::kMaxCount ? ~uint64_t{0} : row.count);
-  if (target > width) WidenEmbedding(row, target);  // never shrinks
+      options_.policy.WidthFor(row.count == RowState::kMaxCount ? ~uint64_t{0} : row.count);
+  if (target > width) WidenEmbedding(row, key, target);  // never shrinks
 }
 
 void Store::Impl::Pull(std::span<const uint64_t> keys, std::vector<float>* values,
                        std::vector<uint16_t>* widths) const {
-  const KeyOf key_of{&rows_};
   constexpr size_t kAhead = 8;
-  for (size_t i = 0; i < std::min(kAhead, keys.size()); ++i) index_.Prefetch(keys[i]);
+  for (size_t i = 0; i < std::min(kAhead, keys.size()); ++i) map_.Prefetch(keys[i]);
   for (size_t i = 0; i < keys.size(); ++i) {
-    const uint64_t key = keys[i];
-    if (i + kAhead < keys.size()) index_.Prefetch(keys[i + kAhead]);
-    const uint32_t r = index_.Find(key, key_of);
-    if (r == KeyIndex::kNotFound) {
+    if (i + kAhead < keys.size()) map_.Prefetch(keys[i + kAhead]);
+    const RowState* row = map_.Find(keys[i]);
+    if (row == nullptr) {
       values->push_back(0.0f);
       widths->push_back(0);
       continue;
     }
-    const BaseRow& row = rows_[r];
-    values->push_back(row.w);
-    const uint32_t width = WidthOf(row.embedding);
-    widths->push_back(static_cast<uint16_t>(width));
-    if (width > 0) {
-      const float* v = EmbeddingOf(row.embedding);
-      values->insert(values->end(), v, v + width);
+    if (!row->embedded()) {
+      values->push_back(FtrlWeight(row->inline_z(), row->n(), ftrl_));
+      widths->push_back(0);
+      continue;
     }
+    const float* embedding = EmbeddingOf(row->z_or_ref);
+    const uint32_t width = WidthOf(row->z_or_ref);
+    values->push_back(FtrlWeight(embedding[0], row->n(), ftrl_));
+    widths->push_back(static_cast<uint16_t>(width));
+    values->insert(values->end(), embedding + 1, embedding + 1 + width);
   }
 }
 
@@ -215,34 +236,31 @@ Status Store::Impl::Push(std::span<const uint64_t> keys, std::span<const float> 
   if (cap_bytes_ != 0) {
     // Room for this push before it lands: its rows, their widest embeddings and a grown index.
     const uint64_t incoming =
-        keys.size() * (sizeof(BaseRow) + options_.policy.MaxWidth() * 2 * sizeof(float)) +
-        index_.GrowthBytes(keys.size());
+        keys.size() * (1 + options_.policy.MaxWidth() * 2) * sizeof(float) +
+        map_.GrowthBytes(keys.size());
     if (LiveBytes() + incoming >= CapTrigger()) EvictColdest(incoming);
   }
-  const KeyOf key_of{&rows_};
   const float* grad = grads.data();
   constexpr size_t kAhead = 8;
-  for (size_t i = 0; i < std::min(kAhead, keys.size()); ++i) index_.Prefetch(keys[i]);
+  for (size_t i = 0; i < std::min(kAhead, keys.size()); ++i) map_.Prefetch(keys[i]);
   for (size_t i = 0; i < keys.size(); ++i) {
-    if (i + kAhead < keys.size()) index_.Prefetch(keys[i + kAhead]);
+    if (i + kAhead < keys.size()) map_.Prefetch(keys[i + kAhead]);
     const float* key_grads = grad;
     grad += 1 + widths[i];
     uint32_t prior = 0;
-    if (sketch_ != nullptr && index_.Find(keys[i], key_of) == KeyIndex::kNotFound &&
+    if (sketch_ != nullptr && map_.Find(keys[i]) == nullptr &&
         !Admit(keys[i], counts[i], &prior)) {
       continue;  // not admitted yet: only the sketch counted it, the gradient is dropped
     }
     bool inserted = false;
-    const uint32_t r =
-        index_.FindOrInsert(keys[i], static_cast<uint32_t>(rows_.size()), key_of, &inserted);
+    RowState* row = map_.FindOrInsert(keys[i], &inserted);
     if (inserted) {
       // The admitting push's gradient is applied: it was computed at w = 0, which is what the
       // worker pulled. The row starts with the occurrences the sketch counted before.
-      const auto count = static_cast<uint16_t>(std::min<uint32_t>(prior, BaseRow::kMaxCount));
-      rows_.Append(BaseRow{static_cast<uint32_t>(keys[i]), static_cast<uint32_t>(keys[i] >> 32),
-                           0.0f, 0.0f, 0.0f, count, epoch_, 0});
+      row->count = static_cast<uint16_t>(std::min<uint32_t>(prior, RowState::kMaxCount));
+      row->stamp = epoch_;
     }
-    PushOne(rows_[r], key_grads[0], key_grads + 1, widths[i], counts[i]);
+    PushOne(*row, keys[i], key_grads[0], key_grads + 1, widths[i], counts[i]);
   }
   // Twice the keys pushed (plus a floor): the sweep passes over the rows faster than pushes can
   // add new ones, and the work per push stays proportional to the push.
@@ -250,37 +268,31 @@ Status Store::Impl::Push(std::span<const uint64_t> keys, std::span<const float> 
   return Status::OK();
 }
 
-void Store::Impl::EvictRow(uint32_t r) {
-  const KeyOf key_of{&rows_};
-  BaseRow& row = rows_[r];
-  if (row.embedding != 0) ReleaseEmbedding(row);
-  nonzero_w_ -= row.w != 0.0f;
-  const uint32_t erased = index_.Erase(row.key(), key_of);
-  DCHECK_EQ(erased, r);
-  const uint32_t last = static_cast<uint32_t>(rows_.size() - 1);
-  if (r != last) {
-    index_.Relabel(rows_[last].key(), last, r, key_of);
-    rows_[r] = rows_[last];
-  }
-  rows_.PopBack();
+RowMap::Position Store::Impl::EvictAt(RowMap::Position p) {
+  RowState& row = map_.RowAt(p);
+  nonzero_w_ -= W(row) != 0.0f;
+  if (row.embedded()) FreeEmbedding(row.ref());
   ++evicted_;
+  return map_.EraseAt(p);
 }
 
 void Store::Impl::Maintain(uint64_t budget) {
   if (evict_epochs_ == 0 && cap_bytes_ == 0) return;
-  for (uint64_t step = 0; step < budget && rows_.size() > 0; ++step) {
-    if (sweep_cursor_ >= rows_.size()) sweep_cursor_ = 0;
-    const auto r = static_cast<uint32_t>(sweep_cursor_);
-    BaseRow& row = rows_[r];
+  RowMap::Position p = map_.LowerBound(sweep_ord_);
+  for (uint64_t step = 0; step < budget && map_.size() > 0; ++step) {
+    if (map_.AtEnd(p)) p = map_.Begin();
+    RowState& row = map_.RowAt(p);
     const uint16_t age = Age(row);
     if (evict_epochs_ != 0 && age >= evict_epochs_) {
-      EvictRow(r);  // the last row moved into r: check r again next
+      p = EvictAt(p);  // the next row: check it next
       continue;
     }
     // Stamps older than half the clock are pinned there, so they never wrap round to "fresh".
     if (age > 0x8000) row.stamp = static_cast<uint16_t>(epoch_ - 0x8000);
-    ++sweep_cursor_;
+    p = map_.Next(p);
   }
+  sweep_ord_ = map_.AtEnd(p) ? 0 : map_.OrdAt(p);
+  map_.Compact();
   if (cap_bytes_ != 0 && LiveBytes() >= CapTrigger()) EvictColdest(0);
 }
 
@@ -290,13 +302,18 @@ void Store::Impl::Maintain(uint64_t budget) {
 void Store::Impl::EvictColdest(uint64_t reserve) {
   const uint64_t live = LiveBytes() + reserve;
   const uint64_t target = cap_bytes_ / 20 * 17;
-  const uint64_t fixed =
-      live - std::min(live, rows_.size() * sizeof(BaseRow) + embedding_floats_ * 8);
+  const uint64_t fixed = sketch_ != nullptr ? sketch_->bytes() : 0;
   uint64_t need = live - std::min(live, target);
+  // A row frees its share of the table (at the load the table is at) and its arena row.
+  const uint64_t slot_bytes = map_.bytes() / std::max<uint64_t>(1, map_.size());
+  auto bytes_of = [&](const RowState& row) {
+    return slot_bytes + uint64_t{WidthOf(row.ref())} * 2 * sizeof(float) +
+           (row.embedded() ? sizeof(float) : 0);
+  };
   std::vector<uint64_t> bytes_by_age(0x10000, 0);
-  for (uint64_t r = 0; r < rows_.size(); ++r) {
-    const BaseRow& row = rows_[static_cast<uint32_t>(r)];
-    bytes_by_age[Age(row)] += sizeof(BaseRow) + WidthOf(row.embedding) * 2 * sizeof(float);
+  for (RowMap::Position p = map_.Begin(); !map_.AtEnd(p); p = map_.Next(p)) {
+    const RowState& row = map_.RowAt(p);
+    bytes_by_age[Age(row)] += bytes_of(row);
   }
   uint32_t cutoff = 0x10000;  // rows with Age > cutoff all go; of Age == cutoff, up to `partial`
   uint64_t freed = 0;
@@ -306,45 +323,47 @@ void Store::Impl::EvictColdest(uint64_t reserve) {
   }
   uint64_t partial = need - std::min(need, freed - bytes_by_age[cutoff]);
   const uint64_t before = evicted_;
-  for (uint64_t r = 0; r < rows_.size();) {
-    const BaseRow& row = rows_[static_cast<uint32_t>(r)];
+  for (RowMap::Position p = map_.Begin(); !map_.AtEnd(p);) {
+    const RowState& row = map_.RowAt(p);
     const uint32_t age = Age(row);
-    const uint64_t row_bytes = sizeof(BaseRow) + WidthOf(row.embedding) * 2 * sizeof(float);
     if (age > cutoff || (age == cutoff && partial > 0)) {
-      if (age == cutoff) partial -= std::min(partial, row_bytes);
-      EvictRow(static_cast<uint32_t>(r));
+      if (age == cutoff) partial -= std::min(partial, bytes_of(row));
+      p = EvictAt(p);
       continue;
     }
-    ++r;
+    p = map_.Next(p);
   }
+  // Give the table's slots back now (segments rebuilt at the load growth leaves), not only once
+  // a segment lost a tenth of its rows: the cap counts them.
+  map_.Compact();
+  map_.ShrinkAll();
   const uint64_t count = evicted_ - before;
   evicted_for_memory_ += count;
   LOG(INFO) << "Store: memory cap " << cap_bytes_ / 1048576 << " MiB reached (" << live / 1048576
             << " MiB held): evicted the " << count
-            << " coldest rows (idle >= " << cutoff * epoch_length_ << " pushes); " << rows_.size()
+            << " coldest rows (idle >= " << cutoff * epoch_length_ << " pushes); " << map_.size()
             << " rows and " << LiveBytes() / 1048576 << " MiB left";
   if (fixed >= target && !warned_fixed_) {
     warned_fixed_ = true;
-    LOG(WARNING) << "Store: index and sketch alone take " << fixed / 1048576 << " MiB of the "
+    LOG(WARNING) << "Store: the admission sketch alone takes " << fixed / 1048576 << " MiB of the "
                  << cap_bytes_ / 1048576 << " MiB cap; raise --max_memory_mb or lower --sketch_mb";
   }
 }
 
 uint64_t Store::Impl::LiveBytes() const {
-  uint64_t bytes = index_.bytes() + rows_.bytes();
-  for (const auto& arena : arenas_)
-    bytes += arena->live_rows() * arena->width() * 2 * sizeof(float);
+  uint64_t bytes = map_.bytes();
+  for (const auto& arena : arenas_) bytes += arena->live_rows() * arena->row_floats() * sizeof(float);
   if (sketch_ != nullptr) bytes += sketch_->bytes();
   return bytes;
 }
 
 StoreStats Store::Impl::Stats() const {
   StoreStats stats;
-  stats.keys = rows_.size();
+  stats.keys = map_.size();
   stats.nonzero_w = nonzero_w_;
   stats.embeddings = embeddings_;
   stats.embedding_floats = embedding_floats_;
-  stats.bytes = index_.bytes() + rows_.bytes() + arenas_.capacity() * sizeof(arenas_[0]) +
+  stats.bytes = map_.bytes() + arenas_.capacity() * sizeof(arenas_[0]) +
                 arena_of_width_.capacity();
   for (const auto& arena : arenas_) stats.bytes += arena->bytes() + sizeof(EmbeddingArena);
   stats.sketch_bytes = sketch_ != nullptr ? sketch_->bytes() : 0;
@@ -357,11 +376,11 @@ StoreStats Store::Impl::Stats() const {
 
 void Store::Impl::ForEach(
     const std::function<void(uint64_t, float, std::span<const float>)>& fn) const {
-  for (uint64_t r = 0; r < rows_.size(); ++r) {
-    const BaseRow& row = rows_[static_cast<uint32_t>(r)];
-    const uint32_t width = WidthOf(row.embedding);
-    const float* v = width > 0 ? EmbeddingOf(row.embedding) : nullptr;
-    fn(row.key(), row.w, std::span<const float>(v, width));
+  for (RowMap::Position p = map_.Begin(); !map_.AtEnd(p); p = map_.Next(p)) {
+    const RowState& row = map_.RowAt(p);
+    const uint32_t width = WidthOf(row.ref());
+    const float* v = width > 0 ? EmbeddingOf(row.ref()) + 1 : nullptr;
+    fn(map_.KeyAt(p), W(row), std::span<const float>(v, width));
   }
 }
 

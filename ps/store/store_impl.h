@@ -1,14 +1,17 @@
 // Store::Impl, shared by store.cc (pull, push, policy) and store_io.cc (serialisation). Internal
 // to ps/store.
 //
-// Memory per key beyond the floats the model needs (z, n, w; V and accumulators):
-//   key 8 + count 2 + epoch stamp 2 + embedding reference 4 (BaseRow)   = 16 bytes
-//   KeyIndex slot 4 / load factor (0.4 .. 0.8)                           = 5 .. 10 bytes
-//   chunk tails of RowTable and arenas                                   ~ 0
-// so 21 .. 26 bytes (bench/store_bench.cc measures it). Not-yet-admitted keys cost nothing per
-// key: they live in the fixed-size admission sketch.
-// Rows are visited (ForEach, Serialize) in row order: insertion order until rows are evicted
-// (eviction moves the last row into the hole).
+// Memory per key beyond the floats the model needs (z, n, w; V and accumulators), issue 5 (P5):
+//   RowMap slot: key 8 + z or embedding reference 4 + n 4 + count 2 + stamp 2  = 20 bytes,
+//   of which z and n are model floats, and w is not stored at all (FTRL's closed form of z and n,
+//   recomputed where read), so a key without an embedding costs 20 / load - 12 bytes of overhead
+//   and one with an embedding (z in its arena row, the slot's 4 bytes hold the reference)
+//   20 / load - 8; the load stays within 0.86 .. 0.93: 9.5 .. 11.3 and 13.5 .. 15.3 bytes
+//   (below 0.86 only after erasures, down to 0.80 before a segment shrinks).
+//   Arena chunk tails and segment records ~ 0.
+// bench/store_bench.cc measures it. Not-yet-admitted keys cost nothing per key: they live in the
+// fixed-size admission sketch.
+// Rows are visited (ForEach, Serialize) in RowMap order, a function of the keys alone.
 #ifndef FMPS_PS_STORE_STORE_IMPL_H_
 #define FMPS_PS_STORE_STORE_IMPL_H_
 
@@ -19,7 +22,7 @@
 
 #include "ps/store/arenas.h"
 #include "ps/store/count_min_sketch.h"
-#include "ps/store/key_index.h"
+#include "ps/store/row_map.h"
 #include "ps/store/store.h"
 #include "ps/store/update_rules.h"
 
@@ -43,35 +46,38 @@ class Store::Impl {
   void SetLearningRateScale(float scale) { adagrad_.lr = options_.v_lr * scale; }
 
  private:
-  struct KeyOf {
-    const RowTable* rows;
-    uint64_t operator()(uint32_t row) const { return (*rows)[row].key(); }
-  };
-
   uint32_t WidthOf(uint32_t ref) const {
     return ref == 0 ? 0 : arenas_[EmbeddingRef::Arena(ref) - 1]->width();
   }
+  // The arena row of an embedding: z, then V[width], then the accumulators.
   float* EmbeddingOf(uint32_t ref) {
     return arenas_[EmbeddingRef::Arena(ref) - 1]->Row(EmbeddingRef::Slot(ref));
   }
   const float* EmbeddingOf(uint32_t ref) const {
     return arenas_[EmbeddingRef::Arena(ref) - 1]->Row(EmbeddingRef::Slot(ref));
   }
+  float Z(const RowState& row) const {
+    return row.embedded() ? EmbeddingOf(row.z_or_ref)[0] : row.inline_z();
+  }
+  float W(const RowState& row) const { return FtrlWeight(Z(row), row.n(), ftrl_); }
   // Arena id (1-based) for `width`, created on first use; 0 when all ids are taken.
   uint32_t ArenaFor(uint32_t width);
   // A fresh embedding slot of `width`; 0 when none can be had (arena or id space full).
   uint32_t AllocateRef(uint32_t width);
-  void ReleaseEmbedding(BaseRow& row);
-  // Gives `row` an embedding of `width` (> current): keeps V and accumulators of the existing
-  // prefix, initialises the new dims. No-op if no slot can be had.
-  void WidenEmbedding(BaseRow& row, uint32_t width);
-  void PushOne(BaseRow& row, float grad_w, const float* grad_v, uint32_t grad_width,
-               uint32_t count);
+  // Returns an embedding slot to its arena (counters only; the row is the caller's).
+  void FreeEmbedding(uint32_t ref);
+  // Drops the row's embedding; z moves back into the row.
+  void ReleaseEmbedding(RowState& row);
+  // Gives `row` (of `key`) an embedding of `width` (> current): keeps z, V and accumulators of
+  // the existing prefix, initialises the new dims. No-op if no slot can be had.
+  void WidenEmbedding(RowState& row, uint64_t key, uint32_t width);
+  void PushOne(RowState& row, uint64_t key, float grad_w, const float* grad_v,
+               uint32_t grad_width, uint32_t count);
   // Admission: counts `count` more occurrences of an absent key; true once it has earned a row,
   // with *prior set to the occurrences counted before this push.
   bool Admit(uint64_t key, uint32_t count, uint32_t* prior);
-  // Deletes row r: releases its embedding, removes its key, moves the last row into r.
-  void EvictRow(uint32_t r);
+  // Deletes the row at p (releasing its embedding); returns the position of the next row.
+  RowMap::Position EvictAt(RowMap::Position p);
   // Per push: checks `budget` rows for staleness (and keeps old stamps from wrapping around), then
   // enforces the memory cap.
   void Maintain(uint64_t budget);
@@ -81,16 +87,15 @@ class Store::Impl {
   // (reused before the arena grows) are not counted.
   uint64_t LiveBytes() const;
   // Live bytes at which rows are evicted: 95% of the cap. Held bytes exceed live bytes by the
-  // released rows waiting for reuse (row chunk tails, arena free lists), so the trigger sits below
+  // released rows waiting for reuse (arena free lists), so the trigger sits below
   // the cap and eviction goes down to 85% of it.
   uint64_t CapTrigger() const { return cap_bytes_ / 20 * 19; }
-  uint16_t Age(const BaseRow& row) const { return static_cast<uint16_t>(epoch_ - row.stamp); }
+  uint16_t Age(const RowState& row) const { return static_cast<uint16_t>(epoch_ - row.stamp); }
 
   StoreOptions options_;
   FtrlParams ftrl_;
   AdagradParams adagrad_;
-  KeyIndex index_;
-  RowTable rows_;
+  RowMap map_;
   std::vector<std::unique_ptr<EmbeddingArena>> arenas_;  // arenas_[id - 1]
   std::vector<uint8_t> arena_of_width_;                  // width -> arena id, 0 = none yet
   uint64_t nonzero_w_ = 0;
@@ -107,7 +112,7 @@ class Store::Impl {
   uint16_t epoch_ = 0;          // (pushes_ / epoch_length_) mod 2^16
   uint32_t evict_epochs_ = 0;   // rows this many epochs old are stale; 0 = no stale eviction
   uint64_t cap_bytes_ = 0;      // 0 = no memory cap
-  uint64_t sweep_cursor_ = 0;   // next row the incremental sweep checks
+  uint64_t sweep_ord_ = 0;      // RowMap ord of the next row the incremental sweep checks
   uint64_t evicted_ = 0;
   uint64_t evicted_for_memory_ = 0;
   bool warned_fixed_ = false;  // the cap is below what index and sketch take (warned once)

@@ -2,6 +2,8 @@
 //   "FMPSSHD1" | version u32 | max width u32 (options fingerprint) | rows u64
 //   rows: key u64 | z f32 | n f32 | w f32 | count u32 | width u16 | V[width] f32 | acc[width] f32
 //   XXH3-64 (Checksum64) of every preceding byte, u64
+#include <glog/logging.h>
+
 #include <algorithm>
 #include <bit>
 #include <cstring>
@@ -55,24 +57,24 @@ class Reader {
 
 std::string Store::Impl::Serialize() const {
   std::string out;
-  uint64_t total = kHeaderBytes + kChecksumBytes + rows_.size() * kRowFixedBytes;
+  uint64_t total = kHeaderBytes + kChecksumBytes + map_.size() * kRowFixedBytes;
   total += embedding_floats_ * 2 * sizeof(float);
   out.reserve(total);
   out.append(kMagic, sizeof(kMagic));
   Put(&out, kVersion);
   Put(&out, options_.policy.MaxWidth());
-  Put(&out, rows_.size());
-  for (uint64_t r = 0; r < rows_.size(); ++r) {
-    const BaseRow& row = rows_[static_cast<uint32_t>(r)];
-    Put(&out, row.key());
-    Put(&out, row.z);
-    Put(&out, row.n);
-    Put(&out, row.w);
+  Put(&out, map_.size());
+  for (RowMap::Position p = map_.Begin(); !map_.AtEnd(p); p = map_.Next(p)) {
+    const RowState& row = map_.RowAt(p);
+    Put(&out, map_.KeyAt(p));
+    Put(&out, Z(row));
+    Put(&out, row.n());
+    Put(&out, W(row));
     Put(&out, static_cast<uint32_t>(row.count));
-    const uint32_t width = WidthOf(row.embedding);
+    const uint32_t width = WidthOf(row.ref());
     Put(&out, static_cast<uint16_t>(width));
-    if (width > 0)
-      out.append(reinterpret_cast<const char*>(EmbeddingOf(row.embedding)),
+    if (width > 0)  // V and accumulators follow z in the arena row
+      out.append(reinterpret_cast<const char*>(EmbeddingOf(row.ref()) + 1),
                  2 * width * sizeof(float));
   }
   Put(&out, Checksum64(out.data(), out.size()));
@@ -107,8 +109,7 @@ Status Store::Impl::Load(std::string_view bytes, const std::string& source_name)
                    std::to_string(body) + " bytes follow: truncated at byte " +
                    std::to_string(bytes.size()));
   }
-  index_.Reset(num_rows);
-  const KeyOf key_of{&rows_};
+  uint64_t recomputed_w = 0;  // rows whose stored w differs from FTRL's closed form here
   for (uint64_t i = 0; i < num_rows; ++i) {
     const size_t row_start = in.offset();
     if (!in.Has(kRowFixedBytes)) {
@@ -117,12 +118,11 @@ Status Store::Impl::Load(std::string_view bytes, const std::string& source_name)
                      std::to_string(row_start) + ")");
     }
     const auto key = in.Get<uint64_t>();
-    BaseRow row{static_cast<uint32_t>(key), static_cast<uint32_t>(key >> 32), 0, 0, 0, 0, 0, 0};
-    row.z = in.Get<float>();
-    row.n = in.Get<float>();
-    row.w = in.Get<float>();
-    row.count = static_cast<uint16_t>(std::min<uint32_t>(in.Get<uint32_t>(), BaseRow::kMaxCount));
-    row.stamp = epoch_;  // a loaded row starts its eviction clock now
+    const auto z = in.Get<float>();
+    const auto n = in.Get<float>();
+    const auto w = in.Get<float>();
+    const auto count =
+        static_cast<uint16_t>(std::min<uint32_t>(in.Get<uint32_t>(), RowState::kMaxCount));
     const uint32_t width = in.Get<uint16_t>();
     if (width > max_width) {
       return corrupt("bad width " + std::to_string(width) + " (max " + std::to_string(max_width) +
@@ -133,6 +133,16 @@ Status Store::Impl::Load(std::string_view bytes, const std::string& source_name)
                      " inside the embedding of row " + std::to_string(i) + " (starts at byte " +
                      std::to_string(row_start) + ")");
     }
+    bool inserted = false;
+    RowState* row = map_.FindOrInsert(key, &inserted);
+    if (!inserted) {
+      return corrupt("duplicate key " + std::to_string(key) + " in row " + std::to_string(i) +
+                     " at byte " + std::to_string(row_start));
+    }
+    row->set_n(n);  // a negative n (never written by a store) loses its sign
+    row->count = count;
+    row->stamp = epoch_;  // a loaded row starts its eviction clock now
+    row->set_inline_z(z);
     if (width > 0) {
       const uint32_t ref = AllocateRef(width);
       if (ref == 0) {
@@ -140,20 +150,18 @@ Status Store::Impl::Load(std::string_view bytes, const std::string& source_name)
                        std::to_string(width) + " (row " + std::to_string(i) + " at byte " +
                        std::to_string(row_start) + ")");
       }
-      std::memcpy(EmbeddingOf(ref), in.Take(size_t{width} * 2 * sizeof(float)),
+      float* embedding = EmbeddingOf(ref);
+      embedding[0] = z;
+      std::memcpy(embedding + 1, in.Take(size_t{width} * 2 * sizeof(float)),
                   size_t{width} * 2 * sizeof(float));
-      row.embedding = ref;
+      row->z_or_ref = ref;
+      row->n_bits |= RowState::kEmbeddedBit;
       ++embeddings_;
       embedding_floats_ += width;
     }
-    bool inserted = false;
-    index_.FindOrInsert(key, static_cast<uint32_t>(rows_.size()), key_of, &inserted);
-    if (!inserted) {
-      return corrupt("duplicate key " + std::to_string(key) + " in row " + std::to_string(i) +
-                     " at byte " + std::to_string(row_start));
-    }
-    rows_.Append(row);
-    nonzero_w_ += row.w != 0.0f;
+    const float w_here = W(*row);
+    recomputed_w += std::bit_cast<uint32_t>(w_here) != std::bit_cast<uint32_t>(w);
+    nonzero_w_ += w_here != 0.0f;
   }
   if (in.offset() != bytes.size() - kChecksumBytes) {
     return corrupt(std::to_string(bytes.size() - kChecksumBytes - in.offset()) +
@@ -165,6 +173,13 @@ Status Store::Impl::Load(std::string_view bytes, const std::string& source_name)
   if (stored != computed) {
     return corrupt("checksum mismatch at byte " + std::to_string(in.offset()) + " (stored " +
                    std::to_string(stored) + ", computed " + std::to_string(computed) + ")");
+  }
+  if (recomputed_w > 0) {
+    // The store keeps z and n and derives w; a shard written under other FTRL parameters (or
+    // with a NaN w) gets the w of this store's parameters.
+    LOG(WARNING) << source_name << ": " << recomputed_w << " of " << num_rows
+                 << " rows store a w other than FTRL's closed form of their (z, n) under this "
+                    "store's parameters (written with other ftrl_* options?); w is recomputed";
   }
   return Status::OK();
 }

@@ -195,8 +195,8 @@ TEST(EmbeddingArenaTest, ReleasedSlotsAreReusedFirst) {
   EXPECT_EQ(arena.Allocate(), 3u);  // then new slots
   EXPECT_EQ(arena.slots(), 4u);
   EXPECT_EQ(arena.bytes(), bytes);  // still inside the first chunk
-  arena.Row(c)[5] = 1.5f;           // rows are 2 * width floats: V then accumulators
-  EXPECT_EQ(arena.Row(c)[5], 1.5f);
+  arena.Row(c)[6] = 1.5f;           // rows are 1 + 2 * width floats: z, V, accumulators
+  EXPECT_EQ(arena.Row(c)[6], 1.5f);
 }
 
 TEST(StoreTest, StaleWidthPushUpdatesTheCommonPrefix) {
@@ -248,6 +248,52 @@ TEST(StoreTest, SizeMismatchIsRejectedWithNothingApplied) {
   EXPECT_EQ(store.Stats().keys, 1u);
   EXPECT_TRUE(store.Push(keys, grads, widths, counts).ok());
   EXPECT_EQ(store.Stats().keys, 2u);
+}
+
+}  // namespace
+}  // namespace fmps
+
+namespace fmps {
+namespace {
+
+// Rows are kept in an order that depends on the keys alone, so equal contents serialise to equal
+// bytes whatever order the keys arrived in (and however the table grew, split or shrank).
+TEST(StoreTest, SerializedBytesDependOnlyOnTheContents) {
+  const StoreOptions options = TestOptions(RankPolicy::Fixed(2, 1));
+  std::vector<uint64_t> keys;
+  for (uint64_t k = 0; k < 30000; ++k) keys.push_back(k * 7 + 1);
+  Store forward(options), backward(options);
+  for (const uint64_t key : keys) PushOne(forward, key, -2.0f, {}, 1);
+  for (auto it = keys.rbegin(); it != keys.rend(); ++it) PushOne(backward, *it, -2.0f, {}, 1);
+  EXPECT_EQ(forward.Serialize(), backward.Serialize());
+  Store copy(options);
+  ASSERT_TRUE(copy.Deserialize(backward.Serialize(), "backward").ok());
+  EXPECT_EQ(copy.Serialize(), forward.Serialize());
+}
+
+// w is not stored but derived from (z, n); a shard whose w disagrees (written under other FTRL
+// parameters) loads with the w of this store's parameters.
+TEST(StoreTest, LoadedWeightIsFtrlsClosedFormOfZAndN) {
+  StoreOptions options = TestOptions(RankPolicy::Fixed(2, 1));
+  Store store(options);
+  PushOne(store, 5, -3.0f, {}, 1);
+  PushOne(store, 9, 2.5f, {}, 1);
+  const float w5 = PullOne(store, 5).w;
+  ASSERT_NE(w5, 0.0f);
+  // Same (z, n) under a doubled learning rate: w changes by the closed form.
+  StoreOptions faster = options;
+  faster.ftrl_alpha = 2 * options.ftrl_alpha;
+  Store reloaded(faster);
+  ASSERT_TRUE(reloaded.Deserialize(store.Serialize(), "shard").ok());
+  const FtrlParams params{faster.ftrl_alpha, faster.ftrl_beta, faster.ftrl_l1, faster.ftrl_l2};
+  // The first push's state: n = g^2, z = g (w was 0, so sigma * w = 0).
+  EXPECT_EQ(PullOne(reloaded, 5).w, FtrlWeight(-3.0f, 9.0f, params));
+  EXPECT_NE(PullOne(reloaded, 5).w, w5);
+  // Under the same parameters the round trip is exact.
+  Store same(options);
+  ASSERT_TRUE(same.Deserialize(store.Serialize(), "shard").ok());
+  EXPECT_EQ(PullOne(same, 5).w, w5);
+  EXPECT_EQ(same.Serialize(), store.Serialize());
 }
 
 }  // namespace
