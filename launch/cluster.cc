@@ -4,11 +4,15 @@
 #include <glog/logging.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
 #include <atomic>
+#include <fstream>
 #include <cstring>
 #include <map>
 #include <thread>
@@ -78,19 +82,71 @@ namespace {
 std::atomic<int> g_stop_signal{0};  // set by the signal handler of the launcher process only
 void OnStopSignal(int sig) { g_stop_signal = sig; }
 
-pid_t Spawn(const std::string& binary, const std::vector<std::string>& args) {
+// One role's process: argv[0] is run through PATH. With keep_stdin, the child's stdin is a pipe
+// whose write end *stdin_fd keeps open (a remote role watches it to learn that we are gone).
+pid_t Spawn(const std::vector<std::string>& command, bool keep_stdin, int* stdin_fd) {
   std::vector<char*> argv;
-  argv.push_back(const_cast<char*>(binary.c_str()));
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  int fds[2] = {-1, -1};
+  if (keep_stdin && ::pipe2(fds, O_CLOEXEC) != 0) {
+    LOG(ERROR) << "pipe: " << std::strerror(errno);
+    return -1;
+  }
   pid_t pid = ::fork();
   if (pid == 0) {
-    ::execv(binary.c_str(), argv.data());
-    std::fprintf(stderr, "cannot run %s: %s\n", binary.c_str(), std::strerror(errno));
+    // Roles (and the ssh clients of remote roles) end with the launcher, even when it is killed.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (keep_stdin) ::dup2(fds[0], 0);  // dup2 clears O_CLOEXEC on fd 0
+    ::execvp(argv[0], argv.data());
+    std::fprintf(stderr, "cannot run %s: %s\n", argv[0], std::strerror(errno));
     ::_exit(127);
+  }
+  if (keep_stdin) {
+    ::close(fds[0]);
+    *stdin_fd = fds[1];
   }
   return pid;
 }
+
+// Where the roles run and how each is started.
+class RoleLauncher {
+ public:
+  explicit RoleLauncher(const LocalClusterOptions& options) : options_(options) {}
+
+  // The command for server/worker number `index` (servers first) with fmps arguments `args`.
+  std::vector<std::string> Command(int index, const std::vector<std::string>& args) const {
+    if (options_.hosts.empty()) {
+      std::vector<std::string> command{options_.binary};
+      command.insert(command.end(), args.begin(), args.end());
+      return command;
+    }
+    const std::string& entry = options_.hosts[index % options_.hosts.size()];
+    const std::string host = entry.substr(entry.find('@') + 1);  // npos + 1 == 0
+    std::string role = ShellQuote(options_.remote_binary.empty() ? options_.binary
+                                                                 : options_.remote_binary);
+    for (const auto& a : args) role += " " + ShellQuote(a);
+    role += " " + ShellQuote("--host=" + host);
+    // The role runs in the background with the connection's stdin saved on fd 3; a watcher
+    // ends it when that stdin closes (ssh gone). POSIX gives a background job /dev/null as stdin
+    // unless redirected explicitly, hence the dance.
+    const std::string script = "exec 3<&0; " + role +
+                               " </dev/null & p=$!; { cat <&3 >/dev/null 2>&1; kill $p 2>/dev/null; "
+                               "} </dev/null >/dev/null 2>&1 & wait $p";
+    std::vector<std::string> command{"ssh", "-o", "BatchMode=yes"};
+    command.insert(command.end(), options_.ssh_options.begin(), options_.ssh_options.end());
+    command.push_back(entry);
+    command.push_back("sh -c " + ShellQuote(script));
+    return command;
+  }
+  bool remote() const { return !options_.hosts.empty(); }
+  std::string Where(int index) const {
+    return remote() ? " on " + options_.hosts[index % options_.hosts.size()] : "";
+  }
+
+ private:
+  const LocalClusterOptions& options_;
+};
 
 std::string DescribeExit(int status) {
   if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
@@ -101,7 +157,8 @@ std::string DescribeExit(int status) {
 }  // namespace
 
 int RunLocalCluster(const LocalClusterOptions& options) {
-  Result<int> port = PickFreePort();
+  Result<int> port =
+      options.scheduler_port > 0 ? Result<int>(options.scheduler_port) : PickFreePort();
   if (!port.ok()) {
     LOG(ERROR) << port.status().ToString();
     return 1;
@@ -111,32 +168,44 @@ int RunLocalCluster(const LocalClusterOptions& options) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
 
-  std::map<pid_t, std::string> children;                 // pid -> role name
-  std::map<pid_t, std::vector<std::string>> child_args;  // servers and workers: how to restart them
+  std::map<pid_t, std::string> children;  // pid -> role name
+  struct Restart {
+    int index;
+    std::vector<std::string> command;
+  };
+  std::map<pid_t, Restart> restartable;  // servers and workers: how to start them again
+  std::map<pid_t, int> stdin_pipes;      // remote roles: the write end of their ssh's stdin
   int restarts_left = options.restart_failed;
-  std::vector<std::string> sched_args{"scheduler", "--host=127.0.0.1",
-                                      "--port=" + std::to_string(port.value())};
-  sched_args.insert(sched_args.end(), options.scheduler_args.begin(), options.scheduler_args.end());
-  pid_t scheduler = Spawn(options.binary, sched_args);
+  RoleLauncher launcher(options);
+  auto start = [&](int index, const std::vector<std::string>& command) {
+    int fd = -1;
+    pid_t pid = Spawn(command, launcher.remote(), &fd);
+    if (fd >= 0) stdin_pipes[pid] = fd;
+    restartable[pid] = Restart{index, command};
+    return pid;
+  };
+  const std::string sched_host = options.scheduler_host;
+  std::vector<std::string> sched_cmd{options.binary, "scheduler", "--host=" + sched_host,
+                                     "--port=" + std::to_string(port.value())};
+  sched_cmd.insert(sched_cmd.end(), options.scheduler_args.begin(), options.scheduler_args.end());
+  pid_t scheduler = Spawn(sched_cmd, false, nullptr);
   children[scheduler] = "scheduler";
-  const std::string at = "--scheduler=127.0.0.1:" + std::to_string(port.value());
-  for (int i = 0; i < options.num_servers; ++i) {
-    std::vector<std::string> args{"server", at};
+  const std::string at = "--scheduler=" + sched_host + ":" + std::to_string(port.value());
+  for (int i = 0; i < options.num_servers + options.num_workers; ++i) {
+    const bool server = i < options.num_servers;
+    std::vector<std::string> args{server ? "server" : "worker", at};
     args.insert(args.end(), options.node_args.begin(), options.node_args.end());
-    pid_t pid = Spawn(options.binary, args);
-    children[pid] = "server process " + std::to_string(i);
-    child_args[pid] = args;
+    pid_t pid = start(i, launcher.Command(i, args));
+    children[pid] = (server ? "server process " + std::to_string(i)
+                            : "worker process " + std::to_string(i - options.num_servers)) +
+                    launcher.Where(i);
   }
-  for (int i = 0; i < options.num_workers; ++i) {
-    std::vector<std::string> args{"worker", at};
-    args.insert(args.end(), options.node_args.begin(), options.node_args.end());
-    pid_t pid = Spawn(options.binary, args);
-    children[pid] = "worker process " + std::to_string(i);
-    child_args[pid] = args;
-  }
-  LOG(INFO) << "local cluster: scheduler on 127.0.0.1:" << port.value() << ", "
-            << options.num_servers << " servers, " << options.num_workers
-            << " workers (pids: scheduler " << scheduler << ")";
+  LOG(INFO) << (launcher.remote() ? "cluster" : "local cluster") << ": scheduler on " << sched_host
+            << ":" << port.value() << ", " << options.num_servers << " servers, "
+            << options.num_workers << " workers"
+            << (launcher.remote() ? " over ssh on " + std::to_string(options.hosts.size()) + " hosts"
+                                  : "")
+            << " (pids: scheduler " << scheduler << ")";
 
   int exit_code = 0;
   double kill_at = 0;  // when set, remaining children are killed at this time
@@ -147,17 +216,21 @@ int RunLocalCluster(const LocalClusterOptions& options) {
     if (pid > 0 && children.count(pid)) {
       std::string role = children[pid];
       children.erase(pid);
+      if (auto it = stdin_pipes.find(pid); it != stdin_pipes.end()) {
+        ::close(it->second);
+        stdin_pipes.erase(it);
+      }
       bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
       if (!ok && !terminated && g_stop_signal == 0 && pid != scheduler && kill_at == 0 &&
-          restarts_left > 0 && child_args.count(pid)) {
+          restarts_left > 0 && restartable.count(pid)) {
         --restarts_left;
-        pid_t again = Spawn(options.binary, child_args[pid]);
+        Restart r = restartable[pid];
+        restartable.erase(pid);
+        pid_t again = start(r.index, r.command);
         LOG(WARNING) << role << " (pid " << pid << ") failed: " << DescribeExit(status)
                      << "; restarted as pid " << again << " (it replaces the failed node; "
                      << restarts_left << " restarts left)";
         children[again] = role;
-        child_args[again] = child_args[pid];
-        child_args.erase(pid);
         continue;
       }
       if (!ok && !terminated && g_stop_signal == 0) {
@@ -193,6 +266,40 @@ int RunLocalCluster(const LocalClusterOptions& options) {
     return 130;
   }
   return exit_code;
+}
+
+Result<std::vector<std::string>> ReadHostFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::IOError("cannot read host file " + path);
+  std::vector<std::string> hosts;
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    line = line.substr(0, line.find('#'));
+    const size_t b = line.find_first_not_of(" \t\r");
+    if (b == std::string::npos) continue;
+    const size_t e = line.find_last_not_of(" \t\r");
+    std::string entry = line.substr(b, e - b + 1);
+    if (entry.find_first_of(" \t'\"") != std::string::npos || entry.back() == '@' ||
+        entry.front() == '-') {
+      return Status::InvalidArgument(path + ":" + std::to_string(number) +
+                                     ": expected one HOST or USER@HOST, got '" + entry + "'");
+    }
+    hosts.push_back(entry);
+  }
+  if (hosts.empty()) return Status::InvalidArgument(path + ": no hosts");
+  return hosts;
+}
+
+std::string ShellQuote(const std::string& arg) {
+  std::string out = "'";
+  for (char c : arg) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
 }
 
 }  // namespace fmps
