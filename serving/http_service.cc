@@ -1,0 +1,347 @@
+#include "serving/http_service.h"
+
+#include <glog/logging.h>
+
+#include <array>
+#include <atomic>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "serving/rank_request.h"
+
+namespace fmps {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// Upper bounds (seconds) of the latency histogram's buckets; +Inf is implicit.
+constexpr std::array<double, 16> kLatencyBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                    0.005,  0.01,    0.025,  0.05,  0.1,
+                                                    0.25,   0.5,     1,      2.5,   5,
+                                                    10};
+
+Result<tcp::endpoint> ParseListen(const std::string& listen) {
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    return Status::InvalidArgument("listen address '" + listen + "' is not HOST:PORT");
+  }
+  std::string host = listen.substr(0, colon);
+  const std::string port_text = listen.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (host.empty() || host == "localhost") host = "127.0.0.1";
+  char* end = nullptr;
+  const long port = std::strtol(port_text.c_str(), &end, 10);
+  if (port_text.empty() || *end != '\0' || port < 0 || port > 65535) {
+    return Status::InvalidArgument("listen address '" + listen + "': bad port '" + port_text +
+                                   "'");
+  }
+  boost::system::error_code ec;
+  asio::ip::address address = asio::ip::make_address(host, ec);
+  if (ec) {
+    return Status::InvalidArgument("listen address '" + listen + "': bad host '" + host +
+                                   "' (an IP address or localhost)");
+  }
+  return tcp::endpoint(address, static_cast<uint16_t>(port));
+}
+
+}  // namespace
+
+class HttpService::Impl {
+ public:
+  Impl(std::shared_ptr<const ModelSnapshot> snapshot, HttpServiceOptions options)
+      : options_(std::move(options)),
+        ranker_(std::move(snapshot), options_.ranker),
+        ioc_(std::max(1, options_.threads)),
+        acceptor_(asio::make_strand(ioc_)) {}
+
+  Status Start();
+  void Stop();
+  int port() const { return port_; }
+  const HttpServiceOptions& options() const { return options_; }
+
+  // Answers one request (any thread).
+  http::response<http::string_body> Handle(const http::request<http::string_body>& req);
+  // The answer to a body over the limit (the parser stopped reading it).
+  http::response<http::string_body> TooLarge(unsigned version);
+
+  ServiceCounters Counters() const {
+    ServiceCounters c;
+    c.requests = requests_.load();
+    c.rank_requests = rank_requests_.load();
+    c.candidates = candidates_.load();
+    c.errors = errors_.load();
+    return c;
+  }
+  std::string MetricsText() const;
+
+ private:
+  void Accept();
+  http::response<http::string_body> Reply(http::status status, unsigned version, bool keep_alive,
+                                          std::string body);
+  http::response<http::string_body> Rank(const http::request<http::string_body>& req);
+  void ObserveLatency(double seconds);
+
+  HttpServiceOptions options_;
+  Ranker ranker_;
+  asio::io_context ioc_;
+  tcp::acceptor acceptor_;
+  std::vector<std::thread> threads_;
+  int port_ = 0;
+  bool started_ = false, stopped_ = false;  // touched by Start/Stop callers only
+
+  std::atomic<uint64_t> requests_{0}, rank_requests_{0}, candidates_{0}, errors_{0};
+  std::array<std::atomic<uint64_t>, kLatencyBuckets.size() + 1> latency_counts_{};  // per bucket
+  std::atomic<uint64_t> latency_sum_ns_{0};
+};
+
+namespace {
+
+// One connection: read a request, answer it, repeat while the client keeps the connection alive.
+// Every handler runs on the connection's strand.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, HttpService::Impl* service)
+      : stream_(std::move(socket)), service_(service) {}
+
+  void Run() {
+    asio::dispatch(stream_.get_executor(),
+                   beast::bind_front_handler(&Session::Read, shared_from_this()));
+  }
+
+ private:
+  void Read() {
+    parser_.emplace();
+    parser_->body_limit(service_->options().max_body_bytes);
+    stream_.expires_after(std::chrono::milliseconds(
+        static_cast<int64_t>(service_->options().idle_timeout_s * 1000)));
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+  }
+
+  void OnRead(beast::error_code ec, size_t) {
+    if (ec == http::error::end_of_stream) {
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+      return;
+    }
+    if (ec == http::error::body_limit) {
+      response_ = service_->TooLarge(parser_->get().version());
+      Write();
+      return;
+    }
+    if (ec) return;  // timeout, reset, malformed HTTP: drop the connection
+    response_ = service_->Handle(parser_->get());
+    Write();
+  }
+
+  void Write() {
+    stream_.expires_after(std::chrono::milliseconds(
+        static_cast<int64_t>(service_->options().idle_timeout_s * 1000)));
+    http::async_write(stream_, response_,
+                      beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+  }
+
+  void OnWrite(beast::error_code ec, size_t) {
+    if (ec) return;
+    if (!response_.keep_alive()) {
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+      return;
+    }
+    buffer_.consume(0);
+    Read();
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  HttpService::Impl* service_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> response_;
+};
+
+}  // namespace
+
+Status HttpService::Impl::Start() {
+  if (started_) return Status::InvalidArgument("HttpService already started");
+  Result<tcp::endpoint> endpoint = ParseListen(options_.listen);
+  if (!endpoint.ok()) return endpoint.status();
+  boost::system::error_code ec;
+  acceptor_.open(endpoint->protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(*endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Status::IOError("cannot listen on " + options_.listen + ": " + ec.message());
+  port_ = acceptor_.local_endpoint().port();
+  started_ = true;
+  Accept();
+  for (int i = 0; i < std::max(1, options_.threads); ++i) threads_.emplace_back([this] {
+      ioc_.run();
+    });
+  return Status::OK();
+}
+
+void HttpService::Impl::Accept() {
+  acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket s) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) {
+      s.set_option(tcp::no_delay(true), ec);
+      std::make_shared<Session>(std::move(s), this)->Run();
+    }
+    Accept();
+  });
+}
+
+void HttpService::Impl::Stop() {
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  asio::dispatch(acceptor_.get_executor(), [this] {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+  });
+  // Connections still open are dropped: their pending handlers die with the stopped context.
+  ioc_.stop();
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+}
+
+http::response<http::string_body> HttpService::Impl::Reply(http::status status, unsigned version,
+                                                           bool keep_alive, std::string body) {
+  http::response<http::string_body> res{status, version};
+  res.set(http::field::server, "fmps");
+  res.set(http::field::content_type, "text/plain; charset=utf-8");
+  res.keep_alive(keep_alive);
+  res.body() = std::move(body);
+  res.prepare_payload();
+  if (static_cast<unsigned>(status) >= 400) errors_.fetch_add(1, std::memory_order_relaxed);
+  return res;
+}
+
+http::response<http::string_body> HttpService::Impl::TooLarge(unsigned version) {
+  requests_.fetch_add(1, std::memory_order_relaxed);
+  // The rest of the body is still on the wire: answer and close.
+  return Reply(http::status::bad_request, version, false,
+               "body over the limit of " + std::to_string(options_.max_body_bytes) + " bytes\n");
+}
+
+http::response<http::string_body> HttpService::Impl::Handle(
+    const http::request<http::string_body>& req) {
+  requests_.fetch_add(1, std::memory_order_relaxed);
+  std::string_view target(req.target().data(), req.target().size());
+  target = target.substr(0, target.find('?'));
+  const bool get = req.method() == http::verb::get;
+  if (target == "/rank") {
+    if (req.method() != http::verb::post) {
+      auto res = Reply(http::status::method_not_allowed, req.version(), req.keep_alive(),
+                       "/rank takes POST\n");
+      res.set(http::field::allow, "POST");
+      return res;
+    }
+    return Rank(req);
+  }
+  if (target == "/healthz" && get) {
+    const ModelSnapshot& s = ranker_.snapshot();
+    return Reply(http::status::ok, req.version(), req.keep_alive(),
+                 "ok model=" + s.config().model() + " version=" + std::to_string(s.version()) +
+                     "\n");
+  }
+  if (target == "/metrics" && get) {
+    auto res = Reply(http::status::ok, req.version(), req.keep_alive(), MetricsText());
+    res.set(http::field::content_type, "text/plain; version=0.0.4");
+    return res;
+  }
+  return Reply(http::status::not_found, req.version(), req.keep_alive(),
+               "no such endpoint: " + std::string(target) +
+                   " (POST /rank, GET /healthz, GET /metrics)\n");
+}
+
+http::response<http::string_body> HttpService::Impl::Rank(
+    const http::request<http::string_body>& req) {
+  const auto start = std::chrono::steady_clock::now();
+  rank_requests_.fetch_add(1, std::memory_order_relaxed);
+  thread_local RankRequest parsed;
+  thread_local std::vector<float> probs;
+  const ModelSnapshot& s = ranker_.snapshot();
+  Status st = ParseRankRequest(req.body(), s.num_fields(), s.hash_seed(), &parsed);
+  if (st.ok()) st = ranker_.Score(parsed.Context(), parsed.candidates, &probs);
+  if (!st.ok()) {
+    return Reply(http::status::bad_request, req.version(), req.keep_alive(),
+                 st.message() + "\n");
+  }
+  std::string body;
+  body.reserve(probs.size() * 13);
+  char buf[32];
+  for (float p : probs) {
+    const int n = std::snprintf(buf, sizeof(buf), "%.9g\n", p);
+    body.append(buf, static_cast<size_t>(n));
+  }
+  candidates_.fetch_add(probs.size(), std::memory_order_relaxed);
+  auto res = Reply(http::status::ok, req.version(), req.keep_alive(), std::move(body));
+  ObserveLatency(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return res;
+}
+
+void HttpService::Impl::ObserveLatency(double seconds) {
+  size_t b = 0;
+  while (b < kLatencyBuckets.size() && seconds > kLatencyBuckets[b]) ++b;
+  latency_counts_[b].fetch_add(1, std::memory_order_relaxed);
+  latency_sum_ns_.fetch_add(static_cast<uint64_t>(seconds * 1e9), std::memory_order_relaxed);
+}
+
+std::string HttpService::Impl::MetricsText() const {
+  std::string out;
+  auto counter = [&out](const char* name, const char* help, uint64_t value) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +
+           " " + std::to_string(value) + "\n";
+  };
+  const ServiceCounters c = Counters();
+  counter("fmps_serve_requests_total", "HTTP requests answered.", c.requests);
+  counter("fmps_serve_rank_requests_total", "POST /rank requests.", c.rank_requests);
+  counter("fmps_serve_candidates_total", "Candidates scored.", c.candidates);
+  counter("fmps_serve_errors_total", "Answers with status >= 400.", c.errors);
+  out +=
+      "# HELP fmps_serve_request_seconds Time to parse, score and format a successful /rank "
+      "request.\n# TYPE fmps_serve_request_seconds histogram\n";
+  uint64_t cumulative = 0;
+  char buf[64];
+  for (size_t b = 0; b <= kLatencyBuckets.size(); ++b) {
+    cumulative += latency_counts_[b].load(std::memory_order_relaxed);
+    if (b < kLatencyBuckets.size()) {
+      std::snprintf(buf, sizeof(buf), "%g", kLatencyBuckets[b]);
+    } else {
+      std::snprintf(buf, sizeof(buf), "+Inf");
+    }
+    out += std::string("fmps_serve_request_seconds_bucket{le=\"") + buf + "\"} " +
+           std::to_string(cumulative) + "\n";
+  }
+  std::snprintf(buf, sizeof(buf), "%.9g", double(latency_sum_ns_.load()) * 1e-9);
+  out += std::string("fmps_serve_request_seconds_sum ") + buf + "\n";
+  out += "fmps_serve_request_seconds_count " + std::to_string(cumulative) + "\n";
+  const ModelSnapshot& s = ranker_.snapshot();
+  out += "# HELP fmps_serve_model_version Checkpoint version being served.\n"
+         "# TYPE fmps_serve_model_version gauge\nfmps_serve_model_version{model=\"" +
+         s.config().model() + "\"} " + std::to_string(s.version()) + "\n";
+  return out;
+}
+
+HttpService::HttpService(std::shared_ptr<const ModelSnapshot> snapshot, HttpServiceOptions options)
+    : impl_(std::make_unique<Impl>(std::move(snapshot), std::move(options))) {}
+HttpService::~HttpService() { Stop(); }
+Status HttpService::Start() { return impl_->Start(); }
+int HttpService::port() const { return impl_->port(); }
+void HttpService::Stop() { impl_->Stop(); }
+ServiceCounters HttpService::counters() const { return impl_->Counters(); }
+std::string HttpService::MetricsText() const { return impl_->MetricsText(); }
+
+}  // namespace fmps

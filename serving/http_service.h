@@ -1,0 +1,64 @@
+// HttpService: the ranking service over HTTP/1.1 (Boost.Beast on Asio), keep-alive connections.
+//   POST /rank     body text/plain, see rank_request.h; answers one probability per candidate
+//                  line, "%.9g\n". Bad input -> 400 with a message naming the line and token.
+//   GET  /healthz  "ok model=NAME version=N".
+//   GET  /metrics  Prometheus text: requests, candidates, errors, latency histogram.
+// Threads: Start() runs `threads` threads on one io_context; every connection lives on its own
+// strand, the Ranker is const and thread-safe, metrics are atomics. Stop() (any thread, also from
+// a signal-waiting thread; not from a handler) closes the listener and joins the threads.
+#ifndef FMPS_SERVING_HTTP_SERVICE_H_
+#define FMPS_SERVING_HTTP_SERVICE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "ps/base/status.h"
+#include "serving/model_snapshot.h"
+#include "serving/ranker.h"
+
+namespace fmps {
+
+struct HttpServiceOptions {
+  std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0 picks a free port (see port())
+  int threads = 2;                        // threads running the io_context
+  size_t max_body_bytes = 16u << 20;      // larger /rank bodies are refused with 400
+  double idle_timeout_s = 60;             // a connection silent this long is closed
+  RankerOptions ranker;                   // how candidates are scored
+};
+
+// Counters of the service, as /metrics prints them.
+struct ServiceCounters {
+  uint64_t requests = 0;    // every HTTP request answered
+  uint64_t rank_requests = 0;
+  uint64_t candidates = 0;  // candidates scored
+  uint64_t errors = 0;      // answers with status >= 400
+};
+
+class HttpService {
+ public:
+  HttpService(std::shared_ptr<const ModelSnapshot> snapshot, HttpServiceOptions options);
+  ~HttpService();  // Stop()
+  HttpService(const HttpService&) = delete;
+  HttpService& operator=(const HttpService&) = delete;
+
+  // Binds and starts the threads. InvalidArgument for a bad listen address, IOError when the
+  // address cannot be bound.
+  Status Start();
+  int port() const;  // the bound port (after Start)
+  // Stops accepting, closes connections, joins the threads. Idempotent.
+  void Stop();
+
+  ServiceCounters counters() const;
+  std::string MetricsText() const;
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fmps
+
+#endif  // FMPS_SERVING_HTTP_SERVICE_H_

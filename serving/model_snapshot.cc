@@ -1,0 +1,146 @@
+#include "serving/model_snapshot.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "ps/base/env.h"
+#include "ps/base/keys.h"
+#include "ps/checkpoint.h"
+#include "ps/store/store.h"
+#include "worker/job_config.h"
+
+namespace fmps {
+
+Status ModelSnapshot::Init(const proto::JobConfig& config) {
+  config_ = config;
+  Result<std::unique_ptr<Model>> model = CreateModel(ModelOptionsFromConfig(config));
+  if (!model.ok()) return model.status();
+  model_ = std::move(model.value());
+  width_ = model_->EmbeddingWidth();
+  zeros_.assign(width_, 0.f);
+  Result<ReaderOptions> reader = ReaderOptionsFromConfig(config);
+  // A model trained on a format this build does not know still serves: only the seed matters.
+  hash_seed_ = reader.ok() ? reader->hash_seed : 0;
+  return Status::OK();
+}
+
+Status ModelSnapshot::AddRow(uint64_t key, float w, std::span<const float> v,
+                             const std::string& source) {
+  if (v.size() > size_t(width_)) {
+    return Status::Corruption(source + ": key " + std::to_string(key) + " has an embedding of " +
+                              std::to_string(v.size()) + " floats but model " + config_.model() +
+                              " has width " + std::to_string(width_));
+  }
+  keys_.push_back(key);
+  w_.push_back(w);
+  widths_.push_back(static_cast<uint16_t>(v.size()));
+  const size_t at = V_.size();
+  V_.resize(at + width_, 0.f);
+  if (!v.empty()) std::memcpy(&V_[at], v.data(), v.size() * sizeof(float));
+  return Status::OK();
+}
+
+// Linear probing over Mix64(key) with a load factor of at most 1/2: a lookup touches one or two
+// slots, cheaper than std::unordered_map's node chase on the per-candidate path.
+Status ModelSnapshot::BuildIndex(const std::string& source) {
+  size_t slots = 16;
+  while (slots < 2 * keys_.size()) slots *= 2;
+  slots_.assign(slots, kMissing);
+  slot_mask_ = slots - 1;
+  for (uint32_t row = 0; row < keys_.size(); ++row) {
+    uint64_t s = Mix64(keys_[row]) & slot_mask_;
+    while (slots_[s] != kMissing) {
+      if (keys_[slots_[s]] == keys_[row]) {
+        return Status::Corruption(source + ": key " + std::to_string(keys_[row]) +
+                                  " appears twice");
+      }
+      s = (s + 1) & slot_mask_;
+    }
+    slots_[s] = row;
+  }
+  return Status::OK();
+}
+
+uint32_t ModelSnapshot::Find(uint64_t key) const {
+  uint64_t s = Mix64(key) & slot_mask_;
+  while (true) {
+    const uint32_t row = slots_[s];
+    if (row == kMissing || keys_[row] == key) return row;
+    s = (s + 1) & slot_mask_;
+  }
+}
+
+void ModelSnapshot::Lookup(std::span<const uint64_t> keys, std::vector<float>* w,
+                           std::vector<float>* V, std::vector<uint16_t>* widths) const {
+  w->resize(keys.size());
+  V->resize(keys.size() * width_);
+  widths->resize(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const uint32_t row = Find(keys[i]);
+    (*w)[i] = this->w(row);
+    (*widths)[i] = real_width(row);
+    std::memcpy(V->data() + i * width_, this->V(row), width_ * sizeof(float));
+  }
+}
+
+Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::FromRows(const proto::JobConfig& config,
+                                                               std::vector<float> dense,
+                                                               const std::vector<SnapshotRow>& rows,
+                                                               int64_t version) {
+  std::unique_ptr<ModelSnapshot> s(new ModelSnapshot());
+  FMPS_RETURN_IF_ERROR(s->Init(config));
+  if (dense.size() != s->model_->DenseSize()) {
+    return Status::InvalidArgument("dense block of " + std::to_string(dense.size()) +
+                                   " floats, model " + config.model() + " needs " +
+                                   std::to_string(s->model_->DenseSize()));
+  }
+  s->dense_ = std::move(dense);
+  s->version_ = version;
+  for (const SnapshotRow& r : rows) FMPS_RETURN_IF_ERROR(s->AddRow(r.key, r.w, r.v, "FromRows"));
+  FMPS_RETURN_IF_ERROR(s->BuildIndex("FromRows"));
+  return s;
+}
+
+Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::Load(const std::string& model_dir) {
+  Result<proto::Manifest> manifest = FindNewestGoodManifest(model_dir);
+  if (!manifest.ok()) return manifest.status();
+  std::unique_ptr<ModelSnapshot> s(new ModelSnapshot());
+  FMPS_RETURN_IF_ERROR(s->Init(manifest->config()));
+  s->version_ = manifest->version();
+  // Deserialize checks only the store's maximum width against the shard's; the model's width is
+  // that maximum for every model (DiFacto k, RaFM's largest rank, FFM m*k), so one fixed-width
+  // policy reads any of them. The training options (FTRL, admission) play no part in reading.
+  StoreOptions store_options;
+  store_options.policy = RankPolicy::Fixed(static_cast<uint32_t>(s->width_), 1);
+  bool have_dense = false;
+  for (const auto& entry : manifest->shards()) {
+    const std::string path = model_dir + "/" + entry.file();
+    Result<std::string> bytes = ReadFile(path);
+    if (!bytes.ok()) return bytes.status();
+    Result<ShardData> shard = DecodeShard(bytes.value(), path);
+    if (!shard.ok()) return shard.status();
+    if (entry.server() == 0) {
+      s->dense_ = std::move(shard->dense);
+      have_dense = true;
+    }
+    Status added;
+    {
+      Store store(store_options);
+      FMPS_RETURN_IF_ERROR(store.Deserialize(shard->store, path));
+      shard->store.clear();
+      shard->store.shrink_to_fit();
+      store.ForEach([&](uint64_t key, float w, std::span<const float> v) {
+        if (added.ok()) added = s->AddRow(key, w, v, path);
+      });
+    }
+    FMPS_RETURN_IF_ERROR(added);
+  }
+  if (!have_dense || s->dense_.size() != s->model_->DenseSize()) {
+    return Status::Corruption(model_dir + ": dense block does not match model " +
+                              s->config_.model());
+  }
+  FMPS_RETURN_IF_ERROR(s->BuildIndex(model_dir));
+  return s;
+}
+
+}  // namespace fmps

@@ -1,0 +1,88 @@
+// ModelSnapshot: a trained model frozen for serving. It loads the newest good checkpoint of a
+// model directory (every shard verified), keeps the model built from the manifest's job config,
+// the dense block of server 0 and, per key, w and the embedding zero-padded to the model's
+// width, in one flat read-only table. After Load/FromRows it is immutable, so any number of
+// threads may look keys up at once without locks.
+#ifndef FMPS_SERVING_MODEL_SNAPSHOT_H_
+#define FMPS_SERVING_MODEL_SNAPSHOT_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "models/model.h"
+#include "proto/fmps.pb.h"
+#include "ps/base/status.h"
+
+namespace fmps {
+
+// One key of a snapshot built in memory (tests, benchmarks): v may be narrower than the model's
+// width (the rest reads as zero), never wider.
+struct SnapshotRow {
+  uint64_t key = 0;
+  float w = 0;
+  std::vector<float> v;
+};
+
+class ModelSnapshot {
+ public:
+  // The newest checkpoint of model_dir whose manifest and shards all verify.
+  static Result<std::unique_ptr<ModelSnapshot>> Load(const std::string& model_dir);
+  // A snapshot of the model config describes, with the given dense block and rows.
+  static Result<std::unique_ptr<ModelSnapshot>> FromRows(const proto::JobConfig& config,
+                                                         std::vector<float> dense,
+                                                         const std::vector<SnapshotRow>& rows,
+                                                         int64_t version = 0);
+
+  const Model& model() const { return *model_; }
+  const proto::JobConfig& config() const { return config_; }
+  int64_t version() const { return version_; }
+  int width() const { return width_; }  // the model's EmbeddingWidth()
+  int num_fields() const { return config_.num_fields(); }
+  uint64_t hash_seed() const { return hash_seed_; }  // seed the training readers hashed with
+  std::span<const float> dense() const { return dense_; }
+  size_t num_keys() const { return keys_.size(); }
+
+  // Row of key: its index, or kMissing for a key the model never kept (it reads as w = 0 and a
+  // zero embedding, as a server's Pull answers).
+  static constexpr uint32_t kMissing = UINT32_MAX;
+  uint32_t Find(uint64_t key) const;
+  float w(uint32_t row) const { return row == kMissing ? 0.f : w_[row]; }
+  // width() floats; the zero row for kMissing.
+  const float* V(uint32_t row) const {
+    return row == kMissing ? zeros_.data() : V_.data() + size_t(row) * width_;
+  }
+  uint16_t real_width(uint32_t row) const { return row == kMissing ? 0 : widths_[row]; }
+
+  // For each key: w[i], V[i*width() ...] (zero-padded) and its real width, in the layout of
+  // ParamView. The output vectors are resized.
+  void Lookup(std::span<const uint64_t> keys, std::vector<float>* w, std::vector<float>* V,
+              std::vector<uint16_t>* widths) const;
+
+ private:
+  ModelSnapshot() = default;
+  Status Init(const proto::JobConfig& config);
+  Status AddRow(uint64_t key, float w, std::span<const float> v, const std::string& source);
+  Status BuildIndex(const std::string& source);
+
+  proto::JobConfig config_;
+  std::unique_ptr<Model> model_;
+  int64_t version_ = 0;
+  int width_ = 0;
+  uint64_t hash_seed_ = 0;
+  std::vector<float> dense_;
+  // Rows in insertion order; the open-addressing index maps Mix64(key) to a row.
+  std::vector<uint64_t> keys_;
+  std::vector<float> w_;
+  std::vector<float> V_;  // [rows * width_]
+  std::vector<uint16_t> widths_;
+  std::vector<float> zeros_;       // [width_]
+  std::vector<uint32_t> slots_;    // power-of-two table of row indices, kMissing = empty
+  uint64_t slot_mask_ = 0;
+};
+
+}  // namespace fmps
+
+#endif  // FMPS_SERVING_MODEL_SNAPSHOT_H_
