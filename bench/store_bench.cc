@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -25,6 +26,14 @@ uint64_t ParseOr(int argc, char** argv, int i, uint64_t fallback) {
   if (argc <= i) return fallback;
   const uint64_t value = std::strtoull(argv[i], nullptr, 10);
   return value > 0 ? value : fallback;
+}
+
+// CPU time of this thread: on a shared machine the wall clock also counts time spent waiting for
+// a core, so rates are given per wall second and per CPU second.
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 }  // namespace
@@ -69,6 +78,8 @@ int main(int argc, char** argv) {
   std::vector<float> grads;
   std::vector<uint16_t> zero_widths(batch, 0);
   double start = fmps::NowSeconds();
+  double cpu_start = ThreadCpuSeconds();
+  double sample_cpu = 0;  // CPU time of the Stats() samples, not counted as insertion time
   for (uint64_t begin = 0; begin < num_keys; begin += batch) {
     const uint64_t n = std::min(batch, num_keys - begin);
     grads.resize(n);
@@ -80,6 +91,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "push failed: %s\n", status.ToString().c_str());
       return 1;
     }
+    const double sample_start = ThreadCpuSeconds();
     const fmps::StoreStats sample = store.Stats();  // cheap: counters and per-arena sizes
     if (sample.keys >= std::max<uint64_t>(1000, num_keys / 2)) {
       const double overhead = overhead_of(sample);
@@ -94,8 +106,10 @@ int main(int argc, char** argv) {
       sampled_sum += overhead;
       ++samples;
     }
+    sample_cpu += ThreadCpuSeconds() - sample_start;
   }
   const double insert_seconds = fmps::NowSeconds() - start;
+  const double insert_cpu = ThreadCpuSeconds() - cpu_start - sample_cpu;
 
   // Pull everything back, batch by batch, keeping the widths for pass 2.
   std::vector<float> values;
@@ -103,6 +117,7 @@ int main(int argc, char** argv) {
   std::vector<uint16_t> all_widths;
   all_widths.reserve(num_keys);
   start = fmps::NowSeconds();
+  cpu_start = ThreadCpuSeconds();
   for (uint64_t begin = 0; begin < num_keys; begin += batch) {
     const uint64_t n = std::min(batch, num_keys - begin);
     values.clear();
@@ -111,6 +126,7 @@ int main(int argc, char** argv) {
     all_widths.insert(all_widths.end(), widths.begin(), widths.end());
   }
   const double pull_seconds = fmps::NowSeconds() - start;
+  const double pull_cpu = ThreadCpuSeconds() - cpu_start;
   const fmps::StoreStats stats = store.Stats();  // memory after one push per key
 
   // Pass 2: the same keys again with the widths the pull returned: gradients for w and every
@@ -118,6 +134,7 @@ int main(int argc, char** argv) {
   std::normal_distribution<float> normal(0.0f, 0.1f);
   std::vector<uint32_t> ones(batch, 1);
   uint64_t update_keys = 0;
+  double update_cpu = 0;  // only the Push calls: the gradients are drawn between them
   start = fmps::NowSeconds();
   for (uint64_t begin = 0; begin < num_keys; begin += batch) {
     const uint64_t n = std::min(batch, num_keys - begin);
@@ -126,9 +143,11 @@ int main(int argc, char** argv) {
       grads.push_back(normal(rng));
       for (uint16_t d = 0; d < all_widths[i]; ++d) grads.push_back(normal(rng));
     }
+    const double push_start = ThreadCpuSeconds();
     const fmps::Status status =
         store.Push(std::span(keys).subspan(begin, n), grads,
                    std::span(all_widths).subspan(begin, n), std::span(ones).first(n));
+    update_cpu += ThreadCpuSeconds() - push_start;
     if (!status.ok()) {
       std::fprintf(stderr, "push failed: %s\n", status.ToString().c_str());
       return 1;
@@ -159,15 +178,20 @@ int main(int argc, char** argv) {
   std::printf("push_insert_keys_per_s %.0f\n", insert_rate);
   std::printf("pull_keys_per_s %.0f\n", pull_rate);
   std::printf("push_update_keys_per_s %.0f\n", update_rate);
+  std::printf("push_insert_keys_per_cpu_s %.0f\n", num_keys / insert_cpu);
+  std::printf("pull_keys_per_cpu_s %.0f\n", num_keys / pull_cpu);
+  std::printf("push_update_keys_per_cpu_s %.0f\n", update_keys / update_cpu);
   std::printf("peak_rss_mb %.1f\n", rss_mb);
   std::printf(
       "{\"policy\":\"%s\",\"keys\":%llu,\"embeddings\":%llu,\"bytes\":%llu,\"bytes_per_key\":%.2f,"
       "\"floats_per_key\":%.3f,\"overhead_bytes_per_key\":%.2f,\"overhead_max\":%.2f,\"overhead_mean\":%.2f,\"push_insert_keys_per_s\":%.0f,"
-      "\"pull_keys_per_s\":%.0f,\"push_update_keys_per_s\":%.0f,\"peak_rss_mb\":%.1f}\n",
+      "\"pull_keys_per_s\":%.0f,\"push_update_keys_per_s\":%.0f,\"push_insert_keys_per_cpu_s\":%.0f,"
+      "\"pull_keys_per_cpu_s\":%.0f,\"push_update_keys_per_cpu_s\":%.0f,\"peak_rss_mb\":%.1f}\n",
       policy.c_str(), static_cast<unsigned long long>(stats.keys),
       static_cast<unsigned long long>(stats.embeddings),
       static_cast<unsigned long long>(stats.bytes), bytes_per_key, floats_per_key, overhead,
       sampled_max, samples > 0 ? sampled_sum / samples : 0.0,
-      insert_rate, pull_rate, update_rate, rss_mb);
+      insert_rate, pull_rate, update_rate, num_keys / insert_cpu, num_keys / pull_cpu,
+      update_keys / update_cpu, rss_mb);
   return 0;
 }

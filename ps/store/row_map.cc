@@ -61,8 +61,8 @@ void RowMap::Clear() {
 
 RowMap::Segment RowMap::MakeSegment(uint32_t capacity, uint32_t depth) {
   Segment s;
-  s.ords = std::make_unique_for_overwrite<uint64_t[]>(size_t{capacity} + 1);
-  std::fill_n(s.ords.get(), size_t{capacity} + 1, kEmpty);
+  s.ords = std::make_unique_for_overwrite<uint64_t[]>(size_t{capacity} + kSentinels);
+  std::fill_n(s.ords.get(), size_t{capacity} + kSentinels, kEmpty);
   s.rows = std::make_unique_for_overwrite<RowState[]>(capacity);
   s.capacity = capacity;
   // A short tail past the last home absorbs the run that would wrap round: the table never wraps,
@@ -95,6 +95,17 @@ void RowMap::Prefetch(uint64_t key) const {
   const uint32_t home = Home(s, ord);
   __builtin_prefetch(&s.ords[home]);
   __builtin_prefetch(&s.rows[home]);
+}
+
+void RowMap::PrefetchRun(uint64_t key) const {
+  const uint64_t ord = OrdOf(key);
+  const Segment& s = segments_[dir_[DirIndex(ord)]];
+  const uint32_t home = Home(s, ord);
+  // A run at this load is a few tens of slots: two more lines of keys, three of row states.
+  const char* keys = reinterpret_cast<const char*>(&s.ords[home]);
+  const char* rows = reinterpret_cast<const char*>(&s.rows[home]);
+  for (int line = 1; line <= 2; ++line) __builtin_prefetch(keys + 64 * line);
+  for (int line = 1; line <= 3; ++line) __builtin_prefetch(rows + 64 * line);
 }
 
 const RowState* RowMap::Find(uint64_t key) const {
@@ -136,7 +147,12 @@ RowState* RowMap::FindOrInsert(uint64_t key, bool* inserted) {
       Resize(index, Grown(s.capacity));
       continue;
     }
+    // The end of the run, four slots per branch (runs are tens of slots long at this load).
     uint32_t empty = i;
+    while ((ords[empty] != kEmpty) & (ords[empty + 1] != kEmpty) & (ords[empty + 2] != kEmpty) &
+           (ords[empty + 3] != kEmpty)) {
+      empty += 4;
+    }
     while (ords[empty] != kEmpty) ++empty;
     if (empty == s.capacity) {  // the run reaches the end: no room to shift into
       Resize(index, Grown(s.capacity));

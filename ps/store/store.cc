@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <string>
 
@@ -193,13 +194,42 @@ void Store::Impl::PushOne(RowState& row, uint64_t key, float grad_w, const float
   if (target > width) WidenEmbedding(row, key, target);  // never shrinks
 }
 
+// Batches are answered in a software pipeline: a table far larger than the cache makes every
+// key's key line, row line and arena row a miss, so each is requested a few keys ahead:
+// kFarAhead keys ahead the home lines, kRowAhead ahead the row found, kArenaAhead ahead its
+// embedding. The misses of several keys then overlap instead of following one another.
+namespace {
+constexpr size_t kFarAhead = 16;
+constexpr size_t kRowAhead = 8;
+constexpr size_t kArenaAhead = 4;
+}  // namespace
+
+void Store::Impl::PrefetchEmbedding(const RowState* row) const {
+  if (row == nullptr || !row->embedded()) return;
+  const float* embedding = EmbeddingOf(row->z_or_ref);
+  __builtin_prefetch(embedding);
+  __builtin_prefetch(embedding + 2 * WidthOf(row->z_or_ref));  // the row may span two lines
+}
+
 void Store::Impl::Pull(std::span<const uint64_t> keys, std::vector<float>* values,
                        std::vector<uint16_t>* widths) const {
-  constexpr size_t kAhead = 8;
-  for (size_t i = 0; i < std::min(kAhead, keys.size()); ++i) map_.Prefetch(keys[i]);
-  for (size_t i = 0; i < keys.size(); ++i) {
-    if (i + kAhead < keys.size()) map_.Prefetch(keys[i + kAhead]);
-    const RowState* row = map_.Find(keys[i]);
+  const size_t n = keys.size();
+  // Rows found kRowAhead keys ahead (Pull does not mutate, so the pointers stay valid).
+  std::array<const RowState*, kRowAhead> found{};
+  auto find_ahead = [&](size_t j) {
+    if (j >= n) return;
+    const RowState* row = map_.Find(keys[j]);
+    found[j % kRowAhead] = row;
+    if (row != nullptr) __builtin_prefetch(row);
+  };
+  for (size_t j = 0; j < std::min(kFarAhead, n); ++j) map_.Prefetch(keys[j]);
+  for (size_t j = 0; j < kRowAhead; ++j) find_ahead(j);
+  for (size_t j = 0; j < std::min(kArenaAhead, n); ++j) PrefetchEmbedding(found[j]);
+  for (size_t i = 0; i < n; ++i) {
+    const RowState* row = found[i % kRowAhead];
+    if (i + kFarAhead < n) map_.Prefetch(keys[i + kFarAhead]);
+    find_ahead(i + kRowAhead);  // reuses the slot of key i: `row` was read above
+    if (i + kArenaAhead < n) PrefetchEmbedding(found[(i + kArenaAhead) % kRowAhead]);
     if (row == nullptr) {
       values->push_back(0.0f);
       widths->push_back(0);
@@ -241,10 +271,23 @@ Status Store::Impl::Push(std::span<const uint64_t> keys, std::span<const float> 
     if (LiveBytes() + incoming >= CapTrigger()) EvictColdest(incoming);
   }
   const float* grad = grads.data();
-  constexpr size_t kAhead = 8;
-  for (size_t i = 0; i < std::min(kAhead, keys.size()); ++i) map_.Prefetch(keys[i]);
-  for (size_t i = 0; i < keys.size(); ++i) {
-    if (i + kAhead < keys.size()) map_.Prefetch(keys[i + kAhead]);
+  // The pipeline of Pull; rows move when keys are inserted, so the later stages look their row
+  // up again (a hit in the cache by then) instead of keeping pointers.
+  const size_t n = keys.size();
+  for (size_t j = 0; j < std::min(kFarAhead, n); ++j) map_.Prefetch(keys[j]);
+  for (size_t j = 0; j < std::min(kRowAhead, n); ++j) __builtin_prefetch(map_.Find(keys[j]));
+  for (size_t j = 0; j < std::min(kArenaAhead, n); ++j) PrefetchEmbedding(map_.Find(keys[j]));
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kFarAhead < n) map_.Prefetch(keys[i + kFarAhead]);
+    if (i + kRowAhead < n) {
+      const RowState* row = map_.Find(keys[i + kRowAhead]);
+      if (row != nullptr) {
+        __builtin_prefetch(row);
+      } else {
+        map_.PrefetchRun(keys[i + kRowAhead]);  // a new key: its insertion shifts the run
+      }
+    }
+    if (i + kArenaAhead < n) PrefetchEmbedding(map_.Find(keys[i + kArenaAhead]));
     const float* key_grads = grad;
     grad += 1 + widths[i];
     uint32_t prior = 0;

@@ -6,8 +6,8 @@
 //   of which z and n are model floats, and w is not stored at all (FTRL's closed form of z and n,
 //   recomputed where read), so a key without an embedding costs 20 / load - 12 bytes of overhead
 //   and one with an embedding (z in its arena row, the slot's 4 bytes hold the reference)
-//   20 / load - 8; the load stays within 0.86 .. 0.93: 9.5 .. 11.3 and 13.5 .. 15.3 bytes
-//   (below 0.86 only after erasures, down to 0.80 before a segment shrinks).
+//   20 / load - 8; the load stays within 0.845 .. 0.93: 9.5 .. 11.7 and 13.5 .. 15.7 bytes
+//   (below 0.845 only after erasures, down to 0.77 before a segment shrinks).
 //   Arena chunk tails and segment records ~ 0.
 // bench/store_bench.cc measures it. Not-yet-admitted keys cost nothing per key: they live in the
 // fixed-size admission sketch.
@@ -60,6 +60,8 @@ class Store::Impl {
     return row.embedded() ? EmbeddingOf(row.z_or_ref)[0] : row.inline_z();
   }
   float W(const RowState& row) const { return FtrlWeight(Z(row), row.n(), ftrl_); }
+  // Hints the cache that the embedding of `row` (if any) is read soon.
+  void PrefetchEmbedding(const RowState* row) const;
   // Arena id (1-based) for `width`, created on first use; 0 when all ids are taken.
   uint32_t ArenaFor(uint32_t width);
   // A fresh embedding slot of `width`; 0 when none can be had (arena or id space full).
