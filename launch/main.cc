@@ -1,9 +1,12 @@
 // fmps: one binary, every role. `fmps train` runs a job (by default a local cluster of processes),
 // `fmps scheduler|server|worker` start the roles by hand on any host, `fmps predict` scores data
-// with a saved model, `fmps gen` writes synthetic Criteo-format data. Flags and environment are
+// with a saved model, `fmps serve` ranks candidates over HTTP, `fmps gen` writes synthetic
+// Criteo-format data. Flags and environment are
 // read here and nowhere else; libraries get Options structs.
 #include <gflags/gflags.h>
 #include <glog/logging.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -22,6 +25,8 @@
 #include "ps/base/keys.h"
 #include "ps/server.h"
 #include "scheduler/scheduler.h"
+#include "serving/http_service.h"
+#include "serving/model_snapshot.h"
 #include "worker/job_config.h"
 #include "worker/reader.h"
 #include "worker/worker.h"
@@ -99,6 +104,9 @@ DEFINE_bool(resume, false, "continue from the newest good checkpoint in --model_
 DEFINE_string(init_model, "", "warm start: load this model directory before training");
 // Predict.
 DEFINE_string(out, "-", "predict: output file, one probability per line (- for stdout)");
+// Serve.
+DEFINE_string(listen, "127.0.0.1:8080", "serve: HOST:PORT the HTTP service listens on (port 0: any)");
+DEFINE_int32(serve_threads, 2, "serve: threads answering HTTP requests");
 // Gen.
 DEFINE_uint64(rows, 100000, "gen: rows to write");
 DEFINE_uint64(model_seed, 42, "gen: seed of the planted model (share it between train and test)");
@@ -168,6 +176,7 @@ const std::map<std::string, std::vector<std::string>>& CommandFlags() {
         {"server", {"scheduler", "host", "port", "replace", "join_timeout"}},
         {"worker", {"scheduler", "host", "port", "replace", "join_timeout"}},
         {"predict", {"model_dir", "data", "format", "out", "batch_size"}},
+        {"serve", {"model_dir", "listen", "serve_threads"}},
         {"gen", {"rows", "seed", "model_seed", "planted", "planted_k"}},
     };
   }();
@@ -180,6 +189,7 @@ const char* CommandSummary(const std::string& cmd) {
   if (cmd == "server") return "run a server: fmps server --scheduler=HOST:PORT";
   if (cmd == "worker") return "run a worker: fmps worker --scheduler=HOST:PORT";
   if (cmd == "predict") return "score data with a saved model: one probability per line";
+  if (cmd == "serve") return "rank candidates over HTTP with a saved model (POST /rank)";
   if (cmd == "gen") return "write synthetic Criteo-format rows from a planted model to stdout";
   return "";
 }
@@ -474,6 +484,38 @@ int RunPredict() {
   return 0;
 }
 
+int RunServe() {
+  if (FLAGS_model_dir.empty()) return Fail(Status::InvalidArgument("serve needs --model_dir"));
+  if (FLAGS_serve_threads < 1 || FLAGS_serve_threads > 256)
+    return Fail(Status::InvalidArgument("--serve_threads must be in 1..256"));
+  // SIGINT/SIGTERM are blocked before any thread starts, so only sigwait below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  Result<std::unique_ptr<ModelSnapshot>> snapshot = ModelSnapshot::Load(FLAGS_model_dir);
+  if (!snapshot.ok()) return Fail(snapshot.status());
+  const ModelSnapshot& s = *snapshot.value();
+  LOG(INFO) << "loaded " << s.config().model() << " checkpoint " << s.version() << " of "
+            << FLAGS_model_dir << ": " << s.num_keys() << " keys, " << s.num_fields()
+            << " fields, width " << s.width();
+  HttpServiceOptions o;
+  o.listen = FLAGS_listen;
+  o.threads = FLAGS_serve_threads;
+  HttpService service(std::shared_ptr<const ModelSnapshot>(std::move(snapshot.value())), o);
+  Status st = service.Start();
+  if (!st.ok()) return Fail(st);
+  LOG(INFO) << "serving on " << FLAGS_listen.substr(0, FLAGS_listen.rfind(':')) << ":"
+            << service.port() << " (POST /rank, GET /healthz, GET /metrics) with "
+            << FLAGS_serve_threads << " threads";
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  LOG(INFO) << "signal " << signal_number << ": stopping";
+  service.Stop();
+  return 0;
+}
+
 int RunGen() {
   datagen::GeneratorOptions o;
   o.rows = FLAGS_rows;
@@ -529,6 +571,7 @@ int main(int argc, char** argv) {
   if (cmd == "server") return RunServerOrWorker(proto::SERVER);
   if (cmd == "worker") return RunServerOrWorker(proto::WORKER);
   if (cmd == "predict") return RunPredict();
+  if (cmd == "serve") return RunServe();
   if (cmd == "gen") return RunGen();
   return 2;
 }

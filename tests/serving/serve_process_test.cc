@@ -1,0 +1,174 @@
+// `fmps serve` as a process: train a tiny DPLR model with `fmps train` on generated libffm rows,
+// start `fmps serve` on a free loopback port, query /rank, and compare every probability with
+// `fmps predict` on the same rows (context + candidate written as one libffm line). SIGTERM
+// stops the service with exit code 0.
+#include <signal.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "tests/integration/process_util.h"
+
+namespace fmps {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr int kFields = 10;  // context fields 0..5, item fields 6..9
+
+// One HTTP request on a fresh connection; nullopt when the service does not answer.
+std::optional<http::response<http::string_body>> Request(int port, http::verb verb,
+                                                         const std::string& target,
+                                                         const std::string& body) {
+  try {
+    asio::io_context ioc;
+    beast::tcp_stream stream(ioc);
+    stream.expires_after(std::chrono::seconds(20));
+    stream.connect(tcp::endpoint(asio::ip::address_v4::loopback(), static_cast<uint16_t>(port)));
+    http::request<http::string_body> req{verb, target, 11};
+    req.set(http::field::host, "127.0.0.1");
+    req.body() = body;
+    req.prepare_payload();
+    http::write(stream, req);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(stream, buffer, res);
+    return res;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+// Tokens of fields [first, last) of a row: token ids skewed to small ones; t99 never trained.
+std::string Tokens(std::mt19937_64* rng, int first, int last, bool serving) {
+  std::ostringstream out;
+  for (int f = first; f < last; ++f) {
+    const int id = static_cast<int>((*rng)() % 6) * static_cast<int>((*rng)() % 3);
+    const bool unknown = serving && (*rng)() % 10 == 0;
+    out << ' ' << f << ":t" << (unknown ? 99 : id);
+    if (!serving) {
+      out << ":1";
+    } else if ((*rng)() % 5 == 0) {
+      out << ":0.5";
+    }
+  }
+  return out.str();
+}
+
+TEST(ServeProcessTest, ServeAnswersAsPredict) {
+  char tmpl[] = "/tmp/fmps_serve_test.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const std::string binary = FMPS_BINARY;
+
+  // Training rows: the label depends on field 0 x field 7 (an interaction) and field 3 alone.
+  std::mt19937_64 rng(17);
+  {
+    std::ofstream train(dir + "/train");
+    for (int r = 0; r < 4000; ++r) {
+      const std::string ctx = Tokens(&rng, 0, 6, false), item = Tokens(&rng, 6, kFields, false);
+      const bool a = ctx.find(" 0:t0:") != std::string::npos;
+      const bool b = item.find(" 7:t0:") != std::string::npos;
+      const bool c = ctx.find(" 3:t0:") != std::string::npos;
+      const double p = 0.15 + 0.6 * (a == b) + 0.2 * c;
+      const int label = std::uniform_real_distribution<double>(0, 1)(rng) < std::min(p, 0.95);
+      train << label << ctx << item << '\n';
+    }
+  }
+  const std::string model_dir = dir + "/model";
+  testing::RunResult trained = testing::Run(
+      binary,
+      {"train", "--data=" + dir + "/train", "--format=libffm", "--num_fields=10", "--model=dplr",
+       "--rank=2", "--k=4", "--epochs=2", "--batch_size=200", "--v_min_count=0",
+       "--rank_mid_count=0", "--rank_head_count=0", "--ftrl_l1=0", "--v_init_scale=0.1",
+       "--inprocess", "--model_dir=" + model_dir},
+      dir, 120);
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+
+  // Three contexts x 60 candidates as /rank bodies, and the same rows as libffm lines.
+  std::vector<std::string> bodies;
+  {
+    std::ofstream rows(dir + "/rows");
+    for (int c = 0; c < 3; ++c) {
+      const std::string ctx = Tokens(&rng, 0, 6, true);
+      std::string body = ctx.substr(1) + "\n";
+      for (int i = 0; i < 60; ++i) {
+        const std::string item = i % 20 == 7 ? std::string() : Tokens(&rng, 6, kFields, true);
+        body += (item.empty() ? item : item.substr(1)) + "\n";
+        // predict reads libffm: every token needs its value.
+        std::istringstream tokens(ctx + item);
+        rows << "0";
+        for (std::string t; tokens >> t;)
+          rows << ' ' << t << (std::count(t.begin(), t.end(), ':') == 1 ? ":1" : "");
+        rows << '\n';
+      }
+      bodies.push_back(body);
+    }
+  }
+  testing::RunResult predicted = testing::Run(
+      binary, {"predict", "--model_dir=" + model_dir, "--data=" + dir + "/rows",
+               "--out=" + dir + "/probs"},
+      dir, 60);
+  ASSERT_EQ(predicted.exit_code, 0) << predicted.err;
+  std::vector<double> want;
+  {
+    std::ifstream in(dir + "/probs");
+    for (std::string line; std::getline(in, line);) want.push_back(std::stod(line));
+  }
+  ASSERT_EQ(want.size(), 180u);
+
+  const int port = testing::FreePort();
+  testing::Child serve =
+      testing::Spawn(binary,
+                     {"serve", "--model_dir=" + model_dir,
+                      "--listen=127.0.0.1:" + std::to_string(port), "--serve_threads=2"},
+                     dir + "/serve.out", dir + "/serve.err");
+  std::optional<http::response<http::string_body>> health;
+  for (int i = 0; i < 300 && !(health = Request(port, http::verb::get, "/healthz", "")); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(health.has_value()) << testing::ReadText(dir + "/serve.err");
+  EXPECT_EQ(health->body().rfind("ok model=dplr version=", 0), 0u) << health->body();
+
+  double lo = 1, hi = 0;
+  for (size_t c = 0; c < bodies.size(); ++c) {
+    auto res = Request(port, http::verb::post, "/rank", bodies[c]);
+    ASSERT_TRUE(res.has_value());
+    ASSERT_EQ(res->result(), http::status::ok) << res->body();
+    std::istringstream lines(res->body());
+    std::string line;
+    for (size_t i = 0; i < 60; ++i) {
+      ASSERT_TRUE(std::getline(lines, line)) << "context " << c << ": only " << i << " answers";
+      const double got = std::stod(line), expect = want[c * 60 + i];
+      EXPECT_NEAR(got, expect, 1e-5 * expect) << "context " << c << " candidate " << i;
+      lo = std::min(lo, got);
+      hi = std::max(hi, got);
+    }
+    EXPECT_FALSE(std::getline(lines, line)) << "more answers than candidates";
+  }
+  EXPECT_GT(hi - lo, 0.1) << "the trained model scores every row alike";
+  auto bad = Request(port, http::verb::post, "/rank", "0:t1\n6:t1 10:t2\n");
+  ASSERT_TRUE(bad.has_value());
+  EXPECT_EQ(bad->result(), http::status::bad_request);
+
+  ::kill(serve.pid, SIGTERM);
+  std::optional<int> code = testing::Wait(serve, 30);
+  EXPECT_EQ(code, std::optional<int>(0)) << testing::ReadText(dir + "/serve.err");
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+}  // namespace
+}  // namespace fmps
