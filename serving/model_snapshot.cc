@@ -41,33 +41,24 @@ Status ModelSnapshot::AddRow(uint64_t key, float w, std::span<const float> v,
 }
 
 // Linear probing over Mix64(key) with a load factor of at most 1/2: a lookup touches one or two
-// slots, cheaper than std::unordered_map's node chase on the per-candidate path.
+// slots (key and w together), cheaper than std::unordered_map's node chase per candidate.
 Status ModelSnapshot::BuildIndex(const std::string& source) {
   size_t slots = 16;
   while (slots < 2 * keys_.size()) slots *= 2;
-  slots_.assign(slots, kMissing);
+  slots_.assign(slots, Slot{0, kMissing, 0.f});
   slot_mask_ = slots - 1;
   for (uint32_t row = 0; row < keys_.size(); ++row) {
     uint64_t s = Mix64(keys_[row]) & slot_mask_;
-    while (slots_[s] != kMissing) {
-      if (keys_[slots_[s]] == keys_[row]) {
+    while (slots_[s].row != kMissing) {
+      if (slots_[s].key == keys_[row]) {
         return Status::Corruption(source + ": key " + std::to_string(keys_[row]) +
                                   " appears twice");
       }
       s = (s + 1) & slot_mask_;
     }
-    slots_[s] = row;
+    slots_[s] = Slot{keys_[row], row, w_[row]};
   }
   return Status::OK();
-}
-
-uint32_t ModelSnapshot::Find(uint64_t key) const {
-  uint64_t s = Mix64(key) & slot_mask_;
-  while (true) {
-    const uint32_t row = slots_[s];
-    if (row == kMissing || keys_[row] == key) return row;
-    s = (s + 1) & slot_mask_;
-  }
 }
 
 void ModelSnapshot::Lookup(std::span<const uint64_t> keys, std::vector<float>* w,

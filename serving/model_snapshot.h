@@ -14,6 +14,7 @@
 
 #include "models/model.h"
 #include "proto/fmps.pb.h"
+#include "ps/base/keys.h"
 #include "ps/base/status.h"
 
 namespace fmps {
@@ -48,7 +49,21 @@ class ModelSnapshot {
   // Row of key: its index, or kMissing for a key the model never kept (it reads as w = 0 and a
   // zero embedding, as a server's Pull answers).
   static constexpr uint32_t kMissing = UINT32_MAX;
-  uint32_t Find(uint64_t key) const;
+  uint32_t Find(uint64_t key) const {
+    const Slot* slot = Probe(key);
+    return slot == nullptr ? kMissing : slot->row;
+  }
+  // w of key into *w and its width() floats of embedding, in one probe of the index (the
+  // Ranker's per-feature step); zeros for a key the model never kept.
+  const float* Get(uint64_t key, float* w) const {
+    const Slot* slot = Probe(key);
+    if (slot == nullptr) {
+      *w = 0.f;
+      return zeros_.data();
+    }
+    *w = slot->w;
+    return V_.data() + size_t(slot->row) * width_;
+  }
   float w(uint32_t row) const { return row == kMissing ? 0.f : w_[row]; }
   // width() floats; the zero row for kMissing.
   const float* V(uint32_t row) const {
@@ -62,7 +77,23 @@ class ModelSnapshot {
               std::vector<uint16_t>* widths) const;
 
  private:
+  // An index slot holds the key and its w, so a lookup touches one slot and the embedding row.
+  struct Slot {
+    uint64_t key;
+    uint32_t row;  // kMissing: empty slot
+    float w;
+  };
+
   ModelSnapshot() = default;
+  const Slot* Probe(uint64_t key) const {
+    uint64_t s = Mix64(key) & slot_mask_;
+    while (true) {
+      const Slot& slot = slots_[s];
+      if (slot.row == kMissing) return nullptr;
+      if (slot.key == key) return &slot;
+      s = (s + 1) & slot_mask_;
+    }
+  }
   Status Init(const proto::JobConfig& config);
   Status AddRow(uint64_t key, float w, std::span<const float> v, const std::string& source);
   Status BuildIndex(const std::string& source);
@@ -79,7 +110,7 @@ class ModelSnapshot {
   std::vector<float> V_;  // [rows * width_]
   std::vector<uint16_t> widths_;
   std::vector<float> zeros_;       // [width_]
-  std::vector<uint32_t> slots_;    // power-of-two table of row indices, kMissing = empty
+  std::vector<Slot> slots_;  // open addressing over Mix64(key), linear probing, power of two
   uint64_t slot_mask_ = 0;
 };
 

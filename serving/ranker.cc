@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <type_traits>
 
 #include "ps/base/keys.h"
 #include "worker/evaluation.h"
@@ -35,6 +36,165 @@ struct GenericScratch {
   std::vector<uint64_t> keys;
   std::vector<uint16_t> widths;
 };
+
+// Calls fn(std::integral_constant<int, K>{}) with K = k for common ranks (fixed trip counts let
+// the compiler unroll and vectorise the loops over d), K = 0 (runtime k) otherwise.
+template <typename Fn>
+void WithRank(int k, Fn&& fn) {
+  switch (k) {
+    case 4:
+      return fn(std::integral_constant<int, 4>{});
+    case 8:
+      return fn(std::integral_constant<int, 8>{});
+    case 16:
+      return fn(std::integral_constant<int, 16>{});
+    case 32:
+      return fn(std::integral_constant<int, 32>{});
+    default:
+      return fn(std::integral_constant<int, 0>{});
+  }
+}
+
+// FM with the context's S^C and Q^C computed once.
+template <int kFixed>
+void FmCached(const ModelSnapshot& s, int k_dyn, FeatureSpan context, const Minibatch& candidates,
+              float* probs) {
+  const int k = kFixed > 0 ? kFixed : k_dyn;
+  thread_local CachedScratch t;
+  t.ctx_proj.assign(2 * size_t(k), 0.f);
+  float* ctx_sum = t.ctx_proj.data();
+  float* ctx_sq = ctx_sum + k;
+  double ctx_linear = s.dense()[0];
+  for (size_t e = 0; e < context.keys.size(); ++e) {
+    float w;
+    const float* v = s.Get(context.keys[e], &w);
+    const float x = context.values[e];
+    ctx_linear += double(w) * x;
+    for (int d = 0; d < k; ++d) {
+      const float tv = x * v[d];
+      ctx_sum[d] += tv;
+      ctx_sq[d] += tv * tv;
+    }
+  }
+  t.proj.resize(2 * size_t(k));
+  float* sum = t.proj.data();
+  float* sq = sum + k;
+  const size_t rows = Rows(candidates);
+  for (size_t r = 0; r < rows; ++r) {
+    std::copy(ctx_sum, ctx_sum + 2 * k, sum);  // S and Q start from the context's
+    double z = ctx_linear;
+    for (uint32_t e = candidates.offsets[r]; e < candidates.offsets[r + 1]; ++e) {
+      float w;
+      const float* v = s.Get(candidates.keys[e], &w);
+      const float x = candidates.values[e];
+      z += double(w) * x;
+        for (int d = 0; d < k; ++d) {
+        const float tv = x * v[d];
+        sum[d] += tv;
+        sq[d] += tv * tv;
+      }
+    }
+    float phi = 0.f;
+    for (int d = 0; d < k; ++d) phi += sum[d] * sum[d] - sq[d];
+    probs[r] = Probability(z + 0.5 * phi);
+  }
+}
+
+// DPLR-FwFM, Algorithm 1 of the paper (see ranker.h).
+template <int kFixed>
+void DplrCached(const ModelSnapshot& s, const std::vector<float>& diag_weight, int k_dyn, int m,
+                int rho, FeatureSpan context, const Minibatch& candidates, float* probs) {
+  const int k = kFixed > 0 ? kFixed : k_dyn;
+  const float* u = s.dense().data() + 1;
+  const float* ev = u + size_t(rho) * m;
+  thread_local CachedScratch t;
+  t.ctx_sums.resize(size_t(m) * k);
+  t.in_ctx.assign(m, 0);
+  t.item_sums.resize(size_t(m) * k);
+  t.in_item.assign(m, 0);
+  t.ctx_proj.assign(size_t(rho) * k, 0.f);
+  t.proj.resize(size_t(rho) * k);
+
+  // Context, once: bias + linear term, S^C_f, P^C_p and s_C.
+  double ctx_linear = s.dense()[0];
+  std::vector<int>& ctx_fields = t.ctx_fields;
+  ctx_fields.clear();
+  for (size_t e = 0; e < context.keys.size(); ++e) {
+    float w;
+    const float* v = s.Get(context.keys[e], &w);
+    const float x = context.values[e];
+    const int f = KeyField(context.keys[e]);
+    ctx_linear += double(w) * x;
+    float* sf = t.ctx_sums.data() + size_t(f) * k;
+    if (!t.in_ctx[f]) {
+      t.in_ctx[f] = 1;
+      ctx_fields.push_back(f);
+      std::fill(sf, sf + k, 0.f);
+    }
+    for (int d = 0; d < k; ++d) sf[d] += x * v[d];
+  }
+  double ctx_diag = 0;  // s_C = sum_{f in C} d_f ||S^C_f||^2
+  for (int f : ctx_fields) {
+    const float* sf = t.ctx_sums.data() + size_t(f) * k;
+    float n = 0.f;
+    for (int d = 0; d < k; ++d) n += sf[d] * sf[d];
+    ctx_diag += double(diag_weight[f]) * n;
+    for (int p = 0; p < rho; ++p) {
+      const float upf = u[size_t(p) * m + f];
+      float* pp = t.ctx_proj.data() + size_t(p) * k;
+      for (int d = 0; d < k; ++d) pp[d] += upf * sf[d];
+    }
+  }
+  // Fields absent from the context read S^C_f = 0 (the cross term below needs it).
+  for (int f = 0; f < m; ++f) {
+    if (!t.in_ctx[f]) std::fill_n(t.ctx_sums.begin() + size_t(f) * k, k, 0.f);
+  }
+
+  // Per candidate: S^I_f, P_p = P^C_p + sum_{f in I} U_pf S^I_f, and its share of the diagonal.
+  std::vector<int>& item_fields = t.item_fields;
+  const size_t rows = Rows(candidates);
+  for (size_t r = 0; r < rows; ++r) {
+    item_fields.clear();
+    double z = ctx_linear;
+    for (uint32_t e = candidates.offsets[r]; e < candidates.offsets[r + 1]; ++e) {
+      float w;
+      const float* v = s.Get(candidates.keys[e], &w);
+      const float x = candidates.values[e];
+      const int f = KeyField(candidates.keys[e]);
+      z += double(w) * x;
+      float* sf = t.item_sums.data() + size_t(f) * k;
+      if (!t.in_item[f]) {
+        t.in_item[f] = 1;
+        item_fields.push_back(f);
+        std::fill(sf, sf + k, 0.f);
+      }
+      for (int d = 0; d < k; ++d) sf[d] += x * v[d];
+    }
+    std::copy(t.ctx_proj.begin(), t.ctx_proj.end(), t.proj.begin());
+    double item_diag = 0;  // sum_{f in I} d_f (||S^I_f||^2 + 2 <S^C_f, S^I_f>)
+    for (int f : item_fields) {
+      const float* si = t.item_sums.data() + size_t(f) * k;
+      const float* sc = t.ctx_sums.data() + size_t(f) * k;
+      float n = 0.f;
+      for (int d = 0; d < k; ++d) n += si[d] * (si[d] + 2.f * sc[d]);
+      item_diag += double(diag_weight[f]) * n;
+      for (int p = 0; p < rho; ++p) {
+        const float upf = u[size_t(p) * m + f];
+        float* pp = t.proj.data() + size_t(p) * k;
+        for (int d = 0; d < k; ++d) pp[d] += upf * si[d];
+      }
+      t.in_item[f] = 0;
+    }
+    double full = 0;  // sum_p e_p ||P_p||^2
+    for (int p = 0; p < rho; ++p) {
+      const float* pp = t.proj.data() + size_t(p) * k;
+      float n = 0.f;
+      for (int d = 0; d < k; ++d) n += pp[d] * pp[d];
+      full += double(ev[p]) * n;
+    }
+    probs[r] = Probability(z + 0.5 * (full - ctx_diag - item_diag));
+  }
+}
 
 }  // namespace
 
@@ -101,140 +261,16 @@ Status Ranker::Score(FeatureSpan context, const Minibatch& candidates,
 }
 
 void Ranker::ScoreFm(FeatureSpan context, const Minibatch& candidates, float* probs) const {
-  const ModelSnapshot& s = *snapshot_;
-  const int k = k_;
-  thread_local CachedScratch t;
-  t.ctx_proj.assign(2 * size_t(k), 0.f);
-  float* ctx_sum = t.ctx_proj.data();
-  float* ctx_sq = ctx_sum + k;
-  double ctx_linear = s.dense()[0];
-  for (size_t e = 0; e < context.keys.size(); ++e) {
-    const uint32_t row = s.Find(context.keys[e]);
-    const float x = context.values[e];
-    ctx_linear += double(s.w(row)) * x;
-    const float* v = s.V(row);
-    for (int d = 0; d < k; ++d) {
-      const float tv = x * v[d];
-      ctx_sum[d] += tv;
-      ctx_sq[d] += tv * tv;
-    }
-  }
-  t.proj.resize(2 * size_t(k));
-  float* sum = t.proj.data();
-  float* sq = sum + k;
-  const size_t rows = Rows(candidates);
-  for (size_t r = 0; r < rows; ++r) {
-    std::copy(ctx_sum, ctx_sum + 2 * k, sum);  // S and Q start from the context's
-    double z = ctx_linear;
-    for (uint32_t e = candidates.offsets[r]; e < candidates.offsets[r + 1]; ++e) {
-      const uint32_t row = s.Find(candidates.keys[e]);
-      const float x = candidates.values[e];
-      z += double(s.w(row)) * x;
-      const float* v = s.V(row);
-      for (int d = 0; d < k; ++d) {
-        const float tv = x * v[d];
-        sum[d] += tv;
-        sq[d] += tv * tv;
-      }
-    }
-    float phi = 0.f;
-    for (int d = 0; d < k; ++d) phi += sum[d] * sum[d] - sq[d];
-    probs[r] = Probability(z + 0.5 * phi);
-  }
+  WithRank(k_, [&](auto rank) {
+    FmCached<decltype(rank)::value>(*snapshot_, k_, context, candidates, probs);
+  });
 }
 
 void Ranker::ScoreDplr(FeatureSpan context, const Minibatch& candidates, float* probs) const {
-  const ModelSnapshot& s = *snapshot_;
-  const int k = k_, m = m_, rho = rho_;
-  const float* u = s.dense().data() + 1;
-  const float* ev = u + size_t(rho) * m;
-  thread_local CachedScratch t;
-  t.ctx_sums.resize(size_t(m) * k);
-  t.in_ctx.assign(m, 0);
-  t.item_sums.resize(size_t(m) * k);
-  t.in_item.assign(m, 0);
-  t.ctx_proj.assign(size_t(rho) * k, 0.f);
-  t.proj.resize(size_t(rho) * k);
-
-  // Context, once: bias + linear term, S^C_f, P^C_p and s_C.
-  double ctx_linear = s.dense()[0];
-  std::vector<int>& ctx_fields = t.ctx_fields;
-  ctx_fields.clear();
-  for (size_t e = 0; e < context.keys.size(); ++e) {
-    const uint32_t row = s.Find(context.keys[e]);
-    const float x = context.values[e];
-    const int f = KeyField(context.keys[e]);
-    ctx_linear += double(s.w(row)) * x;
-    float* sf = t.ctx_sums.data() + size_t(f) * k;
-    if (!t.in_ctx[f]) {
-      t.in_ctx[f] = 1;
-      ctx_fields.push_back(f);
-      std::fill(sf, sf + k, 0.f);
-    }
-    const float* v = s.V(row);
-    for (int d = 0; d < k; ++d) sf[d] += x * v[d];
-  }
-  double ctx_diag = 0;  // s_C = sum_{f in C} d_f ||S^C_f||^2
-  for (int f : ctx_fields) {
-    const float* sf = t.ctx_sums.data() + size_t(f) * k;
-    float n = 0.f;
-    for (int d = 0; d < k; ++d) n += sf[d] * sf[d];
-    ctx_diag += double(diag_weight_[f]) * n;
-    for (int p = 0; p < rho; ++p) {
-      const float upf = u[size_t(p) * m + f];
-      float* pp = t.ctx_proj.data() + size_t(p) * k;
-      for (int d = 0; d < k; ++d) pp[d] += upf * sf[d];
-    }
-  }
-  // Fields absent from the context read S^C_f = 0 (the cross term below needs it).
-  for (int f = 0; f < m; ++f) {
-    if (!t.in_ctx[f]) std::fill_n(t.ctx_sums.begin() + size_t(f) * k, k, 0.f);
-  }
-
-  // Per candidate: S^I_f, P_p = P^C_p + sum_{f in I} U_pf S^I_f, and its share of the diagonal.
-  std::vector<int>& item_fields = t.item_fields;
-  const size_t rows = Rows(candidates);
-  for (size_t r = 0; r < rows; ++r) {
-    item_fields.clear();
-    double z = ctx_linear;
-    for (uint32_t e = candidates.offsets[r]; e < candidates.offsets[r + 1]; ++e) {
-      const uint32_t row = s.Find(candidates.keys[e]);
-      const float x = candidates.values[e];
-      const int f = KeyField(candidates.keys[e]);
-      z += double(s.w(row)) * x;
-      float* sf = t.item_sums.data() + size_t(f) * k;
-      if (!t.in_item[f]) {
-        t.in_item[f] = 1;
-        item_fields.push_back(f);
-        std::fill(sf, sf + k, 0.f);
-      }
-      const float* v = s.V(row);
-      for (int d = 0; d < k; ++d) sf[d] += x * v[d];
-    }
-    std::copy(t.ctx_proj.begin(), t.ctx_proj.end(), t.proj.begin());
-    double item_diag = 0;  // sum_{f in I} d_f (||S^I_f||^2 + 2 <S^C_f, S^I_f>)
-    for (int f : item_fields) {
-      const float* si = t.item_sums.data() + size_t(f) * k;
-      const float* sc = t.ctx_sums.data() + size_t(f) * k;
-      float n = 0.f;
-      for (int d = 0; d < k; ++d) n += si[d] * (si[d] + 2.f * sc[d]);
-      item_diag += double(diag_weight_[f]) * n;
-      for (int p = 0; p < rho; ++p) {
-        const float upf = u[size_t(p) * m + f];
-        float* pp = t.proj.data() + size_t(p) * k;
-        for (int d = 0; d < k; ++d) pp[d] += upf * si[d];
-      }
-      t.in_item[f] = 0;
-    }
-    double full = 0;  // sum_p e_p ||P_p||^2
-    for (int p = 0; p < rho; ++p) {
-      const float* pp = t.proj.data() + size_t(p) * k;
-      float n = 0.f;
-      for (int d = 0; d < k; ++d) n += pp[d] * pp[d];
-      full += double(ev[p]) * n;
-    }
-    probs[r] = Probability(z + 0.5 * (full - ctx_diag - item_diag));
-  }
+  WithRank(k_, [&](auto rank) {
+    DplrCached<decltype(rank)::value>(*snapshot_, diag_weight_, k_, m_, rho_, context, candidates,
+                                      probs);
+  });
 }
 
 void Ranker::ScoreGeneric(FeatureSpan context, const Minibatch& candidates, float* probs) const {
