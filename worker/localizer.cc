@@ -1,5 +1,7 @@
 #include "worker/localizer.h"
 
+#include <algorithm>
+
 #include "ps/base/keys.h"
 
 namespace fmps {
@@ -16,62 +18,85 @@ BatchView LocalBatch::View() const {
   return v;
 }
 
+void Localizer::Reserve(size_t keys) {
+  size_t capacity = std::max<size_t>(table_.size(), 64);
+  while (capacity < 2 * keys) capacity <<= 1;
+  if (capacity == table_.size()) return;
+  table_.assign(capacity, Slot{0, 0, 0});
+  stamp_ = 1;
+  const uint64_t mask = capacity - 1;
+  for (uint32_t id = 0; id < first_keys_.size(); ++id) {
+    uint64_t slot = first_mixed_[id] & mask;
+    while (table_[slot].stamp == stamp_) slot = (slot + 1) & mask;
+    table_[slot] = Slot{first_keys_[id], id, stamp_};
+  }
+}
+
 size_t Localizer::Localize(const Minibatch& batch, int num_fields, LocalBatch* out) {
   const size_t n = batch.entries();
-  size_t capacity = 16;
-  while (capacity < 2 * n) capacity <<= 1;
-  const uint64_t mask = capacity - 1;
-  constexpr uint32_t kEmpty = UINT32_MAX;
-  table_keys_.resize(capacity);
-  table_ids_.assign(capacity, kEmpty);
   first_keys_.clear();
+  first_mixed_.clear();
   first_counts_.clear();
+  // A new generation empties the table; on the rare wrap-around the stamps are really cleared.
+  if (++stamp_ == 0) {
+    for (Slot& s : table_) s.stamp = 0;
+    stamp_ = 1;
+  }
+  Reserve(std::min<size_t>(n, remap_.size()));  // last batch's unique keys: a good first guess
+  uint64_t mask = table_.size() - 1;
 
   out->labels = batch.labels;
   out->offsets.resize(batch.rows() + 1);
-  out->index.clear();
-  out->values.clear();
-  out->fields.clear();
-  out->index.reserve(n);
-  out->values.reserve(n);
-  out->fields.reserve(n);
-  size_t dropped = 0;
+  out->index.resize(n);
+  out->values.resize(n);
+  out->fields.resize(n);
+  uint32_t* index = out->index.data();
+  float* values = out->values.data();
+  uint8_t* fields = out->fields.data();
+  size_t e = 0;
   out->offsets[0] = 0;
   for (size_t r = 0; r < batch.rows(); ++r) {
     for (uint32_t j = batch.offsets[r]; j < batch.offsets[r + 1]; ++j) {
-      uint64_t key = batch.keys[j];
-      uint32_t field = KeyField(key);
-      if (static_cast<int>(field) >= num_fields) {
-        ++dropped;
-        continue;
-      }
-      uint64_t slot = Mix64(key) & mask;
-      while (table_ids_[slot] != kEmpty && table_keys_[slot] != key) slot = (slot + 1) & mask;
-      if (table_ids_[slot] == kEmpty) {
-        table_keys_[slot] = key;
-        table_ids_[slot] = static_cast<uint32_t>(first_keys_.size());
+      const uint64_t key = batch.keys[j];
+      const uint32_t field = KeyField(key);
+      if (static_cast<int>(field) >= num_fields) continue;
+      const uint64_t mixed = Mix64(key);
+      uint64_t slot = mixed & mask;
+      while (table_[slot].stamp == stamp_ && table_[slot].key != key) slot = (slot + 1) & mask;
+      uint32_t id;
+      if (table_[slot].stamp == stamp_) {
+        id = table_[slot].id;
+      } else {
+        id = static_cast<uint32_t>(first_keys_.size());
+        table_[slot] = Slot{key, id, stamp_};
         first_keys_.push_back(key);
+        first_mixed_.push_back(mixed);
         first_counts_.push_back(0);
+        if (2 * first_keys_.size() > table_.size()) {
+          Reserve(first_keys_.size());
+          mask = table_.size() - 1;
+        }
       }
-      uint32_t id = table_ids_[slot];
       ++first_counts_[id];
-      out->index.push_back(id);
-      out->values.push_back(batch.values[j]);
-      out->fields.push_back(static_cast<uint8_t>(field));
+      index[e] = id;
+      values[e] = batch.values[j];
+      fields[e] = static_cast<uint8_t>(field);
+      ++e;
     }
-    out->offsets[r + 1] = static_cast<uint32_t>(out->index.size());
+    out->offsets[r + 1] = static_cast<uint32_t>(e);
   }
+  out->index.resize(e);
+  out->values.resize(e);
+  out->fields.resize(e);
 
   // Group the unique keys by owning server (counting sort on the server rank).
   const size_t u = first_keys_.size();
   const int servers = partition_.num_servers();
   std::vector<uint32_t> start(servers + 1, 0);
-  std::vector<uint64_t> mixed(u);
-  std::vector<uint16_t> owner(u);
+  owner_.resize(u);
   for (size_t i = 0; i < u; ++i) {
-    mixed[i] = Mix64(first_keys_[i]);
-    owner[i] = static_cast<uint16_t>(servers > 1 ? partition_.ServerOf(mixed[i]) : 0);
-    ++start[owner[i] + 1];
+    owner_[i] = static_cast<uint16_t>(servers > 1 ? partition_.ServerOf(first_mixed_[i]) : 0);
+    ++start[owner_[i] + 1];
   }
   for (int s = 0; s < servers; ++s) start[s + 1] += start[s];
   out->keys.resize(u);
@@ -79,14 +104,14 @@ size_t Localizer::Localize(const Minibatch& batch, int num_fields, LocalBatch* o
   out->counts.resize(u);
   remap_.resize(u);
   for (size_t i = 0; i < u; ++i) {
-    uint32_t pos = start[owner[i]]++;
+    uint32_t pos = start[owner_[i]]++;
     remap_[i] = pos;
     out->keys[pos] = first_keys_[i];
-    out->mixed[pos] = mixed[i];
+    out->mixed[pos] = first_mixed_[i];
     out->counts[pos] = first_counts_[i];
   }
   for (uint32_t& id : out->index) id = remap_[id];
-  return dropped;
+  return n - e;
 }
 
 }  // namespace fmps

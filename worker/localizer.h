@@ -1,7 +1,9 @@
 // Localizer: turns a parsed Minibatch into a localized one — the batch's unique keys, each entry
 // replaced by the index of its key, per-key occurrence counts. Unique keys come grouped by the
 // server owning them (ascending Mix64 ranges), so each server's share is one contiguous slice.
-// O(entries): a hash table dedupes, a counting pass groups by server.
+// O(entries): a hash table dedupes, a counting pass groups by server. The table lives across
+// batches and is sized by the unique keys seen, not the entries: a generation stamp per slot
+// replaces clearing it, and a small table stays in cache (unique keys are a fraction of entries).
 #ifndef FMPS_WORKER_LOCALIZER_H_
 #define FMPS_WORKER_LOCALIZER_H_
 
@@ -36,12 +38,22 @@ class Localizer {
   size_t Localize(const Minibatch& batch, int num_fields, LocalBatch* out);
 
  private:
+  struct Slot {
+    uint64_t key;
+    uint32_t id;     // index into first_keys_
+    uint32_t stamp;  // the slot is live in this batch iff stamp == stamp_
+  };
+  // Makes the table hold at least 2 * `keys` slots, re-inserting this batch's keys.
+  void Reserve(size_t keys);
+
   KeyPartition partition_;
-  std::vector<uint64_t> table_keys_;  // open-addressing table, scratch
-  std::vector<uint32_t> table_ids_;
+  std::vector<Slot> table_;  // open addressing, linear probing; size a power of two
+  uint32_t stamp_ = 0;
   std::vector<uint64_t> first_keys_;  // unique keys in first-seen order, scratch
+  std::vector<uint64_t> first_mixed_;  // Mix64(first_keys_[i])
   std::vector<uint32_t> first_counts_;
   std::vector<uint32_t> remap_;
+  std::vector<uint16_t> owner_;
 };
 
 }  // namespace fmps

@@ -172,13 +172,31 @@ Status Worker::ProcessPart(const proto::Part& part, PartResult* result) {
   if (!reader.ok()) return reader.status();
   const bool train = part.pass() >= 0;
   const size_t batch_size = static_cast<size_t>(std::max(1, po_->config().batch_size()));
+  const int num_fields = po_->config().num_fields();
   Minibatch batch;
-  while (true) {
+  // Reads and localizes the next batch into *out; 0 rows at the end of the part.
+  auto next_batch = [&](LocalBatch* out) -> Result<size_t> {
     batch.Clear();
     Result<size_t> n = (*reader)->Read(batch_size, &batch);
-    if (!n.ok()) return n.status();
-    if (n.value() == 0) break;
-    FMPS_RETURN_IF_ERROR(ProcessBatch(batch, train, result));
+    if (n.ok() && n.value() > 0) localizer_->Localize(batch, num_fields, out);
+    return n;
+  };
+  // Two localized batches: while the servers answer the pull of one, this thread parses and
+  // localizes the next (the pull of a batch still goes out after the previous batch's push, so
+  // what a pull sees is unchanged).
+  LocalBatch* current = &local_[0];
+  LocalBatch* upcoming = &local_[1];
+  Result<size_t> n = next_batch(current);
+  if (!n.ok()) return n.status();
+  while (n.value() > 0) {
+    int64_t ts = kv_->Pull(current->keys, current->mixed, /*with_dense=*/true, &pulled_);
+    Result<size_t> next_n = next_batch(upcoming);
+    Status pulled = kv_->Wait(ts);  // always waited: pulled_ must outlive the request
+    if (!next_n.ok()) return next_n.status();
+    FMPS_RETURN_IF_ERROR(pulled);
+    FMPS_RETURN_IF_ERROR(ProcessBatch(*current, train, result));
+    std::swap(current, upcoming);
+    n = std::move(next_n);
   }
   // A part is reported done only once its updates are on the servers, so "all parts done" means
   // the model reflects them (checkpoints and the test pass rely on it).
@@ -196,11 +214,8 @@ Status Worker::DrainPushes() {
   return Status::OK();
 }
 
-Status Worker::ProcessBatch(const Minibatch& batch, bool train, PartResult* result) {
+Status Worker::ProcessBatch(const LocalBatch& local, bool train, PartResult* result) {
   const proto::JobConfig& config = po_->config();
-  localizer_->Localize(batch, config.num_fields(), &local_);
-  int64_t ts = kv_->Pull(local_.keys, local_.mixed, /*with_dense=*/true, &pulled_);
-  FMPS_RETURN_IF_ERROR(kv_->Wait(ts));
   FMPS_RETURN_IF_ERROR(params_.Unpack(pulled_.values, pulled_.widths));
   params_.dense = pulled_.dense;
   if (params_.dense.size() != model_->DenseSize()) {
@@ -208,24 +223,24 @@ Status Worker::ProcessBatch(const Minibatch& batch, bool train, PartResult* resu
                               " floats from server 0, model wants " +
                               std::to_string(model_->DenseSize()));
   }
-  logits_.resize(local_.rows());
-  BatchView view = local_.View();
+  logits_.resize(local.rows());
+  BatchView view = local.View();
   if (!train) {
     model_->Compute(view, params_.View(), logits_, nullptr);
-    result->labels.insert(result->labels.end(), local_.labels.begin(), local_.labels.end());
+    result->labels.insert(result->labels.end(), local.labels.begin(), local.labels.end());
     result->logits.insert(result->logits.end(), logits_.begin(), logits_.end());
-    result->rows += local_.rows();
+    result->rows += local.rows();
     return Status::OK();
   }
-  grads_.Reset(local_.keys.size(), params_.width, model_->DenseSize());
+  grads_.Reset(local.keys.size(), params_.width, model_->DenseSize());
   GradView gv = grads_.View();
   double loss = model_->Compute(view, params_.View(), logits_, &gv);
-  result->rows += local_.rows();
+  result->rows += local.rows();
   result->loss_sum += loss;
-  rows_trained_ += local_.rows();
+  rows_trained_ += local.rows();
   loss_trained_.store(loss_trained_.load() + loss);  // only this thread writes it
   grads_.Pack(params_.widths, params_.width, &packed_);
-  pushes_.push_back(kv_->Push(local_.keys, local_.mixed, packed_, params_.widths, local_.counts,
+  pushes_.push_back(kv_->Push(local.keys, local.mixed, packed_, params_.widths, local.counts,
                               grads_.dense, pulled_.clocks));
   while (pushes_.size() > static_cast<size_t>(std::max(0, config.max_delay()))) {
     FMPS_RETURN_IF_ERROR(kv_->Wait(pushes_.front()));

@@ -48,7 +48,8 @@ class Worker {
   void ReceiveLoop();
   std::optional<Message> NextControl(double timeout_s);
   Status ProcessPart(const proto::Part& part, PartResult* result);
-  Status ProcessBatch(const Minibatch& batch, bool train, PartResult* result);
+  // Computes one localized batch whose pull answer is in pulled_, and pushes its gradients.
+  Status ProcessBatch(const LocalBatch& local, bool train, PartResult* result);
   Status DrainPushes();
   void SendHeartbeat();
 
@@ -67,7 +68,7 @@ class Worker {
   std::deque<Message> control_;  // guarded by control_mu_
 
   // Compute-thread state, reused across batches.
-  LocalBatch local_;
+  LocalBatch local_[2];  // the batch being computed and the next one (see ProcessPart)
   PullResult pulled_;
   BatchParams params_;
   BatchGrads grads_;

@@ -99,6 +99,20 @@ TEST(LocalizerTest, MatchesNaiveReferenceOnRandomBatches) {
   }
 }
 
+// The hash table outlives batches (generation stamps instead of clearing) and grows mid-batch:
+// keys of an earlier batch must never leak into a later one, whatever the sizes.
+TEST(LocalizerTest, TableReusedAcrossBatchesOfVeryDifferentSizes) {
+  std::mt19937_64 rng(7);
+  KeyPartition p(3);
+  Localizer localizer(p);
+  LocalBatch out;
+  for (size_t rows : {1, 4000, 2, 3, 6000, 1, 50, 8000, 7}) {
+    Minibatch b = RandomBatch(rng, rows, 20, 40000);
+    size_t dropped = localizer.Localize(b, 20, &out);
+    CheckAgainstReference(b, 20, p, out, dropped);
+  }
+}
+
 TEST(LocalizerTest, EmptyBatchAndEmptyRows) {
   KeyPartition p(2);
   Localizer localizer(p);
