@@ -94,6 +94,14 @@ DEFINE_int32(restart_failed, 0,
 DEFINE_double(replace_timeout, 300,
               "seconds a dead server may stay unreplaced before the job fails");
 DEFINE_bool(inprocess, false, "train: run every role as a thread of this process (no network)");
+DEFINE_string(hosts, "",
+              "train: host file (one HOST or USER@HOST per line); servers then workers are started "
+              "on its hosts in turn through ssh, the scheduler here");
+DEFINE_string(ssh_options, "", "train --hosts: extra ssh options, split on spaces (e.g. \"-p 2222\")");
+DEFINE_string(remote_fmps, "", "train --hosts: path of fmps on the hosts (default: this binary's)");
+DEFINE_string(scheduler_host, "",
+              "train --hosts: address of this machine that the hosts reach (default 127.0.0.1 "
+              "when every host is loopback; otherwise required)");
 DEFINE_double(join_timeout, 60, "seconds to wait for all nodes to register");
 DEFINE_double(heartbeat_timeout, 20, "seconds without a heartbeat before a node is declared dead");
 DEFINE_double(progress_every, 2, "seconds between progress lines");
@@ -167,7 +175,8 @@ const std::map<std::string, std::vector<std::string>>& CommandFlags() {
                                  "replace_timeout"};
     std::vector<std::string> train = job;
     train.push_back("inprocess");
-    train.push_back("restart_failed");
+    train.insert(train.end(),
+                 {"restart_failed", "hosts", "ssh_options", "remote_fmps", "scheduler_host"});
     std::vector<std::string> sched = job;
     sched.insert(sched.end(), {"host", "port"});
     return std::map<std::string, std::vector<std::string>>{
@@ -464,6 +473,26 @@ int RunTrain(int argc, char** argv) {
   lc.num_servers = FLAGS_num_servers;
   lc.num_workers = FLAGS_num_workers;
   lc.restart_failed = FLAGS_restart_failed;
+  if (!FLAGS_hosts.empty()) {
+    Result<std::vector<std::string>> hosts = ReadHostFile(FLAGS_hosts);
+    if (!hosts.ok()) return Fail(hosts.status());
+    lc.hosts = hosts.value();
+    std::istringstream opts(FLAGS_ssh_options);
+    for (std::string o; opts >> o;) lc.ssh_options.push_back(o);
+    lc.remote_binary = FLAGS_remote_fmps;
+    lc.scheduler_host = FLAGS_scheduler_host;
+    if (lc.scheduler_host.empty()) {
+      for (const std::string& h : lc.hosts) {
+        const std::string addr = h.substr(h.find('@') + 1);
+        if (addr != "127.0.0.1" && addr != "localhost") {
+          return Fail(Status::InvalidArgument(
+              "--hosts: host " + h + " is not loopback; give --scheduler_host=ADDRESS of this "
+              "machine as the hosts reach it"));
+        }
+      }
+      lc.scheduler_host = "127.0.0.1";
+    }
+  }
   return RunLocalCluster(lc);
 }
 
