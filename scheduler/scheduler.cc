@@ -474,6 +474,7 @@ Status Scheduler::HandlePartDone(int worker, const proto::PartDone& done) {
   }
   if (train) {
     rows_done_ += done.rows();
+    loss_done_ += done.loss_sum();
     epoch_rows_ += done.rows();
     epoch_loss_ += done.loss_sum();
     // Server 0 owns the dense block, whose schedules (pruning) follow training progress: tell it
@@ -664,6 +665,14 @@ void Scheduler::PrintProgress() {
     }
   }
   rows = std::max(hb_rows, rows_done_);
+  // Heartbeats also count rows of parts still in flight, but a short job may end before any
+  // arrives: then the finished parts' figures are the better ones.
+  double mean_loss = 0;
+  if (hb_rows >= rows_done_ && hb_rows > 0) {
+    mean_loss = loss / static_cast<double>(hb_rows);
+  } else if (rows_done_ > resumed_rows_) {
+    mean_loss = loss_done_ / static_cast<double>(rows_done_ - resumed_rows_);
+  }
   double rate =
       now > progress_time_ ? (rows - std::min(rows, progress_rows_)) / (now - progress_time_) : 0;
   progress_rows_ = rows;
@@ -674,7 +683,7 @@ void Scheduler::PrintProgress() {
                 "  %.0f rows/s  train logloss %.5f  |w|_0 %" PRIu64 "  embeddings %" PRIu64
                 "  max RSS %.0f MB",
                 now - start_, std::min(epoch_ + 1, std::max(1, options_.config.epochs())), rows,
-                rate, hb_rows > 0 ? loss / static_cast<double>(hb_rows) : 0.0, nonzero_w,
+                rate, mean_loss, nonzero_w,
                 embeddings, rss / (1 << 20));
   LOG(INFO) << buf;
 }

@@ -98,6 +98,7 @@ class Scheduler {
   int epoch_ = 0;
   double start_ = 0, train_start_ = 0, train_end_ = 0, last_progress_ = 0, last_checkpoint_ = 0;
   uint64_t rows_done_ = 0, bad_lines_ = 0, resumed_rows_ = 0;
+  double loss_done_ = 0;  // summed train loss of the parts done in this run (not resumed ones)
   double epoch_loss_ = 0;
   uint64_t epoch_rows_ = 0;
   double last_epoch_logloss_ = 0;
