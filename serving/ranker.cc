@@ -100,6 +100,14 @@ void FmCached(const ModelSnapshot& s, int k_dyn, FeatureSpan context, const Mini
   }
 }
 
+// y += a * x over k floats; the restrict parameters tell the compiler the two rows do not overlap
+// (both live in one scratch struct), so the loop vectorises.
+template <int kFixed>
+inline void Axpy(int k_dyn, float a, const float* __restrict x, float* __restrict y) {
+  const int k = kFixed > 0 ? kFixed : k_dyn;
+  for (int d = 0; d < k; ++d) y[d] += a * x[d];
+}
+
 // DPLR-FwFM, Algorithm 1 of the paper (see ranker.h).
 template <int kFixed>
 void DplrCached(const ModelSnapshot& s, const std::vector<float>& diag_weight, int k_dyn, int m,
@@ -131,7 +139,7 @@ void DplrCached(const ModelSnapshot& s, const std::vector<float>& diag_weight, i
       ctx_fields.push_back(f);
       std::fill(sf, sf + k, 0.f);
     }
-    for (int d = 0; d < k; ++d) sf[d] += x * v[d];
+    Axpy<kFixed>(k, x, v, sf);
   }
   double ctx_diag = 0;  // s_C = sum_{f in C} d_f ||S^C_f||^2
   for (int f : ctx_fields) {
@@ -142,7 +150,7 @@ void DplrCached(const ModelSnapshot& s, const std::vector<float>& diag_weight, i
     for (int p = 0; p < rho; ++p) {
       const float upf = u[size_t(p) * m + f];
       float* pp = t.ctx_proj.data() + size_t(p) * k;
-      for (int d = 0; d < k; ++d) pp[d] += upf * sf[d];
+      Axpy<kFixed>(k, upf, sf, pp);
     }
   }
   // Fields absent from the context read S^C_f = 0 (the cross term below needs it).
@@ -168,7 +176,7 @@ void DplrCached(const ModelSnapshot& s, const std::vector<float>& diag_weight, i
         item_fields.push_back(f);
         std::fill(sf, sf + k, 0.f);
       }
-      for (int d = 0; d < k; ++d) sf[d] += x * v[d];
+      Axpy<kFixed>(k, x, v, sf);
     }
     std::copy(t.ctx_proj.begin(), t.ctx_proj.end(), t.proj.begin());
     double item_diag = 0;  // sum_{f in I} d_f (||S^I_f||^2 + 2 <S^C_f, S^I_f>)
@@ -181,7 +189,7 @@ void DplrCached(const ModelSnapshot& s, const std::vector<float>& diag_weight, i
       for (int p = 0; p < rho; ++p) {
         const float upf = u[size_t(p) * m + f];
         float* pp = t.proj.data() + size_t(p) * k;
-        for (int d = 0; d < k; ++d) pp[d] += upf * si[d];
+        Axpy<kFixed>(k, upf, si, pp);
       }
       t.in_item[f] = 0;
     }
