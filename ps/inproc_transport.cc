@@ -60,7 +60,9 @@ class InProcTransport : public Transport {
     return Status::OK();
   }
 
-  Status Send(int id, const Message& msg) override {
+  Status Send(int id, const Message& msg) override { return Send(id, Message(msg)); }
+
+  Status Send(int id, Message&& msg) override {
     std::shared_ptr<InProcHub::Mailbox> box;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -69,10 +71,10 @@ class InProcTransport : public Transport {
         return Status::NotFound("no connection to node " + std::to_string(id));
       box = it->second;
     }
+    msg.peer = "inproc";
     {
       std::lock_guard<std::mutex> lock(box->mu);
-      box->queue.push_back(msg);
-      box->queue.back().peer = "inproc";
+      box->queue.push_back(std::move(msg));
     }
     box->cv.notify_one();
     return Status::OK();

@@ -108,24 +108,24 @@ Status KVClient::Assemble(Pending* p) {
   r->widths.clear();
   r->dense.clear();
   r->clocks.assign(po_->num_servers(), 0);
-  std::vector<float> values;
-  std::vector<uint16_t> widths;
+  // Straight from the frames into the result: one copy, not two.
   for (int s : p->servers) {
     const Message& m = p->replies[s];
-    if (m.frames.size() < 2 || !FromFrame(m.frames[0], &values) ||
-        !FromFrame(m.frames[1], &widths)) {
+    const size_t first = r->widths.size();
+    if (m.frames.size() < 2 || m.frames[0].size() % sizeof(float) != 0 ||
+        !AppendFrame(m.frames[1], &r->widths)) {
       return Status::Corruption("malformed pull reply from " + po_->NodeName(po_->ServerId(s)));
     }
-    size_t expect = widths.size();
-    for (uint16_t w : widths) expect += w;
-    if (expect != values.size()) {
+    size_t expect = r->widths.size() - first;
+    for (size_t i = first; i < r->widths.size(); ++i) expect += r->widths[i];
+    const size_t values = m.frames[0].size() / sizeof(float);
+    if (expect != values) {
       return Status::Corruption("pull reply from " + po_->NodeName(po_->ServerId(s)) + " has " +
-                                std::to_string(values.size()) + " values, widths say " +
+                                std::to_string(values) + " values, widths say " +
                                 std::to_string(expect));
     }
+    AppendFrame(m.frames[0], &r->values);
     r->clocks[s] = m.meta.kv().clock();
-    r->values.insert(r->values.end(), values.begin(), values.end());
-    r->widths.insert(r->widths.end(), widths.begin(), widths.end());
     if (m.frames.size() > 2 && !FromFrame(m.frames[2], &r->dense)) {
       return Status::Corruption("malformed dense block from " + po_->NodeName(po_->ServerId(s)));
     }

@@ -134,7 +134,7 @@ std::optional<Message> Postoffice::Recv(int timeout_ms) {
 
 Status Postoffice::Send(int id, Message msg) {
   msg.meta.set_sender(my_id());
-  return transport_->Send(id, msg);
+  return transport_->Send(id, std::move(msg));
 }
 
 }  // namespace fmps

@@ -130,10 +130,10 @@ void KVServer::Drop(const Message& msg, proto::Command reply, const Status& why)
 void KVServer::HandlePull(const Message& msg) {
   Result<PullRequest> req = DecodePull(msg, Range());
   if (!req.ok()) return Drop(msg, proto::PULL_REPLY, req.status());
-  std::vector<float> values;
-  std::vector<uint16_t> widths;
-  store_->Pull(req->keys, &values, &widths);
-  std::vector<std::string> frames{ToFrame(values), ToFrame(widths)};
+  pull_values_.clear();  // reused: Store::Pull appends
+  pull_widths_.clear();
+  store_->Pull(req->keys, &pull_values_, &pull_widths_);
+  std::vector<std::string> frames{ToFrame(pull_values_), ToFrame(pull_widths_)};
   if (req->with_dense) frames.push_back(ToFrame(dense_));
   Reply(msg, proto::PULL_REPLY, std::move(frames), "", clock_);
 }

@@ -62,6 +62,8 @@ class KVServer {
   int rank_ = -1;
   std::unique_ptr<Store> store_;
   std::vector<float> dense_, dense_accum_;
+  std::vector<float> pull_values_;  // scratch of HandlePull, kept to spare allocations
+  std::vector<uint16_t> pull_widths_;
   double progress_ = 0;
   uint64_t clock_ = 0;    // pushes applied; a push's staleness is clock_ minus the clock it pulled
   uint64_t dropped_ = 0;  // malformed or foreign requests dropped

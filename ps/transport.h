@@ -44,6 +44,16 @@ bool FromFrame(const std::string& frame, std::vector<T>* out) {
   return true;
 }
 
+// Appends a frame's values to *out; false when its size is not a multiple of sizeof(T).
+template <typename T>
+bool AppendFrame(const std::string& frame, std::vector<T>* out) {
+  if (frame.size() % sizeof(T) != 0) return false;
+  const size_t old = out->size();
+  out->resize(old + frame.size() / sizeof(T));
+  if (!frame.empty()) std::memcpy(out->data() + old, frame.data(), frame.size());
+  return true;
+}
+
 class Transport {
  public:
   virtual ~Transport() = default;
@@ -56,6 +66,9 @@ class Transport {
   // Queues a message to a connected node. Fails (without blocking forever) when the node's queue
   // is full for longer than the send timeout, e.g. because it died.
   virtual Status Send(int id, const Message& msg) = 0;
+  // The same, giving the message away: a transport may then hand the frames' bytes to the network
+  // (or the receiver) without copying them.
+  virtual Status Send(int id, Message&& msg) { return Send(id, static_cast<const Message&>(msg)); }
   // The next incoming message, or nullopt after timeout_ms. Undecodable input is dropped here
   // with a log line naming its origin.
   virtual std::optional<Message> Recv(int timeout_ms) = 0;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <zmq.hpp>
 
@@ -15,6 +16,8 @@ namespace fmps {
 namespace {
 
 constexpr int kCloseLingerMs = 1000;  // longest wait at exit for queued messages to leave
+// Below this a frame is copied: ZeroMQ stores tiny messages inline, and a heap holder costs more.
+constexpr size_t kZeroCopyBytes = 1024;
 
 class ZmqTransport : public Transport {
  public:
@@ -71,30 +74,10 @@ class ZmqTransport : public Transport {
     return Status::OK();
   }
 
-  Status Send(int id, const Message& msg) override {
-    std::shared_ptr<Peer> peer;  // shared: a concurrent Connect may replace the map entry
-    {
-      std::lock_guard<std::mutex> lock(peers_mu_);
-      auto it = peers_.find(id);
-      if (it == peers_.end())
-        return Status::NotFound("no connection to node " + std::to_string(id));
-      peer = it->second;
-    }
-    std::string header;
-    msg.meta.SerializeToString(&header);
-    std::lock_guard<std::mutex> lock(peer->mu);
-    try {
-      auto flags = msg.frames.empty() ? zmq::send_flags::none : zmq::send_flags::sndmore;
-      if (!peer->socket.send(zmq::buffer(header), flags)) return Timeout(id, *peer);
-      for (size_t i = 0; i < msg.frames.size(); ++i) {
-        flags = i + 1 == msg.frames.size() ? zmq::send_flags::none : zmq::send_flags::sndmore;
-        if (!peer->socket.send(zmq::buffer(msg.frames[i]), flags)) return Timeout(id, *peer);
-      }
-    } catch (const zmq::error_t& e) {
-      return Status::IOError("send to node " + std::to_string(id) + " failed: " + e.what());
-    }
-    return Status::OK();
-  }
+  Status Send(int id, const Message& msg) override { return SendFrames(id, msg, nullptr); }
+
+  // Frames of kZeroCopyBytes or more are given to ZeroMQ as they are: it frees them once sent.
+  Status Send(int id, Message&& msg) override { return SendFrames(id, msg, &msg.frames); }
 
   std::optional<Message> Recv(int timeout_ms) override {
     if (!receiver_) return std::nullopt;
@@ -137,6 +120,48 @@ class ZmqTransport : public Transport {
     zmq::socket_t socket;
     std::string address;
   };
+
+  // Sends msg's header and frames; when `owned` is msg.frames, large frames move into ZeroMQ
+  // messages instead of being copied.
+  Status SendFrames(int id, const Message& msg, std::vector<std::string>* owned) {
+    std::shared_ptr<Peer> peer;  // shared: a concurrent Connect may replace the map entry
+    {
+      std::lock_guard<std::mutex> lock(peers_mu_);
+      auto it = peers_.find(id);
+      if (it == peers_.end())
+        return Status::NotFound("no connection to node " + std::to_string(id));
+      peer = it->second;
+    }
+    std::string header;
+    msg.meta.SerializeToString(&header);
+    std::lock_guard<std::mutex> lock(peer->mu);
+    try {
+      auto flags = msg.frames.empty() ? zmq::send_flags::none : zmq::send_flags::sndmore;
+      if (!peer->socket.send(zmq::buffer(header), flags)) return Timeout(id, *peer);
+      for (size_t i = 0; i < msg.frames.size(); ++i) {
+        flags = i + 1 == msg.frames.size() ? zmq::send_flags::none : zmq::send_flags::sndmore;
+        zmq::message_t part = owned != nullptr && msg.frames[i].size() >= kZeroCopyBytes
+                                  ? TakeFrame(&(*owned)[i])
+                                  : zmq::message_t(msg.frames[i].data(), msg.frames[i].size());
+        if (!peer->socket.send(part, flags)) return Timeout(id, *peer);
+      }
+    } catch (const zmq::error_t& e) {
+      return Status::IOError("send to node " + std::to_string(id) + " failed: " + e.what());
+    }
+    return Status::OK();
+  }
+
+  // A ZeroMQ message over the frame's own bytes; the string moves to the heap and ZeroMQ deletes
+  // it (from its I/O thread) when the bytes have left.
+  static zmq::message_t TakeFrame(std::string* frame) {
+    auto holder = std::make_unique<std::string>(std::move(*frame));
+    zmq::message_t part(
+        holder->data(), holder->size(),
+        [](void*, void* hint) { std::unique_ptr<std::string>(static_cast<std::string*>(hint)); },
+        holder.get());
+    (void)holder.release();  // owned by `part` from here on
+    return part;
+  }
 
   Status Timeout(int id, const Peer& peer) {
     return Status::Timeout("send to node " + std::to_string(id) + " at " + peer.address +

@@ -75,6 +75,34 @@ TEST_P(TransportTest, MessageArrivesIntact) {
   EXPECT_FALSE(b->Recv(50).has_value()) << "nothing else was sent";
 }
 
+// A message given away (Send(id, Message&&)) may travel without copies (ZeroMQ takes big frames
+// as they are); many in a row, each must still arrive byte for byte, in order.
+TEST_P(TransportTest, MessagesGivenAwayArriveIntactAndInOrder) {
+  auto a = Make(), b = Make();
+  Result<int> pb = b->Bind("127.0.0.1", 0);
+  ASSERT_TRUE(pb.ok()) << pb.status().ToString();
+  ASSERT_TRUE(a->Connect(7, "127.0.0.1", pb.value()).ok());
+  const Message expect = SampleMessage();
+  constexpr int kMessages = 20;
+  for (int i = 0; i < kMessages; ++i) {
+    Message m = expect;
+    m.meta.set_request_id(i);
+    m.frames.push_back(std::string(3000 + i, static_cast<char>('a' + i)));  // zero-copy sized
+    m.frames.push_back(std::string(1 + i, static_cast<char>('A' + i)));     // copied
+    ASSERT_TRUE(a->Send(7, std::move(m)).ok());
+  }
+  for (int i = 0; i < kMessages; ++i) {
+    std::optional<Message> got = b->Recv(10000);
+    ASSERT_TRUE(got.has_value()) << "message " << i;
+    EXPECT_EQ(got->meta.request_id(), i);
+    ASSERT_EQ(got->frames.size(), expect.frames.size() + 2);
+    for (size_t f = 0; f < expect.frames.size(); ++f)
+      EXPECT_TRUE(got->frames[f] == expect.frames[f]) << "message " << i << " frame " << f;
+    EXPECT_EQ(got->frames[expect.frames.size()], std::string(3000 + i, static_cast<char>('a' + i)));
+    EXPECT_EQ(got->frames[expect.frames.size() + 1], std::string(1 + i, static_cast<char>('A' + i)));
+  }
+}
+
 TEST_P(TransportTest, SendToUnknownIdFails) {
   auto a = Make();
   ASSERT_TRUE(a->Bind("127.0.0.1", 0).ok());
