@@ -12,8 +12,10 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "serving/rank_request.h"
@@ -60,6 +62,8 @@ Result<tcp::endpoint> ParseListen(const std::string& listen) {
 
 }  // namespace
 
+class HttpSession;
+
 class HttpService::Impl {
  public:
   Impl(std::shared_ptr<const ModelSnapshot> snapshot, HttpServiceOptions options)
@@ -88,6 +92,11 @@ class HttpService::Impl {
   }
   std::string MetricsText() const;
 
+  // Live connections, so Stop() can close them. Register returns false once stopping (the
+  // session then closes itself).
+  bool Register(HttpSession* session, std::weak_ptr<HttpSession> weak);
+  void Unregister(HttpSession* session);
+
  private:
   void Accept();
   http::response<http::string_body> Reply(http::status status, unsigned version, bool keep_alive,
@@ -97,6 +106,10 @@ class HttpService::Impl {
 
   HttpServiceOptions options_;
   Ranker ranker_;
+  // Declared before ioc_ so they outlive any handler the context still holds when destroyed.
+  std::mutex sessions_mu_;
+  bool stopping_ = false;  // GUARDED_BY(sessions_mu_)
+  std::unordered_map<HttpSession*, std::weak_ptr<HttpSession>> sessions_;  // GUARDED_BY(sessions_mu_)
   asio::io_context ioc_;
   tcp::acceptor acceptor_;
   std::vector<std::thread> threads_;
@@ -108,18 +121,27 @@ class HttpService::Impl {
   std::atomic<uint64_t> latency_sum_ns_{0};
 };
 
-namespace {
-
 // One connection: read a request, answer it, repeat while the client keeps the connection alive.
 // Every handler runs on the connection's strand.
-class Session : public std::enable_shared_from_this<Session> {
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  Session(tcp::socket&& socket, HttpService::Impl* service)
+  HttpSession(tcp::socket&& socket, HttpService::Impl* service)
       : stream_(std::move(socket)), service_(service) {}
+  ~HttpSession() { service_->Unregister(this); }
 
   void Run() {
-    asio::dispatch(stream_.get_executor(),
-                   beast::bind_front_handler(&Session::Read, shared_from_this()));
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->service_->Register(self.get(), self)) {
+        self->Read();
+      } else {
+        self->stream_.close();
+      }
+    });
+  }
+
+  // From any thread: closes the connection on its strand (pending operations end with errors).
+  void Close() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->stream_.close(); });
   }
 
  private:
@@ -129,7 +151,7 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_after(std::chrono::milliseconds(
         static_cast<int64_t>(service_->options().idle_timeout_s * 1000)));
     http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+                     beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
   }
 
   void OnRead(beast::error_code ec, size_t) {
@@ -151,7 +173,7 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_after(std::chrono::milliseconds(
         static_cast<int64_t>(service_->options().idle_timeout_s * 1000)));
     http::async_write(stream_, response_,
-                      beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+                      beast::bind_front_handler(&HttpSession::OnWrite, shared_from_this()));
   }
 
   void OnWrite(beast::error_code ec, size_t) {
@@ -171,7 +193,17 @@ class Session : public std::enable_shared_from_this<Session> {
   http::response<http::string_body> response_;
 };
 
-}  // namespace
+bool HttpService::Impl::Register(HttpSession* session, std::weak_ptr<HttpSession> weak) {
+  std::lock_guard<std::mutex> lock(sessions_mu_);
+  if (stopping_) return false;
+  sessions_.emplace(session, std::move(weak));
+  return true;
+}
+
+void HttpService::Impl::Unregister(HttpSession* session) {
+  std::lock_guard<std::mutex> lock(sessions_mu_);
+  sessions_.erase(session);
+}
 
 Status HttpService::Impl::Start() {
   if (started_) return Status::InvalidArgument("HttpService already started");
@@ -197,7 +229,7 @@ void HttpService::Impl::Accept() {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
       s.set_option(tcp::no_delay(true), ec);
-      std::make_shared<Session>(std::move(s), this)->Run();
+      std::make_shared<HttpSession>(std::move(s), this)->Run();
     }
     Accept();
   });
@@ -210,8 +242,19 @@ void HttpService::Impl::Stop() {
     boost::system::error_code ec;
     acceptor_.close(ec);
   });
-  // Connections still open are dropped: their pending handlers die with the stopped context.
-  ioc_.stop();
+  // Close every connection: their pending reads and writes fail, nothing starts new work, and
+  // the threads' run() returns once the context is out of work. A request being scored finishes
+  // but its answer is not delivered.
+  std::vector<std::shared_ptr<HttpSession>> open;
+  {
+    std::lock_guard<std::mutex> lock(sessions_mu_);
+    stopping_ = true;
+    for (auto& [ptr, weak] : sessions_) {
+      if (auto session = weak.lock()) open.push_back(std::move(session));
+    }
+  }
+  for (auto& session : open) session->Close();
+  open.clear();
   for (std::thread& t : threads_) t.join();
   threads_.clear();
 }

@@ -7,6 +7,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
 #include <cstdio>
 #include <random>
 #include <sstream>
@@ -37,6 +38,7 @@ class Client {
     req.keep_alive(true);
     req.body() = body;
     req.prepare_payload();
+    stream_.expires_after(std::chrono::seconds(10));  // a hang fails the test instead
     http::write(stream_, req);
     http::response<http::string_body> res;
     http::read(stream_, buffer_, res);
@@ -218,6 +220,15 @@ TEST_F(HttpServiceTest, TwoConcurrentClients) {
   EXPECT_EQ(failures[0], "");
   EXPECT_EQ(failures[1], "");
   EXPECT_EQ(service_->counters().candidates, 2u * 40 * 50);
+}
+
+TEST_F(HttpServiceTest, StopClosesOpenConnections) {
+  Client idle(service_->port());  // keep-alive, waiting for its next request
+  ASSERT_EQ(idle.Rank("0:t1\n6:t2\n").result(), http::status::ok);
+  service_->Stop();  // returns although a connection is open
+  EXPECT_ANY_THROW(idle.Rank("0:t1\n6:t2\n"));
+  EXPECT_ANY_THROW(Client refused(service_->port()));
+  service_->Stop();  // idempotent
 }
 
 TEST(HttpServiceStartTest, BadListenAddressIsAnError) {
