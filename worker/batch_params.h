@@ -27,18 +27,24 @@ struct BatchParams {
     const size_t k = key_widths.size();
     w.resize(k);
     widths.resize(k);
-    V.assign(k * width, 0.f);
+    V.resize(k * width);  // each row written in full below: its floats, then zero padding
     size_t pos = 0;
     for (size_t i = 0; i < k; ++i) {
-      if (key_widths[i] > width) {
-        return Status::InvalidArgument("a key has an embedding of width " +
-                                       std::to_string(key_widths[i]) +
+      const int kw = key_widths[i];
+      if (kw > width) {
+        return Status::InvalidArgument("a key has an embedding of width " + std::to_string(kw) +
                                        " but the model's width is " + std::to_string(width));
+      }
+      if (pos + 1 + kw > values.size()) {
+        return Status::Corruption("pull answer of " + std::to_string(values.size()) +
+                                  " floats is too short for its widths");
       }
       w[i] = values[pos++];
       widths[i] = key_widths[i];
-      std::memcpy(&V[i * width], &values[pos], key_widths[i] * sizeof(float));
-      pos += key_widths[i];
+      float* row = &V[i * width];
+      std::memcpy(row, &values[pos], kw * sizeof(float));
+      std::memset(row + kw, 0, (width - kw) * sizeof(float));
+      pos += kw;
     }
     return Status::OK();
   }
@@ -54,10 +60,14 @@ struct BatchGrads {
   GradView View() { return GradView{w.data(), V.data(), dense.data()}; }
   // Packs into the push layout for the widths the worker saw.
   void Pack(const std::vector<uint16_t>& widths, int width, std::vector<float>* out) const {
-    out->clear();
+    size_t total = widths.size();
+    for (uint16_t kw : widths) total += kw;
+    out->resize(total);
+    float* p = out->data();
     for (size_t i = 0; i < widths.size(); ++i) {
-      out->push_back(w[i]);
-      out->insert(out->end(), V.begin() + i * width, V.begin() + i * width + widths[i]);
+      *p++ = w[i];
+      std::memcpy(p, &V[i * width], widths[i] * sizeof(float));
+      p += widths[i];
     }
   }
 };
