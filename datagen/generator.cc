@@ -139,6 +139,11 @@ Status ValidateOptions(const GeneratorOptions& o) {
   if (o.dplr_rank < 1 || o.dplr_rank > 16) return bad("dplr_rank must be in 1..16");
   if (!(o.fwfm_strong_pairs >= 0 && o.fwfm_strong_pairs <= 1))
     return bad("fwfm_strong_pairs must be in [0, 1]");
+  if (!(o.fwfm_weak_std >= 0) || !std::isfinite(o.fwfm_weak_std))
+    return bad("fwfm_weak_std must be >= 0");
+  if (o.active_fields < 1 || o.active_fields > 39)
+    return bad("active_fields=" + std::to_string(o.active_fields) + " must be in 1..39");
+  if (o.field_vocab > (uint64_t{1} << 31)) return bad("field_vocab must be at most 2^31");
   if (!(o.vocab_scale > 0) || o.vocab_scale > 1000) return bad("vocab_scale must be in (0, 1000]");
   if (o.table_tokens < 1 || o.table_tokens > (uint64_t{1} << 24))
     return bad("table_tokens must be in 1..2^24");
@@ -193,7 +198,7 @@ Result<GeneratorResult> GenerateCriteo(const GeneratorOptions& options, int fd) 
     for (int f = 0; f < kFields; ++f) {
       const ZipfSampler& sampler = model.sampler(f);
       const uint32_t pick = sampler.Resolve(current[f]);
-      const bool empty = pick == sampler.empty_index();
+      const bool empty = pick == model.empty_outcome(f);
       tails[num_tails] = f;
       num_tails += pick == sampler.tail_index();
       const float* params =

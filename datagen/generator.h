@@ -30,8 +30,12 @@ struct GeneratorOptions {
   double interaction_std = 1.2;    // approximate std over rows of the logit's pairwise part
   int dplr_rank = 3;               // rank of U in R = U^T diag(e) U for planted=dplr
   double fwfm_strong_pairs = 0.1;  // fraction of field pairs with a strong R entry (fwfm)
+  double fwfm_weak_std = 0.05;     // std of the other field pairs' R entries (fwfm; 0: exactly 0)
   double vocab_scale = 1.0;        // multiplies the larger categorical vocabularies (tests: small)
-  uint64_t table_tokens = 8192;    // most frequent tokens per field with precomputed parameters
+  // A smaller world, e.g. one where FwFM's field-pair weights can be learned from ~1e5 rows:
+  int active_fields = 39;    // columns 1..n (I1, I2, ..., then C1, ...) carry tokens; later: empty
+  uint64_t field_vocab = 0;  // > 0: every field's vocabulary (integer fields: at most 100)
+  uint64_t table_tokens = 8192;      // most frequent tokens per field with precomputed parameters
   uint64_t bias_pilot_rows = 20000;  // rows drawn (from model_seed) to solve for the bias
   size_t buffer_bytes = 1 << 20;     // output buffer, flushed with ::write
 };

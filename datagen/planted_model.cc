@@ -18,11 +18,13 @@ constexpr uint64_t kIntVocab[kIntFields] = {12, 40, 60, 25, 100, 50, 30, 45, 70,
 constexpr uint64_t kCatVocab[kCatFields] = {
     1400, 550,   1000000, 200000, 300,  24,   12000, 630,    3,  90000, 5600,   800000, 3200,
     27,   14000, 500000,  10,     5600, 2200, 4,     600000, 18, 15,    150000, 105,    40000};
+// Integer buckets the model knows; bucket 99 holds values up to e^10 ~ 22026.
+constexpr uint64_t kMaxIntVocab = 100;
+static_assert(*std::max_element(std::begin(kIntVocab), std::end(kIntVocab)) == kMaxIntVocab);
 constexpr uint64_t kTinyVocab = 50;  // vocab_scale leaves vocabularies this small alone
 constexpr uint64_t kMaxVocab = uint64_t{1} << 31;
 constexpr int kMaxK = 64;
 constexpr int kMaxDplrRank = 16;
-constexpr double kNumPairs = kFields * (kFields - 1) / 2.0;
 
 uint64_t ScaledCatVocab(int c, double scale) {
   const uint64_t base = kCatVocab[c];
@@ -88,23 +90,34 @@ Result<std::unique_ptr<PlantedModel>> PlantedModel::Create(const GeneratorOption
   // Row: w, v[k], then (categorical fields) the token's 8 hex chars in two floats' space, so one
   // cache line serves both the logit and the text; rounded up to 16 bytes.
   m->stride_ = (static_cast<size_t>(options.k) + 3 + 3) / 4 * 4;
-  m->sigma_w_ = options.linear_std / std::sqrt(static_cast<double>(kFields));
-  m->sigma_v_ =
-      std::pow(options.interaction_std * options.interaction_std / (kNumPairs * options.k), 0.25);
+  m->active_fields_ = options.active_fields;
+  const double active = options.active_fields;
+  const double active_pairs = std::max(active * (active - 1) / 2, 1.0);
+  m->sigma_w_ = options.linear_std / std::sqrt(active);
+  m->sigma_v_ = std::pow(
+      options.interaction_std * options.interaction_std / (active_pairs * options.k), 0.25);
 
   const uint64_t head = std::max<uint64_t>(options.table_tokens, 1);
   m->samplers_.reserve(kFields);
   for (int f = 0; f < kFields; ++f) {
-    const uint64_t vocab =
+    uint64_t vocab =
         IsIntField(f) ? kIntVocab[f] : ScaledCatVocab(f - kIntFields, options.vocab_scale);
-    m->samplers_.emplace_back(vocab, options.zipf_s, head, options.missing);
+    if (options.field_vocab > 0)
+      vocab = IsIntField(f) ? std::min(options.field_vocab, kMaxIntVocab) : options.field_vocab;
+    if (m->active(f)) {
+      m->samplers_.emplace_back(vocab, options.zipf_s, head, options.missing);
+      m->empty_outcome_[f] = m->samplers_.back().empty_index();
+    } else {
+      m->samplers_.emplace_back(1, options.zipf_s, 1, 0.0);  // one outcome, read as empty
+      m->empty_outcome_[f] = 0;
+    }
     m->field_seed_[f] = Mix64(options.model_seed * 0x9e3779b97f4a7c15ULL + 2 * f + 1);
     m->string_salt_[f] = static_cast<uint32_t>(Mix64(m->field_seed_[f] ^ 0x5851f42d4c957f2dULL));
   }
 
   // Integer buckets up to the largest integer vocabulary. Values 1 and 2 are their own buckets
   // but share them with 3,4 and 5 (the reader's rule), so they are kept as extras.
-  const uint64_t max_bucket = *std::max_element(std::begin(kIntVocab), std::end(kIntVocab));
+  const uint64_t max_bucket = kMaxIntVocab;
   m->int_buckets_.resize(max_bucket);
   m->int_buckets_[0] = {0, 1, -1};
   for (int64_t x = 3;; ++x) {
@@ -138,7 +151,7 @@ Result<std::unique_ptr<PlantedModel>> PlantedModel::Create(const GeneratorOption
     }
   }
   m->BuildPairWeights(Mix64(options.model_seed ^ 0x27d4eb2f165667c5ULL), options.fwfm_strong_pairs,
-                      options.dplr_rank);
+                      options.fwfm_weak_std, options.dplr_rank);
   m->bias_ = m->SolveBias(options.bias_pilot_rows, options.target_ctr);
   return m;
 }
@@ -181,7 +194,8 @@ void PlantedModel::Embedding(int field, uint64_t token, float* v) const {
   std::copy(p + 1, p + 1 + k_, v);
 }
 
-void PlantedModel::BuildPairWeights(uint64_t seed, double strong_fraction, int dplr_rank) {
+void PlantedModel::BuildPairWeights(uint64_t seed, double strong_fraction, double weak_std,
+                                    int dplr_rank) {
   WyRand rng(seed);
   pair_weight_.assign(kFields * kFields, 0.0);
   auto set = [&](int f, int g, double r) {
@@ -193,12 +207,12 @@ void PlantedModel::BuildPairWeights(uint64_t seed, double strong_fraction, int d
     return;
   }
   if (kind_ == PlantedKind::kFwfm) {
-    // A few strong pairs, the rest near 0.
+    // A few strong pairs of either sign, the rest near 0.
     for (int f = 0; f < kFields; ++f) {
       for (int g = f + 1; g < kFields; ++g) {
         const bool strong = rng.Uniform() < strong_fraction;
         const double sign = (rng.Next() & 1) ? 1.0 : -1.0;
-        set(f, g, strong ? sign * (1.0 + rng.Uniform()) : 0.05 * NormalFromHash(rng.Next()));
+        set(f, g, strong ? sign * (1.0 + rng.Uniform()) : weak_std * NormalFromHash(rng.Next()));
       }
     }
   } else {
@@ -216,12 +230,20 @@ void PlantedModel::BuildPairWeights(uint64_t seed, double strong_fraction, int d
       }
     }
   }
-  // Same pair energy as FM (sum of R^2 = number of pairs), so interaction_std means the same.
-  double energy = 0;
-  for (int f = 0; f < kFields; ++f)
-    for (int g = f + 1; g < kFields; ++g)
+  // Same pair energy as FM over the active fields (sum of R^2 = number of pairs), so
+  // interaction_std means the same; pairs with an inactive field never occur and are zeroed.
+  double energy = 0, pairs = 0;
+  for (int f = 0; f < kFields; ++f) {
+    for (int g = f + 1; g < kFields; ++g) {
+      if (!active(g)) {
+        set(f, g, 0.0);
+        continue;
+      }
       energy += pair_weight_[f * kFields + g] * pair_weight_[f * kFields + g];
-  const double scale = energy > 0 ? std::sqrt(kNumPairs / energy) : 0.0;
+      pairs += 1;
+    }
+  }
+  const double scale = energy > 0 ? std::sqrt(pairs / energy) : 0.0;
   for (double& r : pair_weight_) r *= scale;
   if (kind_ == PlantedKind::kDplr) {
     for (double& e : dplr_e_) e *= scale;
@@ -235,7 +257,10 @@ void PlantedModel::BuildPairWeights(uint64_t seed, double strong_fraction, int d
 
 void PlantedModel::SampleRow(WyRand& rng, RowTokens* row) const {
   // Empty columns are drawn by the samplers (ZipfSampler::kEmpty == kMissingToken).
-  for (int f = 0; f < kFields; ++f) (*row)[f] = samplers_[f].Sample(rng);
+  for (int f = 0; f < kFields; ++f) {
+    const uint64_t token = samplers_[f].Sample(rng);
+    (*row)[f] = active(f) ? token : kMissingToken;
+  }
 }
 
 double PlantedModel::LogitFromParams(const float* const* params) const {
@@ -390,6 +415,9 @@ Status PlantedModel::ParseLine(std::string_view line, int* label, RowTokens* row
     const int field = column - 1;
     if (text.empty()) {
       (*row)[field] = kMissingToken;
+    } else if (!active(field)) {
+      return Status::NotFound("column " + std::to_string(column) + ": '" + std::string(text) +
+                              "' where this model writes nothing (active_fields)");
     } else if (IsIntField(field)) {
       int64_t x = 0;
       const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), x);

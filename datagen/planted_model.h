@@ -58,6 +58,11 @@ class PlantedModel {
   double bias() const { return bias_; }
   uint64_t vocab_size(int field) const { return samplers_[field].vocab(); }
   const ZipfSampler& sampler(int field) const { return samplers_[field]; }
+  // Whether a column carries tokens (GeneratorOptions::active_fields); others are always empty.
+  bool active(int field) const { return field < active_fields_; }
+  // The outcome of sampler(field).Resolve() that means an empty column: the sampler's empty
+  // index, or for an inactive field its only outcome.
+  uint32_t empty_outcome(int field) const { return empty_outcome_[field]; }
   static bool IsIntField(int field) { return field < kIntFields; }
 
   // Planted parameters: pure functions of (model_seed, field, token); v has k() entries.
@@ -125,14 +130,16 @@ class PlantedModel {
  private:
   void ComputeParams(int field, uint64_t token, float* out) const;
   Status AllocateTable(size_t floats);  // zero-filled (fresh anonymous memory)
-  void BuildPairWeights(uint64_t seed, double strong_fraction, int dplr_rank);
+  void BuildPairWeights(uint64_t seed, double strong_fraction, double weak_std, int dplr_rank);
   double SolveBias(uint64_t pilot_rows, double target_ctr);
 
   PlantedKind kind_ = PlantedKind::kFm;
   int k_ = 4;
   size_t stride_ = 8;
   double sigma_w_ = 0, sigma_v_ = 0, bias_ = 0;
+  int active_fields_ = kFields;
   std::vector<ZipfSampler> samplers_;
+  std::array<uint32_t, kFields> empty_outcome_{};
   std::array<uint64_t, kFields> field_seed_{};   // parameter hash seed per field
   std::array<uint32_t, kFields> string_salt_{};  // token -> string bijection salt per field
   // Precomputed params: field f's rows [table_offset_[f], +table_size_[f] * stride_).

@@ -171,6 +171,66 @@ TEST(GeneratorTest, OracleLoglossIsTheMeanLoglossOfThePlantedProbabilities) {
   }
 }
 
+// The small planted-FwFM world of issue 4: 6 active fields of 20 tokens, the other columns
+// empty, R exactly 0 off the strong pairs; the oracle still matches the written file.
+TEST(GeneratorTest, SmallWorldWritesOnlyItsActiveFields) {
+  GeneratorOptions o = SmallOptions();
+  o.planted = "fwfm";
+  o.rows = 4000;
+  o.active_fields = 6;
+  o.field_vocab = 20;
+  o.missing = 0;
+  o.fwfm_strong_pairs = 0.4;
+  o.fwfm_weak_std = 0;
+  GeneratorResult result;
+  const auto lines = Lines(Generate(o, &result));
+  auto model = PlantedModel::Create(o);
+  ASSERT_TRUE(model.ok());
+  const PlantedModel& m = **model;
+  double loss = 0;
+  RowTokens row;
+  std::vector<std::map<uint64_t, int>> seen(kFields);
+  for (const std::string& line : lines) {
+    int label;
+    const Status s = m.ParseLine(line, &label, &row);
+    ASSERT_TRUE(s.ok()) << s.ToString() << " in " << line;
+    for (int f = 0; f < kFields; ++f) {
+      if (f < 6) {
+        ASSERT_NE(row[f], kMissingToken) << "field " << f << " in " << line;
+        ASSERT_LT(row[f], 20u);
+        ++seen[f][row[f]];
+      } else {
+        ASSERT_EQ(row[f], kMissingToken) << "field " << f << " in " << line;
+      }
+    }
+    const double p = 1 / (1 + std::exp(-m.Logit(row)));
+    loss -= label ? std::log(p) : std::log(1 - p);
+  }
+  EXPECT_NEAR(result.oracle_logloss, loss / static_cast<double>(lines.size()), 1e-6);
+  for (int f = 0; f < 6; ++f) EXPECT_EQ(seen[f].size(), 20u) << "field " << f;
+  int strong = 0, negative = 0;
+  for (int f = 0; f < kFields; ++f) {
+    for (int g = f + 1; g < kFields; ++g) {
+      const double r = m.PairWeight(f, g);
+      if (g >= 6) {
+        EXPECT_EQ(r, 0.0) << f << "," << g << " has an inactive field";
+      } else if (r != 0) {
+        ++strong;
+        negative += r < 0;
+        EXPECT_GT(std::fabs(r), 0.5) << "strong pairs only: " << f << "," << g;
+      }
+    }
+  }
+  EXPECT_GT(strong, 0);
+  EXPECT_LT(strong, 15) << "most of the 15 pairs are exactly 0";
+  EXPECT_GT(negative, 0) << "some strong pairs are negative";
+  // A non-empty inactive column is no line this model writes.
+  std::string bad = lines[0];
+  bad.insert(bad.rfind('\t') + 1, "abcdef01");
+  int label;
+  EXPECT_FALSE(m.ParseLine(bad, &label, &row).ok());
+}
+
 TEST(GeneratorTest, PlantingsGiveDifferentLabels) {
   GeneratorOptions o = SmallOptions();
   o.rows = 2000;
@@ -251,6 +311,19 @@ TEST(GeneratorTest, WriteErrorsAndBadOptionsAreStatuses) {
   o.planted = "nope";
   EXPECT_EQ(GenerateCriteo(o, 1).status().code(), Status::Code::kInvalidArgument);
   EXPECT_FALSE(GenerateCriteo(SmallOptions(), -1).ok());
+  for (int fields : {0, 40}) {
+    GeneratorOptions bad = SmallOptions();
+    bad.active_fields = fields;
+    const Status s = ValidateOptions(bad);
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+    EXPECT_NE(s.message().find("active_fields"), std::string::npos) << s.message();
+  }
+  GeneratorOptions bad = SmallOptions();
+  bad.fwfm_weak_std = -1;
+  EXPECT_NE(ValidateOptions(bad).message().find("fwfm_weak_std"), std::string::npos);
+  bad = SmallOptions();
+  bad.field_vocab = uint64_t{1} << 40;
+  EXPECT_NE(ValidateOptions(bad).message().find("field_vocab"), std::string::npos);
 }
 
 }  // namespace
