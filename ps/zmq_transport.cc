@@ -84,11 +84,17 @@ class ZmqTransport : public Transport {
     zmq::pollitem_t item{receiver_->handle(), 0, ZMQ_POLLIN, 0};
     // Dropped garbage must not end the wait early: the timeout is a deadline for a good message.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    // A busy node finds the next message already queued: try it before polling, which costs a
+    // system call per message.
+    bool ready = true;
     while (true) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (zmq::poll(&item, 1, std::max(left, std::chrono::milliseconds(0))) <= 0)
-        return std::nullopt;
+      if (!ready) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (zmq::poll(&item, 1, std::max(left, std::chrono::milliseconds(0))) <= 0)
+          return std::nullopt;
+      }
+      ready = false;
       std::vector<zmq::message_t> parts;
       zmq::message_t part;
       std::string peer;
