@@ -80,6 +80,9 @@ class ZipfSampler {
   double normalizer_ = 1;              // total unnormalized mass
   // Tail inversion: x = (lo_ + u * (hi_ - lo_))^(1/(1-s)), or exp() of a log-uniform when s == 1.
   double tail_lo_ = 0, tail_hi_ = 0, tail_exponent_ = 0;
+  // The exponent as powf() sees it (float), when it is a small integer (s = 1.1: -10): the
+  // power is then a few multiplications, rounded to float like powf's result.
+  int integer_exponent_ = 0;
   std::vector<Bucket> buckets_;  // head_ entries, then one for the tail and one for empty, if any
 };
 
