@@ -523,7 +523,8 @@ int RunServe() {
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  Result<std::unique_ptr<ModelSnapshot>> snapshot = ModelSnapshot::Load(FLAGS_model_dir);
+  Result<std::unique_ptr<ModelSnapshot>> snapshot =
+      ModelSnapshot::Load(FLAGS_model_dir, StoreOptionsFromConfig);
   if (!snapshot.ok()) return Fail(snapshot.status());
   const ModelSnapshot& s = *snapshot.value();
   LOG(INFO) << "loaded " << s.config().model() << " checkpoint " << s.version() << " of "

@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "launch/server_setup.h"
 #include "models/model.h"
 #include "ps/postoffice.h"
 #include "serving/model_snapshot.h"
@@ -16,7 +17,8 @@
 namespace fmps {
 
 Result<PredictReport> Predict(const PredictOptions& options) {
-  Result<std::unique_ptr<ModelSnapshot>> snapshot = ModelSnapshot::Load(options.model_dir);
+  Result<std::unique_ptr<ModelSnapshot>> snapshot =
+      ModelSnapshot::Load(options.model_dir, StoreOptionsFromConfig);
   if (!snapshot.ok()) return snapshot.status();
   const ModelSnapshot& model = *snapshot.value();
   proto::JobConfig config = model.config();

@@ -92,17 +92,25 @@ Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::FromRows(const proto::JobC
   return s;
 }
 
-Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::Load(const std::string& model_dir) {
+StoreOptions StoreReadOptions(const proto::JobConfig& c, int embedding_width) {
+  StoreOptions s;
+  s.ftrl_alpha = c.ftrl_alpha();
+  s.ftrl_beta = c.ftrl_beta();
+  s.ftrl_l1 = c.ftrl_l1();
+  s.ftrl_l2 = c.ftrl_l2();
+  s.policy = RankPolicy::Fixed(static_cast<uint32_t>(embedding_width), 1);
+  return s;
+}
+
+Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::Load(const std::string& model_dir,
+                                                           const StoreOptionsFn& store_options) {
   Result<proto::Manifest> manifest = FindNewestGoodManifest(model_dir);
   if (!manifest.ok()) return manifest.status();
   std::unique_ptr<ModelSnapshot> s(new ModelSnapshot());
   FMPS_RETURN_IF_ERROR(s->Init(manifest->config()));
   s->version_ = manifest->version();
-  // Deserialize checks only the store's maximum width against the shard's; the model's width is
-  // that maximum for every model (DiFacto k, RaFM's largest rank, FFM m*k), so one fixed-width
-  // policy reads any of them. The training options (FTRL, admission) play no part in reading.
-  StoreOptions store_options;
-  store_options.policy = RankPolicy::Fixed(static_cast<uint32_t>(s->width_), 1);
+  const StoreOptions read_options = store_options ? store_options(s->config_, s->width_)
+                                                  : StoreReadOptions(s->config_, s->width_);
   bool have_dense = false;
   for (const auto& entry : manifest->shards()) {
     const std::string path = model_dir + "/" + entry.file();
@@ -116,7 +124,7 @@ Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::Load(const std::string& mo
     }
     Status added;
     {
-      Store store(store_options);
+      Store store(read_options);
       FMPS_RETURN_IF_ERROR(store.Deserialize(shard->store, path));
       shard->store.clear();
       shard->store.shrink_to_fit();

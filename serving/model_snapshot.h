@@ -7,6 +7,7 @@
 #define FMPS_SERVING_MODEL_SNAPSHOT_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -16,6 +17,7 @@
 #include "proto/fmps.pb.h"
 #include "ps/base/keys.h"
 #include "ps/base/status.h"
+#include "ps/store/store.h"
 
 namespace fmps {
 
@@ -27,10 +29,20 @@ struct SnapshotRow {
   std::vector<float> v;
 };
 
+// The store options a job's servers used, from its config and the model's embedding width. The
+// store derives w from the FTRL state (z, n) with these options, so a shard must be read with the
+// options it was trained with: launch/ passes StoreOptionsFromConfig (launch/server_setup.h).
+using StoreOptionsFn = std::function<StoreOptions(const proto::JobConfig&, int embedding_width)>;
+
+// The default when no StoreOptionsFn is given: the config's FTRL parameters and one fixed width
+// (reading checks only the maximum width, which is the model's width for every model).
+StoreOptions StoreReadOptions(const proto::JobConfig& config, int embedding_width);
+
 class ModelSnapshot {
  public:
   // The newest checkpoint of model_dir whose manifest and shards all verify.
-  static Result<std::unique_ptr<ModelSnapshot>> Load(const std::string& model_dir);
+  static Result<std::unique_ptr<ModelSnapshot>> Load(const std::string& model_dir,
+                                                     const StoreOptionsFn& store_options = {});
   // A snapshot of the model config describes, with the given dense block and rows.
   static Result<std::unique_ptr<ModelSnapshot>> FromRows(const proto::JobConfig& config,
                                                          std::vector<float> dense,

@@ -53,6 +53,12 @@ TEST(ModelSnapshotTest, LoadsEveryShardAsTheStoresAnswer) {
   config.set_k(kWidth);
   config.set_num_fields(3);
   config.set_format("libffm");
+  // The store derives w from z and n with the FTRL options: the config carries the stores' own.
+  const StoreOptions defaults;
+  config.set_ftrl_alpha(defaults.ftrl_alpha);
+  config.set_ftrl_beta(defaults.ftrl_beta);
+  config.set_ftrl_l1(0);
+  config.set_ftrl_l2(defaults.ftrl_l2);
   std::vector<uint64_t> keys0, keys1;
   for (int i = 0; i < 40; ++i) (i % 2 ? keys1 : keys0).push_back(MakeKey(i % 3, HashInt(i)));
   std::vector<std::unique_ptr<Store>> stores;
