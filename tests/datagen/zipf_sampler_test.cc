@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -32,6 +33,32 @@ TEST(ZipfSamplerTest, HeadFrequenciesMatchZipfLaw) {
   EXPECT_NEAR(total_p, 1.0, 1e-12);
   // Rank 0 over rank 9: (10/1)^1.1 = 12.6.
   EXPECT_NEAR(static_cast<double>(count[0]) / count[9], std::pow(10.0, 1.1), 1.0);
+}
+
+// SampleTail inverts the continuous law x = (lo + u (hi - lo))^(1/(1-s)); the exponent is an
+// integer for s = 1.1 (-10) and 0.8 (5), where the power is taken by squaring, and not for 1.3.
+// Either way the rank is the one the exact inverse gives, up to single-precision rounding (one
+// rank, mostly far in the tail).
+TEST(ZipfSamplerTest, TailRankIsTheExactInverseOfTheContinuousLaw) {
+  const uint64_t vocab = 1000000, head = 1000;
+  for (double s : {1.1, 0.8, 1.3}) {
+    const ZipfSampler sampler(vocab, s, head);
+    const long double a = head + 0.5L, b = vocab + 0.5L, e = 1 / (1 - static_cast<long double>(s));
+    const long double lo = std::pow(a, 1 - static_cast<long double>(s)),
+                      hi = std::pow(b, 1 - static_cast<long double>(s));
+    int off_by_one = 0;
+    for (int i = 0; i < 20000; ++i) {
+      const double u = (i + 0.5) / 20000;
+      const long double x = std::pow(lo + u * (hi - lo), e);
+      const int64_t exact =
+          std::clamp<int64_t>(static_cast<int64_t>(std::floor(x + 0.5L)), head + 1, vocab) - 1;
+      const int64_t got = static_cast<int64_t>(sampler.SampleTail(u));
+      ASSERT_LE(std::abs(got - exact), 1) << "s " << s << " u " << u;
+      off_by_one += got != exact;
+    }
+    // t is rounded to float (relative 6e-8, times |exponent| in x): near a rank's edge only.
+    EXPECT_LT(off_by_one, 1000) << "s " << s;
+  }
 }
 
 TEST(ZipfSamplerTest, TailIsDrawnWithItsMassAndStaysInRange) {
