@@ -167,24 +167,26 @@ int main(int argc, char** argv) {
   Ranker generic(snapshot, generic_options);
   NaiveFwfm naive(*snapshot);
   std::vector<float> a, b, c;
-  const double us_cached = MicrosPerCall(seconds, [&] { (void)cached.Score(req.Context(), req.candidates, &a); });
+  const double us_cached =
+      MicrosPerCall(seconds, [&] { (void)cached.Score(req.Context(), req.candidates, &a); });
   const double us_generic =
       MicrosPerCall(seconds, [&] { (void)generic.Score(req.Context(), req.candidates, &b); });
   const double us_naive = MicrosPerCall(seconds, [&] { naive.Score(req, &c); });
-  const double us_parse = MicrosPerCall(seconds / 2, [&] {
-    (void)ParseRankRequest(body, kFields, snapshot->hash_seed(), &req);
-  });
+  const double us_parse = MicrosPerCall(
+      seconds / 2, [&] { (void)ParseRankRequest(body, kFields, snapshot->hash_seed(), &req); });
   double max_diff = 0;
   for (size_t i = 0; i < a.size(); ++i)
     max_diff = std::max({max_diff, double(std::abs(a[i] - b[i])), double(std::abs(a[i] - c[i]))});
   std::printf("request: %d context fields, %d candidates x %d item fields, k=%d, rho=%d\n",
               kContextFields, kCandidates, kItemFields, kRank, kRho);
-  std::printf("cached context (Algorithm 1)   %9.1f us/request (CPU)  %6.3f us/candidate\n", us_cached,
-              us_cached / kCandidates);
-  std::printf("generic full rows (Compute)    %9.1f us/request (CPU)  %6.3f us/candidate  (%.1fx cached)\n",
-              us_generic, us_generic / kCandidates, us_generic / us_cached);
-  std::printf("naive O(m^2 k) FwFM            %9.1f us/request (CPU)  %6.3f us/candidate  (%.1fx cached)\n",
-              us_naive, us_naive / kCandidates, us_naive / us_cached);
+  std::printf("cached context (Algorithm 1)   %9.1f us/request (CPU)  %6.3f us/candidate\n",
+              us_cached, us_cached / kCandidates);
+  std::printf(
+      "generic full rows (Compute)    %9.1f us/request (CPU)  %6.3f us/candidate  (%.1fx cached)\n",
+      us_generic, us_generic / kCandidates, us_generic / us_cached);
+  std::printf(
+      "naive O(m^2 k) FwFM            %9.1f us/request (CPU)  %6.3f us/candidate  (%.1fx cached)\n",
+      us_naive, us_naive / kCandidates, us_naive / us_cached);
   std::printf("parse body (%zu bytes)        %9.1f us/request (CPU)\n", body.size(), us_parse);
   std::printf("largest |difference| between paths: %.2g\n", max_diff);
 
@@ -225,8 +227,9 @@ int main(int argc, char** argv) {
   }
   service.Stop();
   const double p50 = Percentile(latencies, 0.5), p99 = Percentile(latencies, 0.99);
-  std::printf("HTTP POST /rank (%d sequential, %d candidates, %zu-byte body): p50 %.3f ms, p99 %.3f ms\n",
-              http_requests, kCandidates, body.size(), p50, p99);
+  std::printf(
+      "HTTP POST /rank (%d sequential, %d candidates, %zu-byte body): p50 %.3f ms, p99 %.3f ms\n",
+      http_requests, kCandidates, body.size(), p50, p99);
   std::printf(
       "{\"bench\":\"serving\",\"context_fields\":%d,\"item_fields\":%d,\"candidates\":%d,\"k\":%d,"
       "\"rho\":%d,\"cached_us\":%.1f,\"generic_us\":%.1f,\"naive_us\":%.1f,\"parse_us\":%.1f,"

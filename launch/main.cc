@@ -1,8 +1,8 @@
 // fmps: one binary, every role. `fmps train` runs a job (by default a local cluster of processes),
 // `fmps scheduler|server|worker` start the roles by hand on any host, `fmps predict` scores data
 // with a saved model, `fmps serve` ranks candidates over HTTP, `fmps gen` writes synthetic
-// Criteo-format data. Flags and environment are
-// read here and nowhere else; libraries get Options structs.
+// Criteo-format data. Flags and environment are read here and nowhere else; libraries get Options
+// structs.
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 #include <pthread.h>

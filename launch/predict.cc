@@ -50,8 +50,8 @@ Result<PredictReport> Predict(const PredictOptions& options) {
     localizer.Localize(batch, config.num_fields(), &local);
     model.Lookup(local.keys, &w, &V, &widths);
     logits.resize(local.rows());
-    model.model().Compute(local.View(), ParamView{w.data(), V.data(), widths.data(),
-                                                  model.dense().data()},
+    model.model().Compute(local.View(),
+                          ParamView{w.data(), V.data(), widths.data(), model.dense().data()},
                           logits, nullptr);
     for (size_t i = 0; i < logits.size(); ++i) {
       float p = static_cast<float>(Sigmoid(logits[i]));

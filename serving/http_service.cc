@@ -30,10 +30,9 @@ using tcp = asio::ip::tcp;
 namespace {
 
 // Upper bounds (seconds) of the latency histogram's buckets; +Inf is implicit.
-constexpr std::array<double, 16> kLatencyBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                                    0.005,  0.01,    0.025,  0.05,  0.1,
-                                                    0.25,   0.5,     1,      2.5,   5,
-                                                    10};
+constexpr std::array<double, 16> kLatencyBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                    0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                                    1,      2.5,     5,      10};
 
 Result<tcp::endpoint> ParseListen(const std::string& listen) {
   const size_t colon = listen.rfind(':');
@@ -48,8 +47,7 @@ Result<tcp::endpoint> ParseListen(const std::string& listen) {
   char* end = nullptr;
   const long port = std::strtol(port_text.c_str(), &end, 10);
   if (port_text.empty() || *end != '\0' || port < 0 || port > 65535) {
-    return Status::InvalidArgument("listen address '" + listen + "': bad port '" + port_text +
-                                   "'");
+    return Status::InvalidArgument("listen address '" + listen + "': bad port '" + port_text + "'");
   }
   boost::system::error_code ec;
   asio::ip::address address = asio::ip::make_address(host, ec);
@@ -109,7 +107,8 @@ class HttpService::Impl {
   // Declared before ioc_ so they outlive any handler the context still holds when destroyed.
   std::mutex sessions_mu_;
   bool stopping_ = false;  // GUARDED_BY(sessions_mu_)
-  std::unordered_map<HttpSession*, std::weak_ptr<HttpSession>> sessions_;  // GUARDED_BY(sessions_mu_)
+  std::unordered_map<HttpSession*, std::weak_ptr<HttpSession>>
+      sessions_;  // GUARDED_BY(sessions_mu_)
   asio::io_context ioc_;
   tcp::acceptor acceptor_;
   std::vector<std::thread> threads_;
@@ -148,8 +147,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void Read() {
     parser_.emplace();
     parser_->body_limit(service_->options().max_body_bytes);
-    stream_.expires_after(std::chrono::milliseconds(
-        static_cast<int64_t>(service_->options().idle_timeout_s * 1000)));
+    stream_.expires_after(
+        std::chrono::milliseconds(static_cast<int64_t>(service_->options().idle_timeout_s * 1000)));
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
   }
@@ -170,8 +169,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void Write() {
-    stream_.expires_after(std::chrono::milliseconds(
-        static_cast<int64_t>(service_->options().idle_timeout_s * 1000)));
+    stream_.expires_after(
+        std::chrono::milliseconds(static_cast<int64_t>(service_->options().idle_timeout_s * 1000)));
     http::async_write(stream_, response_,
                       beast::bind_front_handler(&HttpSession::OnWrite, shared_from_this()));
   }
@@ -218,9 +217,8 @@ Status HttpService::Impl::Start() {
   port_ = acceptor_.local_endpoint().port();
   started_ = true;
   Accept();
-  for (int i = 0; i < std::max(1, options_.threads); ++i) threads_.emplace_back([this] {
-      ioc_.run();
-    });
+  for (int i = 0; i < std::max(1, options_.threads); ++i)
+    threads_.emplace_back([this] { ioc_.run(); });
   return Status::OK();
 }
 
@@ -295,18 +293,18 @@ http::response<http::string_body> HttpService::Impl::Handle(
   }
   if (target == "/healthz" && get) {
     const ModelSnapshot& s = ranker_.snapshot();
-    return Reply(http::status::ok, req.version(), req.keep_alive(),
-                 "ok model=" + s.config().model() + " version=" + std::to_string(s.version()) +
-                     "\n");
+    return Reply(
+        http::status::ok, req.version(), req.keep_alive(),
+        "ok model=" + s.config().model() + " version=" + std::to_string(s.version()) + "\n");
   }
   if (target == "/metrics" && get) {
     auto res = Reply(http::status::ok, req.version(), req.keep_alive(), MetricsText());
     res.set(http::field::content_type, "text/plain; version=0.0.4");
     return res;
   }
-  return Reply(http::status::not_found, req.version(), req.keep_alive(),
-               "no such endpoint: " + std::string(target) +
-                   " (POST /rank, GET /healthz, GET /metrics)\n");
+  return Reply(
+      http::status::not_found, req.version(), req.keep_alive(),
+      "no such endpoint: " + std::string(target) + " (POST /rank, GET /healthz, GET /metrics)\n");
 }
 
 http::response<http::string_body> HttpService::Impl::Rank(
@@ -319,8 +317,7 @@ http::response<http::string_body> HttpService::Impl::Rank(
   Status st = ParseRankRequest(req.body(), s.num_fields(), s.hash_seed(), &parsed);
   if (st.ok()) st = ranker_.Score(parsed.Context(), parsed.candidates, &probs);
   if (!st.ok()) {
-    return Reply(http::status::bad_request, req.version(), req.keep_alive(),
-                 st.message() + "\n");
+    return Reply(http::status::bad_request, req.version(), req.keep_alive(), st.message() + "\n");
   }
   std::string body;
   body.reserve(probs.size() * 13);
@@ -372,9 +369,10 @@ std::string HttpService::Impl::MetricsText() const {
   out += std::string("fmps_serve_request_seconds_sum ") + buf + "\n";
   out += "fmps_serve_request_seconds_count " + std::to_string(cumulative) + "\n";
   const ModelSnapshot& s = ranker_.snapshot();
-  out += "# HELP fmps_serve_model_version Checkpoint version being served.\n"
-         "# TYPE fmps_serve_model_version gauge\nfmps_serve_model_version{model=\"" +
-         s.config().model() + "\"} " + std::to_string(s.version()) + "\n";
+  out +=
+      "# HELP fmps_serve_model_version Checkpoint version being served.\n"
+      "# TYPE fmps_serve_model_version gauge\nfmps_serve_model_version{model=\"" +
+      s.config().model() + "\"} " + std::to_string(s.version()) + "\n";
   return out;
 }
 

@@ -30,7 +30,7 @@ struct HttpServiceOptions {
 
 // Counters of the service, as /metrics prints them.
 struct ServiceCounters {
-  uint64_t requests = 0;    // every HTTP request answered
+  uint64_t requests = 0;  // every HTTP request answered
   uint64_t rank_requests = 0;
   uint64_t candidates = 0;  // candidates scored
   uint64_t errors = 0;      // answers with status >= 400

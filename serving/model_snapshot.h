@@ -121,8 +121,8 @@ class ModelSnapshot {
   std::vector<float> w_;
   std::vector<float> V_;  // [rows * width_]
   std::vector<uint16_t> widths_;
-  std::vector<float> zeros_;       // [width_]
-  std::vector<Slot> slots_;  // open addressing over Mix64(key), linear probing, power of two
+  std::vector<float> zeros_;  // [width_]
+  std::vector<Slot> slots_;   // open addressing over Mix64(key), linear probing, power of two
   uint64_t slot_mask_ = 0;
 };
 

@@ -66,11 +66,10 @@ Status ParseLine(std::string_view line, size_t line_no, int num_fields, uint64_t
   for (size_t e = first; e < batch->keys.size(); ++e) {
     const uint32_t field = KeyField(batch->keys[e]);
     if (field >= uint32_t(num_fields)) {
-      return Status::InvalidArgument("line " + std::to_string(line_no) + ", token " +
-                                     std::to_string(e - first + 1) + " " +
-                                     Quote((*tokens)[e - first]) + ": field " +
-                                     std::to_string(field) + " >= num_fields " +
-                                     std::to_string(num_fields) + " of the model");
+      return Status::InvalidArgument(
+          "line " + std::to_string(line_no) + ", token " + std::to_string(e - first + 1) + " " +
+          Quote((*tokens)[e - first]) + ": field " + std::to_string(field) + " >= num_fields " +
+          std::to_string(num_fields) + " of the model");
     }
   }
   return Status::OK();

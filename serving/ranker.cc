@@ -88,7 +88,7 @@ void FmCached(const ModelSnapshot& s, int k_dyn, FeatureSpan context, const Mini
       const float* v = s.Get(candidates.keys[e], &w);
       const float x = candidates.values[e];
       z += double(w) * x;
-        for (int d = 0; d < k; ++d) {
+      for (int d = 0; d < k; ++d) {
         const float tv = x * v[d];
         sum[d] += tv;
         sq[d] += tv * tv;

@@ -234,7 +234,7 @@ TEST_F(HttpServiceTest, StopClosesOpenConnections) {
 TEST(HttpServiceStartTest, BadListenAddressIsAnError) {
   auto snapshot = testing::RandomSnapshot(testing::TestConfig("fm", 4, 4), 1);
   for (const std::string& listen : std::vector<std::string>{"127.0.0.1", "127.0.0.1:http",
-                                                           "no.such.host:80", "127.0.0.1:70000"}) {
+                                                            "no.such.host:80", "127.0.0.1:70000"}) {
     HttpServiceOptions o;
     o.listen = listen;
     HttpService service(snapshot, o);

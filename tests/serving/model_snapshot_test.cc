@@ -136,8 +136,7 @@ TEST(ModelSnapshotTest, LoadsEveryShardAsTheStoresAnswer) {
   ASSERT_TRUE(WriteManifest(dir.path(), manifest).ok());
   Result<std::unique_ptr<ModelSnapshot>> bad = ModelSnapshot::Load(dir.path());
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("dense block does not match model dplr"),
-            std::string::npos)
+  EXPECT_NE(bad.status().message().find("dense block does not match model dplr"), std::string::npos)
       << bad.status().ToString();
 }
 

@@ -66,20 +66,19 @@ TEST_P(RankerTest, EqualsModelComputeOnConcatenatedRows) {
   EXPECT_GT(hi - lo, 0.2) << "scores barely vary: the test would not see a wrong interaction";
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Models, RankerTest,
-    ::testing::Values(Case{"fm", 8, true, Ranker::Path::kFmCached},
-                      Case{"fm", 5, true, Ranker::Path::kFmCached},
-                      Case{"dplr", 8, true, Ranker::Path::kDplrCached},
-                      Case{"dplr", 3, true, Ranker::Path::kDplrCached},
-                      Case{"fwfm", 4, true, Ranker::Path::kGeneric},
-                      Case{"ffm", 4, true, Ranker::Path::kGeneric},
-                      Case{"fm", 8, false, Ranker::Path::kGeneric},
-                      Case{"dplr", 8, false, Ranker::Path::kGeneric}),
-    [](const ::testing::TestParamInfo<Case>& info) {
-      return info.param.model + "_k" + std::to_string(info.param.k) +
-             (info.param.cached ? "_cached" : "_generic");
-    });
+INSTANTIATE_TEST_SUITE_P(Models, RankerTest,
+                         ::testing::Values(Case{"fm", 8, true, Ranker::Path::kFmCached},
+                                           Case{"fm", 5, true, Ranker::Path::kFmCached},
+                                           Case{"dplr", 8, true, Ranker::Path::kDplrCached},
+                                           Case{"dplr", 3, true, Ranker::Path::kDplrCached},
+                                           Case{"fwfm", 4, true, Ranker::Path::kGeneric},
+                                           Case{"ffm", 4, true, Ranker::Path::kGeneric},
+                                           Case{"fm", 8, false, Ranker::Path::kGeneric},
+                                           Case{"dplr", 8, false, Ranker::Path::kGeneric}),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return info.param.model + "_k" + std::to_string(info.param.k) +
+                                  (info.param.cached ? "_cached" : "_generic");
+                         });
 
 TEST(RankerTest, RefusesFieldsBeyondTheModel) {
   auto snapshot = RandomSnapshot(TestConfig("dplr", 4, 6), 3);

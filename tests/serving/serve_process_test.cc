@@ -88,13 +88,13 @@ TEST(ServeProcessTest, ServeAnswersAsPredict) {
     }
   }
   const std::string model_dir = dir + "/model";
-  testing::RunResult trained = testing::Run(
-      binary,
-      {"train", "--data=" + dir + "/train", "--format=libffm", "--num_fields=10", "--model=dplr",
-       "--rank=2", "--k=4", "--epochs=2", "--batch_size=200", "--v_min_count=0",
-       "--rank_mid_count=0", "--rank_head_count=0", "--ftrl_l1=0", "--v_init_scale=0.1",
-       "--inprocess", "--model_dir=" + model_dir},
-      dir, 120);
+  testing::RunResult trained =
+      testing::Run(binary,
+                   {"train", "--data=" + dir + "/train", "--format=libffm", "--num_fields=10",
+                    "--model=dplr", "--rank=2", "--k=4", "--epochs=2", "--batch_size=200",
+                    "--v_min_count=0", "--rank_mid_count=0", "--rank_head_count=0", "--ftrl_l1=0",
+                    "--v_init_scale=0.1", "--inprocess", "--model_dir=" + model_dir},
+                   dir, 120);
   ASSERT_EQ(trained.exit_code, 0) << trained.err;
 
   // Three contexts x 60 candidates as /rank bodies, and the same rows as libffm lines.
@@ -118,8 +118,8 @@ TEST(ServeProcessTest, ServeAnswersAsPredict) {
     }
   }
   testing::RunResult predicted = testing::Run(
-      binary, {"predict", "--model_dir=" + model_dir, "--data=" + dir + "/rows",
-               "--out=" + dir + "/probs"},
+      binary,
+      {"predict", "--model_dir=" + model_dir, "--data=" + dir + "/rows", "--out=" + dir + "/probs"},
       dir, 60);
   ASSERT_EQ(predicted.exit_code, 0) << predicted.err;
   std::vector<double> want;
