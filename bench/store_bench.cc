@@ -184,14 +184,15 @@ int main(int argc, char** argv) {
   std::printf("peak_rss_mb %.1f\n", rss_mb);
   std::printf(
       "{\"policy\":\"%s\",\"keys\":%llu,\"embeddings\":%llu,\"bytes\":%llu,\"bytes_per_key\":%.2f,"
-      "\"floats_per_key\":%.3f,\"overhead_bytes_per_key\":%.2f,\"overhead_max\":%.2f,\"overhead_mean\":%.2f,\"push_insert_keys_per_s\":%.0f,"
-      "\"pull_keys_per_s\":%.0f,\"push_update_keys_per_s\":%.0f,\"push_insert_keys_per_cpu_s\":%.0f,"
+      "\"floats_per_key\":%.3f,\"overhead_bytes_per_key\":%.2f,\"overhead_max\":%.2f,\"overhead_"
+      "mean\":%.2f,\"push_insert_keys_per_s\":%.0f,"
+      "\"pull_keys_per_s\":%.0f,\"push_update_keys_per_s\":%.0f,\"push_insert_keys_per_cpu_s\":%."
+      "0f,"
       "\"pull_keys_per_cpu_s\":%.0f,\"push_update_keys_per_cpu_s\":%.0f,\"peak_rss_mb\":%.1f}\n",
       policy.c_str(), static_cast<unsigned long long>(stats.keys),
       static_cast<unsigned long long>(stats.embeddings),
       static_cast<unsigned long long>(stats.bytes), bytes_per_key, floats_per_key, overhead,
-      sampled_max, samples > 0 ? sampled_sum / samples : 0.0,
-      insert_rate, pull_rate, update_rate, num_keys / insert_cpu, num_keys / pull_cpu,
-      update_keys / update_cpu, rss_mb);
+      sampled_max, samples > 0 ? sampled_sum / samples : 0.0, insert_rate, pull_rate, update_rate,
+      num_keys / insert_cpu, num_keys / pull_cpu, update_keys / update_cpu, rss_mb);
   return 0;
 }

@@ -311,7 +311,8 @@ void RowMap::Split(uint32_t index, uint64_t ord) {
   const uint64_t half = uint64_t{1} << (63 - depth);
   const Segment& s = segments_[index];
   uint64_t left_rows = 0;
-  for (uint32_t j = 0; j < s.capacity; ++j) left_rows += s.ords[j] != kEmpty && s.ords[j] < lo + half;
+  for (uint32_t j = 0; j < s.capacity; ++j)
+    left_rows += s.ords[j] != kEmpty && s.ords[j] < lo + half;
   auto build = [&](uint64_t from, uint64_t to, uint64_t rows) {
     for (uint32_t capacity = CapacityFor(rows, kMinCapacity);; capacity = Grown(capacity)) {
       Segment part = MakeSegment(capacity, depth + 1);

@@ -17,9 +17,13 @@
 //   A 2-choice bucketized cuckoo table would reach 0.95 but needs two key lines per miss and
 //   gives no canonical order; ordered probing gives both early-exit misses and an iteration order
 //   that depends only on the keys (Serialize writes identical bytes for identical contents).
+//   Its price is insertion: a new key shifts the rest of its run (tens of slots at this load), so
+//   pushes of only new keys ran 38% slower than the former KeyIndex + row table, while pulls and
+//   pushes to existing keys ran 33% faster (docs/performance.md, P5).
 // - Segments (extendible hashing): a directory maps the top bits of ord to segments of at most
 //   kMaxSegmentRows rows; a full segment splits in two. Growth, splits and shrinking each rebuild
-//   one segment (<= ~400 KB), so pauses and the transient memory stay small at any table size.
+//   one segment (at most ~200 KB; old and new copies together ~400 KB), so pauses and the
+//   transient memory stay small at any table size.
 // - ord = Mix64(key) rotated by 32 bits: the top bits of Mix64 pick the server (servers own
 //   ranges of them), so they barely vary on one server and must not choose homes or segments.
 // Rows move on every insert and erase: no pointer or Position survives a mutation, except the
@@ -154,9 +158,7 @@ class RowMap {
     const uint64_t bits = (ord << s.depth) >> 32;  // the 32 ord bits below the shared prefix
     return static_cast<uint32_t>((bits * s.homes) >> 32);
   }
-  static uint32_t MaxRows(uint32_t capacity) {
-    return static_cast<uint32_t>(capacity * kMaxLoad);
-  }
+  static uint32_t MaxRows(uint32_t capacity) { return static_cast<uint32_t>(capacity * kMaxLoad); }
   static uint64_t SegmentBytes(uint32_t capacity) {
     return (uint64_t{capacity} + kSentinels) * sizeof(uint64_t) +
            uint64_t{capacity} * sizeof(RowState);
@@ -185,7 +187,7 @@ class RowMap {
 
   std::vector<Segment> segments_;
   std::vector<uint32_t> pending_shrink_;  // segments EraseAt left below their shrink point
-  std::vector<uint32_t> dir_;  // top global_depth_ bits of ord -> index in segments_
+  std::vector<uint32_t> dir_;             // top global_depth_ bits of ord -> index in segments_
   uint32_t global_depth_ = 0;
   uint64_t size_ = 0;
   // The one key whose ord equals kEmpty lives outside the segments (walked last: largest ord).

@@ -157,8 +157,8 @@ void Store::Impl::WidenEmbedding(RowState& row, uint64_t key, uint32_t width) {
 // admission or growth to the width the count earns; new dims start from their initial values.
 void Store::Impl::PushOne(RowState& row, uint64_t key, float grad_w, const float* grad_v,
                           uint32_t grad_width, uint32_t count) {
-  row.count = static_cast<uint16_t>(
-      std::min<uint32_t>(RowState::kMaxCount, uint32_t{row.count} + count));
+  row.count =
+      static_cast<uint16_t>(std::min<uint32_t>(RowState::kMaxCount, uint32_t{row.count} + count));
   float* embedding = row.embedded() ? EmbeddingOf(row.z_or_ref) : nullptr;
   float z = embedding != nullptr ? embedding[0] : row.inline_z();
   float n = row.n();
@@ -265,9 +265,8 @@ Status Store::Impl::Push(std::span<const uint64_t> keys, std::span<const float> 
   epoch_ = static_cast<uint16_t>(pushes_ / epoch_length_);
   if (cap_bytes_ != 0) {
     // Room for this push before it lands: its rows, their widest embeddings and a grown index.
-    const uint64_t incoming =
-        keys.size() * (1 + options_.policy.MaxWidth() * 2) * sizeof(float) +
-        map_.GrowthBytes(keys.size());
+    const uint64_t incoming = keys.size() * (1 + options_.policy.MaxWidth() * 2) * sizeof(float) +
+                              map_.GrowthBytes(keys.size());
     if (LiveBytes() + incoming >= CapTrigger()) EvictColdest(incoming);
   }
   const float* grad = grads.data();
@@ -291,8 +290,7 @@ Status Store::Impl::Push(std::span<const uint64_t> keys, std::span<const float> 
     const float* key_grads = grad;
     grad += 1 + widths[i];
     uint32_t prior = 0;
-    if (sketch_ != nullptr && map_.Find(keys[i]) == nullptr &&
-        !Admit(keys[i], counts[i], &prior)) {
+    if (sketch_ != nullptr && map_.Find(keys[i]) == nullptr && !Admit(keys[i], counts[i], &prior)) {
       continue;  // not admitted yet: only the sketch counted it, the gradient is dropped
     }
     bool inserted = false;
@@ -395,7 +393,8 @@ void Store::Impl::EvictColdest(uint64_t reserve) {
 
 uint64_t Store::Impl::LiveBytes() const {
   uint64_t bytes = map_.bytes();
-  for (const auto& arena : arenas_) bytes += arena->live_rows() * arena->row_floats() * sizeof(float);
+  for (const auto& arena : arenas_)
+    bytes += arena->live_rows() * arena->row_floats() * sizeof(float);
   if (sketch_ != nullptr) bytes += sketch_->bytes();
   return bytes;
 }
@@ -406,8 +405,7 @@ StoreStats Store::Impl::Stats() const {
   stats.nonzero_w = nonzero_w_;
   stats.embeddings = embeddings_;
   stats.embedding_floats = embedding_floats_;
-  stats.bytes = map_.bytes() + arenas_.capacity() * sizeof(arenas_[0]) +
-                arena_of_width_.capacity();
+  stats.bytes = map_.bytes() + arenas_.capacity() * sizeof(arenas_[0]) + arena_of_width_.capacity();
   for (const auto& arena : arenas_) stats.bytes += arena->bytes() + sizeof(EmbeddingArena);
   stats.sketch_bytes = sketch_ != nullptr ? sketch_->bytes() : 0;
   stats.bytes += stats.sketch_bytes;

@@ -73,8 +73,8 @@ class Store::Impl {
   // Gives `row` (of `key`) an embedding of `width` (> current): keeps z, V and accumulators of
   // the existing prefix, initialises the new dims. No-op if no slot can be had.
   void WidenEmbedding(RowState& row, uint64_t key, uint32_t width);
-  void PushOne(RowState& row, uint64_t key, float grad_w, const float* grad_v,
-               uint32_t grad_width, uint32_t count);
+  void PushOne(RowState& row, uint64_t key, float grad_w, const float* grad_v, uint32_t grad_width,
+               uint32_t count);
   // Admission: counts `count` more occurrences of an absent key; true once it has earned a row,
   // with *prior set to the occurrences counted before this push.
   bool Admit(uint64_t key, uint32_t count, uint32_t* prior);
