@@ -164,8 +164,8 @@ Result<GeneratorResult> GenerateCriteo(const GeneratorOptions& options, int fd) 
   const IntColumnText int_text(model);
   // Rows are drawn one ahead of the one being written so that the table lines they touch can be
   // prefetched while the current row is finished: table lookups are the main cost.
-  // Each column's text is settled while drawing, and an empty column is chosen with selects
-  // rather than branches (5% of columns, at random: mispredictions cost more than the work).
+  // Each column's text is settled while drawing; an empty column (5%, at random) becomes zero
+  // parameters and zero-length text, so neither the logit nor the writing branches on it.
   struct DrawnRow {
     const float* params[kFields];
     const char* text[kFields];      // 8 hex chars (categorical fields)
@@ -185,8 +185,8 @@ Result<GeneratorResult> GenerateCriteo(const GeneratorOptions& options, int fd) 
       model.sampler(f).Prefetch(picks[f]);
     }
   };
-  // Resolves the picks of a row in two passes. The first is branch-free: head tokens and empty
-  // columns (by selects) and the list of tail draws; the second computes the tail tokens
+  // Resolves the picks of a row in two passes. The first takes head tokens and empty columns
+  // and lists the tail draws without a branch on them; the second computes the tail tokens
   // (~1.2 per row), drawing their uniforms in field order as Finish() would.
   auto draw = [&](int slot) {
     DrawnRow& d = drawn[slot];
