@@ -24,6 +24,7 @@ struct HttpServiceOptions {
   std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0 picks a free port (see port())
   int threads = 2;                        // threads running the io_context
   size_t max_body_bytes = 16u << 20;      // larger /rank bodies are refused with 400
+  size_t max_candidates = 1u << 20;       // more candidate lines are refused with 400
   double idle_timeout_s = 60;             // a connection silent this long is closed
   RankerOptions ranker;                   // how candidates are scored
 };

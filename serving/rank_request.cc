@@ -77,8 +77,8 @@ Status ParseLine(std::string_view line, size_t line_no, int num_fields, uint64_t
 
 }  // namespace
 
-Status ParseRankRequest(std::string_view body, int num_fields, uint64_t hash_seed,
-                        RankRequest* out) {
+Status ParseRankRequest(std::string_view body, int num_fields, uint64_t hash_seed, RankRequest* out,
+                        size_t max_candidates) {
   out->context.Clear();
   out->candidates.Clear();
   if (body.empty()) {
@@ -92,6 +92,10 @@ Status ParseRankRequest(std::string_view body, int num_fields, uint64_t hash_see
     size_t end = body.find('\n', pos);
     if (end == std::string_view::npos) end = body.size();
     ++line_no;
+    if (line_no > 1 && line_no - 1 > max_candidates) {
+      return Status::InvalidArgument("line " + std::to_string(line_no) + ": more than " +
+                                     std::to_string(max_candidates) + " candidates");
+    }
     Minibatch* target = line_no == 1 ? &out->context : &out->candidates;
     FMPS_RETURN_IF_ERROR(ParseLine(body.substr(pos, end - pos), line_no, num_fields, hash_seed,
                                    &tokens, &scratch, target));

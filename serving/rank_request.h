@@ -24,9 +24,10 @@ struct RankRequest {
 };
 
 // Parses body into *out (cleared first). InvalidArgument naming the line (1-based) and the token
-// for an empty body, a malformed token, or a field id >= num_fields.
-Status ParseRankRequest(std::string_view body, int num_fields, uint64_t hash_seed,
-                        RankRequest* out);
+// for an empty body, a malformed token, or a field id >= num_fields; and for more than
+// max_candidates candidate lines.
+Status ParseRankRequest(std::string_view body, int num_fields, uint64_t hash_seed, RankRequest* out,
+                        size_t max_candidates = SIZE_MAX);
 
 }  // namespace fmps
 

@@ -102,6 +102,7 @@ class HttpServiceTest : public ::testing::Test {
     o.listen = "127.0.0.1:0";
     o.threads = 2;
     o.max_body_bytes = 64 << 10;
+    o.max_candidates = 500;
     service_ = std::make_unique<HttpService>(snapshot_, o);
     Status st = service_->Start();
     ASSERT_TRUE(st.ok()) << st.ToString();
@@ -142,6 +143,7 @@ TEST_F(HttpServiceTest, BadInputIs400NamingLineAndTokenAndTheServiceGoesOn) {
            {"0:t1\n6:t2:nan\n", "line 2, token 1 '6:t2:nan'"},
            {"0:t1 zz\n", "line 1, token 2 'zz'"},
            {"x:t1\n", "line 1, token 1 'x:t1': bad field"},
+           {"0:t1\n" + std::string(501, '\n'), "line 502: more than 500 candidates"},
        }) {
     auto res = client.Rank(bad.body);
     EXPECT_EQ(res.result(), http::status::bad_request) << bad.body;
@@ -169,7 +171,7 @@ TEST_F(HttpServiceTest, BadInputIs400NamingLineAndTokenAndTheServiceGoesOn) {
   }
   Client after(service_->port());
   EXPECT_EQ(after.Rank("0:t1\n6:t2\n").result(), http::status::ok);
-  EXPECT_EQ(service_->counters().errors, 9u);
+  EXPECT_EQ(service_->counters().errors, 10u);
 }
 
 TEST_F(HttpServiceTest, HealthzAndMetrics) {
