@@ -1,5 +1,7 @@
 #include "worker/localizer.h"
 
+#include <glog/logging.h>
+
 #include <algorithm>
 
 #include "ps/base/keys.h"
@@ -7,6 +9,7 @@
 namespace fmps {
 namespace {
 constexpr size_t kPrefetchAhead = 12;  // entries between a slot's prefetch and its probe
+constexpr size_t kRing = 16;           // hashes kept for the prefetch; > kPrefetchAhead
 }  // namespace
 
 BatchView LocalBatch::View() const {
@@ -37,6 +40,10 @@ void Localizer::Reserve(size_t keys) {
 
 size_t Localizer::Localize(const Minibatch& batch, int num_fields, LocalBatch* out) {
   const size_t n = batch.entries();
+  // Rows cover the entries in order (the hash ring below relies on it); readers build them so.
+  CHECK(batch.offsets.size() == batch.rows() + 1 && batch.offsets.front() == 0 &&
+        batch.offsets.back() == n)
+      << "minibatch offsets do not cover its " << n << " entries";
   first_keys_.clear();
   first_mixed_.clear();
   first_counts_.clear();
@@ -58,37 +65,57 @@ size_t Localizer::Localize(const Minibatch& batch, int num_fields, LocalBatch* o
   uint8_t* fields = out->fields.data();
   size_t e = 0;
   out->offsets[0] = 0;
-  // The table is bigger than the core's cache share and each key lands on a random line: asking
-  // for the line of the key kPrefetchAhead entries on overlaps those misses (most of the time here).
+  // Raw pointers and locals in the loop: the byte stores into `fields` may alias anything, so
+  // through members the compiler would reload every vector's data pointer per entry.
   const uint64_t* keys = batch.keys.data();
-  for (size_t j = 0; j < std::min(n, kPrefetchAhead); ++j)
-    __builtin_prefetch(&table_[Mix64(keys[j]) & mask]);
-  for (size_t r = 0; r < batch.rows(); ++r) {
-    for (uint32_t j = batch.offsets[r]; j < batch.offsets[r + 1]; ++j) {
-      if (j + kPrefetchAhead < n) __builtin_prefetch(&table_[Mix64(keys[j + kPrefetchAhead]) & mask]);
+  const float* in_values = batch.values.data();
+  const uint32_t* row_offsets = batch.offsets.data();
+  Slot* table = table_.data();
+  uint32_t stamp = stamp_;
+  uint32_t* counts = first_counts_.data();
+  // The table is bigger than the core's cache share and each key lands on a random line: asking
+  // for the line of the key kPrefetchAhead entries on overlaps those misses. A ring keeps the
+  // hashes computed for the prefetch.
+  uint64_t ahead[kRing];
+  for (size_t j = 0; j < std::min(n, kPrefetchAhead); ++j) {
+    ahead[j % kRing] = Mix64(keys[j]);
+    __builtin_prefetch(&table[ahead[j % kRing] & mask]);
+  }
+  const size_t rows = batch.rows();
+  for (size_t r = 0; r < rows; ++r) {
+    const uint32_t row_end = row_offsets[r + 1];
+    for (uint32_t j = row_offsets[r]; j < row_end; ++j) {
+      const uint64_t mixed = ahead[j % kRing];
+      if (j + kPrefetchAhead < n) {
+        const uint64_t m = Mix64(keys[j + kPrefetchAhead]);
+        ahead[(j + kPrefetchAhead) % kRing] = m;
+        __builtin_prefetch(&table[m & mask]);
+      }
       const uint64_t key = keys[j];
       const uint32_t field = KeyField(key);
       if (static_cast<int>(field) >= num_fields) continue;
-      const uint64_t mixed = Mix64(key);
       uint64_t slot = mixed & mask;
-      while (table_[slot].stamp == stamp_ && table_[slot].key != key) slot = (slot + 1) & mask;
+      while (table[slot].stamp == stamp && table[slot].key != key) slot = (slot + 1) & mask;
       uint32_t id;
-      if (table_[slot].stamp == stamp_) {
-        id = table_[slot].id;
+      if (table[slot].stamp == stamp) {
+        id = table[slot].id;
       } else {
         id = static_cast<uint32_t>(first_keys_.size());
-        table_[slot] = Slot{key, id, stamp_};
+        table[slot] = Slot{key, id, stamp};
         first_keys_.push_back(key);
         first_mixed_.push_back(mixed);
         first_counts_.push_back(0);
+        counts = first_counts_.data();
         if (2 * first_keys_.size() > table_.size()) {
           Reserve(first_keys_.size());
+          table = table_.data();
+          stamp = stamp_;
           mask = table_.size() - 1;
         }
       }
-      ++first_counts_[id];
+      ++counts[id];
       index[e] = id;
-      values[e] = batch.values[j];
+      values[e] = in_values[j];
       fields[e] = static_cast<uint8_t>(field);
       ++e;
     }
