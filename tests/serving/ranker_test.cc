@@ -132,5 +132,47 @@ TEST(RankRequestTest, NamesTheLineAndTokenOfBadInput) {
   }
 }
 
+// Random bytes over the token alphabet: every body is either refused with a message or parsed
+// into fields the model has, and then scores to probabilities in (0, 1).
+TEST(RankRequestTest, RandomBodiesParseOrFailCleanly) {
+  auto snapshot = RandomSnapshot(TestConfig("dplr", 4, 12), 9);
+  Ranker ranker(snapshot);
+  const std::string alphabet = "0123456789::::t..-+e \t\n\n\rxy";
+  std::mt19937_64 rng(77);
+  int parsed = 0;
+  for (int i = 0; i < 3000; ++i) {
+    std::string body;
+    if (i % 2 == 0) {  // raw characters
+      body.assign(rng() % 80, ' ');
+      for (char& c : body) c = alphabet[rng() % alphabet.size()];
+    } else {  // tokens from pieces, most of them valid
+      static const std::vector<std::string> fields = {"0",  "3", "11", "11", "7",
+                                                      "12", "x", "-1", ""};
+      static const std::vector<std::string> features = {"t1", "t2", "t19", "zz", ""};
+      static const std::vector<std::string> values = {"",  "",     ":1",   ":0.5", ":-2",
+                                                      ":", ":abc", ":nan", ":1e40"};
+      const int lines = 1 + int(rng() % 4);
+      for (int l = 0; l < lines; ++l) {
+        for (int t = int(rng() % 4); t > 0; --t) {
+          body += fields[rng() % fields.size()] + ":" + features[rng() % features.size()] +
+                  values[rng() % values.size()] + " ";
+        }
+        body += "\n";
+      }
+    }
+    RankRequest req;
+    Status st = ParseRankRequest(body, 12, 0, &req);
+    if (!st.ok()) {
+      EXPECT_FALSE(st.message().empty());
+      continue;
+    }
+    ++parsed;
+    std::vector<float> probs;
+    ASSERT_TRUE(ranker.Score(req.Context(), req.candidates, &probs).ok()) << body;
+    for (float p : probs) ASSERT_TRUE(p >= 0.f && p <= 1.f) << body;
+  }
+  EXPECT_GT(parsed, 150);  // both kinds make valid bodies too
+}
+
 }  // namespace
 }  // namespace fmps
