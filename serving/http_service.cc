@@ -10,6 +10,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
@@ -320,13 +321,15 @@ http::response<http::string_body> HttpService::Impl::Rank(
   if (!st.ok()) {
     return Reply(http::status::bad_request, req.version(), req.keep_alive(), st.message() + "\n");
   }
-  std::string body;
-  body.reserve(probs.size() * 13);
-  char buf[32];
+  // One "%.9g\n" per candidate; to_chars with general format and a precision is defined as printf's
+  // %g, without printf's format parsing and locale per number.
+  std::string body(probs.size() * 17, '\0');
+  char* out = body.data();
   for (float p : probs) {
-    const int n = std::snprintf(buf, sizeof(buf), "%.9g\n", p);
-    body.append(buf, static_cast<size_t>(n));
+    out = std::to_chars(out, out + 16, p, std::chars_format::general, 9).ptr;
+    *out++ = '\n';
   }
+  body.resize(static_cast<size_t>(out - body.data()));
   candidates_.fetch_add(probs.size(), std::memory_order_relaxed);
   auto res = Reply(http::status::ok, req.version(), req.keep_alive(), std::move(body));
   ObserveLatency(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
