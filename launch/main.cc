@@ -120,6 +120,14 @@ DEFINE_uint64(rows, 100000, "gen: rows to write");
 DEFINE_uint64(model_seed, 42, "gen: seed of the planted model (share it between train and test)");
 DEFINE_string(planted, "fm", "gen: planted interactions, fm | fwfm | dplr");
 DEFINE_int32(planted_k, 4, "gen: rank of the planted embeddings");
+DEFINE_int32(active_fields, 39,
+             "gen: columns 1..n (I1.., then C1..) carry tokens; later columns are empty");
+DEFINE_uint64(field_vocab, 0, "gen: > 0: every field's vocabulary (integer fields at most 100)");
+DEFINE_double(linear_std, 1.0, "gen: std of the planted logit's linear part");
+DEFINE_double(interaction_std, 1.2, "gen: std of the planted logit's pairwise part");
+DEFINE_double(missing, 0.05, "gen: probability that a column is empty");
+DEFINE_double(fwfm_strong_pairs, 0.1, "gen: fwfm: fraction of field pairs with a strong R entry");
+DEFINE_double(fwfm_weak_std, 0.05, "gen: fwfm: std of the other pairs' R entries (0: exactly 0)");
 
 namespace fmps {
 namespace {
@@ -186,7 +194,9 @@ const std::map<std::string, std::vector<std::string>>& CommandFlags() {
         {"worker", {"scheduler", "host", "port", "replace", "join_timeout"}},
         {"predict", {"model_dir", "data", "format", "out", "batch_size"}},
         {"serve", {"model_dir", "listen", "serve_threads"}},
-        {"gen", {"rows", "seed", "model_seed", "planted", "planted_k"}},
+        {"gen",
+         {"rows", "seed", "model_seed", "planted", "planted_k", "active_fields", "field_vocab",
+          "linear_std", "interaction_std", "missing", "fwfm_strong_pairs", "fwfm_weak_std"}},
     };
   }();
   return flags;
@@ -553,6 +563,13 @@ int RunGen() {
   o.model_seed = FLAGS_model_seed;
   o.planted = FLAGS_planted;
   o.k = FLAGS_planted_k;
+  o.active_fields = FLAGS_active_fields;
+  o.field_vocab = FLAGS_field_vocab;
+  o.linear_std = FLAGS_linear_std;
+  o.interaction_std = FLAGS_interaction_std;
+  o.missing = FLAGS_missing;
+  o.fwfm_strong_pairs = FLAGS_fwfm_strong_pairs;
+  o.fwfm_weak_std = FLAGS_fwfm_weak_std;
   Status valid = datagen::ValidateOptions(o);
   if (!valid.ok()) return Fail(valid);
   Result<datagen::GeneratorResult> r = datagen::GenerateCriteo(o, 1);
