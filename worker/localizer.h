@@ -49,7 +49,7 @@ class Localizer {
   KeyPartition partition_;
   std::vector<Slot> table_;  // open addressing, linear probing; size a power of two
   uint32_t stamp_ = 0;
-  std::vector<uint64_t> first_keys_;  // unique keys in first-seen order, scratch
+  std::vector<uint64_t> first_keys_;   // unique keys in first-seen order, scratch
   std::vector<uint64_t> first_mixed_;  // Mix64(first_keys_[i])
   std::vector<uint32_t> first_counts_;
   std::vector<uint32_t> remap_;

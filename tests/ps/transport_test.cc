@@ -99,7 +99,8 @@ TEST_P(TransportTest, MessagesGivenAwayArriveIntactAndInOrder) {
     for (size_t f = 0; f < expect.frames.size(); ++f)
       EXPECT_TRUE(got->frames[f] == expect.frames[f]) << "message " << i << " frame " << f;
     EXPECT_EQ(got->frames[expect.frames.size()], std::string(3000 + i, static_cast<char>('a' + i)));
-    EXPECT_EQ(got->frames[expect.frames.size() + 1], std::string(1 + i, static_cast<char>('A' + i)));
+    EXPECT_EQ(got->frames[expect.frames.size() + 1],
+              std::string(1 + i, static_cast<char>('A' + i)));
   }
 }
 
