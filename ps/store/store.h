@@ -1,7 +1,8 @@
 // Store: one server's shard of the sparse model. Per key it keeps the FTRL state of the linear
 // weight (z, n, w), an occurrence count, and, only for features that earned one, an embedding row
-// of adaptive width with its Adagrad accumulators. Rows live in arenas grouped by width; the
-// index maps a key to its slots. Single-threaded: the server's request thread owns it.
+// of adaptive width with its Adagrad accumulators. Per-key state lives in the slots of a hash
+// table (RowMap), embedding rows in arenas grouped by width. Single-threaded: the server's request
+// thread owns it.
 #ifndef FMPS_PS_STORE_STORE_H_
 #define FMPS_PS_STORE_STORE_H_
 
