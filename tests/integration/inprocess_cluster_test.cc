@@ -84,26 +84,33 @@ TEST(InProcessClusterTest, WarmStartContinuesASavedModel) {
   ASSERT_TRUE(testing::GenerateFile(day2, 20000, 12));
   ASSERT_TRUE(testing::GenerateFile(test, 4000, 13));
 
-  SchedulerOptions first = DefaultJob(day1, test);
-  first.config.set_epochs(1);
+  // One synchronous worker: with two asynchronous ones the cold run's test logloss swung by 0.02
+  // between runs, enough to flip the comparison now and then.
+  auto job = [&](const std::string& train) {
+    SchedulerOptions o = DefaultJob(train, test);
+    o.config.set_num_workers(1);
+    o.config.set_max_delay(0);
+    o.config.set_epochs(1);
+    return o;
+  };
+  SchedulerOptions first = job(day1);
   first.config.set_model_dir(dir.File("day1-model"));
   Result<JobReport> saved = RunInProcessCluster(first);
   ASSERT_TRUE(saved.ok()) << saved.status().ToString();
 
-  SchedulerOptions warm = DefaultJob(day2, test);
-  warm.config.set_epochs(1);
+  SchedulerOptions warm = job(day2);
   warm.config.set_init_model(dir.File("day1-model"));
   Result<JobReport> warm_report = RunInProcessCluster(warm);
   ASSERT_TRUE(warm_report.ok()) << warm_report.status().ToString();
 
-  SchedulerOptions cold = DefaultJob(day2, test);
-  cold.config.set_epochs(1);
+  SchedulerOptions cold = job(day2);
   Result<JobReport> cold_report = RunInProcessCluster(cold);
   ASSERT_TRUE(cold_report.ok()) << cold_report.status().ToString();
 
   EXPECT_LT(warm_report->train_logloss, cold_report->train_logloss - 0.005)
       << "warm " << warm_report->train_logloss << " vs cold " << cold_report->train_logloss;
-  EXPECT_LT(warm_report->test_logloss, cold_report->test_logloss);
+  EXPECT_LT(warm_report->test_logloss, cold_report->test_logloss - 0.002)
+      << "warm " << warm_report->test_logloss << " vs cold " << cold_report->test_logloss;
 
   // A model directory that does not exist is a clear error, not an empty start.
   SchedulerOptions missing = DefaultJob(day2, test);
