@@ -21,6 +21,7 @@ int64_t KVClient::Pull(const std::vector<uint64_t>& keys, const std::vector<uint
     p.remaining = static_cast<int>(servers.size());
     p.result = result;
     p.servers = servers;
+    p.error = failed_all_;  // after FailAll nothing will answer: fail at once, not at the timeout
   }
   for (int s : servers) {
     Message msg;
@@ -56,6 +57,7 @@ int64_t KVClient::Push(const std::vector<uint64_t>& keys, const std::vector<uint
     Pending& p = pending_[ts];
     p.remaining = static_cast<int>(servers.size());
     p.servers = servers;
+    p.error = failed_all_;
   }
   // Offsets of each server's first gradient: grads are packed per key as 1 + width floats.
   size_t offset = 0, key = 0;
@@ -168,6 +170,7 @@ void KVClient::FailServer(int server_rank, const std::string& why) {
 
 void KVClient::FailAll(const std::string& why) {
   std::lock_guard<std::mutex> lock(mu_);
+  failed_all_ = why;
   for (auto& [ts, p] : pending_) {
     if (p.error.empty()) p.error = why;
   }

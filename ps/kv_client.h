@@ -74,6 +74,7 @@ class KVClient {
   std::condition_variable cv_;
   int64_t next_ts_ = 1;                 // guarded by mu_
   std::map<int64_t, Pending> pending_;  // guarded by mu_
+  std::string failed_all_;              // FailAll's reason, given to every later request; mu_
 };
 
 }  // namespace fmps

@@ -218,6 +218,20 @@ TEST_F(KVServerTest, PullOfUnknownKeysGivesZeroWeightAndNoEmbedding) {
   EXPECT_EQ(r.dense, (std::vector<float>{0.25f, -0.5f}));
 }
 
+// After the scheduler's SHUTDOWN (FailAll) nothing will answer: a request made later (a worker's
+// next pull, already on its way) fails at once instead of waiting out the timeout.
+TEST_F(KVServerTest, RequestsAfterFailAllFailAtOnce) {
+  std::vector<uint64_t> keys, mixed;
+  std::vector<uint64_t> raw;
+  for (uint64_t t = 0; t < 20; ++t) raw.push_back(MakeKey(t % 5, t));
+  Sorted(raw, &keys, &mixed);
+  kv_->FailAll("the scheduler ended the job");
+  PullResult r;
+  Status st = Pull(keys, &r, /*dense=*/true);
+  EXPECT_EQ(st.code(), Status::Code::kAborted) << st.ToString();
+  EXPECT_NE(st.message().find("ended the job"), std::string::npos) << st.ToString();
+}
+
 TEST_F(KVServerTest, PushThenPullShowsTheFtrlUpdate) {
   std::vector<uint64_t> keys, mixed;
   Sorted({KeyOn(0, 1), KeyOn(1, 1), KeyOn(0, 1000), KeyOn(1, 1000)}, &keys, &mixed);
