@@ -1,6 +1,7 @@
 #include "launch/cluster.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <glog/logging.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -9,11 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <fcntl.h>
-
 #include <atomic>
-#include <fstream>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <thread>
 
@@ -123,16 +122,17 @@ class RoleLauncher {
     }
     const std::string& entry = options_.hosts[index % options_.hosts.size()];
     const std::string host = entry.substr(entry.find('@') + 1);  // npos + 1 == 0
-    std::string role = ShellQuote(options_.remote_binary.empty() ? options_.binary
-                                                                 : options_.remote_binary);
+    std::string role =
+        ShellQuote(options_.remote_binary.empty() ? options_.binary : options_.remote_binary);
     for (const auto& a : args) role += " " + ShellQuote(a);
     role += " " + ShellQuote("--host=" + host);
     // The role runs in the background with the connection's stdin saved on fd 3; a watcher
     // ends it when that stdin closes (ssh gone). POSIX gives a background job /dev/null as stdin
     // unless redirected explicitly, hence the dance.
-    const std::string script = "exec 3<&0; " + role +
-                               " </dev/null & p=$!; { cat <&3 >/dev/null 2>&1; kill $p 2>/dev/null; "
-                               "} </dev/null >/dev/null 2>&1 & wait $p";
+    const std::string script =
+        "exec 3<&0; " + role +
+        " </dev/null & p=$!; { cat <&3 >/dev/null 2>&1; kill $p 2>/dev/null; "
+        "} </dev/null >/dev/null 2>&1 & wait $p";
     std::vector<std::string> command{"ssh", "-o", "BatchMode=yes"};
     command.insert(command.end(), options_.ssh_options.begin(), options_.ssh_options.end());
     command.push_back(entry);
@@ -203,8 +203,9 @@ int RunLocalCluster(const LocalClusterOptions& options) {
   LOG(INFO) << (launcher.remote() ? "cluster" : "local cluster") << ": scheduler on " << sched_host
             << ":" << port.value() << ", " << options.num_servers << " servers, "
             << options.num_workers << " workers"
-            << (launcher.remote() ? " over ssh on " + std::to_string(options.hosts.size()) + " hosts"
-                                  : "")
+            << (launcher.remote()
+                    ? " over ssh on " + std::to_string(options.hosts.size()) + " hosts"
+                    : "")
             << " (pids: scheduler " << scheduler << ")";
 
   int exit_code = 0;

@@ -97,7 +97,8 @@ DEFINE_bool(inprocess, false, "train: run every role as a thread of this process
 DEFINE_string(hosts, "",
               "train: host file (one HOST or USER@HOST per line); servers then workers are started "
               "on its hosts in turn through ssh, the scheduler here");
-DEFINE_string(ssh_options, "", "train --hosts: extra ssh options, split on spaces (e.g. \"-p 2222\")");
+DEFINE_string(ssh_options, "",
+              "train --hosts: extra ssh options, split on spaces (e.g. \"-p 2222\")");
 DEFINE_string(remote_fmps, "", "train --hosts: path of fmps on the hosts (default: this binary's)");
 DEFINE_string(scheduler_host, "",
               "train --hosts: address of this machine that the hosts reach (default 127.0.0.1 "
@@ -113,7 +114,8 @@ DEFINE_string(init_model, "", "warm start: load this model directory before trai
 // Predict.
 DEFINE_string(out, "-", "predict: output file, one probability per line (- for stdout)");
 // Serve.
-DEFINE_string(listen, "127.0.0.1:8080", "serve: HOST:PORT the HTTP service listens on (port 0: any)");
+DEFINE_string(listen, "127.0.0.1:8080",
+              "serve: HOST:PORT the HTTP service listens on (port 0: any)");
 DEFINE_int32(serve_threads, 2, "serve: threads answering HTTP requests");
 // Gen.
 DEFINE_uint64(rows, 100000, "gen: rows to write");
@@ -495,9 +497,10 @@ int RunTrain(int argc, char** argv) {
       for (const std::string& h : lc.hosts) {
         const std::string addr = h.substr(h.find('@') + 1);
         if (addr != "127.0.0.1" && addr != "localhost") {
-          return Fail(Status::InvalidArgument(
-              "--hosts: host " + h + " is not loopback; give --scheduler_host=ADDRESS of this "
-              "machine as the hosts reach it"));
+          return Fail(
+              Status::InvalidArgument("--hosts: host " + h +
+                                      " is not loopback; give --scheduler_host=ADDRESS of this "
+                                      "machine as the hosts reach it"));
         }
       }
       lc.scheduler_host = "127.0.0.1";

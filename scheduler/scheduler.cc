@@ -683,8 +683,7 @@ void Scheduler::PrintProgress() {
                 "  %.0f rows/s  train logloss %.5f  |w|_0 %" PRIu64 "  embeddings %" PRIu64
                 "  max RSS %.0f MB",
                 now - start_, std::min(epoch_ + 1, std::max(1, options_.config.epochs())), rows,
-                rate, mean_loss, nonzero_w,
-                embeddings, rss / (1 << 20));
+                rate, mean_loss, nonzero_w, embeddings, rss / (1 << 20));
   LOG(INFO) << buf;
 }
 
