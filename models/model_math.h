@@ -6,10 +6,10 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
-#include <type_traits>
 #include <vector>
 
 #include "models/model.h"
+#include "models/static_rank.h"
 
 namespace fmps {
 namespace model_math {
@@ -24,24 +24,6 @@ inline double Sigmoid(double z) {
 // logloss(y, sigmoid(z)) = log(1 + exp(-|z|)) + max(z, 0) - y * z, exact for any z; y may be soft.
 inline double LogLoss(double z, double y) {
   return std::log1p(std::exp(-std::fabs(z))) + (z > 0 ? z : 0.0) - y * z;
-}
-
-// Calls fn(std::integral_constant<int, K>{}) with K = k for the ranks the kernels are specialised
-// for (the compiler unrolls and vectorises their inner loops), K = 0 (runtime k) otherwise.
-template <typename Fn>
-decltype(auto) WithStaticRank(int k, Fn&& fn) {
-  switch (k) {
-    case 4:
-      return fn(std::integral_constant<int, 4>{});
-    case 8:
-      return fn(std::integral_constant<int, 8>{});
-    case 16:
-      return fn(std::integral_constant<int, 16>{});
-    case 32:
-      return fn(std::integral_constant<int, 32>{});
-    default:
-      return fn(std::integral_constant<int, 0>{});
-  }
 }
 
 // Bias plus linear term of row r.

@@ -4,6 +4,7 @@
 #include <string>
 #include <type_traits>
 
+#include "models/static_rank.h"
 #include "ps/base/keys.h"
 #include "worker/evaluation.h"
 
@@ -36,24 +37,6 @@ struct GenericScratch {
   std::vector<uint64_t> keys;
   std::vector<uint16_t> widths;
 };
-
-// Calls fn(std::integral_constant<int, K>{}) with K = k for common ranks (fixed trip counts let
-// the compiler unroll and vectorise the loops over d), K = 0 (runtime k) otherwise.
-template <typename Fn>
-void WithRank(int k, Fn&& fn) {
-  switch (k) {
-    case 4:
-      return fn(std::integral_constant<int, 4>{});
-    case 8:
-      return fn(std::integral_constant<int, 8>{});
-    case 16:
-      return fn(std::integral_constant<int, 16>{});
-    case 32:
-      return fn(std::integral_constant<int, 32>{});
-    default:
-      return fn(std::integral_constant<int, 0>{});
-  }
-}
 
 // FM with the context's S^C and Q^C computed once.
 template <int kFixed>
@@ -269,13 +252,13 @@ Status Ranker::Score(FeatureSpan context, const Minibatch& candidates,
 }
 
 void Ranker::ScoreFm(FeatureSpan context, const Minibatch& candidates, float* probs) const {
-  WithRank(k_, [&](auto rank) {
+  model_math::WithStaticRank(k_, [&](auto rank) {
     FmCached<decltype(rank)::value>(*snapshot_, k_, context, candidates, probs);
   });
 }
 
 void Ranker::ScoreDplr(FeatureSpan context, const Minibatch& candidates, float* probs) const {
-  WithRank(k_, [&](auto rank) {
+  model_math::WithStaticRank(k_, [&](auto rank) {
     DplrCached<decltype(rank)::value>(*snapshot_, diag_weight_, k_, m_, rho_, context, candidates,
                                       probs);
   });
