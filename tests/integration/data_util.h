@@ -10,6 +10,7 @@
 #include <string>
 
 #include "datagen/generator.h"
+#include "scheduler/scheduler.h"
 
 namespace fmps::testing {
 
@@ -50,6 +51,46 @@ inline LabelStats CountLabels(const std::string& path) {
     if (line[0] == '1') ++s.positives;
   }
   return s;
+}
+
+// A small FM job on 2 servers and 2 workers over generated Criteo files: several parts per epoch,
+// embeddings from 5 occurrences, so 2e4 rows learn something in seconds.
+inline SchedulerOptions SmallJob(const std::string& train, const std::string& test) {
+  SchedulerOptions o;
+  o.train_files = {train};
+  o.test_files = {test};
+  o.pool.part_bytes = 256 << 10;  // several parts per epoch, so both workers get some
+  o.heartbeat_timeout_s = 20;
+  o.progress_every_s = 60;
+  proto::JobConfig& c = o.config;
+  c.set_model("fm");
+  c.set_k(8);
+  c.set_num_fields(39);
+  c.set_dplr_rank(2);
+  c.set_keep(1.0);
+  c.set_keep_entries(-1);
+  for (int r : {4, 8, 16}) c.add_rafm_ranks(r);
+  c.set_ftrl_alpha(0.05f);
+  c.set_ftrl_beta(1.0f);
+  c.set_ftrl_l1(0.5f);
+  c.set_ftrl_l2(1.0f);
+  c.set_v_lr(0.05f);
+  c.set_v_init_scale(0.01f);
+  c.set_v_l2(1e-4f);
+  c.set_dense_lr(0.05f);
+  c.set_v_min_count(5);
+  c.set_rank_mid(4);
+  c.set_rank_mid_count(20);
+  c.set_rank_head_count(100);
+  c.set_format("criteo");
+  c.set_batch_size(500);
+  c.set_max_delay(2);
+  c.set_seed(1);
+  c.set_epochs(2);
+  c.set_max_bad_lines(1000);
+  c.set_num_servers(2);
+  c.set_num_workers(2);
+  return o;
 }
 
 }  // namespace fmps::testing

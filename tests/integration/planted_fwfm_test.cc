@@ -50,39 +50,13 @@ Result<datagen::GeneratorResult> WriteRows(const datagen::GeneratorOptions& o,
 // `fmps train`'s defaults, on 2 servers and 2 workers, with the model and rank under test.
 SchedulerOptions Job(const std::string& train, const std::string& test, const std::string& model,
                      int epochs, float dense_lr) {
-  SchedulerOptions o;
-  o.train_files = {train};
-  o.test_files = {test};
-  o.pool.part_bytes = 256 << 10;
-  o.heartbeat_timeout_s = 20;
-  o.progress_every_s = 60;
+  SchedulerOptions o = testing::SmallJob(train, test);
   proto::JobConfig& c = o.config;
   c.set_model(model);
   c.set_k(4);
-  c.set_num_fields(39);
-  c.set_dplr_rank(2);
-  c.set_keep(1.0);
-  c.set_keep_entries(-1);
-  c.set_ftrl_alpha(0.05f);
-  c.set_ftrl_beta(1.0f);
-  c.set_ftrl_l1(0.5f);
-  c.set_ftrl_l2(1.0f);
-  c.set_v_lr(0.05f);
-  c.set_v_init_scale(0.01f);
-  c.set_v_l2(1e-4f);
   c.set_dense_lr(dense_lr);
-  c.set_v_min_count(5);
-  c.set_rank_mid(4);
-  c.set_rank_mid_count(20);
-  c.set_rank_head_count(100);
-  c.set_format("criteo");
-  c.set_batch_size(500);
-  c.set_max_delay(2);
-  c.set_seed(1);
   c.set_epochs(epochs);
   c.set_max_bad_lines(0);
-  c.set_num_servers(2);
-  c.set_num_workers(2);
   return o;
 }
 
