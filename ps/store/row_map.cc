@@ -89,16 +89,14 @@ uint64_t RowMap::GrowthBytes(uint64_t extra_rows) const {
   return rows + rebuild;
 }
 
-void RowMap::Prefetch(uint64_t key) const {
-  const uint64_t ord = OrdOf(key);
+void RowMap::PrefetchByOrd(uint64_t ord) const {
   const Segment& s = segments_[dir_[DirIndex(ord)]];
   const uint32_t home = Home(s, ord);
   __builtin_prefetch(&s.ords[home]);
   __builtin_prefetch(&s.rows[home]);
 }
 
-void RowMap::PrefetchRun(uint64_t key) const {
-  const uint64_t ord = OrdOf(key);
+void RowMap::PrefetchRunByOrd(uint64_t ord) const {
   const Segment& s = segments_[dir_[DirIndex(ord)]];
   const uint32_t home = Home(s, ord);
   // A run at this load is a few tens of slots: two more lines of keys, three of row states.
@@ -108,8 +106,7 @@ void RowMap::PrefetchRun(uint64_t key) const {
   for (int line = 1; line <= 3; ++line) __builtin_prefetch(rows + 64 * line);
 }
 
-const RowState* RowMap::Find(uint64_t key) const {
-  const uint64_t ord = OrdOf(key);
+const RowState* RowMap::FindByOrd(uint64_t ord) const {
   if (ord == kEmpty) return has_max_row_ ? &max_row_ : nullptr;
   const Segment& s = segments_[dir_[DirIndex(ord)]];
   const uint64_t* ords = s.ords.get();
@@ -118,8 +115,7 @@ const RowState* RowMap::Find(uint64_t key) const {
   return ords[i] == ord ? &s.rows[i] : nullptr;
 }
 
-RowState* RowMap::FindOrInsert(uint64_t key, bool* inserted) {
-  const uint64_t ord = OrdOf(key);
+RowState* RowMap::FindOrInsertByOrd(uint64_t ord, bool* inserted) {
   if (ord == kEmpty) {
     *inserted = !has_max_row_;
     if (!has_max_row_) {

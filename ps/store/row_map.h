@@ -93,13 +93,24 @@ class RowMap {
 
   // Hints the cache that `key` will be looked up soon (a batch prefetches a few keys ahead: the
   // table is far larger than the cache, so each lookup is otherwise a miss).
-  void Prefetch(uint64_t key) const;
+  void Prefetch(uint64_t key) const { PrefetchByOrd(OrdOf(key)); }
   // For a key about to be inserted: the lines after its home that the insertion shifts.
-  void PrefetchRun(uint64_t key) const;
-  RowState* Find(uint64_t key) { return const_cast<RowState*>(std::as_const(*this).Find(key)); }
-  const RowState* Find(uint64_t key) const;
+  void PrefetchRun(uint64_t key) const { PrefetchRunByOrd(OrdOf(key)); }
+  RowState* Find(uint64_t key) { return FindByOrd(OrdOf(key)); }
+  const RowState* Find(uint64_t key) const { return FindByOrd(OrdOf(key)); }
   // The row of `key`, inserted zeroed (and *inserted set) when absent.
-  RowState* FindOrInsert(uint64_t key, bool* inserted);
+  RowState* FindOrInsert(uint64_t key, bool* inserted) {
+    return FindOrInsertByOrd(OrdOf(key), inserted);
+  }
+  // The same with the key's ord (OrdOf) computed once by the caller, who looks a key up more than
+  // once (prefetch, then find).
+  void PrefetchByOrd(uint64_t ord) const;
+  void PrefetchRunByOrd(uint64_t ord) const;
+  RowState* FindByOrd(uint64_t ord) {
+    return const_cast<RowState*>(std::as_const(*this).FindByOrd(ord));
+  }
+  const RowState* FindByOrd(uint64_t ord) const;
+  RowState* FindOrInsertByOrd(uint64_t ord, bool* inserted);
   // Removes `key`; false if it was absent.
   bool Erase(uint64_t key);
 

@@ -6,6 +6,8 @@
 #include <array>
 #include <cstring>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "ps/store/store_impl.h"
 
@@ -214,20 +216,23 @@ void Store::Impl::PrefetchEmbedding(const RowState* row) const {
 void Store::Impl::Pull(std::span<const uint64_t> keys, std::vector<float>* values,
                        std::vector<uint16_t>* widths) const {
   const size_t n = keys.size();
+  thread_local std::vector<uint64_t> ords;  // each key hashed once for its prefetch and its find
+  ords.resize(n);
+  for (size_t i = 0; i < n; ++i) ords[i] = RowMap::OrdOf(keys[i]);
   // Rows found kRowAhead keys ahead (Pull does not mutate, so the pointers stay valid).
   std::array<const RowState*, kRowAhead> found{};
   auto find_ahead = [&](size_t j) {
     if (j >= n) return;
-    const RowState* row = map_.Find(keys[j]);
+    const RowState* row = map_.FindByOrd(ords[j]);
     found[j % kRowAhead] = row;
     if (row != nullptr) __builtin_prefetch(row);
   };
-  for (size_t j = 0; j < std::min(kFarAhead, n); ++j) map_.Prefetch(keys[j]);
+  for (size_t j = 0; j < std::min(kFarAhead, n); ++j) map_.PrefetchByOrd(ords[j]);
   for (size_t j = 0; j < kRowAhead; ++j) find_ahead(j);
   for (size_t j = 0; j < std::min(kArenaAhead, n); ++j) PrefetchEmbedding(found[j]);
   for (size_t i = 0; i < n; ++i) {
     const RowState* row = found[i % kRowAhead];
-    if (i + kFarAhead < n) map_.Prefetch(keys[i + kFarAhead]);
+    if (i + kFarAhead < n) map_.PrefetchByOrd(ords[i + kFarAhead]);
     find_ahead(i + kRowAhead);  // reuses the slot of key i: `row` was read above
     if (i + kArenaAhead < n) PrefetchEmbedding(found[(i + kArenaAhead) % kRowAhead]);
     if (row == nullptr) {
@@ -269,32 +274,50 @@ Status Store::Impl::Push(std::span<const uint64_t> keys, std::span<const float> 
                               map_.GrowthBytes(keys.size());
     if (LiveBytes() + incoming >= CapTrigger()) EvictColdest(incoming);
   }
-  const float* grad = grads.data();
-  // The pipeline of Pull; rows move when keys are inserted, so the later stages look their row
-  // up again (a hit in the cache by then) instead of keeping pointers.
+  // Three passes, each key hashed once and looked up once unless it is new:
+  // 1. find every key's row, the misses of several keys overlapped (the pipeline of Pull); nothing
+  //    is inserted before pass 3, so the row pointers stay valid;
+  // 2. update the rows found, in order, their embeddings prefetched a few keys ahead;
+  // 3. admit and insert the new keys, in order (an insertion shifts rows, so it comes last).
+  // Keys of one push are distinct (a worker pushes what it localized), so the passes give what
+  // one pass in key order gives.
   const size_t n = keys.size();
-  for (size_t j = 0; j < std::min(kFarAhead, n); ++j) map_.Prefetch(keys[j]);
-  for (size_t j = 0; j < std::min(kRowAhead, n); ++j) __builtin_prefetch(map_.Find(keys[j]));
-  for (size_t j = 0; j < std::min(kArenaAhead, n); ++j) PrefetchEmbedding(map_.Find(keys[j]));
+  thread_local std::vector<uint64_t> ords;
+  thread_local std::vector<RowState*> rows;
+  thread_local std::vector<std::pair<uint32_t, uint64_t>> fresh;  // (key index, gradient offset)
+  ords.resize(n);
+  rows.resize(n);
+  fresh.clear();
+  for (size_t i = 0; i < n; ++i) ords[i] = RowMap::OrdOf(keys[i]);
+  for (size_t j = 0; j < std::min(kFarAhead, n); ++j) map_.PrefetchByOrd(ords[j]);
   for (size_t i = 0; i < n; ++i) {
-    if (i + kFarAhead < n) map_.Prefetch(keys[i + kFarAhead]);
-    if (i + kRowAhead < n) {
-      const RowState* row = map_.Find(keys[i + kRowAhead]);
-      if (row != nullptr) {
-        __builtin_prefetch(row);
-      } else {
-        map_.PrefetchRun(keys[i + kRowAhead]);  // a new key: its insertion shifts the run
-      }
+    if (i + kFarAhead < n) map_.PrefetchByOrd(ords[i + kFarAhead]);
+    rows[i] = map_.FindByOrd(ords[i]);
+    if (rows[i] != nullptr) __builtin_prefetch(rows[i]);
+  }
+  for (size_t j = 0; j < std::min(kArenaAhead, n); ++j) PrefetchEmbedding(rows[j]);
+  uint64_t offset = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kArenaAhead < n) PrefetchEmbedding(rows[i + kArenaAhead]);
+    const float* key_grads = grads.data() + offset;
+    if (rows[i] == nullptr) {
+      fresh.emplace_back(static_cast<uint32_t>(i), offset);
+    } else {
+      PushOne(*rows[i], keys[i], key_grads[0], key_grads + 1, widths[i], counts[i]);
     }
-    if (i + kArenaAhead < n) PrefetchEmbedding(map_.Find(keys[i + kArenaAhead]));
-    const float* key_grads = grad;
-    grad += 1 + widths[i];
+    offset += 1 + widths[i];
+  }
+  for (size_t j = 0; j < fresh.size(); ++j) {
+    if (j + kRowAhead < fresh.size()) map_.PrefetchRunByOrd(ords[fresh[j + kRowAhead].first]);
+    const auto [i, grad_offset] = fresh[j];
+    const float* key_grads = grads.data() + grad_offset;
     uint32_t prior = 0;
-    if (sketch_ != nullptr && map_.Find(keys[i]) == nullptr && !Admit(keys[i], counts[i], &prior)) {
+    if (sketch_ != nullptr && map_.FindByOrd(ords[i]) == nullptr &&
+        !Admit(keys[i], counts[i], &prior)) {
       continue;  // not admitted yet: only the sketch counted it, the gradient is dropped
     }
     bool inserted = false;
-    RowState* row = map_.FindOrInsert(keys[i], &inserted);
+    RowState* row = map_.FindOrInsertByOrd(ords[i], &inserted);
     if (inserted) {
       // The admitting push's gradient is applied: it was computed at w = 0, which is what the
       // worker pulled. The row starts with the occurrences the sketch counted before.

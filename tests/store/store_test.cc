@@ -296,5 +296,52 @@ TEST(StoreTest, LoadedWeightIsFtrlsClosedFormOfZAndN) {
   EXPECT_EQ(same.Serialize(), store.Serialize());
 }
 
+// A push is applied in passes (rows found first, new keys inserted last); the result must be what
+// pushing its keys one at a time gives: new and known keys mixed, rows widening and releasing
+// their embeddings, stale widths, and a table that grows and splits under the batch.
+TEST(StoreTest, BatchPushEqualsOneKeyAtATime) {
+  const StoreOptions options = TestOptions(RankPolicy::DiFacto(8, 4, 1, 3, 6));
+  Store batched(options), single(options);
+  std::vector<uint64_t> keys;
+  std::vector<float> grads;
+  std::vector<uint16_t> widths;
+  std::vector<uint32_t> counts;
+  for (int round = 0; round < 12; ++round) {
+    keys.clear();
+    grads.clear();
+    widths.clear();
+    counts.clear();
+    // Keys 0..(round+1)*3000 in steps of 3, shuffled: each round brings 1000 new keys.
+    for (uint64_t k = 0; k < uint64_t(round + 1) * 1000; ++k) keys.push_back(k * 3 + 1);
+    std::reverse(keys.begin() + keys.size() / 2, keys.end());
+    for (const uint64_t key : keys) {
+      const uint16_t width = PullOne(single, key).v.size();
+      const float sign = (key + round) % 5 == 0 ? 1.0f : -1.0f;  // some weights fall back to 0
+      grads.push_back(sign * (0.5f + float(key % 7)));
+      for (uint16_t d = 0; d < width; ++d) grads.push_back(0.01f * float(d + 1) * sign);
+      widths.push_back(width);
+      counts.push_back(1 + key % 3);
+    }
+    ASSERT_TRUE(batched.Push(keys, grads, widths, counts).ok());
+    size_t offset = 0;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      PushOne(
+          single, keys[i], grads[offset],
+          std::vector<float>(grads.begin() + offset + 1, grads.begin() + offset + 1 + widths[i]),
+          counts[i]);
+      offset += 1 + widths[i];
+    }
+  }
+  EXPECT_GT(single.Stats().embeddings, 0u);
+  for (const uint64_t key : keys) {
+    const Row a = PullOne(batched, key), b = PullOne(single, key);
+    ASSERT_EQ(a.w, b.w) << key;
+    ASSERT_EQ(a.v, b.v) << key;
+  }
+  EXPECT_EQ(batched.Stats().keys, single.Stats().keys);
+  EXPECT_EQ(batched.Stats().nonzero_w, single.Stats().nonzero_w);
+  EXPECT_EQ(batched.Stats().embeddings, single.Stats().embeddings);
+}
+
 }  // namespace
 }  // namespace fmps
