@@ -53,6 +53,9 @@ DEFINE_int32(num_workers, 2, "workers in the job");
 DEFINE_int32(epochs, 1, "passes over the training data");
 DEFINE_int32(batch_size, 1000, "rows per minibatch");
 DEFINE_int32(max_delay, 2, "minibatches a worker may have in flight (0: synchronous)");
+DEFINE_int32(pull_ahead_after, 100,
+             "after this many minibatches (-1: never) a worker pulls its next minibatch before "
+             "pushing this one (with max_delay >= 1): faster; the next misses this one's update");
 DEFINE_uint64(seed, 1, "seed of parameter initialisation");
 DEFINE_string(model_dir, "", "where checkpoints and the final model go (empty: not saved)");
 DEFINE_double(part_mb, 4, "size of a data part handed to a worker, in MB");
@@ -154,6 +157,7 @@ const std::map<std::string, std::vector<std::string>>& CommandFlags() {
                                  "epochs",
                                  "batch_size",
                                  "max_delay",
+                                 "pull_ahead_after",
                                  "seed",
                                  "model_dir",
                                  "part_mb",
@@ -378,6 +382,7 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
   c.set_format(DataFormatName(format.value()));
   c.set_batch_size(FLAGS_batch_size);
   c.set_max_delay(FLAGS_max_delay);
+  c.set_pull_ahead_after(FLAGS_pull_ahead_after);
   c.set_seed(FLAGS_seed);
   c.set_epochs(FLAGS_epochs);
   c.set_max_bad_lines(FLAGS_max_bad_lines);

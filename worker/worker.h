@@ -48,8 +48,9 @@ class Worker {
   void ReceiveLoop();
   std::optional<Message> NextControl(double timeout_s);
   Status ProcessPart(const proto::Part& part, PartResult* result);
-  // Computes one localized batch whose pull answer is in pulled_, and pushes its gradients.
-  Status ProcessBatch(const LocalBatch& local, bool train, PartResult* result);
+  // Computes one localized batch from its pull's answer, and pushes its gradients.
+  Status ProcessBatch(const LocalBatch& local, const PullResult& pulled, bool train,
+                      PartResult* result);
   Status DrainPushes();
   void SendHeartbeat();
 
@@ -68,12 +69,13 @@ class Worker {
   std::deque<Message> control_;  // guarded by control_mu_
 
   // Compute-thread state, reused across batches.
-  LocalBatch local_[2];  // the batch being computed and the next one (see ProcessPart)
-  PullResult pulled_;
+  LocalBatch local_[2];   // the batch being computed and the next one (see ProcessPart)
+  PullResult pulled_[2];  // their pulls' answers
   BatchParams params_;
   BatchGrads grads_;
   std::vector<float> packed_, logits_;
   std::deque<int64_t> pushes_;  // timestamps of pushes in flight
+  uint64_t batches_trained_ = 0;
   // Written by the compute thread, read by the receive thread for heartbeats.
   std::atomic<uint64_t> rows_trained_{0};
   std::atomic<double> loss_trained_{0};

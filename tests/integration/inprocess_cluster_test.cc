@@ -24,19 +24,33 @@ TEST(InProcessClusterTest, LearnsPlantedModelAndCountsEveryRow) {
   ASSERT_EQ(train_stats.rows, 20000u);
   ASSERT_EQ(test_stats.rows, 4000u);
 
-  SchedulerOptions job = DefaultJob(train, test);
-  Result<JobReport> report = RunInProcessCluster(job);
-  ASSERT_TRUE(report.ok()) << report.status().ToString();
-  EXPECT_EQ(report->rows, train_stats.rows * 2) << "every row of every epoch trained once";
-  EXPECT_EQ(report->test_rows, test_stats.rows);
-  EXPECT_EQ(report->bad_lines, 0u);
-  const double base = test_stats.BaseRateLogLoss();
-  EXPECT_LT(report->test_logloss, base - 0.03) << "base-rate logloss " << base;
-  EXPECT_GT(report->test_auc, 0.65);
-  EXPECT_GT(report->nonzero_w, 0u);
-  EXPECT_GT(report->embeddings, 0u) << "frequent features earned embeddings";
-  std::fprintf(stderr, "in-process cluster: test logloss %.4f (base rate %.4f), AUC %.4f\n",
-               report->test_logloss, base, report->test_auc);
+  // The default job (pull_ahead_after 100: never reached by 40 minibatches a worker) must learn
+  // well. Pulling ahead from the first minibatch on a job this small is as unsteady as twice the
+  // workers (test logloss 0.50 .. 0.66 over runs, like 4 workers without it): it must count every
+  // row and learn something.
+  for (const int pull_ahead_after : {100, 0}) {
+    SCOPED_TRACE("pull_ahead_after " + std::to_string(pull_ahead_after));
+    SchedulerOptions job = DefaultJob(train, test);
+    job.config.set_pull_ahead_after(pull_ahead_after);
+    Result<JobReport> report = RunInProcessCluster(job);
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_EQ(report->rows, train_stats.rows * 2) << "every row of every epoch trained once";
+    EXPECT_EQ(report->test_rows, test_stats.rows);
+    EXPECT_EQ(report->bad_lines, 0u);
+    EXPECT_GT(report->nonzero_w, 0u);
+    EXPECT_GT(report->embeddings, 0u) << "frequent features earned embeddings";
+    const double base = test_stats.BaseRateLogLoss();
+    std::fprintf(stderr,
+                 "in-process cluster (pull_ahead_after %d): test logloss %.4f (base rate %.4f), "
+                 "AUC %.4f\n",
+                 pull_ahead_after, report->test_logloss, base, report->test_auc);
+    if (pull_ahead_after == 0) {
+      EXPECT_GT(report->test_auc, 0.6);
+      continue;
+    }
+    EXPECT_LT(report->test_logloss, base - 0.03) << "base-rate logloss " << base;
+    EXPECT_GT(report->test_auc, 0.65);
+  }
 }
 
 // Warm start (--init_model): a model trained on one day's rows, continued on the next day's, starts
