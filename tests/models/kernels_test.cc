@@ -127,18 +127,17 @@ TEST_P(KernelTest, GradientsMatchFiniteDifferences) {
   EXPECT_GT(checked, batch.num_keys + (name == "rafm" ? 4 : 10));
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, KernelTest,
-                         ::testing::Values(std::make_tuple("fm", 8), std::make_tuple("fm", 5),
-                                           std::make_tuple("fwfm", 8), std::make_tuple("fwfm", 3),
-                                           std::make_tuple("dplr", 4), std::make_tuple("dplr", 3),
-                                           std::make_tuple("pruned_fwfm", 4),
-                                           std::make_tuple("pruned_fwfm", 3),
-                                           std::make_tuple("rafm", 4), std::make_tuple("ffm", 4),
-                                           std::make_tuple("ffm", 3)),
-                         [](const auto& info) {
-                           return std::get<0>(info.param) + "_k" +
-                                  std::to_string(std::get<1>(info.param));
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Models, KernelTest,
+    ::testing::Values(std::make_tuple("fm", 8), std::make_tuple("fm", 16), std::make_tuple("fm", 5),
+                      std::make_tuple("fwfm", 8), std::make_tuple("fwfm", 3),
+                      std::make_tuple("dplr", 4), std::make_tuple("dplr", 3),
+                      std::make_tuple("pruned_fwfm", 4), std::make_tuple("pruned_fwfm", 3),
+                      std::make_tuple("rafm", 4), std::make_tuple("ffm", 4),
+                      std::make_tuple("ffm", 3)),
+    [](const auto& info) {
+      return std::get<0>(info.param) + "_k" + std::to_string(std::get<1>(info.param));
+    });
 
 TEST(KernelTest, ScoringWithoutLabelsReturnsZeroLossAndSameLogits) {
   for (const std::string& name : ModelNames()) {
