@@ -2,6 +2,11 @@
 // Mix64(key) (so each server's share is one contiguous slice), send one request per server that
 // owns some of them, and return a timestamp; Wait(ts) blocks until every server answered.
 // Requests are asynchronous: a worker may keep several in flight (bounded staleness).
+// Pushes are quiet: a server answers one only if it fails. A server handles one connection's
+// requests in the order they were sent, so any answer it gives to a later request acknowledges
+// the pushes before it; Wait on a push that no later request will acknowledge sends an empty
+// pull to ask. (A worker's next pull follows each push: the acknowledgements cost no messages,
+// where one answer per push was a quarter of the messages and their wake-ups.)
 //
 // Threading: Pull/Push/Wait are called from the worker's compute thread; OnReply from its
 // receive thread. mu_ guards the table of pending requests.
@@ -10,6 +15,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <span>
@@ -65,8 +71,15 @@ class KVClient {
     std::vector<int> servers;        // ranks asked, in key order
     std::map<int, Message> replies;  // by server rank
     std::string error;
+    bool sync = false;  // an empty pull sent by Wait: nobody waits for it, dropped when answered
   };
   Status Assemble(Pending* p);
+  // Notes request `ts` sent to `servers` (quiet: a push that expects no answer); mu_ held.
+  void NoteSent(int64_t ts, const std::vector<int>& servers, bool quiet);
+  // Records server `rank`'s answer (or acknowledgement) to pending request `it`; mu_ held.
+  void Answer(std::map<int64_t, Pending>::iterator it, int rank, Message&& msg);
+  // Sends an empty pull to each server in `ranks` (acknowledging the quiet pushes before it).
+  void Sync(const std::vector<int>& ranks);
 
   Postoffice* po_;
   KVClientOptions options_;
@@ -75,6 +88,10 @@ class KVClient {
   int64_t next_ts_ = 1;                 // guarded by mu_
   std::map<int64_t, Pending> pending_;  // guarded by mu_
   std::string failed_all_;              // FailAll's reason, given to every later request; mu_
+  // Per server rank: quiet pushes not yet acknowledged (oldest first), and the newest request
+  // sent that will be answered. Guarded by mu_.
+  std::vector<std::deque<int64_t>> quiet_;
+  std::vector<int64_t> last_asked_;
 };
 
 }  // namespace fmps

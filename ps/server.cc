@@ -162,7 +162,7 @@ void KVServer::HandlePush(const Message& msg) {
     if (setup_.after_dense_update) setup_.after_dense_update(dense_, progress_);
   }
   ++clock_;
-  Reply(msg, proto::PUSH_REPLY, {});
+  if (!msg.meta.kv().quiet()) Reply(msg, proto::PUSH_REPLY, {});
 }
 
 void KVServer::HandleCheckpoint(const Message& msg) {

@@ -327,6 +327,73 @@ TEST_F(KVServerTest, MalformedPushIsRefusedAndTheServerKeepsServing) {
   EXPECT_LT(r.values[0], 0.f);
 }
 
+// Pushes are quiet: the server answers one only when it fails; the answer to a later request on
+// the connection acknowledges it.
+TEST_F(KVServerTest, QuietPushIsAnsweredOnlyWhenItFails) {
+  const uint64_t k = KeyOn(0, 11);
+  auto quiet_push = [&](std::vector<std::string> frames) {
+    Message m;
+    m.meta.set_cmd(proto::PUSH);
+    m.meta.mutable_kv()->set_num_keys(1);
+    m.meta.mutable_kv()->set_quiet(true);
+    m.frames = std::move(frames);
+    const int64_t id = next_raw_++;
+    m.meta.set_request_id(id);
+    EXPECT_TRUE(worker_po_->Send(1, std::move(m)).ok());
+    return id;
+  };
+  const std::string kf = ToFrame(std::vector<uint64_t>{k});
+  const std::string width0 = ToFrame(std::vector<uint16_t>{0});
+  const std::string count1 = ToFrame(std::vector<uint32_t>{1});
+  const int64_t good = quiet_push({kf, ToFrame(std::vector<float>{5.f}), width0, count1});
+  const int64_t bad = quiet_push({kf, ToFrame(std::vector<float>{5.f, 1.f}), width0, count1});
+  Message pull;
+  pull.meta.set_cmd(proto::PULL);
+  pull.meta.mutable_kv()->set_num_keys(1);
+  pull.frames.push_back(kf);
+  std::optional<Message> answer = RawRequest(1, std::move(pull));
+  ASSERT_TRUE(answer.has_value());
+  // One queue, one thread: any answer to the pushes came before the pull's.
+  std::lock_guard<std::mutex> lock(raw_mu_);
+  EXPECT_EQ(raw_replies_.count(good), 0u) << "a quiet push that worked is not answered";
+  ASSERT_EQ(raw_replies_.count(bad), 1u) << "a quiet push that failed is answered";
+  EXPECT_EQ(raw_replies_[bad].meta.body_case(), proto::Meta::kError);
+  ASSERT_EQ(answer->frames.size(), 2u);
+  std::vector<float> values;
+  ASSERT_TRUE(FromFrame(answer->frames[0], &values));
+  ASSERT_GE(values.size(), 1u);
+  EXPECT_LT(values[0], 0.f) << "the good push was applied before the pull";
+}
+
+// KVClient: a push is done once a later request to its servers is answered; Wait on a push that
+// nothing follows asks with an empty pull, so it never waits out the timeout.
+TEST_F(KVServerTest, PushesAreAcknowledgedByLaterAnswersOrAnEmptyPull) {
+  std::vector<uint64_t> keys, mixed, raw;
+  for (uint64_t t = 0; t < 40; ++t) raw.push_back(MakeKey(t % 3, t * 17));
+  Sorted(raw, &keys, &mixed);
+  std::vector<float> g(keys.size(), 1.0f);
+  std::vector<uint16_t> widths(keys.size(), 0);
+  std::vector<uint32_t> counts(keys.size(), 1);
+  const int64_t first = kv_->Push(keys, mixed, g, widths, counts, {});
+  PullResult r;
+  const int64_t pull = kv_->Pull(keys, mixed, false, &r);
+  ASSERT_TRUE(kv_->Wait(pull).ok());
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(kv_->Wait(first).ok());  // acknowledged by the pull's answers
+  const int64_t last = kv_->Push(keys, mixed, g, widths, counts, {});
+  ASSERT_TRUE(kv_->Wait(last).ok());  // nothing follows it: Wait asks
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(kv_->InFlight(), 0u) << "the empty pull's entry is gone once answered";
+  float z = 0, n = 0, w = 0;
+  for (int i = 0; i < 2; ++i) FtrlStep(z, n, w, 1.0f, FtrlParams());
+  ASSERT_TRUE(Pull(keys, &r).ok());
+  size_t at = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    EXPECT_FLOAT_EQ(r.values[at], w);
+    at += 1 + r.widths[i];
+  }
+}
+
 TEST_F(KVServerTest, KeysOutsideTheServersRangeAreRefused) {
   uint64_t theirs = KeyOn(1, 3);  // owned by server rank 1 (node 2), sent to node 1
   std::vector<uint64_t> keys{theirs};
