@@ -8,7 +8,7 @@ namespace fmps {
 namespace {
 
 // Keys outside the range would create rows that no checkpoint or pull of their owner ever sees.
-Status CheckRange(const std::vector<uint64_t>& keys, const KeyRange& range) {
+Status CheckRange(std::span<const uint64_t> keys, const KeyRange& range) {
   for (uint64_t k : keys) {
     if (!range.Contains(Mix64(k)))
       return Status::InvalidArgument("key " + std::to_string(k) + " is outside the server's range");
@@ -23,7 +23,7 @@ Result<PullRequest> DecodePull(const Message& msg, const KeyRange& range) {
   if (msg.meta.body_case() != proto::Meta::kKv)
     return Status::InvalidArgument("pull without a kv header");
   r.with_dense = msg.meta.kv().with_dense();
-  if (msg.frames.size() != 1 || !FromFrame(msg.frames[0], &r.keys)) {
+  if (msg.frames.size() != 1 || !ViewFrame(msg.frames[0], &r.owned_keys, &r.keys)) {
     return Status::InvalidArgument("pull frames malformed: want one frame of 8-byte keys");
   }
   if (r.keys.size() != msg.meta.kv().num_keys()) {
@@ -40,10 +40,11 @@ Result<PushRequest> DecodePush(const Message& msg, const KeyRange& range, size_t
     return Status::InvalidArgument("push without a kv header");
   r.with_dense = msg.meta.kv().with_dense();
   const size_t frames = r.with_dense ? 5 : 4;
-  if (msg.frames.size() != frames || !FromFrame(msg.frames[0], &r.keys) ||
-      !FromFrame(msg.frames[1], &r.grads) || !FromFrame(msg.frames[2], &r.widths) ||
-      !FromFrame(msg.frames[3], &r.counts) ||
-      (r.with_dense && !FromFrame(msg.frames[4], &r.dense_grads))) {
+  if (msg.frames.size() != frames || !ViewFrame(msg.frames[0], &r.owned_keys, &r.keys) ||
+      !ViewFrame(msg.frames[1], &r.owned_grads, &r.grads) ||
+      !ViewFrame(msg.frames[2], &r.owned_widths, &r.widths) ||
+      !ViewFrame(msg.frames[3], &r.owned_counts, &r.counts) ||
+      (r.with_dense && !ViewFrame(msg.frames[4], &r.owned_dense_grads, &r.dense_grads))) {
     return Status::InvalidArgument("push frames malformed: want keys, grads, widths, counts" +
                                    std::string(r.with_dense ? ", dense grads" : ""));
   }

@@ -5,6 +5,7 @@
 #define FMPS_PS_KV_MESSAGES_H_
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "ps/base/status.h"
@@ -19,18 +20,35 @@ struct KeyRange {
   bool Contains(uint64_t mixed) const { return mixed >= begin && (end == 0 || mixed < end); }
 };
 
+// Requests decoded in place: the spans view the message's frames (valid while it lives and is
+// unchanged), so a server reads what arrived without copying it. Move-only: a span may view the
+// request's own copy of a frame that was not aligned (see ViewFrame).
 struct PullRequest {
-  std::vector<uint64_t> keys;
+  std::span<const uint64_t> keys;
   bool with_dense = false;
+
+  PullRequest() = default;
+  PullRequest(PullRequest&&) = default;
+  PullRequest& operator=(PullRequest&&) = default;
+  std::vector<uint64_t> owned_keys;  // only for a misaligned frame
 };
 
 struct PushRequest {
-  std::vector<uint64_t> keys;
-  std::vector<float> grads;  // per key: w gradient, then widths[i] embedding gradients
-  std::vector<uint16_t> widths;
-  std::vector<uint32_t> counts;
-  std::vector<float> dense_grads;  // empty unless with_dense
+  std::span<const uint64_t> keys;
+  std::span<const float> grads;  // per key: w gradient, then widths[i] embedding gradients
+  std::span<const uint16_t> widths;
+  std::span<const uint32_t> counts;
+  std::span<const float> dense_grads;  // empty unless with_dense
   bool with_dense = false;
+
+  PushRequest() = default;
+  PushRequest(PushRequest&&) = default;
+  PushRequest& operator=(PushRequest&&) = default;
+  // Copies of misaligned frames only.
+  std::vector<uint64_t> owned_keys;
+  std::vector<float> owned_grads, owned_dense_grads;
+  std::vector<uint16_t> owned_widths;
+  std::vector<uint32_t> owned_counts;
 };
 
 // frames: [keys]

@@ -13,6 +13,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proto/fmps.pb.h"
@@ -41,6 +42,22 @@ bool FromFrame(const std::string& frame, std::vector<T>* out) {
   if (frame.size() % sizeof(T) != 0) return false;
   out->resize(frame.size() / sizeof(T));
   if (!frame.empty()) std::memcpy(out->data(), frame.data(), frame.size());
+  return true;
+}
+
+// A frame's values in place, without a copy: the frame's bytes when they are aligned for T (a
+// frame's heap buffer always is), else a copy kept in *storage (which must outlive the view).
+// false when the size is not a multiple of sizeof(T). Valid while the frame is unchanged.
+template <typename T>
+bool ViewFrame(std::string_view frame, std::vector<T>* storage, std::span<const T>* out) {
+  if (frame.size() % sizeof(T) != 0) return false;
+  if (reinterpret_cast<uintptr_t>(frame.data()) % alignof(T) == 0) {
+    *out = std::span<const T>(reinterpret_cast<const T*>(frame.data()), frame.size() / sizeof(T));
+    return true;
+  }
+  storage->resize(frame.size() / sizeof(T));
+  if (!frame.empty()) std::memcpy(storage->data(), frame.data(), frame.size());
+  *out = *storage;
   return true;
 }
 

@@ -40,6 +40,25 @@ Message SampleMessage() {
   return msg;
 }
 
+// Frames are read in place when aligned, and copied when not; both give the same values.
+TEST(ViewFrameTest, AlignedFramesAreViewedMisalignedOnesCopied) {
+  const std::vector<uint64_t> values = {1, 2, 0xFFFFFFFFFFFFFFFFull, 42};
+  const std::string frame = ToFrame(values);
+  std::vector<uint64_t> storage;
+  std::span<const uint64_t> view;
+  ASSERT_TRUE(ViewFrame(frame, &storage, &view));
+  EXPECT_EQ(static_cast<const void*>(view.data()), static_cast<const void*>(frame.data()));
+  EXPECT_TRUE(storage.empty());
+  EXPECT_EQ(std::vector<uint64_t>(view.begin(), view.end()), values);
+  // The same bytes one byte off their alignment.
+  const std::string shifted = "x" + frame;
+  ASSERT_TRUE(ViewFrame(std::string_view(shifted).substr(1), &storage, &view));
+  EXPECT_EQ(view.data(), storage.data());
+  EXPECT_EQ(std::vector<uint64_t>(view.begin(), view.end()), values);
+  EXPECT_FALSE(ViewFrame(std::string_view(shifted).substr(2), &storage, &view))
+      << "31 bytes are not whole uint64s";
+}
+
 TEST_P(TransportTest, MessageArrivesIntact) {
   auto a = Make(), b = Make();
   Result<int> pa = a->Bind("127.0.0.1", 0);
