@@ -2,90 +2,140 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
 #include <chrono>
+#include <initializer_list>
 
 namespace fmps {
 
-int64_t KVClient::Pull(const std::vector<uint64_t>& keys, const std::vector<uint64_t>& mixed,
-                       bool with_dense, PullResult* result) {
-  std::vector<size_t> slices = po_->partition().Slices(mixed);
-  int64_t ts;
+namespace {
+
+// Ranks of the servers a request goes to: those owning some of its keys, and server 0 when it
+// carries or asks for the dense block.
+std::vector<int> ServersOf(const std::vector<size_t>& slices, bool with_dense) {
   std::vector<int> servers;
-  for (int s = 0; s < po_->num_servers(); ++s) {
-    if (slices[s + 1] > slices[s] || (with_dense && s == 0)) servers.push_back(s);
+  for (size_t s = 0; s + 1 < slices.size(); ++s) {
+    if (slices[s + 1] > slices[s] || (with_dense && s == 0)) servers.push_back(static_cast<int>(s));
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ts = next_ts_++;
-    Pending& p = pending_[ts];
-    p.remaining = static_cast<int>(servers.size());
-    p.result = result;
-    p.servers = servers;
-    p.error = failed_all_;  // after FailAll nothing will answer: fail at once, not at the timeout
-  }
-  for (int s : servers) {
-    Message msg;
-    msg.meta.set_cmd(proto::PULL);
-    msg.meta.set_request_id(ts);
-    size_t n = slices[s + 1] - slices[s];
-    msg.meta.mutable_kv()->set_num_keys(static_cast<uint32_t>(n));
-    msg.meta.mutable_kv()->set_with_dense(with_dense && s == 0);
-    msg.frames.push_back(ToFrame(std::span<const uint64_t>(keys.data() + slices[s], n)));
-    Status st = po_->Send(po_->ServerId(s), std::move(msg));
-    if (!st.ok()) {
-      std::lock_guard<std::mutex> lock(mu_);
-      pending_[ts].error = st.ToString();
-    }
-  }
+  return servers;
+}
+
+}  // namespace
+
+int64_t KVClient::Register(const std::vector<int>& servers, PullResult* result, bool quiet) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t ts = next_ts_++;
+  Pending& p = pending_[ts];
+  p.remaining = static_cast<int>(servers.size());
+  p.result = result;
+  p.servers = servers;
+  p.error = failed_all_;  // after FailAll nothing will answer: fail at once, not at the timeout
+  NoteSent(ts, servers, quiet);
   return ts;
 }
 
-int64_t KVClient::Push(const std::vector<uint64_t>& keys, const std::vector<uint64_t>& mixed,
-                       std::span<const float> grads, std::span<const uint16_t> widths,
-                       std::span<const uint32_t> counts, std::span<const float> dense_grads,
-                       std::span<const uint64_t> clocks) {
-  std::vector<size_t> slices = po_->partition().Slices(mixed);
-  bool with_dense = !dense_grads.empty();
-  std::vector<int> servers;
-  for (int s = 0; s < po_->num_servers(); ++s) {
-    if (slices[s + 1] > slices[s] || (with_dense && s == 0)) servers.push_back(s);
-  }
-  int64_t ts;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ts = next_ts_++;
-    Pending& p = pending_[ts];
-    p.remaining = static_cast<int>(servers.size());
-    p.servers = servers;
-    p.error = failed_all_;
-    NoteSent(ts, servers, /*quiet=*/true);
-  }
-  // Offsets of each server's first gradient: grads are packed per key as 1 + width floats.
+void KVClient::SendTo(int s, Message&& msg, std::initializer_list<int64_t> requests) {
+  Status st = po_->Send(po_->ServerId(s), std::move(msg));
+  if (st.ok()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int64_t ts : requests) pending_[ts].error = st.ToString();
+  cv_.notify_all();
+}
+
+Message KVClient::PullMessage(const PullSpec& pull, const std::vector<size_t>& slices, int s,
+                              int64_t ts) const {
+  Message msg;
+  msg.meta.set_cmd(proto::PULL);
+  msg.meta.set_request_id(ts);
+  const size_t n = slices[s + 1] - slices[s];
+  msg.meta.mutable_kv()->set_num_keys(static_cast<uint32_t>(n));
+  msg.meta.mutable_kv()->set_with_dense(pull.with_dense && s == 0);
+  msg.frames.push_back(ToFrame(pull.keys.subspan(slices[s], n)));
+  return msg;
+}
+
+Message KVClient::PushMessage(const PushSpec& push, const std::vector<size_t>& slices,
+                              const std::vector<size_t>& grad_offsets, int s, int64_t ts) const {
+  const bool with_dense = !push.dense_grads.empty() && s == 0;
+  const size_t b = slices[s], n = slices[s + 1] - slices[s];
+  Message msg;
+  msg.meta.set_cmd(proto::PUSH);
+  msg.meta.set_request_id(ts);
+  proto::KVHeader* kv = msg.meta.mutable_kv();
+  kv->set_num_keys(static_cast<uint32_t>(n));
+  kv->set_with_dense(with_dense);
+  kv->set_quiet(true);
+  if (static_cast<size_t>(s) < push.clocks.size()) kv->set_clock(push.clocks[s]);
+  msg.frames.push_back(ToFrame(push.keys.subspan(b, n)));
+  msg.frames.push_back(
+      ToFrame(push.grads.subspan(grad_offsets[s], grad_offsets[s + 1] - grad_offsets[s])));
+  msg.frames.push_back(ToFrame(push.widths.subspan(b, n)));
+  msg.frames.push_back(ToFrame(push.counts.subspan(b, n)));
+  if (with_dense) msg.frames.push_back(ToFrame(push.dense_grads));
+  return msg;
+}
+
+// Offsets of each server's first gradient: grads are packed per key as 1 + width floats.
+static std::vector<size_t> GradOffsets(const std::vector<size_t>& slices,
+                                       std::span<const uint16_t> widths) {
+  std::vector<size_t> offsets(slices.size(), 0);
   size_t offset = 0, key = 0;
-  for (int s : servers) {
-    for (; key < slices[s]; ++key) offset += 1 + widths[key];
-    size_t begin_offset = offset;
+  for (size_t s = 0; s + 1 < slices.size(); ++s) {
+    offsets[s] = offset;
     for (; key < slices[s + 1]; ++key) offset += 1 + widths[key];
-    size_t b = slices[s], n = slices[s + 1] - slices[s];
-    Message msg;
-    msg.meta.set_cmd(proto::PUSH);
-    msg.meta.set_request_id(ts);
-    msg.meta.mutable_kv()->set_num_keys(static_cast<uint32_t>(n));
-    msg.meta.mutable_kv()->set_with_dense(with_dense && s == 0);
-    msg.meta.mutable_kv()->set_quiet(true);
-    if (static_cast<size_t>(s) < clocks.size()) msg.meta.mutable_kv()->set_clock(clocks[s]);
-    msg.frames.push_back(ToFrame(std::span<const uint64_t>(keys.data() + b, n)));
-    msg.frames.push_back(ToFrame(grads.subspan(begin_offset, offset - begin_offset)));
-    msg.frames.push_back(ToFrame(widths.subspan(b, n)));
-    msg.frames.push_back(ToFrame(counts.subspan(b, n)));
-    if (with_dense && s == 0) msg.frames.push_back(ToFrame(dense_grads));
-    Status st = po_->Send(po_->ServerId(s), std::move(msg));
-    if (!st.ok()) {
-      std::lock_guard<std::mutex> lock(mu_);
-      pending_[ts].error = st.ToString();
+  }
+  offsets.back() = offset;
+  return offsets;
+}
+
+int64_t KVClient::Pull(const PullSpec& pull) {
+  const std::vector<size_t> slices = po_->partition().Slices(pull.mixed);
+  const std::vector<int> servers = ServersOf(slices, pull.with_dense);
+  const int64_t ts = Register(servers, pull.result, /*quiet=*/false);
+  for (int s : servers) SendTo(s, PullMessage(pull, slices, s, ts), {ts});
+  return ts;
+}
+
+int64_t KVClient::Push(const PushSpec& push) {
+  const std::vector<size_t> slices = po_->partition().Slices(push.mixed);
+  const std::vector<int> servers = ServersOf(slices, !push.dense_grads.empty());
+  const std::vector<size_t> grad_offsets = GradOffsets(slices, push.widths);
+  const int64_t ts = Register(servers, nullptr, /*quiet=*/true);
+  for (int s : servers) SendTo(s, PushMessage(push, slices, grad_offsets, s, ts), {ts});
+  return ts;
+}
+
+int64_t KVClient::PushPull(const PushSpec& push, const PullSpec& pull, int64_t* push_ts) {
+  const std::vector<size_t> push_slices = po_->partition().Slices(push.mixed);
+  const std::vector<size_t> pull_slices = po_->partition().Slices(pull.mixed);
+  const std::vector<int> push_servers = ServersOf(push_slices, !push.dense_grads.empty());
+  const std::vector<int> pull_servers = ServersOf(pull_slices, pull.with_dense);
+  const std::vector<size_t> grad_offsets = GradOffsets(push_slices, push.widths);
+  // The push first: the pull's answers then acknowledge it.
+  *push_ts = Register(push_servers, nullptr, /*quiet=*/true);
+  const int64_t pull_ts = Register(pull_servers, pull.result, /*quiet=*/false);
+  auto has = [](const std::vector<int>& servers, int s) {
+    return std::find(servers.begin(), servers.end(), s) != servers.end();
+  };
+  for (int s = 0; s < po_->num_servers(); ++s) {
+    const bool pushes = has(push_servers, s), pulls = has(pull_servers, s);
+    if (pushes && pulls) {
+      Message msg = PushMessage(push, push_slices, grad_offsets, s, *push_ts);
+      Message pull_msg = PullMessage(pull, pull_slices, s, pull_ts);
+      msg.meta.set_cmd(proto::PUSH_PULL);
+      proto::KVHeader* kv = msg.meta.mutable_kv();
+      kv->set_pull_request_id(pull_ts);
+      kv->set_pull_num_keys(pull_msg.meta.kv().num_keys());
+      kv->set_pull_with_dense(pull_msg.meta.kv().with_dense());
+      msg.frames.push_back(std::move(pull_msg.frames[0]));
+      SendTo(s, std::move(msg), {*push_ts, pull_ts});
+    } else if (pushes) {
+      SendTo(s, PushMessage(push, push_slices, grad_offsets, s, *push_ts), {*push_ts});
+    } else if (pulls) {
+      SendTo(s, PullMessage(pull, pull_slices, s, pull_ts), {pull_ts});
     }
   }
-  return ts;
+  return pull_ts;
 }
 
 void KVClient::NoteSent(int64_t ts, const std::vector<int>& servers, bool quiet) {

@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <span>
@@ -34,6 +35,24 @@ struct PullResult {
   std::vector<uint64_t> clocks;  // per server rank: the server's push clock when it answered
 };
 
+// A pull: keys sorted by Mix64 (each server's share is one slice), mixed[i] = Mix64(keys[i]).
+struct PullSpec {
+  std::span<const uint64_t> keys, mixed;
+  bool with_dense = false;
+  PullResult* result = nullptr;  // must stay alive until Wait returns
+};
+
+// A push: grads laid out per key as the w gradient then widths[i] embedding gradients; clocks as
+// the pull that the gradients were computed from returned them (empty: unknown).
+struct PushSpec {
+  std::span<const uint64_t> keys, mixed;
+  std::span<const float> grads;
+  std::span<const uint16_t> widths;
+  std::span<const uint32_t> counts;
+  std::span<const float> dense_grads;
+  std::span<const uint64_t> clocks;
+};
+
 struct KVClientOptions {
   double timeout_s = 120;  // Wait gives up after this long, naming the silent servers
 };
@@ -43,14 +62,22 @@ class KVClient {
   KVClient(Postoffice* po, const KVClientOptions& options) : po_(po), options_(options) {}
 
   // keys sorted by Mix64; mixed[i] = Mix64(keys[i]). result must stay alive until Wait returns.
+  int64_t Pull(const PullSpec& pull);
   int64_t Pull(const std::vector<uint64_t>& keys, const std::vector<uint64_t>& mixed,
-               bool with_dense, PullResult* result);
-  // grads laid out per key as w gradient then widths[i] embedding gradients; clocks as the pull
-  // that the gradients were computed from returned them (empty: unknown).
+               bool with_dense, PullResult* result) {
+    return Pull(PullSpec{keys, mixed, with_dense, result});
+  }
+  int64_t Push(const PushSpec& push);
   int64_t Push(const std::vector<uint64_t>& keys, const std::vector<uint64_t>& mixed,
                std::span<const float> grads, std::span<const uint16_t> widths,
                std::span<const uint32_t> counts, std::span<const float> dense_grads,
-               std::span<const uint64_t> clocks = {});
+               std::span<const uint64_t> clocks = {}) {
+    return Push(PushSpec{keys, mixed, grads, widths, counts, dense_grads, clocks});
+  }
+  // A push and then a pull, in one message to each server that has a share of both (a worker
+  // pushes a minibatch and pulls a later one: half the requests). Returns the pull's timestamp,
+  // and the push's in *push_ts; each is waited for on its own.
+  int64_t PushPull(const PushSpec& push, const PullSpec& pull, int64_t* push_ts);
   Status Wait(int64_t ts);
   size_t InFlight();
 
@@ -74,6 +101,14 @@ class KVClient {
     bool sync = false;  // an empty pull sent by Wait: nobody waits for it, dropped when answered
   };
   Status Assemble(Pending* p);
+  // A new pending request to `servers` (noted as sent); its timestamp.
+  int64_t Register(const std::vector<int>& servers, PullResult* result, bool quiet);
+  // Sends to server rank s; if that fails, the pending requests carried fail with the reason.
+  void SendTo(int s, Message&& msg, std::initializer_list<int64_t> requests);
+  Message PullMessage(const PullSpec& pull, const std::vector<size_t>& slices, int s,
+                      int64_t ts) const;
+  Message PushMessage(const PushSpec& push, const std::vector<size_t>& slices,
+                      const std::vector<size_t>& grad_offsets, int s, int64_t ts) const;
   // Notes request `ts` sent to `servers` (quiet: a push that expects no answer); mu_ held.
   void NoteSent(int64_t ts, const std::vector<int>& servers, bool quiet);
   // Records server `rank`'s answer (or acknowledgement) to pending request `it`; mu_ held.

@@ -26,7 +26,7 @@ int KeyPartition::ServerOf(uint64_t mixed) const {
   return static_cast<int>(it - begin_.begin()) - 1;
 }
 
-std::vector<size_t> KeyPartition::Slices(const std::vector<uint64_t>& mixed_sorted) const {
+std::vector<size_t> KeyPartition::Slices(std::span<const uint64_t> mixed_sorted) const {
   std::vector<size_t> out(begin_.size() + 1);
   for (size_t s = 0; s < begin_.size(); ++s) {
     out[s] = std::lower_bound(mixed_sorted.begin(), mixed_sorted.end(), begin_[s]) -

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -29,7 +30,7 @@ class KeyPartition {
   uint64_t end(int s) const;  // 0 stands for 2^64 (the last range)
   int ServerOf(uint64_t mixed) const;
   // Given keys sorted by Mix64, the index of the first key of each server, plus keys.size().
-  std::vector<size_t> Slices(const std::vector<uint64_t>& mixed_sorted) const;
+  std::vector<size_t> Slices(std::span<const uint64_t> mixed_sorted) const;
 
  private:
   std::vector<uint64_t> begin_;

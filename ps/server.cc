@@ -92,6 +92,9 @@ Status KVServer::Serve() {
       case proto::PUSH:
         HandlePush(*msg);
         break;
+      case proto::PUSH_PULL:
+        HandlePushPull(std::move(*msg));
+        break;
       case proto::CHECKPOINT:
         HandleCheckpoint(*msg);
         break;
@@ -163,6 +166,24 @@ void KVServer::HandlePush(const Message& msg) {
   }
   ++clock_;
   if (!msg.meta.kv().quiet()) Reply(msg, proto::PUSH_REPLY, {});
+}
+
+void KVServer::HandlePushPull(Message&& msg) {
+  // The push's frames, then the pull's keys: handled as the two requests they carry, in order.
+  Message pull;
+  pull.meta.set_cmd(proto::PULL);
+  pull.meta.set_sender(msg.meta.sender());
+  pull.meta.set_request_id(msg.meta.kv().pull_request_id());
+  pull.meta.mutable_kv()->set_num_keys(msg.meta.kv().pull_num_keys());
+  pull.meta.mutable_kv()->set_with_dense(msg.meta.kv().pull_with_dense());
+  pull.peer = msg.peer;
+  if (!msg.frames.empty()) {
+    pull.frames.push_back(std::move(msg.frames.back()));
+    msg.frames.pop_back();
+  }
+  msg.meta.set_cmd(proto::PUSH);
+  HandlePush(msg);
+  HandlePull(pull);
 }
 
 void KVServer::HandleCheckpoint(const Message& msg) {

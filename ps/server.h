@@ -48,6 +48,7 @@ class KVServer {
   void Drop(const Message& msg, proto::Command reply, const Status& why);
   void HandlePull(const Message& msg);
   void HandlePush(const Message& msg);
+  void HandlePushPull(Message&& msg);
   void HandleCheckpoint(const Message& msg);
   Status LoadShard(const std::string& dir);
   void SendHeartbeat();

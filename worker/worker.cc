@@ -174,63 +174,81 @@ Status Worker::ProcessPart(const proto::Part& part, PartResult* result) {
   const size_t batch_size = static_cast<size_t>(std::max(1, po_->config().batch_size()));
   const int num_fields = po_->config().num_fields();
   Minibatch batch;
-  // Reads and localizes the next batch into *out; 0 rows at the end of the part.
-  auto next_batch = [&](LocalBatch* out) -> Result<size_t> {
-    batch.Clear();
-    Result<size_t> n = (*reader)->Read(batch_size, &batch);
-    if (n.ok() && n.value() > 0) localizer_->Localize(batch, num_fields, out);
-    return n;
-  };
-  // Two localized batches in a pipeline: while the servers answer the pull of batch i, this
-  // thread parses and localizes batch i+1. Pulling ahead, the pull of batch i+1 goes out at once,
-  // before batch i is computed and pushed, so its answer travels while this thread computes: with
-  // servers and workers sharing cores, a worker that waited for each answer left a core idle on
-  // every round trip (12% of the machine in the P1 profile; +25% rows/s pulling ahead). Batch i+1
-  // then misses batch i's update, a staleness of one batch, as if the job had twice the workers.
-  // That costs little once the model has settled but much while it moves fast, so a worker pulls
-  // ahead only after pull_ahead_after minibatches (P1, three runs each: from the 100th minibatch
-  // 727-768k rows/s at test logloss .4721-.4737; from the first .4749-.4830; never 676-678k at
-  // .4721-.4739). Otherwise the pull of batch i+1 goes out after batch i's push, which the
-  // servers apply first (one connection keeps the order). Test passes push nothing and always
+  // Minibatches in a pipeline. While the servers answer the pull of minibatch i, this thread
+  // parses and localizes the next one. A minibatch's pull goes out in one message with the push
+  // of the one computed before it (PushPull: half the requests). Pulling ahead, minibatch i+1's
+  // pull is already out while i is computed (it went with i-1's push), and i+2's goes with i's:
+  // answers travel while this thread computes; with servers and workers sharing cores, a worker
+  // that waited for each answer left a core idle on every round trip (12% of the machine in the
+  // P1 profile; +25% rows/s pulling ahead). Minibatch i+1 then misses i's update, a staleness of
+  // one minibatch, as if the job had twice the workers. That costs little once the model has
+  // settled but much while it moves fast, so a worker pulls ahead only after pull_ahead_after
+  // minibatches (P1, three runs each: from the 100th minibatch 727-768k rows/s at test logloss
+  // .4721-.4737; from the first .4749-.4830; never 676-678k at .4721-.4739). Otherwise i+1's
+  // pull goes with i's push, which the server applies first. Test passes push nothing and always
   // pull ahead.
   const proto::JobConfig& config = po_->config();
-  auto pull_ahead = [&] {
-    if (!train) return true;
+  auto ahead = [&]() -> size_t {
+    if (!train) return 1;
     return config.max_delay() > 0 && config.pull_ahead_after() >= 0 &&
-           batches_trained_ >= static_cast<uint64_t>(config.pull_ahead_after());
+                   batches_trained_ >= static_cast<uint64_t>(config.pull_ahead_after())
+               ? 1
+               : 0;
   };
-  LocalBatch* current = &local_[0];
-  LocalBatch* upcoming = &local_[1];
-  PullResult* current_pulled = &pulled_[0];
-  PullResult* upcoming_pulled = &pulled_[1];
-  auto pull = [&](const LocalBatch& local, PullResult* into) {
-    return kv_->Pull(local.keys, local.mixed, /*with_dense=*/true, into);
+  std::deque<Stage*> queue;  // minibatches read and not yet computed, oldest first
+  std::vector<Stage*> free_stages;
+  for (Stage& stage : stages_) free_stages.push_back(&stage);
+  bool end = false;
+  // Reads until the queue holds the minibatch to compute, those pulled ahead and the next to pull.
+  auto fill = [&]() -> Status {
+    while (!end && queue.size() < 2 + ahead()) {
+      batch.Clear();
+      Result<size_t> n = (*reader)->Read(batch_size, &batch);
+      if (!n.ok()) return n.status();
+      if (n.value() == 0) {
+        end = true;
+        break;
+      }
+      Stage* stage = free_stages.back();
+      free_stages.pop_back();
+      localizer_->Localize(batch, num_fields, &stage->batch);
+      stage->pull_ts = -1;
+      queue.push_back(stage);
+    }
+    return Status::OK();
   };
-  // A pull in flight writes into pulled_: every one is waited for, even on an error path.
-  int64_t upcoming_ts = -1;
+  // Every pull sent is waited for before the stages are reused.
   auto fail = [&](Status status) {
-    if (upcoming_ts >= 0) (void)kv_->Wait(upcoming_ts);
+    for (Stage* stage : queue) {
+      if (stage->pull_ts >= 0) (void)kv_->Wait(stage->pull_ts);
+      stage->pull_ts = -1;
+    }
     return status;
   };
-  Result<size_t> n = next_batch(current);
-  if (!n.ok()) return n.status();
-  int64_t ts = n.value() > 0 ? pull(*current, current_pulled) : -1;
-  while (n.value() > 0) {
-    Result<size_t> next_n = next_batch(upcoming);
-    const bool more = next_n.ok() && next_n.value() > 0;
-    const bool ahead = pull_ahead();
-    if (ahead && more) upcoming_ts = pull(*upcoming, upcoming_pulled);
-    Status pulled = kv_->Wait(ts);
-    if (!next_n.ok()) return fail(next_n.status());
+  FMPS_RETURN_IF_ERROR(fill());
+  while (!queue.empty()) {
+    // The minibatch to compute and those to pull ahead have their pulls out (plain pulls only at
+    // the start of a part, or when pulling ahead begins).
+    for (size_t i = 0; i < std::min(queue.size(), 1 + ahead()); ++i) {
+      if (queue[i]->pull_ts < 0) queue[i]->pull_ts = kv_->Pull(PullOf(queue[i]));
+    }
+    Stage* current = queue.front();
+    queue.pop_front();
+    const Status pulled = kv_->Wait(current->pull_ts);
+    current->pull_ts = -1;
+    free_stages.push_back(current);  // its buffers are read until ProcessBatch returns
     if (!pulled.ok()) return fail(pulled);
-    Status processed = ProcessBatch(*current, *current_pulled, train, result);
+    Stage* next = nullptr;  // the next minibatch without a pull
+    for (Stage* stage : queue) {
+      if (stage->pull_ts < 0) {
+        next = stage;
+        break;
+      }
+    }
+    const Status processed = ProcessBatch(*current, train, next, result);
     if (!processed.ok()) return fail(processed);
-    if (!ahead && more) upcoming_ts = pull(*upcoming, upcoming_pulled);
-    std::swap(current, upcoming);
-    std::swap(current_pulled, upcoming_pulled);
-    ts = upcoming_ts;
-    upcoming_ts = -1;
-    n = std::move(next_n);
+    const Status read = fill();
+    if (!read.ok()) return fail(read);
   }
   // A part is reported done only once its updates are on the servers, so "all parts done" means
   // the model reflects them (checkpoints and the test pass rely on it).
@@ -238,6 +256,10 @@ Status Worker::ProcessPart(const proto::Part& part, PartResult* result) {
   result->bad_lines = (*reader)->bad_lines();
   result->lines = (*reader)->lines_read();
   return Status::OK();
+}
+
+PullSpec Worker::PullOf(Stage* stage) {
+  return PullSpec{stage->batch.keys, stage->batch.mixed, /*with_dense=*/true, &stage->pulled};
 }
 
 Status Worker::DrainPushes() {
@@ -248,9 +270,10 @@ Status Worker::DrainPushes() {
   return Status::OK();
 }
 
-Status Worker::ProcessBatch(const LocalBatch& local, const PullResult& pulled, bool train,
-                            PartResult* result) {
+Status Worker::ProcessBatch(const Stage& stage, bool train, Stage* next, PartResult* result) {
   const proto::JobConfig& config = po_->config();
+  const LocalBatch& local = stage.batch;
+  const PullResult& pulled = stage.pulled;
   FMPS_RETURN_IF_ERROR(params_.Unpack(pulled.values, pulled.widths));
   params_.dense = pulled.dense;
   if (params_.dense.size() != model_->DenseSize()) {
@@ -265,6 +288,7 @@ Status Worker::ProcessBatch(const LocalBatch& local, const PullResult& pulled, b
     result->labels.insert(result->labels.end(), local.labels.begin(), local.labels.end());
     result->logits.insert(result->logits.end(), logits_.begin(), logits_.end());
     result->rows += local.rows();
+    if (next != nullptr) next->pull_ts = kv_->Pull(PullOf(next));
     return Status::OK();
   }
   grads_.Reset(local.keys.size(), params_.width, model_->DenseSize());
@@ -276,8 +300,15 @@ Status Worker::ProcessBatch(const LocalBatch& local, const PullResult& pulled, b
   ++batches_trained_;
   loss_trained_.store(loss_trained_.load() + loss);  // only this thread writes it
   grads_.Pack(params_.widths, params_.width, &packed_);
-  pushes_.push_back(kv_->Push(local.keys, local.mixed, packed_, params_.widths, local.counts,
-                              grads_.dense, pulled.clocks));
+  const PushSpec push{local.keys,   local.mixed,  packed_,      params_.widths,
+                      local.counts, grads_.dense, pulled.clocks};
+  int64_t push_ts;
+  if (next != nullptr) {
+    next->pull_ts = kv_->PushPull(push, PullOf(next), &push_ts);
+  } else {
+    push_ts = kv_->Push(push);
+  }
+  pushes_.push_back(push_ts);
   while (pushes_.size() > static_cast<size_t>(std::max(0, config.max_delay()))) {
     FMPS_RETURN_IF_ERROR(kv_->Wait(pushes_.front()));
     pushes_.pop_front();

@@ -48,9 +48,16 @@ class Worker {
   void ReceiveLoop();
   std::optional<Message> NextControl(double timeout_s);
   Status ProcessPart(const proto::Part& part, PartResult* result);
-  // Computes one localized batch from its pull's answer, and pushes its gradients.
-  Status ProcessBatch(const LocalBatch& local, const PullResult& pulled, bool train,
-                      PartResult* result);
+  // A minibatch on its way through the pipeline of ProcessPart.
+  struct Stage {
+    LocalBatch batch;
+    PullResult pulled;
+    int64_t pull_ts = -1;  // its pull's timestamp; -1 before it is sent and once answered
+  };
+  // Computes a minibatch from its pull's answer and pushes its gradients, with the pull of
+  // `next` (if any) in the same messages.
+  Status ProcessBatch(const Stage& stage, bool train, Stage* next, PartResult* result);
+  static PullSpec PullOf(Stage* stage);
   Status DrainPushes();
   void SendHeartbeat();
 
@@ -69,8 +76,7 @@ class Worker {
   std::deque<Message> control_;  // guarded by control_mu_
 
   // Compute-thread state, reused across batches.
-  LocalBatch local_[2];   // the batch being computed and the next one (see ProcessPart)
-  PullResult pulled_[2];  // their pulls' answers
+  Stage stages_[3];  // computed, pulled ahead, next to pull (see ProcessPart)
   BatchParams params_;
   BatchGrads grads_;
   std::vector<float> packed_, logits_;

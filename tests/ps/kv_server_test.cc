@@ -394,6 +394,48 @@ TEST_F(KVServerTest, PushesAreAcknowledgedByLaterAnswersOrAnEmptyPull) {
   }
 }
 
+// PushPull: per server, the push's share and the pull's go in one message; the server applies the
+// push first. Here the pull touches server 0 only: server 1 gets a plain (quiet) push.
+TEST_F(KVServerTest, PushPullAppliesThePushBeforeThePull) {
+  std::vector<uint64_t> keys, mixed, raw;
+  for (uint64_t t = 0; t < 6; ++t) raw.push_back(KeyOn(static_cast<int>(t % 2), 100 * t));
+  Sorted(raw, &keys, &mixed);
+  std::vector<float> g(keys.size(), 1.0f);
+  std::vector<uint16_t> widths(keys.size(), 0);
+  std::vector<uint32_t> counts(keys.size(), 1);
+  const std::vector<float> dense_grads = {1.0f, -1.0f};
+  std::vector<uint64_t> pull_keys, pull_mixed, on_zero;
+  for (uint64_t k : keys) {
+    if (KeyPartition(kServers).ServerOf(Mix64(k)) == 0) on_zero.push_back(k);
+  }
+  Sorted(on_zero, &pull_keys, &pull_mixed);
+  PullResult r;
+  int64_t push_ts = -1;
+  const int64_t pull_ts = kv_->PushPull(PushSpec{keys, mixed, g, widths, counts, dense_grads, {}},
+                                        PullSpec{pull_keys, pull_mixed, true, &r}, &push_ts);
+  ASSERT_NE(push_ts, pull_ts);
+  ASSERT_TRUE(kv_->Wait(pull_ts).ok());
+  float z = 0, n = 0, w = 0;
+  FtrlStep(z, n, w, 1.0f, FtrlParams());
+  ASSERT_EQ(r.widths.size(), pull_keys.size());
+  size_t at = 0;
+  for (size_t i = 0; i < pull_keys.size(); ++i) {
+    EXPECT_FLOAT_EQ(r.values[at], w) << "the pull saw the push";
+    at += 1 + r.widths[i];
+  }
+  ASSERT_EQ(r.dense.size(), 2u);
+  EXPECT_LT(r.dense[0], 0.25f) << "the dense step came first too";
+  EXPECT_GT(r.dense[1], -0.5f);
+  ASSERT_TRUE(kv_->Wait(push_ts).ok());  // server 1's share: acknowledged on request
+  EXPECT_EQ(kv_->InFlight(), 0u);
+  ASSERT_TRUE(Pull(keys, &r).ok());
+  at = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    EXPECT_FLOAT_EQ(r.values[at], w) << "every key was pushed once";
+    at += 1 + r.widths[i];
+  }
+}
+
 TEST_F(KVServerTest, KeysOutsideTheServersRangeAreRefused) {
   uint64_t theirs = KeyOn(1, 3);  // owned by server rank 1 (node 2), sent to node 1
   std::vector<uint64_t> keys{theirs};
