@@ -293,11 +293,17 @@ Status Store::Impl::Push(std::span<const uint64_t> keys, std::span<const float> 
   for (size_t i = 0; i < n; ++i) {
     if (i + kFarAhead < n) map_.PrefetchByOrd(ords[i + kFarAhead]);
     rows[i] = map_.FindByOrd(ords[i]);
-    if (rows[i] != nullptr) __builtin_prefetch(rows[i]);
+  }
+  // Pass 2 is a pipeline of its own: a batch's rows do not all stay in the cache between the
+  // passes, so each row is requested again kRowAhead keys ahead, its embedding kArenaAhead ahead.
+  for (size_t j = 0; j < std::min(kRowAhead, n); ++j) {
+    if (rows[j] != nullptr) __builtin_prefetch(rows[j]);
   }
   for (size_t j = 0; j < std::min(kArenaAhead, n); ++j) PrefetchEmbedding(rows[j]);
   uint64_t offset = 0;
   for (size_t i = 0; i < n; ++i) {
+    if (i + kRowAhead < n && rows[i + kRowAhead] != nullptr)
+      __builtin_prefetch(rows[i + kRowAhead]);
     if (i + kArenaAhead < n) PrefetchEmbedding(rows[i + kArenaAhead]);
     const float* key_grads = grads.data() + offset;
     if (rows[i] == nullptr) {
