@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include <algorithm>
+#include <bit>
 
 #include "ps/base/keys.h"
 
@@ -29,10 +30,11 @@ void Localizer::Reserve(size_t keys) {
   while (capacity < 2 * keys) capacity <<= 1;
   if (capacity == table_.size()) return;
   table_.assign(capacity, Slot{0, 0, 0});
+  shift_ = 64 - std::countr_zero(capacity);
   stamp_ = 1;
   const uint64_t mask = capacity - 1;
   for (uint32_t id = 0; id < first_keys_.size(); ++id) {
-    uint64_t slot = first_mixed_[id] & mask;
+    uint64_t slot = Home(first_keys_[id]);
     while (table_[slot].stamp == stamp_) slot = (slot + 1) & mask;
     table_[slot] = Slot{first_keys_[id], id, stamp_};
   }
@@ -54,6 +56,7 @@ size_t Localizer::Localize(const Minibatch& batch, int num_fields, LocalBatch* o
   }
   Reserve(std::min<size_t>(n, remap_.size()));  // last batch's unique keys: a good first guess
   uint64_t mask = table_.size() - 1;
+  int shift = shift_;
 
   out->labels = batch.labels;
   out->offsets.resize(batch.rows() + 1);
@@ -78,23 +81,24 @@ size_t Localizer::Localize(const Minibatch& batch, int num_fields, LocalBatch* o
   // hashes computed for the prefetch.
   uint64_t ahead[kRing];
   for (size_t j = 0; j < std::min(n, kPrefetchAhead); ++j) {
-    ahead[j % kRing] = Mix64(keys[j]);
-    __builtin_prefetch(&table[ahead[j % kRing] & mask]);
+    ahead[j % kRing] = keys[j] * kFibonacci;
+    __builtin_prefetch(&table[ahead[j % kRing] >> shift]);
   }
   const size_t rows = batch.rows();
   for (size_t r = 0; r < rows; ++r) {
     const uint32_t row_end = row_offsets[r + 1];
     for (uint32_t j = row_offsets[r]; j < row_end; ++j) {
-      const uint64_t mixed = ahead[j % kRing];
+      // The product, not the slot, is kept: the table may grow (and shift change) in between.
+      const uint64_t product = ahead[j % kRing];
       if (j + kPrefetchAhead < n) {
-        const uint64_t m = Mix64(keys[j + kPrefetchAhead]);
-        ahead[(j + kPrefetchAhead) % kRing] = m;
-        __builtin_prefetch(&table[m & mask]);
+        const uint64_t p = keys[j + kPrefetchAhead] * kFibonacci;
+        ahead[(j + kPrefetchAhead) % kRing] = p;
+        __builtin_prefetch(&table[p >> shift]);
       }
       const uint64_t key = keys[j];
       const uint32_t field = KeyField(key);
       if (static_cast<int>(field) >= num_fields) continue;
-      uint64_t slot = mixed & mask;
+      uint64_t slot = product >> shift;
       while (table[slot].stamp == stamp && table[slot].key != key) slot = (slot + 1) & mask;
       uint32_t id;
       if (table[slot].stamp == stamp) {
@@ -103,7 +107,7 @@ size_t Localizer::Localize(const Minibatch& batch, int num_fields, LocalBatch* o
         id = static_cast<uint32_t>(first_keys_.size());
         table[slot] = Slot{key, id, stamp};
         first_keys_.push_back(key);
-        first_mixed_.push_back(mixed);
+        first_mixed_.push_back(Mix64(key));
         first_counts_.push_back(0);
         counts = first_counts_.data();
         if (2 * first_keys_.size() > table_.size()) {
@@ -111,6 +115,7 @@ size_t Localizer::Localize(const Minibatch& batch, int num_fields, LocalBatch* o
           table = table_.data();
           stamp = stamp_;
           mask = table_.size() - 1;
+          shift = shift_;
         }
       }
       ++counts[id];
