@@ -2,6 +2,7 @@
 // The hot path of the system: one pass over a row's entries builds the per-dimension sums S and
 // Q, a second pass adds the embedding gradients. The rank is a template parameter for common
 // values so the loops over d have a fixed trip count and vectorise.
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -26,82 +27,92 @@ inline Float8 Load8(const float* p) {
 
 inline void Store8(float* p, Float8 v) { std::memcpy(p, &v, sizeof v); }
 
-// Ranks that are a multiple of 8 known at compile time: the sums live in registers.
+// A row's sums S_d = sum_i x_i v_id and Q_d = sum_i (x_i v_id)^2, and the embedding gradient they
+// give, for a rank that is a multiple of 8 known at compile time: the sums live in registers.
 template <int kRank>
-double FmKernel8(const BatchView& b, const ParamView& p, std::span<float> logits, GradView* grads) {
+class VectorSums {
+ public:
   static_assert(kRank > 0 && kRank % 8 == 0);
-  constexpr int kChunks = kRank / 8;
-  double total = 0;
-  for (size_t r = 0; r < b.rows; ++r) {
-    const uint32_t begin = b.offsets[r], end = b.offsets[r + 1];
-    Float8 sum[kChunks] = {}, sq[kChunks] = {};  // S_d = sum_i x_i v_id, Q_d = sum_i (x_i v_id)^2
-    double z = p.dense[0];
-    for (uint32_t e = begin; e < end; ++e) {
-      const uint32_t i = b.index[e];
-      const float x = b.values[e];
-      z += double(p.w[i]) * x;
-      const float* v = p.V + size_t(i) * kRank;
-      for (int c = 0; c < kChunks; ++c) {
-        const Float8 t = x * Load8(v + 8 * c);
-        sum[c] += t;
-        sq[c] += t * t;
-      }
-    }
-    float phi = 0.f;
+  explicit VectorSums(int) {}
+  int rank() const { return kRank; }
+  void Clear() {
+    for (int c = 0; c < kChunks; ++c) sum_[c] = sq_[c] = Float8{};
+  }
+  void Add(const float* v, float x) {
     for (int c = 0; c < kChunks; ++c) {
-      for (int d = 0; d < 8; ++d) phi += sum[c][d] * sum[c][d] - sq[c][d];
-    }
-    z += 0.5 * phi;
-    float g;
-    total += FinishRow(b, r, z, logits, &g);
-    if (grads == nullptr || g == 0.f) continue;
-    grads->dense[0] += g;
-    for (uint32_t e = begin; e < end; ++e) {
-      const uint32_t i = b.index[e];
-      const float x = b.values[e];
-      const float gx = g * x;
-      grads->w[i] += gx;
-      const float* v = p.V + size_t(i) * kRank;
-      float* gv = grads->V + size_t(i) * kRank;
-      if (p.widths != nullptr && p.widths[i] < kRank) {
-        // Keys narrower than k get no gradient in their padding (the server ignores it anyway).
-        for (int d = 0; d < p.widths[i]; ++d) gv[d] += gx * (sum[d / 8][d % 8] - x * v[d]);
-        continue;
-      }
-      for (int c = 0; c < kChunks; ++c) {
-        Store8(gv + 8 * c, Load8(gv + 8 * c) + gx * (sum[c] - x * Load8(v + 8 * c)));
-      }
+      const Float8 t = x * Load8(v + 8 * c);
+      sum_[c] += t;
+      sq_[c] += t * t;
     }
   }
-  return total;
-}
+  float Phi() const {  // sum_d S_d^2 - Q_d, in the order of d
+    float phi = 0.f;
+    for (int c = 0; c < kChunks; ++c) {
+      for (int d = 0; d < 8; ++d) phi += sum_[c][d] * sum_[c][d] - sq_[c][d];
+    }
+    return phi;
+  }
+  float S(int d) const { return sum_[d / 8][d % 8]; }
+  // gv += gx * (S - x v) over the whole rank.
+  void AddGradient(float* gv, const float* v, float x, float gx) const {
+    for (int c = 0; c < kChunks; ++c) {
+      Store8(gv + 8 * c, Load8(gv + 8 * c) + gx * (sum_[c] - x * Load8(v + 8 * c)));
+    }
+  }
 
-// Any rank.
-double FmKernel(const BatchView& b, const ParamView& p, int k, std::span<float> logits,
+ private:
+  static constexpr int kChunks = kRank / 8;
+  Float8 sum_[kChunks], sq_[kChunks];
+};
+
+// The same for any rank.
+class ScalarSums {
+ public:
+  explicit ScalarSums(int k) : k_(k), sum_(k), sq_(k) {}
+  int rank() const { return k_; }
+  void Clear() {
+    std::fill(sum_.begin(), sum_.end(), 0.f);
+    std::fill(sq_.begin(), sq_.end(), 0.f);
+  }
+  void Add(const float* v, float x) {
+    for (int d = 0; d < k_; ++d) {
+      const float t = x * v[d];
+      sum_[d] += t;
+      sq_[d] += t * t;
+    }
+  }
+  float Phi() const {
+    float phi = 0.f;
+    for (int d = 0; d < k_; ++d) phi += sum_[d] * sum_[d] - sq_[d];
+    return phi;
+  }
+  float S(int d) const { return sum_[d]; }
+  void AddGradient(float* gv, const float* v, float x, float gx) const {
+    for (int d = 0; d < k_; ++d) gv[d] += gx * (sum_[d] - x * v[d]);
+  }
+
+ private:
+  int k_;
+  std::vector<float> sum_, sq_;
+};
+
+template <typename Sums>
+double FmKernel(const BatchView& b, const ParamView& p, int k_dyn, std::span<float> logits,
                 GradView* grads) {
-  thread_local std::vector<float> scratch;
-  scratch.resize(2 * size_t(k));
-  float* sum = scratch.data();     // S_d = sum_i x_i v_id
-  float* sq = scratch.data() + k;  // Q_d = sum_i x_i^2 v_id^2, per lane so the loop vectorises
+  Sums sums(k_dyn);
+  const int k = sums.rank();
   double total = 0;
   for (size_t r = 0; r < b.rows; ++r) {
     const uint32_t begin = b.offsets[r], end = b.offsets[r + 1];
-    for (int d = 0; d < k; ++d) sum[d] = sq[d] = 0.f;
+    sums.Clear();
     double z = p.dense[0];
     for (uint32_t e = begin; e < end; ++e) {
       const uint32_t i = b.index[e];
       const float x = b.values[e];
       z += double(p.w[i]) * x;
-      const float* v = p.V + size_t(i) * k;
-      for (int d = 0; d < k; ++d) {
-        const float t = x * v[d];
-        sum[d] += t;
-        sq[d] += t * t;
-      }
+      sums.Add(p.V + size_t(i) * k, x);
     }
-    float phi = 0.f;
-    for (int d = 0; d < k; ++d) phi += sum[d] * sum[d] - sq[d];
-    z += 0.5 * phi;
+    z += 0.5 * sums.Phi();
     float g;
     total += FinishRow(b, r, z, logits, &g);
     if (grads == nullptr || g == 0.f) continue;
@@ -113,9 +124,12 @@ double FmKernel(const BatchView& b, const ParamView& p, int k, std::span<float> 
       grads->w[i] += gx;
       const float* v = p.V + size_t(i) * k;
       float* gv = grads->V + size_t(i) * k;
-      // Keys narrower than k get no gradient in their padding (the server ignores it anyway).
-      const int width = (p.widths != nullptr && p.widths[i] < k) ? p.widths[i] : k;
-      for (int d = 0; d < width; ++d) gv[d] += gx * (sum[d] - x * v[d]);
+      if (p.widths != nullptr && p.widths[i] < k) {
+        // Keys narrower than k get no gradient in their padding (the server ignores it anyway).
+        for (int d = 0; d < p.widths[i]; ++d) gv[d] += gx * (sums.S(d) - x * v[d]);
+        continue;
+      }
+      sums.AddGradient(gv, v, x, gx);
     }
   }
   return total;
@@ -134,9 +148,9 @@ class FmModel : public Model {
     return model_math::WithStaticRank(k_, [&](auto rank) {
       constexpr int K = decltype(rank)::value;
       if constexpr (K > 0 && K % 8 == 0) {
-        return FmKernel8<K>(b, p, logits, grads);
+        return FmKernel<VectorSums<K>>(b, p, k_, logits, grads);
       } else {
-        return FmKernel(b, p, k_, logits, grads);
+        return FmKernel<ScalarSums>(b, p, k_, logits, grads);
       }
     });
   }

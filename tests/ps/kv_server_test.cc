@@ -178,6 +178,15 @@ class KVServerTest : public ::testing::Test {
     return std::nullopt;
   }
 
+  // A raw pull: one frame of keys and the key count its header claims.
+  static Message PullMessage(std::string keys_frame, uint32_t num_keys) {
+    Message m;
+    m.meta.set_cmd(proto::PULL);
+    m.meta.mutable_kv()->set_num_keys(num_keys);
+    m.frames.push_back(std::move(keys_frame));
+    return m;
+  }
+
   // A key owned by server rank `rank`.
   uint64_t KeyOn(int rank, uint64_t start) {
     KeyPartition p(kServers);
@@ -306,11 +315,7 @@ TEST_F(KVServerTest, MalformedPushIsRefusedAndTheServerKeepsServing) {
     EXPECT_EQ(reply->meta.body_case(), proto::Meta::kError) << c.what;
     EXPECT_FALSE(reply->meta.error().empty()) << c.what;
   }
-  Message bad_pull;
-  bad_pull.meta.set_cmd(proto::PULL);
-  bad_pull.meta.mutable_kv()->set_num_keys(3);
-  bad_pull.frames.push_back(kf);
-  std::optional<Message> reply = RawRequest(1, std::move(bad_pull));
+  std::optional<Message> reply = RawRequest(1, PullMessage(kf, 3));
   ASSERT_TRUE(reply.has_value());
   EXPECT_EQ(reply->meta.body_case(), proto::Meta::kError);
 
@@ -347,11 +352,7 @@ TEST_F(KVServerTest, QuietPushIsAnsweredOnlyWhenItFails) {
   const std::string count1 = ToFrame(std::vector<uint32_t>{1});
   const int64_t good = quiet_push({kf, ToFrame(std::vector<float>{5.f}), width0, count1});
   const int64_t bad = quiet_push({kf, ToFrame(std::vector<float>{5.f, 1.f}), width0, count1});
-  Message pull;
-  pull.meta.set_cmd(proto::PULL);
-  pull.meta.mutable_kv()->set_num_keys(1);
-  pull.frames.push_back(kf);
-  std::optional<Message> answer = RawRequest(1, std::move(pull));
+  std::optional<Message> answer = RawRequest(1, PullMessage(kf, 1));
   ASSERT_TRUE(answer.has_value());
   // One queue, one thread: any answer to the pushes came before the pull's.
   std::lock_guard<std::mutex> lock(raw_mu_);
