@@ -230,7 +230,7 @@ Status Worker::ProcessPart(const proto::Part& part, PartResult* result) {
     // The minibatch to compute and those to pull ahead have their pulls out (plain pulls only at
     // the start of a part, or when pulling ahead begins).
     for (size_t i = 0; i < std::min(queue.size(), 1 + ahead()); ++i) {
-      if (queue[i]->pull_ts < 0) queue[i]->pull_ts = kv_->Pull(PullOf(queue[i]));
+      if (queue[i]->pull_ts < 0) SendPull(queue[i]);
     }
     Stage* current = queue.front();
     queue.pop_front();
@@ -256,6 +256,11 @@ Status Worker::ProcessPart(const proto::Part& part, PartResult* result) {
   result->bad_lines = (*reader)->bad_lines();
   result->lines = (*reader)->lines_read();
   return Status::OK();
+}
+
+void Worker::SendPull(Stage* stage) {
+  stage->pushes_before_pull = pushes_sent_;
+  stage->pull_ts = kv_->Pull(PullOf(stage));
 }
 
 PullSpec Worker::PullOf(Stage* stage) {
@@ -288,7 +293,7 @@ Status Worker::ProcessBatch(const Stage& stage, bool train, Stage* next, PartRes
     result->labels.insert(result->labels.end(), local.labels.begin(), local.labels.end());
     result->logits.insert(result->logits.end(), logits_.begin(), logits_.end());
     result->rows += local.rows();
-    if (next != nullptr) next->pull_ts = kv_->Pull(PullOf(next));
+    if (next != nullptr) SendPull(next);
     return Status::OK();
   }
   grads_.Reset(local.keys.size(), params_.width, model_->DenseSize());
@@ -300,10 +305,19 @@ Status Worker::ProcessBatch(const Stage& stage, bool train, Stage* next, PartRes
   ++batches_trained_;
   loss_trained_.store(loss_trained_.load() + loss);  // only this thread writes it
   grads_.Pack(params_.widths, params_.width, &packed_);
-  const PushSpec push{local.keys,   local.mixed,  packed_,      params_.widths,
-                      local.counts, grads_.dense, pulled.clocks};
+  // The servers damp a push by its staleness, the pushes they applied since its pull. This
+  // worker's own pushes in between (one when pulling ahead) are its pipeline, not other workers
+  // moving the model: counted as seen, they damped every step and left Frappe's FwFM at test
+  // logloss .2518 instead of .2451 after 6 epochs (with them not counted: .2450).
+  const uint64_t own = pushes_sent_ - stage.pushes_before_pull;
+  push_clocks_.assign(pulled.clocks.begin(), pulled.clocks.end());
+  for (uint64_t& clock : push_clocks_) clock += own;
+  const PushSpec push{local.keys,   local.mixed,  packed_,     params_.widths,
+                      local.counts, grads_.dense, push_clocks_};
   int64_t push_ts;
+  ++pushes_sent_;
   if (next != nullptr) {
+    next->pushes_before_pull = pushes_sent_;  // the push goes first in the same messages
     next->pull_ts = kv_->PushPull(push, PullOf(next), &push_ts);
   } else {
     push_ts = kv_->Push(push);

@@ -53,11 +53,14 @@ class Worker {
     LocalBatch batch;
     PullResult pulled;
     int64_t pull_ts = -1;  // its pull's timestamp; -1 before it is sent and once answered
+    uint64_t pushes_before_pull = 0;  // this worker's pushes sent before its pull
   };
   // Computes a minibatch from its pull's answer and pushes its gradients, with the pull of
   // `next` (if any) in the same messages.
   Status ProcessBatch(const Stage& stage, bool train, Stage* next, PartResult* result);
   static PullSpec PullOf(Stage* stage);
+  // Sends a stage's pull on its own.
+  void SendPull(Stage* stage);
   Status DrainPushes();
   void SendHeartbeat();
 
@@ -82,6 +85,8 @@ class Worker {
   std::vector<float> packed_, logits_;
   std::deque<int64_t> pushes_;  // timestamps of pushes in flight
   uint64_t batches_trained_ = 0;
+  uint64_t pushes_sent_ = 0;
+  std::vector<uint64_t> push_clocks_;  // scratch: the clocks a push reports
   // Written by the compute thread, read by the receive thread for heartbeats.
   std::atomic<uint64_t> rows_trained_{0};
   std::atomic<double> loss_trained_{0};
