@@ -53,6 +53,27 @@ TEST(InProcessClusterTest, LearnsPlantedModelAndCountsEveryRow) {
   }
 }
 
+// Staleness damping is about other workers' pushes: a lone worker pulling ahead has its own push
+// between each pull and push, and must not be damped for it. With one worker, damping or none
+// gives the same model.
+TEST(InProcessClusterTest, ALoneWorkerPullingAheadIsNotDampedByItsOwnPushes) {
+  TempDir dir;
+  const std::string train = dir.File("train.txt"), test = dir.File("test.txt");
+  ASSERT_TRUE(testing::GenerateFile(train, 6000, 1));
+  ASSERT_TRUE(testing::GenerateFile(test, 2000, 2));
+  double logloss[2];
+  for (int damped = 0; damped < 2; ++damped) {
+    SchedulerOptions job = DefaultJob(train, test);
+    job.config.set_num_workers(1);
+    job.config.set_pull_ahead_after(0);
+    job.config.set_stale_damping(damped ? 20.0f : 0.0f);  // 2^-20 per step of staleness
+    Result<JobReport> report = RunInProcessCluster(job);
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    logloss[damped] = report->test_logloss;
+  }
+  EXPECT_EQ(logloss[0], logloss[1]);
+}
+
 // Warm start (--init_model): a model trained on one day's rows, continued on the next day's, starts
 // from what it learned: its progressive logloss on the new rows beats a cold start's on the same
 // rows.
