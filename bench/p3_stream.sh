@@ -31,11 +31,15 @@ end=$(date +%s.%N)
 json=$(tail -1 "$WORK/out")
 echo "rows=$ROWS streams=$STREAMS wall_s=$(echo "$end - $start" | bc)"
 echo "result: $json"
-# Rate around 1e7, 1e8, 1e9 rows from the progress lines ("rows N  R rows/s").
+# Rate around 1e7, 1e8, 1e9 rows from the progress lines ("rows N  R rows/s", R over the ~10 s since the
+# previous line): the first line at or past the mark, except that the last line of the job covers only the
+# few seconds since the one before it, so at the end of the run the last full interval is taken instead.
+progress=$(grep -o 'rows [0-9]*  [0-9]* rows/s' "$WORK/err" || true)
 for mark in 10000000 100000000 1000000000; do
   [ "$ROWS" -ge "$mark" ] || continue
-  line=$(awk -v m="$mark" '/ rows [0-9]+ / { for (i = 1; i <= NF; i++) if ($i == "rows" && $(i+1) + 0 >= m) { print; exit } }' "$WORK/err")
-  echo "at $mark rows: $(grep -o 'rows [0-9]*  [0-9]* rows/s' <<<"$line")"
+  line=$(awk -v m="$mark" '{ rows[NR] = $2; line[NR] = $0 } END {
+    for (i = 1; i <= NR; i++) if (rows[i] + 0 >= m) { print line[(i == NR && i > 1) ? i - 1 : i]; exit } }' <<<"$progress")
+  echo "at $mark rows: $line"
 done
 grep "Maximum resident" "$WORK/err" | sed 's/^\s*/launcher: /'
 echo "$json"
