@@ -20,17 +20,31 @@ std::vector<int> ServersOf(const std::vector<size_t>& slices, bool with_dense) {
   return servers;
 }
 
+// Offsets of each server's first gradient: grads are packed per key as 1 + width floats.
+std::vector<size_t> GradOffsets(const std::vector<size_t>& slices,
+                                std::span<const uint16_t> widths) {
+  std::vector<size_t> offsets(slices.size(), 0);
+  size_t offset = 0, key = 0;
+  for (size_t s = 0; s + 1 < slices.size(); ++s) {
+    offsets[s] = offset;
+    for (; key < slices[s + 1]; ++key) offset += 1 + widths[key];
+  }
+  offsets.back() = offset;
+  return offsets;
+}
+
 }  // namespace
 
-int64_t KVClient::Register(const std::vector<int>& servers, PullResult* result, bool quiet) {
+int64_t KVClient::Register(const std::vector<int>& servers, PullResult* result, Kind kind) {
   std::lock_guard<std::mutex> lock(mu_);
   const int64_t ts = next_ts_++;
   Pending& p = pending_[ts];
   p.remaining = static_cast<int>(servers.size());
   p.result = result;
   p.servers = servers;
+  p.sync = kind == Kind::kSync;
   p.error = failed_all_;  // after FailAll nothing will answer: fail at once, not at the timeout
-  NoteSent(ts, servers, quiet);
+  NoteSent(ts, servers, kind == Kind::kQuietPush);
   return ts;
 }
 
@@ -75,23 +89,10 @@ Message KVClient::PushMessage(const PushSpec& push, const std::vector<size_t>& s
   return msg;
 }
 
-// Offsets of each server's first gradient: grads are packed per key as 1 + width floats.
-static std::vector<size_t> GradOffsets(const std::vector<size_t>& slices,
-                                       std::span<const uint16_t> widths) {
-  std::vector<size_t> offsets(slices.size(), 0);
-  size_t offset = 0, key = 0;
-  for (size_t s = 0; s + 1 < slices.size(); ++s) {
-    offsets[s] = offset;
-    for (; key < slices[s + 1]; ++key) offset += 1 + widths[key];
-  }
-  offsets.back() = offset;
-  return offsets;
-}
-
 int64_t KVClient::Pull(const PullSpec& pull) {
   const std::vector<size_t> slices = po_->partition().Slices(pull.mixed);
   const std::vector<int> servers = ServersOf(slices, pull.with_dense);
-  const int64_t ts = Register(servers, pull.result, /*quiet=*/false);
+  const int64_t ts = Register(servers, pull.result, Kind::kAnswered);
   for (int s : servers) SendTo(s, PullMessage(pull, slices, s, ts), {ts});
   return ts;
 }
@@ -100,7 +101,7 @@ int64_t KVClient::Push(const PushSpec& push) {
   const std::vector<size_t> slices = po_->partition().Slices(push.mixed);
   const std::vector<int> servers = ServersOf(slices, !push.dense_grads.empty());
   const std::vector<size_t> grad_offsets = GradOffsets(slices, push.widths);
-  const int64_t ts = Register(servers, nullptr, /*quiet=*/true);
+  const int64_t ts = Register(servers, nullptr, Kind::kQuietPush);
   for (int s : servers) SendTo(s, PushMessage(push, slices, grad_offsets, s, ts), {ts});
   return ts;
 }
@@ -112,8 +113,8 @@ int64_t KVClient::PushPull(const PushSpec& push, const PullSpec& pull, int64_t* 
   const std::vector<int> pull_servers = ServersOf(pull_slices, pull.with_dense);
   const std::vector<size_t> grad_offsets = GradOffsets(push_slices, push.widths);
   // The push first: the pull's answers then acknowledge it.
-  *push_ts = Register(push_servers, nullptr, /*quiet=*/true);
-  const int64_t pull_ts = Register(pull_servers, pull.result, /*quiet=*/false);
+  *push_ts = Register(push_servers, nullptr, Kind::kQuietPush);
+  const int64_t pull_ts = Register(pull_servers, pull.result, Kind::kAnswered);
   auto has = [](const std::vector<int>& servers, int s) {
     return std::find(servers.begin(), servers.end(), s) != servers.end();
   };
@@ -192,16 +193,7 @@ void KVClient::OnReply(Message&& msg) {
 }
 
 void KVClient::Sync(const std::vector<int>& ranks) {
-  int64_t ts;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ts = next_ts_++;
-    Pending& p = pending_[ts];
-    p.remaining = static_cast<int>(ranks.size());
-    p.servers = ranks;
-    p.sync = true;
-    NoteSent(ts, ranks, /*quiet=*/false);
-  }
+  const int64_t ts = Register(ranks, nullptr, Kind::kSync);
   for (int s : ranks) {
     Message msg;
     msg.meta.set_cmd(proto::PULL);

@@ -101,8 +101,11 @@ class KVClient {
     bool sync = false;  // an empty pull sent by Wait: nobody waits for it, dropped when answered
   };
   Status Assemble(Pending* p);
+  // What a request expects: an answer from each server, none unless it fails (a push), or an
+  // answer nobody waits for (Sync's empty pull).
+  enum class Kind { kAnswered, kQuietPush, kSync };
   // A new pending request to `servers` (noted as sent); its timestamp.
-  int64_t Register(const std::vector<int>& servers, PullResult* result, bool quiet);
+  int64_t Register(const std::vector<int>& servers, PullResult* result, Kind kind);
   // Sends to server rank s; if that fails, the pending requests carried fail with the reason.
   void SendTo(int s, Message&& msg, std::initializer_list<int64_t> requests);
   Message PullMessage(const PullSpec& pull, const std::vector<size_t>& slices, int s,

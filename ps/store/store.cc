@@ -204,6 +204,15 @@ namespace {
 constexpr size_t kFarAhead = 16;
 constexpr size_t kRowAhead = 8;
 constexpr size_t kArenaAhead = 4;
+
+// Each key's RowMap ord, hashed once for its prefetch and its find (valid until the next call on
+// this thread).
+std::span<const uint64_t> OrdsOf(std::span<const uint64_t> keys) {
+  thread_local std::vector<uint64_t> ords;
+  ords.resize(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) ords[i] = RowMap::OrdOf(keys[i]);
+  return ords;
+}
 }  // namespace
 
 void Store::Impl::PrefetchEmbedding(const RowState* row) const {
@@ -216,9 +225,7 @@ void Store::Impl::PrefetchEmbedding(const RowState* row) const {
 void Store::Impl::Pull(std::span<const uint64_t> keys, std::vector<float>* values,
                        std::vector<uint16_t>* widths) const {
   const size_t n = keys.size();
-  thread_local std::vector<uint64_t> ords;  // each key hashed once for its prefetch and its find
-  ords.resize(n);
-  for (size_t i = 0; i < n; ++i) ords[i] = RowMap::OrdOf(keys[i]);
+  const std::span<const uint64_t> ords = OrdsOf(keys);
   // Rows found kRowAhead keys ahead (Pull does not mutate, so the pointers stay valid).
   std::array<const RowState*, kRowAhead> found{};
   auto find_ahead = [&](size_t j) {
@@ -282,13 +289,11 @@ Status Store::Impl::Push(std::span<const uint64_t> keys, std::span<const float> 
   // Keys of one push are distinct (a worker pushes what it localized), so the passes give what
   // one pass in key order gives.
   const size_t n = keys.size();
-  thread_local std::vector<uint64_t> ords;
+  const std::span<const uint64_t> ords = OrdsOf(keys);
   thread_local std::vector<RowState*> rows;
   thread_local std::vector<std::pair<uint32_t, uint64_t>> fresh;  // (key index, gradient offset)
-  ords.resize(n);
   rows.resize(n);
   fresh.clear();
-  for (size_t i = 0; i < n; ++i) ords[i] = RowMap::OrdOf(keys[i]);
   for (size_t j = 0; j < std::min(kFarAhead, n); ++j) map_.PrefetchByOrd(ords[j]);
   for (size_t i = 0; i < n; ++i) {
     if (i + kFarAhead < n) map_.PrefetchByOrd(ords[i + kFarAhead]);
