@@ -208,6 +208,34 @@ TEST(ProcessTest, AFewMalformedLinesAreCountedAndSkipped) {
   EXPECT_EQ(JsonNumber(json, "rows").value_or(-1), good) << json;
 }
 
+// Every role of a local cluster re-executes itself onto huge pages once (launch/main.cc), where the
+// kernel hands them out on request; FMPS_HUGE_PAGES=0 keeps them all on small pages.
+TEST(ProcessTest, RolesRunOnHugePagesUnlessToldNot) {
+  std::ifstream mode("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string line;
+  if (!std::getline(mode, line) || line.find("[madvise]") == std::string::npos) {
+    GTEST_SKIP() << "transparent huge pages are not given on request here: " << line;
+  }
+  auto count = [](const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  const std::string note = "heap on transparent huge pages";
+  for (bool off : {false, true}) {
+    TempDir dir;
+    if (off) ::setenv("FMPS_HUGE_PAGES", "0", 1);
+    testing::RunResult r =
+        testing::Run(kBinary, {"train", "--data=" + kCriteo + "/train.txt", "--format=criteo"},
+                     dir.path(), kTimeout);
+    ::unsetenv("FMPS_HUGE_PAGES");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    // The launcher, the scheduler, 2 servers and 2 workers each log their start.
+    EXPECT_EQ(count(r.err, note), off ? 0u : 6u) << r.err;
+    EXPECT_EQ(count(r.err, "] fmps "), 6u) << r.err;
+  }
+}
+
 TEST(ProcessTest, NodeThatNeverArrivesEndsTheJoinWithACount) {
   TempDir dir;
   HandCluster cluster;
