@@ -1,11 +1,16 @@
 #include "worker/line_parser.h"
 
 #include <array>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstring>
 
 #include "ps/base/keys.h"
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 namespace fmps {
 namespace {
@@ -95,6 +100,42 @@ inline void Rollback(size_t entries, Minibatch* batch) {
   batch->values.resize(entries);
 }
 
+// Offsets of the first `max` occurrences of `sep` in `line` go to at[]; returns how many there
+// are in all (a line with too many columns is then reported with its real count). 32 bytes per
+// step where AVX2 is built in, then 16 (SSE2), then byte by byte: a Criteo line has 39 tabs in
+// ~250 bytes, where one memchr call per column cost more than the scan.
+size_t FindSeparators(std::string_view line, char sep, uint32_t* at, size_t max) {
+  const char* p = line.data();
+  const size_t n = line.size();
+  size_t found = 0, i = 0;
+  [[maybe_unused]] auto note = [&](uint32_t mask, size_t base) {
+    for (; mask != 0; mask &= mask - 1) {
+      if (found < max) at[found] = static_cast<uint32_t>(base + std::countr_zero(mask));
+      ++found;
+    }
+  };
+#if defined(__AVX2__)
+  const __m256i wide = _mm256_set1_epi8(sep);
+  for (; i + 32 <= n; i += 32) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i));
+    note(static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, wide))), i);
+  }
+#endif
+#if defined(__SSE2__)
+  const __m128i narrow = _mm_set1_epi8(sep);
+  for (; i + 16 <= n; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    note(static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, narrow))), i);
+  }
+#endif
+  for (; i < n; ++i) {
+    if (p[i] != sep) continue;
+    if (found < max) at[found] = static_cast<uint32_t>(i);
+    ++found;
+  }
+  return found;
+}
+
 // Next whitespace-separated token (spaces or tabs); false at the end.
 inline bool NextToken(std::string_view* rest, std::string_view* token) {
   size_t i = 0, n = rest->size();
@@ -131,17 +172,26 @@ int DayOfWeek(int year, int month, int day) {
 }
 
 bool ParseCriteoLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error) {
-  const size_t entries = batch->keys.size();
-  std::string_view rest = line, column;
-  bool more = true;
-  NextColumn(&rest, &more, '\t', &column);
+  // Every column's end first (the last ends the line), then the columns.
+  std::array<uint32_t, kCriteoColumns> ends;
+  const size_t tabs = FindSeparators(line, '\t', ends.data(), kCriteoColumns - 1);
   float label;
-  if (!ParseLabel(column, /*allow_minus_one=*/false, &label)) {
-    *error = "label must be 0 or 1, got " + Quote(column);
+  const std::string_view label_column = line.substr(0, tabs > 0 ? ends[0] : line.size());
+  if (!ParseLabel(label_column, /*allow_minus_one=*/false, &label)) {
+    *error = "label must be 0 or 1, got " + Quote(label_column);
     return false;
   }
-  int col = 1;
-  for (; col < kCriteoColumns && NextColumn(&rest, &more, '\t', &column); ++col) {
+  if (tabs != kCriteoColumns - 1) {
+    *error = "expected " + std::to_string(kCriteoColumns) + " tab-separated columns, got " +
+             std::to_string(tabs + 1);
+    return false;
+  }
+  ends[kCriteoColumns - 1] = static_cast<uint32_t>(line.size());
+  const size_t entries = batch->keys.size();
+  size_t start = ends[0] + 1;
+  for (int col = 1; col < kCriteoColumns; ++col) {
+    const std::string_view column = line.substr(start, ends[col] - start);
+    start = ends[col] + 1;
     if (column.empty()) continue;
     const uint32_t field = static_cast<uint32_t>(col - 1);
     if (col <= 13) {
@@ -156,13 +206,6 @@ bool ParseCriteoLine(std::string_view line, uint64_t seed, Minibatch* batch, std
       batch->keys.push_back(MakeKey(field, HashToken(column, seed)));
     }
     batch->values.push_back(1.0f);
-  }
-  if (col != kCriteoColumns || more) {
-    Rollback(entries, batch);
-    size_t columns = CountChar(line, '\t') + 1;
-    *error = "expected " + std::to_string(kCriteoColumns) + " tab-separated columns, got " +
-             std::to_string(columns);
-    return false;
   }
   FinishRow(label, batch);
   return true;

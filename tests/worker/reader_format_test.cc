@@ -88,6 +88,49 @@ TEST(ReaderFormatTest, CriteoExactKeys) {
   EXPECT_EQ(out.bad, 0u);
 }
 
+// The Criteo parser finds the tabs 32 and 16 bytes at a time, then byte by byte: tokens of every
+// length from 0 to 40 put the tabs at every offset of those steps, and lines end in each of them.
+TEST(ReaderFormatTest, CriteoColumnsAtEveryOffset) {
+  const uint64_t seed = 5;
+  for (int shift = 0; shift < 41; ++shift) {
+    std::vector<std::string> ints, cats;
+    std::vector<uint64_t> want;
+    for (int i = 0; i < 13; ++i) {
+      const int len = (i * 7 + shift) % 6;  // 0..5 digits
+      ints.push_back(std::string(len, static_cast<char>('1' + i % 9)));
+      if (len > 0) {
+        const int64_t x = std::stoll(ints.back());
+        want.push_back(MakeKey(i, HashInt(static_cast<uint64_t>(Bucket(x)), seed)));
+      }
+    }
+    for (int i = 0; i < 26; ++i) {
+      const int len = (i * 11 + shift) % 41;
+      cats.push_back(std::string(len, static_cast<char>('a' + i % 26)));
+      if (len > 0) want.push_back(MakeKey(13 + i, HashToken(cats.back(), seed)));
+    }
+    const std::string line = CriteoLine(shift % 2 ? "1" : "0", ints, cats);
+    Minibatch batch;
+    std::string error;
+    ASSERT_TRUE(ParseCriteoLine(line, seed, &batch, &error)) << error << "\n" << line;
+    EXPECT_EQ(RowKeys(batch, 0), want) << "shift " << shift;
+    EXPECT_EQ(batch.labels, std::vector<float>{shift % 2 ? 1.0f : 0.0f});
+    // One tab more or fewer, anywhere, is a column count error naming the count.
+    for (size_t cut : {line.size() / 3, line.size() - 1}) {
+      std::string extra = line;
+      extra.insert(cut, "\t");
+      EXPECT_FALSE(ParseCriteoLine(extra, seed, &batch, &error));
+      EXPECT_NE(error.find("got 41"), std::string::npos) << error;
+      const size_t tab = line.find('\t', cut);
+      if (tab == std::string::npos) continue;
+      std::string fewer = line;
+      fewer.erase(tab, 1);
+      EXPECT_FALSE(ParseCriteoLine(fewer, seed, &batch, &error));
+      EXPECT_NE(error.find("got 39"), std::string::npos) << error;
+    }
+    EXPECT_EQ(batch.rows(), 1u) << "a bad line adds nothing";
+  }
+}
+
 TEST(ReaderFormatTest, AvazuHeaderAndHourSplit) {
   TempDir dir;
   const std::string header =
