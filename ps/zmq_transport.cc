@@ -1,10 +1,17 @@
 // ZeroMQ transport: each node binds one PULL socket; it sends through one PUSH socket per peer.
-// Frame 0 of a multipart message is the serialized Meta, the rest are data frames. One-way
-// sockets keep the design simple: a reply is just a message sent back to the sender's id.
+// One-way sockets keep the design simple: a reply is just a message sent back to the sender's id.
+//
+// A Message travels as one ZeroMQ frame: the serialized Meta's length (u32) and bytes, the number
+// of data frames (u32), their sizes (u64 each), then their bytes. Why not one ZeroMQ frame per
+// data frame: ZeroMQ writes and reads each frame's start through its 8 KiB batch buffer, so a
+// request of five frames took ~6 send and ~6 receive system calls (and as many wake-ups of the
+// receiving I/O thread); packed, it takes two of each. The packing copies the frames once (the
+// network moves them anyway): P1 job, 250k fewer system calls, -0.x CPU s (docs/performance.md).
 #include <glog/logging.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -95,27 +102,23 @@ class ZmqTransport : public Transport {
           return std::nullopt;
       }
       ready = false;
-      std::vector<zmq::message_t> parts;
       zmq::message_t part;
-      std::string peer;
-      do {
-        if (!receiver_->recv(part, zmq::recv_flags::dontwait)) break;
-        if (peer.empty()) {
-          const char* address = part.gets("Peer-Address");
-          peer = address != nullptr ? address : "unknown";
-        }
-        parts.push_back(std::move(part));
-      } while (parts.back().more());
-      if (parts.empty()) continue;
+      if (!receiver_->recv(part, zmq::recv_flags::dontwait)) continue;
+      const char* address = part.gets("Peer-Address");
       Message msg;
-      msg.peer = "tcp " + peer;
-      if (!msg.meta.ParseFromArray(parts[0].data(), static_cast<int>(parts[0].size()))) {
-        LOG(WARNING) << "dropping a message from " << msg.peer << ": header does not decode ("
-                     << parts[0].size() << " bytes)";
+      msg.peer = std::string("tcp ") + (address != nullptr ? address : "unknown");
+      bool more = part.more();
+      while (more) {  // not ours: a sender of several frames; drain the rest
+        zmq::message_t rest;
+        if (!receiver_->recv(rest, zmq::recv_flags::dontwait)) break;
+        more = rest.more();
+      }
+      std::string why = part.more() ? "more than one frame" : Unpack(part, &msg);
+      if (!why.empty()) {
+        LOG(WARNING) << "dropping a message from " << msg.peer << ": " << why << " (" << part.size()
+                     << " bytes)";
         continue;
       }
-      msg.frames.reserve(parts.size() - 1);
-      for (size_t i = 1; i < parts.size(); ++i) msg.frames.emplace_back(parts[i].to_string());
       return msg;
     }
   }
@@ -127,8 +130,62 @@ class ZmqTransport : public Transport {
     std::string address;
   };
 
-  // Sends msg's header and frames; when `owned` is msg.frames, large frames move into ZeroMQ
-  // messages instead of being copied.
+  // The wire layout described at the top of the file.
+  static std::string Pack(const Message& msg) {
+    const std::string header = msg.meta.SerializeAsString();
+    size_t total = 4 + header.size() + 4 + 8 * msg.frames.size();
+    for (const std::string& f : msg.frames) total += f.size();
+    std::string out(total, '\0');
+    char* p = out.data();
+    auto put = [&p](const void* data, size_t n) {
+      if (n > 0) std::memcpy(p, data, n);
+      p += n;
+    };
+    const uint32_t header_size = static_cast<uint32_t>(header.size());
+    const uint32_t frames = static_cast<uint32_t>(msg.frames.size());
+    put(&header_size, 4);
+    put(header.data(), header.size());
+    put(&frames, 4);
+    for (const std::string& f : msg.frames) {
+      const uint64_t size = f.size();
+      put(&size, 8);
+    }
+    for (const std::string& f : msg.frames) put(f.data(), f.size());
+    return out;
+  }
+
+  // Fills msg's header and frames from one received frame; "" or what is wrong with it.
+  static std::string Unpack(const zmq::message_t& part, Message* msg) {
+    const char* p = static_cast<const char*>(part.data());
+    size_t left = part.size();
+    auto take = [&p, &left](void* out, size_t n) {
+      if (left < n) return false;
+      std::memcpy(out, p, n);
+      p += n;
+      left -= n;
+      return true;
+    };
+    uint32_t header_size = 0, frames = 0;
+    if (!take(&header_size, 4) || left < header_size) return "shorter than its header";
+    if (!msg->meta.ParseFromArray(p, static_cast<int>(header_size)))
+      return "header does not decode";
+    p += header_size;
+    left -= header_size;
+    if (!take(&frames, 4) || left / 8 < frames) return "shorter than its frame table";
+    std::vector<uint64_t> sizes(frames);
+    for (uint64_t& size : sizes) take(&size, 8);
+    msg->frames.reserve(frames);
+    for (uint64_t size : sizes) {
+      if (size > left) return "shorter than its frames";
+      msg->frames.emplace_back(p, size);
+      p += size;
+      left -= size;
+    }
+    if (left != 0) return "longer than its frames";
+    return "";
+  }
+
+  // Sends msg packed into one frame (see the top of the file), which ZeroMQ takes without a copy.
   Status SendFrames(int id, const Message& msg, std::vector<std::string>* owned) {
     std::shared_ptr<Peer> peer;  // shared: a concurrent Connect may replace the map entry
     {
@@ -138,19 +195,14 @@ class ZmqTransport : public Transport {
         return Status::NotFound("no connection to node " + std::to_string(id));
       peer = it->second;
     }
-    std::string header;
-    msg.meta.SerializeToString(&header);
+    std::string packed = Pack(msg);
+    if (owned != nullptr) owned->clear();  // given away: their bytes are in `packed` now
     std::lock_guard<std::mutex> lock(peer->mu);
     try {
-      auto flags = msg.frames.empty() ? zmq::send_flags::none : zmq::send_flags::sndmore;
-      if (!peer->socket.send(zmq::buffer(header), flags)) return Timeout(id, *peer);
-      for (size_t i = 0; i < msg.frames.size(); ++i) {
-        flags = i + 1 == msg.frames.size() ? zmq::send_flags::none : zmq::send_flags::sndmore;
-        zmq::message_t part = owned != nullptr && msg.frames[i].size() >= kZeroCopyBytes
-                                  ? TakeFrame(&(*owned)[i])
-                                  : zmq::message_t(msg.frames[i].data(), msg.frames[i].size());
-        if (!peer->socket.send(part, flags)) return Timeout(id, *peer);
-      }
+      zmq::message_t part = packed.size() >= kZeroCopyBytes
+                                ? TakeFrame(&packed)
+                                : zmq::message_t(packed.data(), packed.size());
+      if (!peer->socket.send(part, zmq::send_flags::none)) return Timeout(id, *peer);
     } catch (const zmq::error_t& e) {
       return Status::IOError("send to node " + std::to_string(id) + " failed: " + e.what());
     }

@@ -161,6 +161,22 @@ INSTANTIATE_TEST_SUITE_P(Both, TransportTest, ::testing::Values(Kind::kZmq, Kind
                            return info.param == Kind::kZmq ? "Zmq" : "InProc";
                          });
 
+// The wire layout of zmq_transport.cc, written out independently: one ZeroMQ frame holding the
+// header's size (u32) and bytes, the data frames' count (u32) and sizes (u64), then their bytes.
+std::string Packed(const proto::Meta& meta, const std::vector<std::string>& frames) {
+  const std::string header = meta.SerializeAsString();
+  std::string out;
+  auto put = [&out](const auto& value) {
+    out.append(reinterpret_cast<const char*>(&value), sizeof(value));
+  };
+  put(static_cast<uint32_t>(header.size()));
+  out += header;
+  put(static_cast<uint32_t>(frames.size()));
+  for (const std::string& f : frames) put(static_cast<uint64_t>(f.size()));
+  for (const std::string& f : frames) out += f;
+  return out;
+}
+
 TEST(ZmqTransportTest, GarbageFromTheNetworkIsDroppedAndTheNextMessageArrives) {
   auto t = NewZmqTransport(ZmqTransportOptions());
   Result<int> port = t->Bind("127.0.0.1", 0);
@@ -169,31 +185,61 @@ TEST(ZmqTransportTest, GarbageFromTheNetworkIsDroppedAndTheNextMessageArrives) {
   zmq::socket_t raw(ctx, zmq::socket_type::push);
   raw.set(zmq::sockopt::linger, 0);
   raw.connect("tcp://127.0.0.1:" + std::to_string(port.value()));
-  // Bytes that are not a protobuf: field 0 / truncated varints.
-  const std::string garbage("\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 11);
-  ASSERT_TRUE(raw.send(zmq::buffer(garbage), zmq::send_flags::sndmore));
+  proto::Meta pull;
+  pull.set_cmd(proto::PULL);
+  pull.set_request_id(77);
+  const std::string good = Packed(pull, {"keys", ""});
+  // Every way a frame can be wrong: several ZeroMQ frames; too short for its header size; a
+  // header that is not a protobuf; a frame table or frames longer or shorter than what follows.
+  const std::string not_protobuf("\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 11);
+  std::string bad_header = Packed(pull, {"keys"});
+  bad_header.replace(4, pull.ByteSizeLong(), std::string(pull.ByteSizeLong(), '\xff'));
+  ASSERT_TRUE(raw.send(zmq::buffer(good), zmq::send_flags::sndmore));
   ASSERT_TRUE(raw.send(zmq::buffer(std::string("payload")), zmq::send_flags::none));
-  ASSERT_TRUE(raw.send(zmq::buffer(std::string("\x0a", 1)),
-                       zmq::send_flags::none));  // a lone truncated tag
+  for (const std::string& garbage :
+       {std::string("\x0a", 1), not_protobuf, bad_header, good.substr(0, good.size() - 1),
+        good + "x", good.substr(0, 4 + pull.ByteSizeLong() + 6)}) {
+    ASSERT_TRUE(raw.send(zmq::buffer(garbage), zmq::send_flags::none));
+  }
 
   // Let the garbage arrive first, then send a good message while Recv is already waiting: Recv
   // must keep waiting after dropping the garbage instead of giving up early.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   auto got = std::async(std::launch::async, [&] { return t->Recv(10000); });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  Message good;
-  good.meta.set_cmd(proto::PULL);
-  good.meta.set_request_id(77);
-  std::string header = good.meta.SerializeAsString();
-  ASSERT_TRUE(raw.send(zmq::buffer(header), zmq::send_flags::sndmore));
-  ASSERT_TRUE(raw.send(zmq::buffer(std::string("keys")), zmq::send_flags::none));
+  ASSERT_TRUE(raw.send(zmq::buffer(good), zmq::send_flags::none));
   std::optional<Message> msg = got.get();
   ASSERT_TRUE(msg.has_value()) << "Recv gave up after dropping garbage";
   EXPECT_EQ(msg->meta.cmd(), proto::PULL);
   EXPECT_EQ(msg->meta.request_id(), 77);
-  ASSERT_EQ(msg->frames.size(), 1u);
+  ASSERT_EQ(msg->frames.size(), 2u);
   EXPECT_EQ(msg->frames[0], "keys");
-  EXPECT_FALSE(t->Recv(100).has_value());
+  EXPECT_EQ(msg->frames[1], "");
+  EXPECT_FALSE(t->Recv(100).has_value()) << "a garbage message was taken for a good one";
+}
+
+// What a node sends is that layout: a raw PULL socket receives one frame that unpacks to the
+// header and the frames given to Send, large frames and empty ones alike.
+TEST(ZmqTransportTest, AMessageIsOneFrameInTheDocumentedLayout) {
+  zmq::context_t ctx(1);
+  zmq::socket_t raw(ctx, zmq::socket_type::pull);
+  raw.set(zmq::sockopt::linger, 0);
+  raw.bind("tcp://127.0.0.1:*");
+  const std::string endpoint = raw.get(zmq::sockopt::last_endpoint);
+  const int port = std::stoi(endpoint.substr(endpoint.rfind(':') + 1));
+  auto t = NewZmqTransport(ZmqTransportOptions());
+  ASSERT_TRUE(t->Connect(3, "127.0.0.1", port).ok());
+  Message m;
+  m.meta.set_cmd(proto::PUSH);
+  m.meta.set_request_id(5);
+  m.frames = {std::string(100000, 'k'), "", "w"};
+  const std::string want = Packed(m.meta, m.frames);
+  ASSERT_TRUE(t->Send(3, std::move(m)).ok());
+  zmq::message_t part;
+  raw.set(zmq::sockopt::rcvtimeo, 10000);
+  ASSERT_TRUE(raw.recv(part, zmq::recv_flags::none));
+  EXPECT_FALSE(part.more());
+  EXPECT_EQ(part.to_string(), want);
 }
 
 }  // namespace
