@@ -33,15 +33,24 @@ end=$(date +%s.%N)
 json=$(tail -1 "$WORK/out")
 echo "rows=$ROWS streams=$STREAMS wall_s=$(echo "$end - $start" | bc)"
 echo "result: $json"
-# Rate around 1e7, 1e8, 1e9 rows from the progress lines ("rows N  R rows/s", R over the ~10 s since the
-# previous line): the first line at or past the mark, except that the last line of the job covers only the
-# few seconds since the one before it, so at the end of the run the last full interval is taken instead.
-progress=$(grep -o 'rows [0-9]*  [0-9]* rows/s' "$WORK/err" || true)
+# Rate around 1e7, 1e8, 1e9 rows from the progress lines ("T s  epoch 1  rows N  R rows/s", R over the
+# ~10 s since the previous line). Two figures per mark: R of the first line at or past the mark (at the end
+# of the run the last full interval: the job's last line covers only the seconds since the one before it),
+# and the mean rate over the last tenth of the rows up to the mark (from the last line before 0.9 x mark to
+# the first at or past it; from the start for 1e7), which one slow or fast interval moves less.
+progress=$(grep -o '[0-9.]* s  epoch [0-9]*  rows [0-9]*  [0-9]* rows/s' "$WORK/err" || true)
+cp "$WORK/err" "${P3_LOG:-/tmp/fmps-p3-last.log}"
 for mark in 10000000 100000000 1000000000; do
   [ "$ROWS" -ge "$mark" ] || continue
-  line=$(awk -v m="$mark" '{ rows[NR] = $2; line[NR] = $0 } END {
-    for (i = 1; i <= NR; i++) if (rows[i] + 0 >= m) { print line[(i == NR && i > 1) ? i - 1 : i]; exit } }' <<<"$progress")
-  echo "at $mark rows: $line"
+  awk -v m="$mark" '{ t[NR] = $1; rows[NR] = $6; rate[NR] = $7 } END {
+    for (i = 1; i <= NR; i++) if (rows[i] + 0 >= m) break
+    if (i > NR) exit
+    j = (i == NR && i > 1) ? i - 1 : i
+    s = 0; t0 = 0; r0 = 0
+    for (k = 1; k < i; k++) if (rows[k] + 0 < 0.9 * m && m > 10000000) { t0 = t[k]; r0 = rows[k] }
+    printf "at %d rows: rows %d  %d rows/s; over rows %d..%d: %.0f rows/s\n", m, rows[j], rate[j], r0,
+           rows[i], (rows[i] - r0) / (t[i] - t0) }' <<<"$progress"
 done
+echo "progress lines: ${P3_LOG:-/tmp/fmps-p3-last.log}"
 grep "Maximum resident" "$WORK/err" | sed 's/^\s*/launcher: /'
 echo "$json"
