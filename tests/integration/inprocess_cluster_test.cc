@@ -48,8 +48,9 @@ TEST(InProcessClusterTest, LearnsPlantedModelAndCountsEveryRow) {
       EXPECT_GT(report->test_auc, 0.6);
       continue;
     }
-    // It learned: 0.02 below the base rate (0.557). The asynchronous job's own spread, 16 runs two at a
-    // time (2026-11-26): 0.507-0.522; alone 0.509-0.519. 0.03 left a margin of 0.005 under load.
+    // It learned: 0.02 below the base rate (0.557). The asynchronous job's own spread, 16 runs two
+    // at a time (2026-11-26): 0.507-0.522; alone 0.509-0.519. 0.03 left a margin of 0.005 under
+    // load.
     EXPECT_LT(report->test_logloss, base - 0.02) << "base-rate logloss " << base;
     EXPECT_GT(report->test_auc, 0.65);
   }
