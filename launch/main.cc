@@ -275,10 +275,14 @@ void ApplyEnvironment() {
 // again, once (its children inherit it). P3 at 1e8 rows: +10% rows/s, peak RSS +2 MB
 // (docs/performance.md). FMPS_HUGE_PAGES=0, or any glibc.malloc.hugetlb setting of the user's
 // own, leaves the process as it is. Returns only if it did not re-execute.
+std::string GlibcTunables() {
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  return tunables != nullptr ? tunables : "";
+}
+
 void MaybeReexecWithHugePages(char** argv) {
   if (const char* v = std::getenv("FMPS_HUGE_PAGES"); v != nullptr && std::string(v) == "0") return;
-  const char* tunables = std::getenv("GLIBC_TUNABLES");
-  std::string t = tunables != nullptr ? tunables : "";
+  std::string t = GlibcTunables();
   if (t.find("glibc.malloc.hugetlb") != std::string::npos) return;
   std::ifstream mode("/sys/kernel/mm/transparent_hugepage/enabled");
   std::string line;
@@ -643,9 +647,7 @@ int main(int argc, char** argv) {
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
   if (cmd != "gen") {
-    const char* tunables = std::getenv("GLIBC_TUNABLES");
-    const bool huge = tunables != nullptr &&
-                      std::string(tunables).find("glibc.malloc.hugetlb=1") != std::string::npos;
+    const bool huge = GlibcTunables().find("glibc.malloc.hugetlb=1") != std::string::npos;
     LOG(INFO) << "fmps " << cmd << " pid " << getpid()
               << (huge ? ", heap on transparent huge pages" : "");
   }

@@ -81,10 +81,9 @@ class ZmqTransport : public Transport {
     return Status::OK();
   }
 
-  Status Send(int id, const Message& msg) override { return SendFrames(id, msg, nullptr); }
-
-  // Frames of kZeroCopyBytes or more are given to ZeroMQ as they are: it frees them once sent.
-  Status Send(int id, Message&& msg) override { return SendFrames(id, msg, &msg.frames); }
+  // The frames are copied into one packed buffer either way, so a message given away (the
+  // Message&& overload, which the base class forwards here) costs the same.
+  Status Send(int id, const Message& msg) override { return SendPacked(id, msg); }
 
   std::optional<Message> Recv(int timeout_ms) override {
     if (!receiver_) return std::nullopt;
@@ -172,10 +171,13 @@ class ZmqTransport : public Transport {
     p += header_size;
     left -= header_size;
     if (!take(&frames, 4) || left / 8 < frames) return "shorter than its frame table";
-    std::vector<uint64_t> sizes(frames);
-    for (uint64_t& size : sizes) take(&size, 8);
+    const char* table = p;  // the sizes; the frames' bytes follow
+    p += 8 * size_t{frames};
+    left -= 8 * size_t{frames};
     msg->frames.reserve(frames);
-    for (uint64_t size : sizes) {
+    for (uint32_t f = 0; f < frames; ++f) {
+      uint64_t size;
+      std::memcpy(&size, table + 8 * size_t{f}, 8);
       if (size > left) return "shorter than its frames";
       msg->frames.emplace_back(p, size);
       p += size;
@@ -186,7 +188,7 @@ class ZmqTransport : public Transport {
   }
 
   // Sends msg packed into one frame (see the top of the file), which ZeroMQ takes without a copy.
-  Status SendFrames(int id, const Message& msg, std::vector<std::string>* owned) {
+  Status SendPacked(int id, const Message& msg) {
     std::shared_ptr<Peer> peer;  // shared: a concurrent Connect may replace the map entry
     {
       std::lock_guard<std::mutex> lock(peers_mu_);
@@ -196,7 +198,6 @@ class ZmqTransport : public Transport {
       peer = it->second;
     }
     std::string packed = Pack(msg);
-    if (owned != nullptr) owned->clear();  // given away: their bytes are in `packed` now
     std::lock_guard<std::mutex> lock(peer->mu);
     try {
       zmq::message_t part = packed.size() >= kZeroCopyBytes
