@@ -16,6 +16,7 @@ namespace fmps {
 namespace {
 
 constexpr size_t kMinBufferBytes = 4 << 20;
+constexpr size_t kTailRead = 64 << 10;  // bytes read at a time past a part's end
 
 // Counts '\n' in [0, offset) of a plain file: the line number of a part's first line, needed
 // only for messages about bad lines, so computed lazily.
@@ -161,7 +162,15 @@ class PartReader final : public Reader {
       limit_ -= pos_;
       pos_ = 0;
     }
-    Result<size_t> n = source_->Read(buffer_.get() + limit_, capacity_ - limit_);
+    // Up to the part's end, then a little at a time for its last line: filling the whole buffer
+    // read up to 4 MB past the end of every part (as much again as a 4 MB part holds).
+    size_t want = capacity_ - limit_;
+    const uint64_t read_to = base_ + limit_;
+    if (part_.end != kWholeFile) {
+      const uint64_t in_part = part_.end > read_to ? part_.end - read_to : 0;
+      want = static_cast<size_t>(std::min<uint64_t>(want, std::max<uint64_t>(in_part, kTailRead)));
+    }
+    Result<size_t> n = source_->Read(buffer_.get() + limit_, want);
     if (!n.ok()) return n.status();
     if (*n == 0) eof_ = true;
     limit_ += *n;

@@ -99,44 +99,85 @@ Status Worker::Run() {
   receiver_ = std::thread([this] { ReceiveLoop(); });
 
   Status status;
-  while (true) {
-    Message req;
-    req.meta.set_cmd(proto::REQUEST_PART);
-    FMPS_RETURN_IF_ERROR(po_->Send(kSchedulerId, std::move(req)));
-    auto reply = NextControl(options_.control_timeout_s);
-    if (!reply) {
-      status = Status::Timeout("the scheduler did not answer a part request within " +
-                               std::to_string(static_cast<int>(options_.control_timeout_s)) + " s");
-      break;
-    }
-    if (reply->meta.cmd() == proto::SHUTDOWN) break;
-    if (reply->meta.cmd() != proto::ASSIGN_PART) continue;
-    const proto::Part& part = reply->meta.part();
-    if (part.kind() == proto::Part::FINISHED) {
-      // Wait for the scheduler's SHUTDOWN so that late messages still find us.
-      while (auto m = NextControl(options_.control_timeout_s)) {
-        if (m->meta.cmd() == proto::SHUTDOWN) break;
+  while (!finished_) {
+    proto::Part part;
+    if (next_part_) {
+      part = std::move(*next_part_);
+      next_part_.reset();
+    } else {
+      Result<Answer> answer = RequestPart(&part);
+      if (!answer.ok()) {
+        status = answer.status();
+        break;
       }
-      break;
+      if (*answer == Answer::kFinished) break;
+      if (*answer == Answer::kWait) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        continue;
+      }
     }
-    if (part.kind() == proto::Part::WAIT) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      continue;
-    }
-    PartResult result;
-    status = ProcessPart(part, &result);
+    status = ProcessParts(std::move(part));
     if (!status.ok() && server_down_) {
-      // The scheduler returns parts in flight to the pool when a server dies; drop what we had
-      // and carry on once the replacement is announced.
-      LOG(WARNING) << "abandoning part " << part.id() << " (" << status.message()
-                   << "); it goes back to the pool";
+      // The scheduler returns the parts in flight to the pool when a server dies; drop what we
+      // had and carry on once the replacement is announced.
+      LOG(WARNING) << "abandoning the parts in hand (" << status.message()
+                   << "); they go back to the pool";
       kv_->Clear();
       pushes_.clear();
+      next_part_.reset();
       server_down_ = false;
       status = Status::OK();
       continue;
     }
     if (!status.ok()) break;
+  }
+  if (!status.ok()) {
+    Message fatal;
+    fatal.meta.set_cmd(proto::FATAL);
+    fatal.meta.set_error(status.ToString());
+    (void)po_->Send(kSchedulerId, std::move(fatal));
+  }
+  stop_ = true;
+  receiver_.join();
+  return status;
+}
+
+Result<Worker::Answer> Worker::RequestPart(proto::Part* part) {
+  Message req;
+  req.meta.set_cmd(proto::REQUEST_PART);
+  FMPS_RETURN_IF_ERROR(po_->Send(kSchedulerId, std::move(req)));
+  while (true) {
+    auto reply = NextControl(options_.control_timeout_s);
+    if (!reply) {
+      return Status::Timeout("the scheduler did not answer a part request within " +
+                             std::to_string(static_cast<int>(options_.control_timeout_s)) + " s");
+    }
+    if (reply->meta.cmd() == proto::SHUTDOWN) return Answer::kFinished;
+    if (reply->meta.cmd() != proto::ASSIGN_PART) continue;
+    switch (reply->meta.part().kind()) {
+      case proto::Part::FINISHED:
+        // Wait for the scheduler's SHUTDOWN so that late messages still find us.
+        while (auto m = NextControl(options_.control_timeout_s)) {
+          if (m->meta.cmd() == proto::SHUTDOWN) break;
+        }
+        return Answer::kFinished;
+      case proto::Part::WAIT:
+        return Answer::kWait;
+      default:
+        *part = reply->meta.part();
+        return Answer::kPart;
+    }
+  }
+}
+
+Status Worker::ReportDoneParts(std::deque<OpenPart>* parts) {
+  while (!parts->empty()) {
+    OpenPart& open = parts->front();
+    const bool acknowledged =
+        open.last_push < 0 || pushes_.empty() || pushes_.front() > open.last_push;
+    if (open.reader != nullptr || open.in_pipeline > 0 || !acknowledged) break;
+    const proto::Part& part = open.part;
+    const PartResult& result = open.result;
     if (part.pass() < 0) {
       Message preds;
       preds.meta.set_cmd(proto::PREDICTIONS);
@@ -154,25 +195,39 @@ Status Worker::Run() {
     d->set_bad_lines(result.bad_lines);
     d->set_lines(result.lines);
     FMPS_RETURN_IF_ERROR(po_->Send(kSchedulerId, std::move(done)));
+    parts->pop_front();
   }
-  if (!status.ok()) {
-    Message fatal;
-    fatal.meta.set_cmd(proto::FATAL);
-    fatal.meta.set_error(status.ToString());
-    (void)po_->Send(kSchedulerId, std::move(fatal));
-  }
-  stop_ = true;
-  receiver_.join();
-  return status;
+  return Status::OK();
 }
 
-Status Worker::ProcessPart(const proto::Part& part, PartResult* result) {
-  DataPart data{part.path(), part.begin(), part.end()};
-  Result<std::unique_ptr<Reader>> reader = Reader::Open(data, reader_options_);
-  if (!reader.ok()) return reader.status();
-  const bool train = part.pass() >= 0;
+Status Worker::ProcessParts(proto::Part first) {
+  const int pass = first.pass();
+  const bool train = pass >= 0;
   const size_t batch_size = static_cast<size_t>(std::max(1, po_->config().batch_size()));
   const int num_fields = po_->config().num_fields();
+  // Parts taken and not reported, oldest first; the last one is read while its reader is open.
+  // (A deque: stages point into it, and it only grows at the back and shrinks at the front.)
+  std::deque<OpenPart> parts;
+  auto open = [&](proto::Part part) -> Status {
+    DataPart data{part.path(), part.begin(), part.end()};
+    ReaderOptions options = reader_options_;
+    if (options.format == DataFormat::kAuto && part.path() != "-") {
+      // Sniffed once per file, not per part of it.
+      if (part.path() != sniffed_path_) {
+        Result<DataFormat> format = SniffFormat(part.path());
+        if (!format.ok()) return format.status();
+        sniffed_path_ = part.path();
+        sniffed_format_ = *format;
+      }
+      options.format = sniffed_format_;
+    }
+    Result<std::unique_ptr<Reader>> reader = Reader::Open(data, options);
+    if (!reader.ok()) return reader.status();
+    parts.push_back(OpenPart{std::move(part), {}, std::move(reader.value())});
+    return Status::OK();
+  };
+  FMPS_RETURN_IF_ERROR(open(std::move(first)));
+  bool more = true;  // the scheduler may have more parts of this pass
   Minibatch batch;
   // Minibatches in a pipeline. While the servers answer the pull of minibatch i, this thread
   // parses and localizes the next one. A minibatch's pull goes out in one message with the push
@@ -198,21 +253,42 @@ Status Worker::ProcessPart(const proto::Part& part, PartResult* result) {
   std::deque<Stage*> queue;  // minibatches read and not yet computed, oldest first
   std::vector<Stage*> free_stages;
   for (Stage& stage : stages_) free_stages.push_back(&stage);
-  bool end = false;
-  // Reads until the queue holds the minibatch to compute, those pulled ahead and the next to pull.
+  // Reads until the queue holds the minibatch to compute, those pulled ahead and the next to pull,
+  // taking the next part from the scheduler when the one being read ends.
   auto fill = [&]() -> Status {
-    while (!end && queue.size() < 2 + ahead()) {
+    while (queue.size() < 2 + ahead()) {
+      if (parts.empty() || parts.back().reader == nullptr) {
+        if (!more) break;
+        proto::Part part;
+        Result<Answer> answer = RequestPart(&part);
+        if (!answer.ok()) return answer.status();
+        if (*answer != Answer::kPart || part.pass() != pass) {
+          // No more of this pass now: the pipeline drains, and Run asks again (or starts the
+          // part of the next pass).
+          if (*answer == Answer::kPart) next_part_ = std::move(part);
+          finished_ = *answer == Answer::kFinished;
+          more = false;
+          break;
+        }
+        FMPS_RETURN_IF_ERROR(open(std::move(part)));
+        continue;
+      }
+      OpenPart& reading = parts.back();
       batch.Clear();
-      Result<size_t> n = (*reader)->Read(batch_size, &batch);
+      Result<size_t> n = reading.reader->Read(batch_size, &batch);
       if (!n.ok()) return n.status();
       if (n.value() == 0) {
-        end = true;
-        break;
+        reading.result.bad_lines = reading.reader->bad_lines();
+        reading.result.lines = reading.reader->lines_read();
+        reading.reader.reset();
+        continue;
       }
       Stage* stage = free_stages.back();
       free_stages.pop_back();
       localizer_->Localize(batch, num_fields, &stage->batch);
       stage->pull_ts = -1;
+      stage->part = &reading;
+      ++reading.in_pipeline;
       queue.push_back(stage);
     }
     return Status::OK();
@@ -228,7 +304,7 @@ Status Worker::ProcessPart(const proto::Part& part, PartResult* result) {
   FMPS_RETURN_IF_ERROR(fill());
   while (!queue.empty()) {
     // The minibatch to compute and those to pull ahead have their pulls out (plain pulls only at
-    // the start of a part, or when pulling ahead begins).
+    // the start of a pass, or when pulling ahead begins).
     for (size_t i = 0; i < std::min(queue.size(), 1 + ahead()); ++i) {
       if (queue[i]->pull_ts < 0) SendPull(queue[i]);
     }
@@ -245,16 +321,19 @@ Status Worker::ProcessPart(const proto::Part& part, PartResult* result) {
         break;
       }
     }
-    const Status processed = ProcessBatch(*current, train, next, result);
+    const Status processed = ProcessBatch(*current, train, next);
     if (!processed.ok()) return fail(processed);
+    --current->part->in_pipeline;
+    const Status reported = ReportDoneParts(&parts);
+    if (!reported.ok()) return fail(reported);
     const Status read = fill();
     if (!read.ok()) return fail(read);
   }
   // A part is reported done only once its updates are on the servers, so "all parts done" means
   // the model reflects them (checkpoints and the test pass rely on it).
   FMPS_RETURN_IF_ERROR(DrainPushes());
-  result->bad_lines = (*reader)->bad_lines();
-  result->lines = (*reader)->lines_read();
+  FMPS_RETURN_IF_ERROR(ReportDoneParts(&parts));
+  CHECK(parts.empty()) << parts.size() << " parts left unreported after the pipeline drained";
   return Status::OK();
 }
 
@@ -275,7 +354,8 @@ Status Worker::DrainPushes() {
   return Status::OK();
 }
 
-Status Worker::ProcessBatch(const Stage& stage, bool train, Stage* next, PartResult* result) {
+Status Worker::ProcessBatch(const Stage& stage, bool train, Stage* next) {
+  PartResult* result = &stage.part->result;
   const proto::JobConfig& config = po_->config();
   const LocalBatch& local = stage.batch;
   const PullResult& pulled = stage.pulled;
@@ -323,6 +403,7 @@ Status Worker::ProcessBatch(const Stage& stage, bool train, Stage* next, PartRes
     push_ts = kv_->Push(push);
   }
   pushes_.push_back(push_ts);
+  stage.part->last_push = push_ts;
   while (pushes_.size() > static_cast<size_t>(std::max(0, config.max_delay()))) {
     FMPS_RETURN_IF_ERROR(kv_->Wait(pushes_.front()));
     pushes_.pop_front();

@@ -56,6 +56,29 @@ TEST(InProcessClusterTest, LearnsPlantedModelAndCountsEveryRow) {
   }
 }
 
+// A worker keeps one pipeline across the parts it takes (reading the next part while the last
+// one's minibatches are in flight) and reports a part done only once its pushes are
+// acknowledged. With parts of a few rows, most minibatches are a part's first or last: every row
+// of both epochs and of the test set must still be counted once, and the model must learn.
+TEST(InProcessClusterTest, TinyPartsFlowThroughOnePipelineAndCountEveryRow) {
+  TempDir dir;
+  const std::string train = dir.File("train.txt"), test = dir.File("test.txt");
+  ASSERT_TRUE(testing::GenerateFile(train, 12000, 1));
+  ASSERT_TRUE(testing::GenerateFile(test, 3000, 2));
+  testing::LabelStats train_stats = testing::CountLabels(train),
+                      test_stats = testing::CountLabels(test);
+  SchedulerOptions job = DefaultJob(train, test);
+  job.pool.part_bytes = 8 << 10;  // ~30 rows a part: hundreds of parts an epoch
+  job.config.set_pull_ahead_after(0);
+  Result<JobReport> report = RunInProcessCluster(job);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->rows, train_stats.rows * 2) << "every row of every epoch trained once";
+  EXPECT_EQ(report->test_rows, test_stats.rows);
+  EXPECT_EQ(report->bad_lines, 0u);
+  EXPECT_LT(report->test_logloss, test_stats.BaseRateLogLoss());
+  EXPECT_GT(report->test_auc, 0.6);
+}
+
 // Staleness damping is about other workers' pushes: a lone worker pulling ahead has its own push
 // between each pull and push, and must not be damped for it. With one worker, damping or none
 // gives the same model.

@@ -207,6 +207,38 @@ TEST(ReaderSourceTest, PartsTileEveryFileForEveryPartSize) {
   }
 }
 
+// A reader reads up to its part's end and then 64 KiB at a time for the line that crosses it:
+// lines several times that long, crossing part ends at every position a part size puts them,
+// still tile the file.
+TEST(ReaderSourceTest, LinesLongerThanTheTailReadTileTheFile) {
+  TempDir dir;
+  std::string text;
+  for (int line = 0; line < 6; ++line) {
+    text += line % 2 ? "1" : "0";
+    // 150 KB to 250 KB per line: the crossing line needs several reads past the part's end.
+    for (int f = 0; f < 30000 + 4000 * line; ++f) text += " " + std::to_string(f % 97) + ":1";
+    text += "\n";
+  }
+  const std::string path = WriteBytes(dir.Path("long.txt"), text);
+  ReaderOptions options;
+  options.format = DataFormat::kLibsvm;
+  ReadOutcome whole = ReadPart(DataPart{path, 0, kWholeFile}, options, 100);
+  ASSERT_TRUE(whole.status.ok());
+  ASSERT_EQ(whole.lines, 6u);
+  for (uint64_t part_size : {1000u, 65536u, 65537u, 100000u, 300001u}) {
+    Minibatch joined;
+    uint64_t lines = 0;
+    for (uint64_t begin = 0; begin < text.size(); begin += part_size) {
+      ReadOutcome part = ReadPart(DataPart{path, begin, begin + part_size}, options, 100);
+      ASSERT_TRUE(part.status.ok());
+      testing::AppendBatch(part.batch, &joined);
+      lines += part.lines;
+    }
+    ExpectSameBatch(joined, whole.batch, "part_size " + std::to_string(part_size));
+    EXPECT_EQ(lines, 6u) << "part_size " << part_size;
+  }
+}
+
 TEST(ReaderSourceTest, AvazuHeaderOnlyAtFileStart) {
   const std::string path = "/work/shared/data/avazu-8k/train.csv";
   Result<std::string> text = ReadFile(path);
