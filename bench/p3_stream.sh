@@ -4,7 +4,8 @@
 # stdin), with STREAMS=2 (default) two generators write into two named pipes so both workers read.
 # Prints wall time, rows/s, the progress-line rates near 1e7/1e8/1e9 rows, peak RSS of every role, and a JSON line.
 # Minibatches of BATCH=2000 rows, as bench/p1_fm.sh (why: there).
-# Usage: [BATCH=2000] bench/p3_stream.sh [ROWS=10000000] [BUILD_DIR=build]
+# P3_FLAGS adds flags to the training job (e.g. the bounded-memory ones: --min_count, --evict_after).
+# Usage: [BATCH=2000] [P3_FLAGS=...] bench/p3_stream.sh [ROWS=10000000] [BUILD_DIR=build]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=${1:-10000000}
@@ -15,6 +16,8 @@ WORK=$(mktemp -d /tmp/fmps-p3.XXXXXX)
 trap 'rm -rf "$WORK"; kill $(jobs -p) 2>/dev/null || true' EXIT
 $FMPS gen --rows=100000 --seed=99 > "$WORK/test.txt" 2>/dev/null
 JOB=(--test="$WORK/test.txt" --model=fm --k=8 --num_servers=2 --num_workers=2 --epochs=1 --progress_every=10 --batch_size="$BATCH")
+read -r -a extra <<<"${P3_FLAGS:-}"
+JOB+=("${extra[@]}")
 start=$(date +%s.%N)
 if [ "$STREAMS" = 1 ]; then
   $FMPS gen --rows="$ROWS" --seed=1 2>"$WORK/gen.log" | /usr/bin/time -v $FMPS train --data=- "${JOB[@]}" \
