@@ -23,8 +23,6 @@ namespace fmps {
 namespace {
 
 constexpr int kCloseLingerMs = 1000;  // longest wait at exit for queued messages to leave
-// Below this a frame is copied: ZeroMQ stores tiny messages inline, and a heap holder costs more.
-constexpr size_t kZeroCopyBytes = 1024;
 
 class ZmqTransport : public Transport {
  public:
@@ -129,13 +127,14 @@ class ZmqTransport : public Transport {
     std::string address;
   };
 
-  // The wire layout described at the top of the file.
-  static std::string Pack(const Message& msg) {
+  // The wire layout described at the top of the file, written straight into a ZeroMQ message
+  // (its buffer is not zeroed first, and ZeroMQ sends it without another copy).
+  static zmq::message_t Pack(const Message& msg) {
     const std::string header = msg.meta.SerializeAsString();
     size_t total = 4 + header.size() + 4 + 8 * msg.frames.size();
     for (const std::string& f : msg.frames) total += f.size();
-    std::string out(total, '\0');
-    char* p = out.data();
+    zmq::message_t out(total);
+    char* p = static_cast<char*>(out.data());
     auto put = [&p](const void* data, size_t n) {
       if (n > 0) std::memcpy(p, data, n);
       p += n;
@@ -197,29 +196,14 @@ class ZmqTransport : public Transport {
         return Status::NotFound("no connection to node " + std::to_string(id));
       peer = it->second;
     }
-    std::string packed = Pack(msg);
+    zmq::message_t part = Pack(msg);
     std::lock_guard<std::mutex> lock(peer->mu);
     try {
-      zmq::message_t part = packed.size() >= kZeroCopyBytes
-                                ? TakeFrame(&packed)
-                                : zmq::message_t(packed.data(), packed.size());
       if (!peer->socket.send(part, zmq::send_flags::none)) return Timeout(id, *peer);
     } catch (const zmq::error_t& e) {
       return Status::IOError("send to node " + std::to_string(id) + " failed: " + e.what());
     }
     return Status::OK();
-  }
-
-  // A ZeroMQ message over the frame's own bytes; the string moves to the heap and ZeroMQ deletes
-  // it (from its I/O thread) when the bytes have left.
-  static zmq::message_t TakeFrame(std::string* frame) {
-    auto holder = std::make_unique<std::string>(std::move(*frame));
-    zmq::message_t part(
-        holder->data(), holder->size(),
-        [](void*, void* hint) { std::unique_ptr<std::string>(static_cast<std::string*>(hint)); },
-        holder.get());
-    (void)holder.release();  // owned by `part` from here on
-    return part;
   }
 
   Status Timeout(int id, const Peer& peer) {
