@@ -14,15 +14,27 @@ SchedulerOptions DefaultJob(const std::string& train, const std::string& test) {
   return testing::SmallJob(train, test);
 }
 
-TEST(InProcessClusterTest, LearnsPlantedModelAndCountsEveryRow) {
+// Generated train (seed 1) and test (seed 2) files in a temporary directory, with their labels
+// counted.
+struct TrainTest {
   TempDir dir;
-  const std::string train = dir.File("train.txt"), test = dir.File("test.txt");
-  ASSERT_TRUE(testing::GenerateFile(train, 20000, 1));
-  ASSERT_TRUE(testing::GenerateFile(test, 4000, 2));
-  testing::LabelStats train_stats = testing::CountLabels(train),
-                      test_stats = testing::CountLabels(test);
-  ASSERT_EQ(train_stats.rows, 20000u);
-  ASSERT_EQ(test_stats.rows, 4000u);
+  std::string train = dir.File("train.txt"), test = dir.File("test.txt");
+  testing::LabelStats train_stats, test_stats;
+};
+void Generate(uint64_t train_rows, uint64_t test_rows, TrainTest* data) {
+  ASSERT_TRUE(testing::GenerateFile(data->train, train_rows, 1));
+  ASSERT_TRUE(testing::GenerateFile(data->test, test_rows, 2));
+  data->train_stats = testing::CountLabels(data->train);
+  data->test_stats = testing::CountLabels(data->test);
+  ASSERT_EQ(data->train_stats.rows, train_rows);
+  ASSERT_EQ(data->test_stats.rows, test_rows);
+}
+
+TEST(InProcessClusterTest, LearnsPlantedModelAndCountsEveryRow) {
+  TrainTest data;
+  ASSERT_NO_FATAL_FAILURE(Generate(20000, 4000, &data));
+  const std::string &train = data.train, &test = data.test;
+  const testing::LabelStats &train_stats = data.train_stats, &test_stats = data.test_stats;
 
   // The default job (pull_ahead_after 100: never reached by 40 minibatches a worker) must learn
   // well. Pulling ahead from the first minibatch on a job this small is as unsteady as twice the
@@ -61,13 +73,10 @@ TEST(InProcessClusterTest, LearnsPlantedModelAndCountsEveryRow) {
 // acknowledged. With parts of a few rows, most minibatches are a part's first or last: every row
 // of both epochs and of the test set must still be counted once, and the model must learn.
 TEST(InProcessClusterTest, TinyPartsFlowThroughOnePipelineAndCountEveryRow) {
-  TempDir dir;
-  const std::string train = dir.File("train.txt"), test = dir.File("test.txt");
-  ASSERT_TRUE(testing::GenerateFile(train, 12000, 1));
-  ASSERT_TRUE(testing::GenerateFile(test, 3000, 2));
-  testing::LabelStats train_stats = testing::CountLabels(train),
-                      test_stats = testing::CountLabels(test);
-  SchedulerOptions job = DefaultJob(train, test);
+  TrainTest data;
+  ASSERT_NO_FATAL_FAILURE(Generate(12000, 3000, &data));
+  const testing::LabelStats &train_stats = data.train_stats, &test_stats = data.test_stats;
+  SchedulerOptions job = DefaultJob(data.train, data.test);
   job.pool.part_bytes = 8 << 10;  // ~30 rows a part: hundreds of parts an epoch
   job.config.set_pull_ahead_after(0);
   Result<JobReport> report = RunInProcessCluster(job);
@@ -83,13 +92,11 @@ TEST(InProcessClusterTest, TinyPartsFlowThroughOnePipelineAndCountEveryRow) {
 // between each pull and push, and must not be damped for it. With one worker, damping or none
 // gives the same model.
 TEST(InProcessClusterTest, ALoneWorkerPullingAheadIsNotDampedByItsOwnPushes) {
-  TempDir dir;
-  const std::string train = dir.File("train.txt"), test = dir.File("test.txt");
-  ASSERT_TRUE(testing::GenerateFile(train, 6000, 1));
-  ASSERT_TRUE(testing::GenerateFile(test, 2000, 2));
+  TrainTest data;
+  ASSERT_NO_FATAL_FAILURE(Generate(6000, 2000, &data));
   double logloss[2];
   for (int damped = 0; damped < 2; ++damped) {
-    SchedulerOptions job = DefaultJob(train, test);
+    SchedulerOptions job = DefaultJob(data.train, data.test);
     job.config.set_num_workers(1);
     job.config.set_pull_ahead_after(0);
     job.config.set_stale_damping(damped ? 20.0f : 0.0f);  // 2^-20 per step of staleness
