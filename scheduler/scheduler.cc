@@ -409,6 +409,9 @@ Status Scheduler::Handle(Message&& msg) {
       return HandleRequestPart(from);
     case proto::PART_DONE:
       return HandlePartDone(from, msg.meta.part_done());
+    case proto::RETURN_PART:
+      HandleReturnPart(from, msg.meta.part());
+      return Status::OK();
     case proto::PREDICTIONS: {
       auto& slot = pending_predictions_[msg.meta.part().id()];
       if (msg.frames.size() != 2 || !FromFrame(msg.frames[0], &slot.first) ||
@@ -454,6 +457,18 @@ Status Scheduler::HandleRequestPart(int worker) {
                                                                : proto::Part::WAIT);
   }
   return Send(worker, std::move(m));
+}
+
+void Scheduler::HandleReturnPart(int worker, const proto::Part& part) {
+  // A worker asks for its next part before it needs it; after a failure it gives back one that
+  // came too late to be read. Parts of another pass, or no longer this worker's (all of its parts
+  // went back to the pool when a server died), are left alone.
+  const bool train = part.pass() >= 0;
+  WorkPool* pool = train && phase_ == Phase::kTraining && part.pass() == epoch_ ? &train_pool_
+                   : !train && phase_ == Phase::kTesting                        ? &test_pool_
+                                                                                : nullptr;
+  if (pool != nullptr && pool->ReturnPart(part.id(), worker))
+    LOG(INFO) << Name(worker) << " gave back part " << part.id() << " unread";
 }
 
 Status Scheduler::HandlePartDone(int worker, const proto::PartDone& done) {

@@ -78,6 +78,7 @@ class Scheduler {
   Status Handle(Message&& msg);
   Status HandleRequestPart(int worker);
   Status HandlePartDone(int worker, const proto::PartDone& done);
+  void HandleReturnPart(int worker, const proto::Part& part);
   Status HandleCheckpointDone(const proto::Checkpoint& ckpt);
   Status Tick();
   Status AdvanceIfPassDone();

@@ -65,16 +65,20 @@ bool WorkPool::Done(int part_id, int worker) {
   return true;
 }
 
+bool WorkPool::ReturnPart(int part_id, int worker) {
+  if (part_id < 0 || static_cast<size_t>(part_id) >= parts_.size()) return false;
+  const size_t id = static_cast<size_t>(part_id);
+  if (state_[id] != State::kAssigned || owner_[id] != worker) return false;
+  state_[id] = State::kPending;
+  owner_[id] = -1;
+  next_ = std::min(next_, id);
+  return true;
+}
+
 int WorkPool::ReturnParts(int worker) {
   int returned = 0;
-  for (size_t id = 0; id < parts_.size(); ++id) {
-    if (state_[id] == State::kAssigned && owner_[id] == worker) {
-      state_[id] = State::kPending;
-      owner_[id] = -1;
-      next_ = std::min(next_, id);
-      ++returned;
-    }
-  }
+  for (size_t id = 0; id < parts_.size(); ++id)
+    returned += ReturnPart(static_cast<int>(id), worker);
   return returned;
 }
 

@@ -43,6 +43,9 @@ class WorkPool {
   bool Done(int part_id, int worker);
   // Returns a worker's unfinished parts to the pending queue; returns how many.
   int ReturnParts(int worker);
+  // Returns one part a worker gives back unread; false (and nothing changes) unless it is
+  // assigned to that worker.
+  bool ReturnPart(int part_id, int worker);
   // Marks parts as already done (resume from a checkpoint).
   void MarkDone(const std::vector<int>& part_ids);
 

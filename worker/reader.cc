@@ -118,6 +118,7 @@ class PartReader final : public Reader {
 
   uint64_t lines_read() const override { return lines_read_; }
   uint64_t bad_lines() const override { return bad_lines_; }
+  uint64_t offset() const override { return base_ + pos_; }
 
  private:
   // The next line of the part without its line end; false at the end of the part. A line over

@@ -57,6 +57,8 @@ class Reader {
 
   virtual uint64_t lines_read() const = 0;  // lines consumed so far (good, bad, empty, header)
   virtual uint64_t bad_lines() const = 0;   // malformed lines skipped so far
+  // Offset in the stream (for a plain file: in the file) of the first byte not yet consumed.
+  virtual uint64_t offset() const = 0;
 };
 
 // Sniffs the format from the first lines of a file, plain or compressed (for --format=auto).

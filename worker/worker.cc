@@ -125,6 +125,18 @@ Status Worker::Run() {
       kv_->Clear();
       pushes_.clear();
       next_part_.reset();
+      if (asked_) {
+        // The answer to the part asked ahead may be one assigned before the failure (the scheduler
+        // took those back) or after it: either way it is given back unread.
+        proto::Part late;
+        Result<Answer> answer = AwaitPart(&late);
+        if (answer.ok() && *answer == Answer::kPart) {
+          Message give_back;
+          give_back.meta.set_cmd(proto::RETURN_PART);
+          *give_back.meta.mutable_part() = late;
+          (void)po_->Send(kSchedulerId, std::move(give_back));
+        }
+      }
       server_down_ = false;
       status = Status::OK();
       continue;
@@ -142,10 +154,21 @@ Status Worker::Run() {
   return status;
 }
 
-Result<Worker::Answer> Worker::RequestPart(proto::Part* part) {
+Status Worker::AskForPart() {
   Message req;
   req.meta.set_cmd(proto::REQUEST_PART);
   FMPS_RETURN_IF_ERROR(po_->Send(kSchedulerId, std::move(req)));
+  asked_ = true;
+  return Status::OK();
+}
+
+Result<Worker::Answer> Worker::RequestPart(proto::Part* part) {
+  FMPS_RETURN_IF_ERROR(AskForPart());
+  return AwaitPart(part);
+}
+
+Result<Worker::Answer> Worker::AwaitPart(proto::Part* part) {
+  asked_ = false;
   while (true) {
     auto reply = NextControl(options_.control_timeout_s);
     if (!reply) {
@@ -260,7 +283,8 @@ Status Worker::ProcessParts(proto::Part first) {
       if (parts.empty() || parts.back().reader == nullptr) {
         if (!more) break;
         proto::Part part;
-        Result<Answer> answer = RequestPart(&part);
+        if (!asked_) FMPS_RETURN_IF_ERROR(AskForPart());
+        Result<Answer> answer = AwaitPart(&part);
         if (!answer.ok()) return answer.status();
         if (*answer != Answer::kPart || part.pass() != pass) {
           // No more of this pass now: the pipeline drains, and Run asks again (or starts the
@@ -282,6 +306,16 @@ Status Worker::ProcessParts(proto::Part first) {
         reading.result.lines = reading.reader->lines_read();
         reading.reader.reset();
         continue;
+      }
+      // The next part is asked for when the last quarter of this one is being read, so its
+      // answer is there when this one ends (the round trip to a busy scheduler, ~1 ms, left the
+      // pipeline waiting at every part: +3% rows/s on P1 asking ahead); not earlier, so a worker
+      // does not hold a part another one could be reading.
+      const proto::Part& reading_part = reading.part;
+      if (more && !asked_ && reading_part.end() != kWholeFile &&
+          reading.reader->offset() + (reading_part.end() - reading_part.begin()) / 4 >=
+              reading_part.end()) {
+        FMPS_RETURN_IF_ERROR(AskForPart());
       }
       Stage* stage = free_stages.back();
       free_stages.pop_back();
@@ -334,6 +368,7 @@ Status Worker::ProcessParts(proto::Part first) {
   FMPS_RETURN_IF_ERROR(DrainPushes());
   FMPS_RETURN_IF_ERROR(ReportDoneParts(&parts));
   CHECK(parts.empty()) << parts.size() << " parts left unreported after the pipeline drained";
+  CHECK(!asked_) << "a part asked for and its answer not read";
   return Status::OK();
 }
 

@@ -58,8 +58,10 @@ class Worker {
   void ReceiveLoop();
   std::optional<Message> NextControl(double timeout_s);
   enum class Answer { kPart, kWait, kFinished };
-  // Asks the scheduler for a part: kPart (with *part set), kWait (none to give now), or
-  // kFinished (the job is over).
+  // Asks the scheduler for a part (AskForPart), and waits for its answer (AwaitPart): kPart (with
+  // *part set), kWait (none to give now), or kFinished (the job is over). At most one is asked.
+  Status AskForPart();
+  Result<Answer> AwaitPart(proto::Part* part);
   Result<Answer> RequestPart(proto::Part* part);
   // Trains on (or scores) `first` and the parts of the same pass that the scheduler hands out
   // after it, in one pipeline: the next part is taken when a reader reaches its end, so the
@@ -106,6 +108,7 @@ class Worker {
   Stage stages_[3];                       // computed, pulled ahead, next to pull (see ProcessParts)
   std::optional<proto::Part> next_part_;  // taken while ProcessParts ran, of another pass
   bool finished_ = false;                 // the scheduler said the job is over
+  bool asked_ = false;                    // a part was asked for and the answer not yet read
   std::string sniffed_path_;              // the last file whose format was sniffed (--format=auto)
   DataFormat sniffed_format_ = DataFormat::kAuto;
   BatchParams params_;

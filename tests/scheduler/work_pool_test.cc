@@ -131,6 +131,32 @@ TEST(WorkPoolTest, ReturnPartsReassignsAndIgnoresTheDeadWorker) {
   EXPECT_TRUE(pool.AllDone());
 }
 
+// A worker gives back a part it asked for ahead and will not read (a server failed meanwhile):
+// only its own, still assigned part goes back, and it is the next one taken.
+TEST(WorkPoolTest, ReturnPartGivesBackOnlyThatWorkersAssignedPart) {
+  TempDir dir;
+  WorkPool pool = MakePool(dir, 3);
+  ASSERT_EQ(pool.Take(1)->id, 0);
+  ASSERT_EQ(pool.Take(1)->id, 1);
+  ASSERT_EQ(pool.Take(2)->id, 2);
+  EXPECT_FALSE(pool.ReturnPart(2, 1));  // worker 2's
+  EXPECT_FALSE(pool.ReturnPart(7, 1));  // no such part
+  EXPECT_FALSE(pool.ReturnPart(-1, 1));
+  EXPECT_TRUE(pool.Done(0, 1));
+  EXPECT_FALSE(pool.ReturnPart(0, 1));  // done: stays done
+  EXPECT_TRUE(pool.ReturnPart(1, 1));
+  EXPECT_FALSE(pool.ReturnPart(1, 1));  // already back in the pool
+  EXPECT_FALSE(pool.Done(1, 1));        // no longer worker 1's
+  std::optional<WorkItem> again = pool.Take(2);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->id, 1);
+  EXPECT_FALSE(pool.Take(2).has_value());
+  EXPECT_TRUE(pool.Done(1, 2));
+  EXPECT_TRUE(pool.Done(2, 2));
+  EXPECT_TRUE(pool.AllDone());
+  EXPECT_EQ(pool.num_done(), 3u);
+}
+
 TEST(WorkPoolTest, MarkDoneAndReset) {
   TempDir dir;
   WorkPool pool = MakePool(dir, 5);
