@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 
+#include "models/model_math.h"
 #include "ps/base/env.h"
 #include "worker/job_config.h"
 
@@ -276,53 +277,68 @@ Status Worker::ProcessParts(proto::Part first) {
   std::deque<Stage*> queue;  // minibatches read and not yet computed, oldest first
   std::vector<Stage*> free_stages;
   for (Stage& stage : stages_) free_stages.push_back(&stage);
-  // Reads until the queue holds the minibatch to compute, those pulled ahead and the next to pull,
-  // taking the next part from the scheduler when the one being read ends.
+  // The next part of this pass, opened (false: the scheduler has none to give now).
+  auto next_part = [&]() -> Result<bool> {
+    if (!more) return false;
+    proto::Part part;
+    if (!asked_) FMPS_RETURN_IF_ERROR(AskForPart());
+    Result<Answer> answer = AwaitPart(&part);
+    if (!answer.ok()) return answer.status();
+    if (*answer != Answer::kPart || part.pass() != pass) {
+      // No more of this pass now: the pipeline drains, and Run asks again (or starts the part of
+      // the next pass).
+      if (*answer == Answer::kPart) next_part_ = std::move(part);
+      finished_ = *answer == Answer::kFinished;
+      more = false;
+      return false;
+    }
+    FMPS_RETURN_IF_ERROR(open(std::move(part)));
+    return true;
+  };
+  std::vector<Segment> segments;  // scratch: the parts of the minibatch being read
+  // Reads until the queue holds the minibatch to compute, those pulled ahead and the next to pull.
+  // A minibatch is filled across the end of a part from the next one, so that parts do not cut
+  // a short minibatch each (it costs a round trip and a server update like a full one).
   auto fill = [&]() -> Status {
     while (queue.size() < 2 + ahead()) {
-      if (parts.empty() || parts.back().reader == nullptr) {
-        if (!more) break;
-        proto::Part part;
-        if (!asked_) FMPS_RETURN_IF_ERROR(AskForPart());
-        Result<Answer> answer = AwaitPart(&part);
-        if (!answer.ok()) return answer.status();
-        if (*answer != Answer::kPart || part.pass() != pass) {
-          // No more of this pass now: the pipeline drains, and Run asks again (or starts the
-          // part of the next pass).
-          if (*answer == Answer::kPart) next_part_ = std::move(part);
-          finished_ = *answer == Answer::kFinished;
-          more = false;
-          break;
-        }
-        FMPS_RETURN_IF_ERROR(open(std::move(part)));
-        continue;
-      }
-      OpenPart& reading = parts.back();
       batch.Clear();
-      Result<size_t> n = reading.reader->Read(batch_size, &batch);
-      if (!n.ok()) return n.status();
-      if (n.value() == 0) {
-        reading.result.bad_lines = reading.reader->bad_lines();
-        reading.result.lines = reading.reader->lines_read();
-        reading.reader.reset();
-        continue;
+      segments.clear();
+      while (batch.rows() < batch_size) {
+        if (parts.empty() || parts.back().reader == nullptr) {
+          Result<bool> opened = next_part();
+          if (!opened.ok()) return opened.status();
+          if (!*opened) break;
+          continue;
+        }
+        OpenPart& reading = parts.back();
+        Result<size_t> n = reading.reader->Read(batch_size - batch.rows(), &batch);
+        if (!n.ok()) return n.status();
+        if (n.value() == 0) {
+          reading.result.bad_lines = reading.reader->bad_lines();
+          reading.result.lines = reading.reader->lines_read();
+          reading.reader.reset();
+          continue;
+        }
+        if (segments.empty() || segments.back().part != &reading) segments.push_back({&reading, 0});
+        segments.back().rows += n.value();
+        // The next part is asked for when the last quarter of this one is being read, so its
+        // answer is there when this one ends (the round trip to a busy scheduler, ~1 ms, left
+        // the pipeline waiting at every part); not earlier, so a worker does not hold a part
+        // another one could be reading.
+        const proto::Part& reading_part = reading.part;
+        if (more && !asked_ && reading_part.end() != kWholeFile &&
+            reading.reader->offset() + (reading_part.end() - reading_part.begin()) / 4 >=
+                reading_part.end()) {
+          FMPS_RETURN_IF_ERROR(AskForPart());
+        }
       }
-      // The next part is asked for when the last quarter of this one is being read, so its
-      // answer is there when this one ends (the round trip to a busy scheduler, ~1 ms, left the
-      // pipeline waiting at every part: +3% rows/s on P1 asking ahead); not earlier, so a worker
-      // does not hold a part another one could be reading.
-      const proto::Part& reading_part = reading.part;
-      if (more && !asked_ && reading_part.end() != kWholeFile &&
-          reading.reader->offset() + (reading_part.end() - reading_part.begin()) / 4 >=
-              reading_part.end()) {
-        FMPS_RETURN_IF_ERROR(AskForPart());
-      }
+      if (batch.rows() == 0) break;  // nothing left to read
       Stage* stage = free_stages.back();
       free_stages.pop_back();
       localizer_->Localize(batch, num_fields, &stage->batch);
       stage->pull_ts = -1;
-      stage->part = &reading;
-      ++reading.in_pipeline;
+      stage->segments.swap(segments);
+      for (const Segment& segment : stage->segments) ++segment.part->in_pipeline;
       queue.push_back(stage);
     }
     return Status::OK();
@@ -357,7 +373,7 @@ Status Worker::ProcessParts(proto::Part first) {
     }
     const Status processed = ProcessBatch(*current, train, next);
     if (!processed.ok()) return fail(processed);
-    --current->part->in_pipeline;
+    for (const Segment& segment : current->segments) --segment.part->in_pipeline;
     const Status reported = ReportDoneParts(&parts);
     if (!reported.ok()) return fail(reported);
     const Status read = fill();
@@ -390,7 +406,6 @@ Status Worker::DrainPushes() {
 }
 
 Status Worker::ProcessBatch(const Stage& stage, bool train, Stage* next) {
-  PartResult* result = &stage.part->result;
   const proto::JobConfig& config = po_->config();
   const LocalBatch& local = stage.batch;
   const PullResult& pulled = stage.pulled;
@@ -405,17 +420,39 @@ Status Worker::ProcessBatch(const Stage& stage, bool train, Stage* next) {
   BatchView view = local.View();
   if (!train) {
     model_->Compute(view, params_.View(), logits_, nullptr);
-    result->labels.insert(result->labels.end(), local.labels.begin(), local.labels.end());
-    result->logits.insert(result->logits.end(), logits_.begin(), logits_.end());
-    result->rows += local.rows();
+    size_t row = 0;
+    for (const Segment& segment : stage.segments) {
+      PartResult& result = segment.part->result;
+      result.labels.insert(result.labels.end(), local.labels.begin() + row,
+                           local.labels.begin() + row + segment.rows);
+      result.logits.insert(result.logits.end(), logits_.begin() + row,
+                           logits_.begin() + row + segment.rows);
+      result.rows += segment.rows;
+      row += segment.rows;
+    }
     if (next != nullptr) SendPull(next);
     return Status::OK();
   }
   grads_.Reset(local.keys.size(), params_.width, model_->DenseSize());
   GradView gv = grads_.View();
   double loss = model_->Compute(view, params_.View(), logits_, &gv);
-  result->rows += local.rows();
-  result->loss_sum += loss;
+  // Each part gets its rows' loss (the last part the rest of the batch's, so the sums agree).
+  double others = 0;
+  size_t row = 0;
+  for (size_t s = 0; s < stage.segments.size(); ++s) {
+    const Segment& segment = stage.segments[s];
+    double part_loss = 0;
+    if (s + 1 < stage.segments.size()) {
+      for (size_t r = row; r < row + segment.rows; ++r)
+        part_loss += model_math::LogLoss(logits_[r], local.labels[r]);
+      others += part_loss;
+    } else {
+      part_loss = loss - others;
+    }
+    segment.part->result.rows += segment.rows;
+    segment.part->result.loss_sum += part_loss;
+    row += segment.rows;
+  }
   rows_trained_ += local.rows();
   ++batches_trained_;
   loss_trained_.store(loss_trained_.load() + loss);  // only this thread writes it
@@ -438,7 +475,7 @@ Status Worker::ProcessBatch(const Stage& stage, bool train, Stage* next) {
     push_ts = kv_->Push(push);
   }
   pushes_.push_back(push_ts);
-  stage.part->last_push = push_ts;
+  for (const Segment& segment : stage.segments) segment.part->last_push = push_ts;
   while (pushes_.size() > static_cast<size_t>(std::max(0, config.max_delay()))) {
     FMPS_RETURN_IF_ERROR(kv_->Wait(pushes_.front()));
     pushes_.pop_front();

@@ -73,12 +73,17 @@ class Worker {
   // Reports the parts at the front of *parts whose minibatches are all computed and pushed, and
   // whose pushes the servers acknowledged (so "all parts done" means the model holds them).
   Status ReportDoneParts(std::deque<OpenPart>* parts);
+  // Rows of a minibatch read from one part.
+  struct Segment {
+    OpenPart* part;
+    size_t rows;
+  };
   // A minibatch on its way through the pipeline of ProcessParts.
   struct Stage {
     LocalBatch batch;
     PullResult pulled;
-    OpenPart* part = nullptr;  // the part it was read from
-    int64_t pull_ts = -1;      // its pull's timestamp; -1 before it is sent and once answered
+    std::vector<Segment> segments;  // the parts its rows came from, in order
+    int64_t pull_ts = -1;           // its pull's timestamp; -1 before it is sent and once answered
     uint64_t pushes_before_pull = 0;  // this worker's pushes sent before its pull
   };
   // Computes a minibatch from its pull's answer and pushes its gradients, with the pull of
