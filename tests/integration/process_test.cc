@@ -277,11 +277,12 @@ TEST(ProcessTest, JobSurvivesAWorkerKilledMidJob) {
   const std::string data = dir.File("train.txt");
   ASSERT_TRUE(testing::GenerateFile(data, 20000, 3));
   // Small synchronous batches and small parts make the job last long enough to kill a worker
-  // while it holds a part.
+  // while it holds a part, and 30 epochs (~6 s) long enough for the scheduler to notice even a
+  // worker killed between parts, holding none (10 epochs ended in 2 s, before the 3 s timeout).
   HandCluster cluster;
   cluster.Start(dir,
                 {"--data=" + data, "--num_servers=2", "--num_workers=2", "--heartbeat_timeout=3",
-                 "--batch_size=20", "--max_delay=0", "--part_mb=0.1", "--epochs=10"},
+                 "--batch_size=20", "--max_delay=0", "--part_mb=0.1", "--epochs=30"},
                 2, 2);
   Child& victim = cluster.children[3];
   // Kill shortly after the job started, while the victim holds a part.
@@ -304,7 +305,7 @@ TEST(ProcessTest, JobSurvivesAWorkerKilledMidJob) {
   EXPECT_EQ(*code, 0) << err;
   EXPECT_NE(err.find("declared dead"), std::string::npos) << "the kill went unnoticed:\n" << err;
   std::string json = LastLine(testing::ReadText(cluster.children[0].out_path));
-  EXPECT_GE(JsonNumber(json, "rows").value_or(-1), 10 * 20000) << json << "\n" << err;
+  EXPECT_GE(JsonNumber(json, "rows").value_or(-1), 30 * 20000) << json << "\n" << err;
   cluster.children[0].pid = -1;
 }
 
