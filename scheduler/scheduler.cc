@@ -459,23 +459,25 @@ Status Scheduler::HandleRequestPart(int worker) {
   return Send(worker, std::move(m));
 }
 
+WorkPool* Scheduler::PoolOfPass(int pass) {
+  if (pass >= 0) return phase_ == Phase::kTraining && pass == epoch_ ? &train_pool_ : nullptr;
+  return phase_ == Phase::kTesting ? &test_pool_ : nullptr;
+}
+
 void Scheduler::HandleReturnPart(int worker, const proto::Part& part) {
   // A worker asks for its next part before it needs it; after a failure it gives back one that
   // came too late to be read. Parts of another pass, or no longer this worker's (all of its parts
   // went back to the pool when a server died), are left alone.
-  const bool train = part.pass() >= 0;
-  WorkPool* pool = train && phase_ == Phase::kTraining && part.pass() == epoch_ ? &train_pool_
-                   : !train && phase_ == Phase::kTesting                        ? &test_pool_
-                                                                                : nullptr;
+  WorkPool* pool = PoolOfPass(part.pass());
   if (pool != nullptr && pool->ReturnPart(part.id(), worker))
     LOG(INFO) << Name(worker) << " gave back part " << part.id() << " unread";
 }
 
 Status Scheduler::HandlePartDone(int worker, const proto::PartDone& done) {
   const bool train = done.pass() >= 0;
-  if (train && (phase_ != Phase::kTraining || done.pass() != epoch_)) return Status::OK();
-  if (!train && phase_ != Phase::kTesting) return Status::OK();
-  WorkPool& pool = train ? train_pool_ : test_pool_;
+  WorkPool* found = PoolOfPass(done.pass());
+  if (found == nullptr) return Status::OK();  // a late report of a pass that is over
+  WorkPool& pool = *found;
   if (!pool.Done(done.id(), worker)) {
     LOG(WARNING) << "ignoring completion of part " << done.id() << " by " << Name(worker)
                  << ": it was not assigned to it";

@@ -79,6 +79,8 @@ class Scheduler {
   Status HandleRequestPart(int worker);
   Status HandlePartDone(int worker, const proto::PartDone& done);
   void HandleReturnPart(int worker, const proto::Part& part);
+  // The pool of pass `pass` (an epoch, or -1: the test pass) if it is the current one, else null.
+  WorkPool* PoolOfPass(int pass);
   Status HandleCheckpointDone(const proto::Checkpoint& ckpt);
   Status Tick();
   Status AdvanceIfPassDone();

@@ -111,9 +111,8 @@ Status Worker::Run() {
         status = answer.status();
         break;
       }
-      if (*answer == Answer::kFinished) break;
-      if (*answer == Answer::kWait) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (*answer != Answer::kPart) {  // kFinished ends the loop; kWait asks again shortly
+        if (*answer == Answer::kWait) std::this_thread::sleep_for(std::chrono::milliseconds(20));
         continue;
       }
     }
@@ -176,7 +175,10 @@ Result<Worker::Answer> Worker::AwaitPart(proto::Part* part) {
       return Status::Timeout("the scheduler did not answer a part request within " +
                              std::to_string(static_cast<int>(options_.control_timeout_s)) + " s");
     }
-    if (reply->meta.cmd() == proto::SHUTDOWN) return Answer::kFinished;
+    if (reply->meta.cmd() == proto::SHUTDOWN) {
+      finished_ = true;
+      return Answer::kFinished;
+    }
     if (reply->meta.cmd() != proto::ASSIGN_PART) continue;
     switch (reply->meta.part().kind()) {
       case proto::Part::FINISHED:
@@ -184,6 +186,7 @@ Result<Worker::Answer> Worker::AwaitPart(proto::Part* part) {
         while (auto m = NextControl(options_.control_timeout_s)) {
           if (m->meta.cmd() == proto::SHUTDOWN) break;
         }
+        finished_ = true;
         return Answer::kFinished;
       case proto::Part::WAIT:
         return Answer::kWait;
@@ -234,18 +237,7 @@ Status Worker::ProcessParts(proto::Part first) {
   std::deque<OpenPart> parts;
   auto open = [&](proto::Part part) -> Status {
     DataPart data{part.path(), part.begin(), part.end()};
-    ReaderOptions options = reader_options_;
-    if (options.format == DataFormat::kAuto && part.path() != "-") {
-      // Sniffed once per file, not per part of it.
-      if (part.path() != sniffed_path_) {
-        Result<DataFormat> format = SniffFormat(part.path());
-        if (!format.ok()) return format.status();
-        sniffed_path_ = part.path();
-        sniffed_format_ = *format;
-      }
-      options.format = sniffed_format_;
-    }
-    Result<std::unique_ptr<Reader>> reader = Reader::Open(data, options);
+    Result<std::unique_ptr<Reader>> reader = Reader::Open(data, reader_options_);
     if (!reader.ok()) return reader.status();
     parts.push_back(OpenPart{std::move(part), {}, std::move(reader.value())});
     return Status::OK();
@@ -288,7 +280,6 @@ Status Worker::ProcessParts(proto::Part first) {
       // No more of this pass now: the pipeline drains, and Run asks again (or starts the part of
       // the next pass).
       if (*answer == Answer::kPart) next_part_ = std::move(part);
-      finished_ = *answer == Answer::kFinished;
       more = false;
       return false;
     }

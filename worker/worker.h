@@ -112,10 +112,8 @@ class Worker {
   // Compute-thread state, reused across batches.
   Stage stages_[3];                       // computed, pulled ahead, next to pull (see ProcessParts)
   std::optional<proto::Part> next_part_;  // taken while ProcessParts ran, of another pass
-  bool finished_ = false;                 // the scheduler said the job is over
+  bool finished_ = false;                 // the scheduler said the job is over (set by AwaitPart)
   bool asked_ = false;                    // a part was asked for and the answer not yet read
-  std::string sniffed_path_;              // the last file whose format was sniffed (--format=auto)
-  DataFormat sniffed_format_ = DataFormat::kAuto;
   BatchParams params_;
   BatchGrads grads_;
   std::vector<float> packed_, logits_;
