@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# launch/k8s.sh and launch/k8s/ (Kubernetes), as far as a machine without a cluster can check them:
+#   1. the manifest is consistent: a headless Service named as the pods' subdomain selecting the
+#      Job's pods, an Indexed Job with completions = parallelism = 1 + S + W of its own args, the
+#      container command where the Dockerfile puts k8s.sh, FMPS_HOST = the pod IP, the port;
+#   2. the Dockerfile's runtime packages hold every shared library the fmps binary needs;
+#   3. five "pods" -- network namespaces on a bridge, each with the hosts file kubelet and the
+#      cluster DNS would give it (/etc/netns/NS/hosts) and the environment an Indexed Job sets
+#      (JOB_COMPLETION_INDEX, HOSTNAME) -- run launch/k8s.sh with the manifest's own args (data
+#      paths swapped for generated data): the servers and workers start first and wait for the
+#      scheduler's name to resolve; the job trains every row; a worker pod killed mid-job and
+#      started again (as restartPolicy OnFailure does) rejoins as the replacement; every pod exits 0;
+#   4. the entrypoint's errors: an index beyond the job's pods, a scheduler name that never resolves.
+# Usage: k8s_test.sh FMPS_BINARY. Part 3 needs root (exit 77 = skipped when not root, unless
+# FMPS_REQUIRE_NETNS=1); parts 1, 2, 4 need python3-yaml and dpkg.
+set -uo pipefail
+
+FMPS=$(readlink -f "${1:?usage: k8s_test.sh FMPS_BINARY}")
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+ENTRY=$REPO/launch/k8s.sh
+MANIFEST=$REPO/launch/k8s/fmps.yaml
+DOCKERFILE=$REPO/launch/k8s/Dockerfile
+ROWS=200000
+FAILED=0
+fail() { echo "FAIL: $*"; FAILED=1; }
+[ -x "$FMPS" ] || { echo "no fmps binary at $1"; exit 2; }
+python3 -c 'import yaml' 2>/dev/null || { echo "python3-yaml is missing (apt-get install python3-yaml)"; exit 1; }
+WORK=$(mktemp -d /tmp/fmps-k8s.XXXXXX)
+
+# --- 1. the manifest ---------------------------------------------------------------------------
+# Prints the container's args, one per line, after checking the manifest.
+ARGS=$(python3 - "$MANIFEST" "$DOCKERFILE" <<'PY'
+import re, sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+dockerfile = open(sys.argv[2]).read()
+errors = []
+def check(ok, what):
+    if not ok: errors.append(what)
+svc = [d for d in docs if d["kind"] == "Service"]
+job = [d for d in docs if d["kind"] == "Job"]
+check(len(svc) == 1 and len(job) == 1, "want one Service and one Job")
+svc, job = svc[0], job[0]
+name = job["metadata"]["name"]
+spec, pod = job["spec"], job["spec"]["template"]["spec"]
+c = pod["containers"][0]
+args = c["args"]
+flag = lambda f, d: int(next((a.split("=", 1)[1] for a in args if a.startswith(f + "=")), d))
+pods = 1 + flag("--num_servers", 2) + flag("--num_workers", 2)
+check(svc["spec"].get("clusterIP") == "None", "the Service is not headless")
+check(svc["metadata"]["name"] == pod.get("subdomain"), "the pods' subdomain is not the Service")
+check(svc["spec"].get("selector") == {"job-name": name}, "the Service does not select the Job's pods")
+check(spec.get("completionMode") == "Indexed", "the Job is not Indexed")
+check(spec.get("completions") == pods and spec.get("parallelism") == pods,
+      f"completions/parallelism {spec.get('completions')}/{spec.get('parallelism')}, the args need {pods}")
+check(pod.get("restartPolicy") == "OnFailure", "failed pods are not restarted in place")
+copied = re.search(r"^COPY launch/k8s.sh (\S+)", dockerfile, re.M)
+check(copied and c["command"] == [copied.group(1)], f"command {c['command']} is not where the Dockerfile puts k8s.sh")
+env = {e["name"]: e for e in c.get("env", [])}
+check(env.get("FMPS_HOST", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "status.podIP",
+      "FMPS_HOST is not the pod IP")
+ports = [p["containerPort"] for p in c.get("ports", [])]
+check(ports == [9000] and [p["port"] for p in svc["spec"]["ports"]] == [9000],
+      "the scheduler's port (k8s.sh default 9000) is not the container's and the Service's")
+if errors:
+    print("\n".join("manifest: " + e for e in errors), file=sys.stderr)
+    sys.exit(1)
+print("\n".join(args))
+PY
+) || fail "launch/k8s/fmps.yaml is inconsistent (above)"
+echo "manifest: $(wc -l <<<"$ARGS") args: $(tr "\n" " " <<<"$ARGS")"
+
+# --- 2. the image's runtime libraries ------------------------------------------------------------
+# debian:12-slim has libc6, libgcc-s1 and libstdc++6 (apt needs them); the rest must be installed.
+packages=$(sed -n '/^FROM debian:12-slim/,$p' "$DOCKERFILE" | tr -s ' \\\n' '\n' | grep -E '^lib|^zlib' | sort -u)
+for lib in $(readelf -d "$FMPS" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+  path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64|x86_64|64bit/ {print $NF; exit}')
+  [ -n "$path" ] || path=$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')
+  real=$(readlink -f "$path")
+  pkg=$(dpkg -S "$real" 2>/dev/null || dpkg -S "${real#/usr}" 2>/dev/null || dpkg -S "/usr$real" 2>/dev/null)
+  pkg=${pkg%%:*}
+  case $pkg in
+    libc6 | libgcc-s1 | libstdc++6) continue ;;
+  esac
+  grep -qx "$pkg" <<<"$packages" || fail "fmps needs $lib (package '$pkg'), which the Dockerfile does not install"
+done
+
+# --- 4. the entrypoint's errors (no root needed) ---------------------------------------------------
+out=$(JOB_COMPLETION_INDEX=5 HOSTNAME=fmps-5 FMPS="$FMPS" bash "$ENTRY" --num_servers=2 --num_workers=2 2>&1)
+[ $? = 2 ] && grep -q "completions and parallelism to 5" <<<"$out" ||
+  fail "index 5 of a 5-pod job: '$out'"
+out=$(JOB_COMPLETION_INDEX=3 HOSTNAME=fmps-3 FMPS="$FMPS" FMPS_DNS_WAIT=1 FMPS_HOST=127.0.0.1 \
+  FMPS_SCHEDULER_HOST=fmps-0.nosuch.invalid bash "$ENTRY" --num_servers=2 --num_workers=2 2>&1)
+[ $? = 2 ] && grep -q "fmps-0.nosuch.invalid did not resolve within 1 s" <<<"$out" ||
+  fail "a scheduler name that never resolves: '$out'"
+out=$(env -u JOB_COMPLETION_INDEX FMPS="$FMPS" bash "$ENTRY" 2>&1)
+[ $? != 0 ] && grep -q "Indexed Job" <<<"$out" || fail "no JOB_COMPLETION_INDEX: '$out'"
+
+# --- 3. five pods ----------------------------------------------------------------------------------
+[ -n "$ARGS" ] || { rm -rf "$WORK"; exit 1; }  # no job without the manifest's args
+if [ "$(id -u)" != 0 ] || ! ip netns add "fmpsk8s$$-probe" 2>/dev/null; then
+  rm -rf "$WORK"
+  [ $FAILED = 0 ] || exit 1
+  echo "SKIP part 3: needs root and network namespaces"
+  [ "${FMPS_REQUIRE_NETNS:-0}" = 1 ] && exit 1
+  exit 77
+fi
+ip netns del "fmpsk8s$$-probe"
+PFX="fmpsk8s$$"
+NET=10.67.0
+PODS=(0 1 2 3 4)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+  for p in "${PODS[@]}" hub; do
+    pids=$(ip netns pids "$PFX-$p" 2>/dev/null)
+    [ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+    ip netns del "$PFX-$p" 2>/dev/null
+    rm -rf "/etc/netns/$PFX-$p"
+  done
+  if [ $FAILED != 0 ]; then echo "logs in $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+ip netns add "$PFX-hub" && ip -n "$PFX-hub" link add br0 type bridge && ip -n "$PFX-hub" link set br0 up ||
+  { echo "FAIL: bridge"; exit 1; }
+for p in "${PODS[@]}"; do
+  ns=$PFX-$p
+  ip netns add "$ns"
+  ip -n "$ns" link add eth0 type veth peer name "v$p" netns "$PFX-hub"
+  ip -n "$ns" addr add "$NET.$((10 + p))/24" dev eth0
+  ip -n "$ns" link set eth0 up
+  ip -n "$ns" link set lo up
+  ip -n "$PFX-hub" link set "v$p" master br0
+  ip -n "$PFX-hub" link set "v$p" up
+  # What kubelet writes into a pod's /etc/hosts; the cluster DNS answers for the others' names.
+  mkdir -p "/etc/netns/$ns"
+  printf '127.0.0.1\tlocalhost\n%s\tfmps-%s.fmps.default.svc.cluster.local\tfmps-%s\n' \
+    "$NET.$((10 + p))" "$p" "$p" > "/etc/netns/$ns/hosts"
+done
+
+"$FMPS" gen --rows=$ROWS --seed=1 > "$WORK/train.txt" 2>/dev/null
+"$FMPS" gen --rows=20000 --seed=2 > "$WORK/test.txt" 2>/dev/null
+EPOCHS=12
+job_args=()
+while IFS= read -r a; do
+  case $a in
+    --data=*) a=--data=$WORK/train.txt ;;
+    --test=*) a=--test=$WORK/test.txt ;;
+    --model_dir=*) a=--model_dir=$WORK/model ;;
+    --epochs=*) a=--epochs=$EPOCHS ;;
+  esac
+  job_args+=("$a")
+done <<<"$ARGS"
+# A short heartbeat timeout, so that the killed worker is declared dead (and replaced) in seconds.
+job_args+=(--heartbeat_timeout=3 --part_mb=1 --progress_every=0.5)
+
+declare -A POD_PID
+start_pod() {  # INDEX [TAG]: runs launch/k8s.sh in pod INDEX as Kubernetes would
+  local p=$1 tag=${2:-}
+  ip netns exec "$PFX-$p" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin JOB_COMPLETION_INDEX="$p" \
+    HOSTNAME="fmps-$p" FMPS_HOST="$NET.$((10 + p))" FMPS="$FMPS" timeout -s KILL 120 \
+    bash "$ENTRY" "${job_args[@]}" > "$WORK/pod$p$tag.out" 2> "$WORK/pod$p$tag.log" &
+  POD_PID[$p$tag]=$!
+  PIDS+=($!)
+}
+for p in 1 2 3 4; do start_pod "$p"; done
+sleep 1.5
+for p in 1 2 3 4; do
+  kill -0 "${POD_PID[$p]}" 2>/dev/null || fail "pod $p did not wait for the scheduler's name: $(cat "$WORK/pod$p.log")"
+done
+# Pod 0 exists: its name resolves everywhere (appended in place: the bind-mounted file is the same).
+for p in "${PODS[@]}"; do
+  printf '%s\tfmps-0.fmps\n' "$NET.10" >> "/etc/netns/$PFX-$p/hosts"
+done
+start_pod 0
+
+# Once training is under way, kill worker pod 4 and start it again.
+for _ in $(seq 200); do
+  grep -q "rows [1-9]" "$WORK/pod0.log" 2>/dev/null && break
+  sleep 0.1
+done
+grep -q "rows [1-9]" "$WORK/pod0.log" || fail "no progress from the scheduler: $(tail -3 "$WORK/pod0.log")"
+pkill -KILL -f -- "--host=$NET.14" || fail "no process of worker pod 4 to kill"
+wait "${POD_PID[4]}" 2>/dev/null
+start_pod 4 b
+
+wait "${POD_PID[0]}"
+rc=$?
+json=$(tail -1 "$WORK/pod0.out")
+echo "scheduler pod: exit $rc: $json"
+[ $rc = 0 ] || fail "the scheduler pod exited $rc: $(tail -5 "$WORK/pod0.log")"
+rows=$(sed -n 's/.*"rows":\([0-9]*\).*/\1/p' <<<"$json")
+[ "$rows" = $((ROWS * EPOCHS)) ] || fail "the job trained '$rows' rows, not $ROWS x $EPOCHS"
+# AUC, not logloss: twelve epochs of 200k rows overfit (the logloss rises), the ranking holds.
+auc=$(sed -n 's/.*"test_auc":\([0-9.]*\).*/\1/p' <<<"$json")
+awk -v a="$auc" 'BEGIN { exit !(a > 0.65) }' || fail "test AUC '$auc': the model did not learn"
+for p in 1 2 3 4b; do
+  wait "${POD_PID[$p]}"
+  prc=$?
+  [ $prc = 0 ] || fail "pod $p exited $prc: $(tail -3 "$WORK/pod$p.log")"
+done
+for p in 1 2; do grep -q "fmps k8s: server (pod $p" "$WORK/pod$p.log" || fail "pod $p is not a server"; done
+for p in 3 4b; do grep -q "fmps k8s: worker (pod ${p%b}" "$WORK/pod$p.log" || fail "pod $p is not a worker"; done
+grep -q "declared dead" "$WORK/pod0.log" || fail "the scheduler did not notice the killed worker"
+grep -q "replaces worker" "$WORK/pod0.log" ||
+  fail "the restarted worker pod did not rejoin: $(grep -i "worker" "$WORK/pod0.log" | tail -3)"
+ls "$WORK/model" | grep -q "^MANIFEST-" || fail "no checkpoint in --model_dir $WORK/model"
+[ $FAILED = 0 ] && echo "PASS: Kubernetes entrypoint and manifest"
+exit $FAILED
