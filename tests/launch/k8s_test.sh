@@ -72,7 +72,8 @@ echo "manifest: $(wc -l <<<"$ARGS") args: $(tr "\n" " " <<<"$ARGS")"
 
 # --- 2. the image's runtime libraries ------------------------------------------------------------
 # debian:12-slim has libc6, libgcc-s1 and libstdc++6 (apt needs them); the rest must be installed.
-packages=$(sed -n '/^FROM debian:12-slim/,$p' "$DOCKERFILE" | tr -s ' \\\n' '\n' | grep -E '^lib|^zlib' | sort -u)
+packages=$(sed -n 's/^ARG RUNTIME_PACKAGES="\(.*\)"/\1/p' "$DOCKERFILE" | tr ' ' '\n')
+[ -n "$packages" ] || fail "no ARG RUNTIME_PACKAGES=\"...\" in $DOCKERFILE"
 for lib in $(readelf -d "$FMPS" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
   path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64|x86_64|64bit/ {print $NF; exit}')
   [ -n "$path" ] || path=$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')
