@@ -156,7 +156,8 @@ int main(int argc, char** argv) {
   std::mt19937_64 rng(2);
   const std::string body = MakeBody(&rng);
   RankRequest req;
-  Status st = ParseRankRequest(body, kFields, snapshot->hash_seed(), &req);
+  const RankRequestOptions request_options = RequestOptionsFor(*snapshot);
+  Status st = ParseRankRequest(body, request_options, &req);
   if (!st.ok()) {
     std::fprintf(stderr, "%s\n", st.ToString().c_str());
     return 1;
@@ -172,8 +173,8 @@ int main(int argc, char** argv) {
   const double us_generic =
       MicrosPerCall(seconds, [&] { (void)generic.Score(req.Context(), req.candidates, &b); });
   const double us_naive = MicrosPerCall(seconds, [&] { naive.Score(req, &c); });
-  const double us_parse = MicrosPerCall(
-      seconds / 2, [&] { (void)ParseRankRequest(body, kFields, snapshot->hash_seed(), &req); });
+  const double us_parse =
+      MicrosPerCall(seconds / 2, [&] { (void)ParseRankRequest(body, request_options, &req); });
   double max_diff = 0;
   for (size_t i = 0; i < a.size(); ++i)
     max_diff = std::max({max_diff, double(std::abs(a[i] - b[i])), double(std::abs(a[i] - c[i]))});

@@ -19,6 +19,10 @@ using model_math::FinishRow;
 // this kernel was 14% of the P1 job's CPU, about 10 ns per entry.
 using Float8 = float __attribute__((vector_size(32)));
 
+// Without AVX (FMPS_NATIVE=OFF, the portable build) GCC notes at every use that passing a 32-byte
+// vector by value has a different ABI than with AVX; Float8 never leaves this file (its functions
+// are local and inlined), so no call crosses code built with other flags. Silenced for the file.
+#pragma GCC diagnostic ignored "-Wpsabi"
 inline Float8 Load8(const float* p) {
   Float8 v;
   std::memcpy(&v, p, sizeof v);

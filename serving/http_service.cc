@@ -315,8 +315,7 @@ http::response<http::string_body> HttpService::Impl::Rank(
   thread_local RankRequest parsed;
   thread_local std::vector<float> probs;
   const ModelSnapshot& s = ranker_.snapshot();
-  Status st =
-      ParseRankRequest(req.body(), s.num_fields(), s.hash_seed(), &parsed, options_.max_candidates);
+  Status st = ParseRankRequest(req.body(), RequestOptionsFor(s, options_.max_candidates), &parsed);
   if (st.ok()) st = ranker_.Score(parsed.Context(), parsed.candidates, &probs);
   if (!st.ok()) {
     return Reply(http::status::bad_request, req.version(), req.keep_alive(), st.message() + "\n");

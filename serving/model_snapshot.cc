@@ -21,6 +21,8 @@ Status ModelSnapshot::Init(const proto::JobConfig& config) {
   Result<ReaderOptions> reader = ReaderOptionsFromConfig(config);
   // A model trained on a format this build does not know still serves: only the seed matters.
   hash_seed_ = reader.ok() ? reader->hash_seed : 0;
+  format_ =
+      reader.ok() && reader->format != DataFormat::kAuto ? reader->format : DataFormat::kLibffm;
   return Status::OK();
 }
 

@@ -18,6 +18,7 @@
 #include "ps/base/keys.h"
 #include "ps/base/status.h"
 #include "ps/store/store.h"
+#include "worker/reader.h"
 
 namespace fmps {
 
@@ -55,6 +56,9 @@ class ModelSnapshot {
   int width() const { return width_; }  // the model's EmbeddingWidth()
   int num_fields() const { return config_.num_fields(); }
   uint64_t hash_seed() const { return hash_seed_; }  // seed the training readers hashed with
+  // The training data's format (how the readers made keys); kLibffm for an unknown or unresolved
+  // one, whose readers hash every field's text as libffm's does.
+  DataFormat format() const { return format_; }
   std::span<const float> dense() const { return dense_; }
   size_t num_keys() const { return keys_.size(); }
 
@@ -115,6 +119,7 @@ class ModelSnapshot {
   int64_t version_ = 0;
   int width_ = 0;
   uint64_t hash_seed_ = 0;
+  DataFormat format_ = DataFormat::kLibffm;
   std::vector<float> dense_;
   // Rows in insertion order; the open-addressing index maps Mix64(key) to a row.
   std::vector<uint64_t> keys_;

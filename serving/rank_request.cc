@@ -39,9 +39,12 @@ void AppendLibffmToken(std::string_view token, std::string* line) {
   }
 }
 
-// One line -> one row of *batch, through the libffm reader's parser with a dummy label.
-Status ParseLine(std::string_view line, size_t line_no, int num_fields, uint64_t hash_seed,
+// One line -> one row of *batch: the syntax through the libffm reader's parser with a dummy label,
+// then (for formats whose readers do not hash every field as text) the keys from FieldKey.
+Status ParseLine(std::string_view line, size_t line_no, const RankRequestOptions& options,
                  std::vector<std::string_view>* tokens, std::string* scratch, Minibatch* batch) {
+  const int num_fields = options.num_fields;
+  const uint64_t hash_seed = options.hash_seed;
   Tokens(line, tokens);
   scratch->assign("0");
   for (std::string_view token : *tokens) AppendLibffmToken(token, scratch);
@@ -72,13 +75,41 @@ Status ParseLine(std::string_view line, size_t line_no, int num_fields, uint64_t
           std::to_string(num_fields) + " of the model");
     }
   }
+  if (options.format != DataFormat::kCriteo && options.format != DataFormat::kAvazu) {
+    return Status::OK();  // their readers hash every field's text, as ParseLibffmLine just did
+  }
+  for (size_t i = 0; i < tokens->size(); ++i) {
+    const std::string_view token = (*tokens)[i];
+    const size_t c1 = token.find(':');  // the syntax is checked: field:feature[:value]
+    const size_t c2 = token.find(':', c1 + 1);
+    const std::string_view feature =
+        token.substr(c1 + 1, c2 == std::string_view::npos ? std::string_view::npos : c2 - c1 - 1);
+    uint64_t& key = batch->keys[first + i];
+    Result<uint64_t> made = FieldKey(options.format, KeyField(key), feature, hash_seed);
+    if (!made.ok()) {
+      return Status::InvalidArgument("line " + std::to_string(line_no) + ", token " +
+                                     std::to_string(i + 1) + " " + Quote(token) + ": " +
+                                     made.status().message());
+    }
+    key = made.value();
+  }
   return Status::OK();
 }
 
 }  // namespace
 
-Status ParseRankRequest(std::string_view body, int num_fields, uint64_t hash_seed, RankRequest* out,
-                        size_t max_candidates) {
+RankRequestOptions RequestOptionsFor(const ModelSnapshot& snapshot, size_t max_candidates) {
+  RankRequestOptions o;
+  o.num_fields = snapshot.num_fields();
+  o.hash_seed = snapshot.hash_seed();
+  o.format = snapshot.format();
+  o.max_candidates = max_candidates;
+  return o;
+}
+
+Status ParseRankRequest(std::string_view body, const RankRequestOptions& options,
+                        RankRequest* out) {
+  const size_t max_candidates = options.max_candidates;
   out->context.Clear();
   out->candidates.Clear();
   if (body.empty()) {
@@ -97,8 +128,8 @@ Status ParseRankRequest(std::string_view body, int num_fields, uint64_t hash_see
                                      std::to_string(max_candidates) + " candidates");
     }
     Minibatch* target = line_no == 1 ? &out->context : &out->candidates;
-    FMPS_RETURN_IF_ERROR(ParseLine(body.substr(pos, end - pos), line_no, num_fields, hash_seed,
-                                   &tokens, &scratch, target));
+    FMPS_RETURN_IF_ERROR(
+        ParseLine(body.substr(pos, end - pos), line_no, options, &tokens, &scratch, target));
     pos = end + 1;
   }
   return Status::OK();

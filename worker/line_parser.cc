@@ -30,12 +30,6 @@ const std::array<int16_t, kBucketTableSize>& BucketTable() {
   return table;
 }
 
-bool ParseInt(std::string_view s, int64_t* out) {
-  if (s.empty()) return false;
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return ec == std::errc() && ptr == s.data() + s.size();
-}
-
 bool ParseFloat(std::string_view s, float* out) {
   if (!s.empty() && s[0] == '+') s.remove_prefix(1);
   if (s.empty()) return false;
@@ -151,6 +145,12 @@ inline bool NextToken(std::string_view* rest, std::string_view* token) {
 
 }  // namespace
 
+bool ParseInt(std::string_view s, int64_t* out) {
+  if (s.empty()) return false;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && ptr == s.data() + s.size();
+}
+
 int64_t CriteoBucket(int64_t x) {
   if (x >= 0 && x < kBucketTableSize) return BucketTable()[x];
   if (x <= 2) return x;
@@ -201,9 +201,9 @@ bool ParseCriteoLine(std::string_view line, uint64_t seed, Minibatch* batch, std
         *error = "bad integer " + Quote(column) + " in column " + std::to_string(col + 1);
         return false;
       }
-      batch->keys.push_back(MakeKey(field, HashInt(static_cast<uint64_t>(CriteoBucket(x)), seed)));
+      batch->keys.push_back(CriteoIntegerKey(field, x, seed));
     } else {
-      batch->keys.push_back(MakeKey(field, HashToken(column, seed)));
+      batch->keys.push_back(TokenKey(field, column, seed));
     }
     batch->values.push_back(1.0f);
   }
@@ -241,14 +241,13 @@ bool ParseAvazuLine(std::string_view line, uint64_t seed, Minibatch* batch, std:
     *error = "hour must be YYMMDDHH, got " + Quote(column);
     return false;
   }
-  batch->keys.push_back(MakeKey(0, HashInt(static_cast<uint64_t>(hh), seed)));
-  batch->keys.push_back(
-      MakeKey(1, HashInt(static_cast<uint64_t>(DayOfWeek(2000 + yy, mm, dd)), seed)));
+  batch->keys.push_back(IntegerKey(0, hh, seed));
+  batch->keys.push_back(IntegerKey(1, DayOfWeek(2000 + yy, mm, dd), seed));
   batch->values.push_back(1.0f);
   batch->values.push_back(1.0f);
   for (uint32_t field = 2; NextColumn(&rest, &more, ',', &column); ++field) {
     if (column.empty()) continue;
-    batch->keys.push_back(MakeKey(field, HashToken(column, seed)));
+    batch->keys.push_back(TokenKey(field, column, seed));
     batch->values.push_back(1.0f);
   }
   FinishRow(label, batch);
@@ -292,8 +291,8 @@ bool ParseLibffmLine(std::string_view line, uint64_t seed, Minibatch* batch, std
       *error = "bad value in " + Quote(token);
       return false;
     }
-    batch->keys.push_back(MakeKey(static_cast<uint32_t>(field),
-                                  HashToken(std::string_view(c1 + 1, c2 - (c1 + 1)), seed)));
+    batch->keys.push_back(
+        TokenKey(static_cast<uint32_t>(field), std::string_view(c1 + 1, c2 - (c1 + 1)), seed));
     batch->values.push_back(value);
   }
   FinishRow(label, batch);
@@ -332,7 +331,7 @@ bool ParseLibsvmLine(std::string_view line, uint64_t seed, Minibatch* batch, std
       *error = "bad value in " + Quote(token);
       return false;
     }
-    batch->keys.push_back(MakeKey(position, HashToken(std::string_view(p, colon - p), seed)));
+    batch->keys.push_back(TokenKey(position, std::string_view(p, colon - p), seed));
     batch->values.push_back(value);
     ++position;
   }

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "ps/base/keys.h"
 #include "worker/minibatch.h"
 
 namespace fmps {
@@ -22,6 +23,25 @@ int64_t CriteoBucket(int64_t x);
 
 // Day of the week of a Gregorian date, 0 = Sunday .. 6 = Saturday.
 int DayOfWeek(int year, int month, int day);
+
+// The keys the parsers make, one field at a time; whatever else makes keys for a trained model (the
+// ranking service's field:text tokens, FieldKey in reader.h) goes through these, so a feature
+// hashes exactly as in training.
+// A Criteo integer column (fields 0..12): its bucket, hashed as an integer.
+inline uint64_t CriteoIntegerKey(uint32_t field, int64_t x, uint64_t seed) {
+  return MakeKey(field, HashInt(static_cast<uint64_t>(CriteoBucket(x)), seed));
+}
+// An integer feature (Avazu's hour of the day and day of the week).
+inline uint64_t IntegerKey(uint32_t field, int64_t x, uint64_t seed) {
+  return MakeKey(field, HashInt(static_cast<uint64_t>(x), seed));
+}
+// A categorical feature: its text (every other field of every format).
+inline uint64_t TokenKey(uint32_t field, std::string_view text, uint64_t seed) {
+  return MakeKey(field, HashToken(text, seed));
+}
+
+// A decimal integer, all of s (an optional '-', then digits); false otherwise or on overflow.
+bool ParseInt(std::string_view s, int64_t* out);
 
 // Each returns true and appends a row, or returns false with the reason in *error.
 bool ParseCriteoLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error);

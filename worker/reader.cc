@@ -284,6 +284,29 @@ int FormatNumFields(DataFormat format) {
   }
 }
 
+Result<uint64_t> FieldKey(DataFormat format, uint32_t field, std::string_view text, uint64_t seed) {
+  int64_t x = 0;
+  if (format == DataFormat::kCriteo && field < 13) {
+    if (!ParseInt(text, &x)) {
+      return Status::InvalidArgument("Criteo field " + std::to_string(field) + " (column I" +
+                                     std::to_string(field + 1) + ") takes an integer, got '" +
+                                     std::string(text) + "'");
+    }
+    return CriteoIntegerKey(field, x, seed);
+  }
+  if (format == DataFormat::kAvazu && field < 2) {
+    const int64_t limit = field == 0 ? 23 : 6;
+    if (!ParseInt(text, &x) || x < 0 || x > limit) {
+      return Status::InvalidArgument(std::string("Avazu field ") +
+                                     (field == 0 ? "0 (hour of the day) takes 0..23"
+                                                 : "1 (day of the week, 0 = Sunday) takes 0..6") +
+                                     ", got '" + std::string(text) + "'");
+    }
+    return IntegerKey(field, x, seed);
+  }
+  return TokenKey(field, text, seed);
+}
+
 Result<std::unique_ptr<Reader>> Reader::Open(const DataPart& part, const ReaderOptions& options) {
   const bool whole = part.begin == 0 && part.end == kWholeFile;
   if (part.path == "-" && !whole) {

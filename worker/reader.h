@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "ps/base/status.h"
 #include "worker/minibatch.h"
@@ -26,6 +27,13 @@ const char* DataFormatName(DataFormat format);
 // Number of fields a format produces (Criteo 39; Avazu 23: hour-of-day, day-of-week and the 21
 // categorical columns; libffm/libsvm: 0 = unknown, fields come from the data).
 int FormatNumFields(DataFormat format);
+
+// The key the reader of `format` makes for `text`, one field's raw value (a ranking request's
+// field:text token): Criteo's integer columns (fields 0..12) bucketed, Avazu's hour of the day
+// (field 0, 0..23) and day of the week (field 1, 0 = Sunday .. 6) as integers, every other field of
+// every format as its text. InvalidArgument, saying what the field takes, for text the reader
+// would not have produced there (a Criteo integer field that is not an integer, an hour of 24).
+Result<uint64_t> FieldKey(DataFormat format, uint32_t field, std::string_view text, uint64_t seed);
 
 constexpr uint64_t kWholeFile = UINT64_MAX;
 

@@ -29,8 +29,9 @@ mirror=${mirror:-http://deb.debian.org/debian}
 
 ROOT=$(mktemp -d /tmp/fmps-image.XXXXXX)
 cleanup() {
-  umount "$ROOT/proc" "$ROOT/dev" 2>/dev/null
-  rm -rf "$ROOT"
+  umount "$ROOT/proc" 2>/dev/null
+  # --one-file-system: were the unmount to fail, rm must not descend into the mounted /proc.
+  rm -rf --one-file-system "$ROOT"
 }
 trap cleanup EXIT
 debootstrap --variant=minbase bookworm "$ROOT" "$mirror" > "$ROOT.log" 2>&1 ||
@@ -43,7 +44,9 @@ chroot "$ROOT" bash -c "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-
 mkdir -p "$ROOT$(dirname "$dest_fmps")" "$ROOT$(dirname "$dest_entry")"
 cp "$FMPS" "$ROOT$dest_fmps"
 cp "$REPO/launch/k8s.sh" "$ROOT$dest_entry"
-mount --bind /proc "$ROOT/proc" && mount --bind /dev "$ROOT/dev" || { echo "FAIL: bind mounts"; exit 1; }
+# A proc of its own (fmps reads /proc/self); debootstrap made the device nodes of its /dev.
+mount -t proc proc "$ROOT/proc" || { echo "FAIL: mounting proc in $ROOT"; exit 1; }
+[ -c "$ROOT/dev/null" ] || { echo "FAIL: no /dev/null in the debootstrapped root"; exit 1; }
 
 FAILED=0
 fail() { echo "FAIL: $*"; FAILED=1; }

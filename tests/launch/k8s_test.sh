@@ -119,7 +119,14 @@ cleanup() {
     ip netns del "$PFX-$p" 2>/dev/null
     rm -rf "/etc/netns/$PFX-$p"
   done
-  if [ $FAILED != 0 ]; then echo "logs in $WORK"; else rm -rf "$WORK"; fi
+  if [ $FAILED != 0 ]; then
+    for f in "$WORK"/pod*.log; do
+      [ -f "$f" ] && { echo "--- $f (last lines)"; tail -4 "$f"; }
+    done
+    echo "logs in $WORK"
+  else
+    rm -rf "$WORK"
+  fi
 }
 trap cleanup EXIT
 

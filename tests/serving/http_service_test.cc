@@ -81,7 +81,7 @@ std::string RandomBody(std::mt19937_64* rng, int candidates) {
 std::string Expected(const Ranker& ranker, const std::string& body) {
   RankRequest req;
   const ModelSnapshot& s = ranker.snapshot();
-  EXPECT_TRUE(ParseRankRequest(body, s.num_fields(), s.hash_seed(), &req).ok());
+  EXPECT_TRUE(ParseRankRequest(body, RequestOptionsFor(s), &req).ok());
   std::vector<float> probs;
   EXPECT_TRUE(ranker.Score(req.Context(), req.candidates, &probs).ok());
   std::string out;

@@ -18,6 +18,37 @@ using testing::RandomSnapshot;
 using testing::ReferenceScore;
 using testing::TestConfig;
 
+RankRequestOptions Fields(int num_fields, uint64_t seed = 0,
+                          DataFormat format = DataFormat::kLibffm) {
+  RankRequestOptions o;
+  o.num_fields = num_fields;
+  o.hash_seed = seed;
+  o.format = format;
+  return o;
+}
+
+// The request line a client writes for a training line: one field:text token per non-empty column.
+std::string TokensOf(const std::vector<std::string>& columns_by_field) {
+  std::string line;
+  for (size_t f = 0; f < columns_by_field.size(); ++f) {
+    if (columns_by_field[f].empty()) continue;
+    line += std::to_string(f) + ":" + columns_by_field[f] + " ";
+  }
+  return line;
+}
+
+std::vector<std::string> Split(const std::string& line, char sep) {
+  std::vector<std::string> out(1);
+  for (char c : line) {
+    if (c == sep) {
+      out.emplace_back();
+    } else {
+      out.back().push_back(c);
+    }
+  }
+  return out;
+}
+
 struct Case {
   std::string model;
   int k;
@@ -96,7 +127,7 @@ TEST(RankerTest, RefusesFieldsBeyondTheModel) {
 
 TEST(RankRequestTest, MakesKeysAsTheLibffmReader) {
   RankRequest req;
-  ASSERT_TRUE(ParseRankRequest("0:a 1:b:2.5\n2:c\n\n 3:d:1  2:e \n", 4, 9, &req).ok());
+  ASSERT_TRUE(ParseRankRequest("0:a 1:b:2.5\n2:c\n\n 3:d:1  2:e \n", Fields(4, 9), &req).ok());
   ASSERT_EQ(req.context.keys.size(), 2u);
   EXPECT_EQ(req.context.keys[0], MakeKey(0, HashToken("a", 9)));
   EXPECT_EQ(req.context.values[1], 2.5f);
@@ -108,6 +139,67 @@ TEST(RankRequestTest, MakesKeysAsTheLibffmReader) {
   ASSERT_TRUE(ParseLibffmLine("1 3:d:1 2:e:1", 9, &reader, &error)) << error;
   EXPECT_EQ(std::vector<uint64_t>(req.candidates.keys.begin() + 1, req.candidates.keys.end()),
             reader.keys);
+}
+
+// A context written from a Criteo or Avazu training line gets the keys that line's reader made:
+// integer columns bucketed (Criteo) or taken as integers (Avazu's hour and weekday), not hashed as
+// text; with libffm's hashing the integer fields would miss every trained key.
+TEST(RankRequestTest, MakesKeysAsTheTrainingReaderOfEveryFormat) {
+  constexpr uint64_t kSeed = 7;
+  // Criteo: label, I1..I13 (negative, 0..2 kept, larger bucketed, empty), C1..C26.
+  const std::string criteo =
+      "1\t5\t-1\t0\t\t123456\t2\t3\t1\t40\t\t7\t1000\t99\t"
+      "68fd1e64\t80e26c9b\tfb936136\t7b4723c4\t25c83c98\t7e0ccccf\tde7995b8\t1f89b562\ta73ee510\t"
+      "a8cd5504\tb2cb9c98\t37c9c164\t2824a5f6\t1adce6ef\t8ba8b39a\t891b62e7\te5ba7672\tf54016b9\t"
+      "21ddcdc9\tb1252a9d\t07b5194c\t\t3a171ecb\tc5c50484\te8b83407\t9727dd16";
+  std::vector<std::string> columns = Split(criteo, '\t');
+  ASSERT_EQ(columns.size(), size_t(kCriteoColumns));
+  columns.erase(columns.begin());  // the label
+  Minibatch trained;
+  std::string error;
+  ASSERT_TRUE(ParseCriteoLine(criteo, kSeed, &trained, &error)) << error;
+  RankRequest req;
+  ASSERT_TRUE(
+      ParseRankRequest(TokensOf(columns), Fields(39, kSeed, DataFormat::kCriteo), &req).ok());
+  EXPECT_EQ(req.context.keys, trained.keys);
+  EXPECT_EQ(req.context.values, trained.values);
+  RankRequest as_text;
+  ASSERT_TRUE(ParseRankRequest(TokensOf(columns), Fields(39, kSeed), &as_text).ok());
+  EXPECT_NE(as_text.context.keys[0], trained.keys[0]) << "integer fields hash as text";
+  EXPECT_EQ(as_text.context.keys.back(), trained.keys.back()) << "categorical fields do not";
+
+  // Avazu: id, click, hour (YYMMDDHH), 21 categorical columns; fields 0 and 1 are the hour of the
+  // day and the weekday the reader derives from the hour column.
+  const std::string avazu =
+      "1000009418151094273,0,14102113,1005,0,1fbe01fe,f3845767,28905ebd,ecad2386,7801e8d9,"
+      "07d7df22,a99f214a,ddd2926e,44956a24,1,2,15706,320,50,1722,0,35,-1,79";
+  std::vector<std::string> avazu_columns = Split(avazu, ',');
+  ASSERT_EQ(avazu_columns.size(), size_t(kAvazuColumns));
+  std::vector<std::string> by_field = {"13", std::to_string(DayOfWeek(2014, 10, 21))};
+  by_field.insert(by_field.end(), avazu_columns.begin() + 3, avazu_columns.end());
+  Minibatch avazu_trained;
+  ASSERT_TRUE(ParseAvazuLine(avazu, kSeed, &avazu_trained, &error)) << error;
+  ASSERT_TRUE(
+      ParseRankRequest(TokensOf(by_field), Fields(kAvazuFields, kSeed, DataFormat::kAvazu), &req)
+          .ok());
+  EXPECT_EQ(req.context.keys, avazu_trained.keys);
+}
+
+TEST(RankRequestTest, RefusesValuesTheTrainingFormatNeverHad) {
+  RankRequest req;
+  Status st = ParseRankRequest("0:5 1:abc\n", Fields(39, 0, DataFormat::kCriteo), &req);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("line 1, token 2 '1:abc': Criteo field 1 (column I2) takes an "
+                              "integer, got 'abc'"),
+            std::string::npos)
+      << st.message();
+  EXPECT_TRUE(ParseRankRequest("13:abc\n", Fields(39, 0, DataFormat::kCriteo), &req).ok());
+  st = ParseRankRequest("2:x\n0:24\n", Fields(23, 0, DataFormat::kAvazu), &req);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(
+      st.message().find("line 2, token 1 '0:24': Avazu field 0 (hour of the day) takes 0..23"),
+      std::string::npos)
+      << st.message();
 }
 
 TEST(RankRequestTest, NamesTheLineAndTokenOfBadInput) {
@@ -125,7 +217,7 @@ TEST(RankRequestTest, NamesTheLineAndTokenOfBadInput) {
            {"0:a\n300:b\n", "line 2, token 1 '300:b'"},
            {"0:a\n:b\n", "line 2, token 1 ':b'"},
        }) {
-    Status st = ParseRankRequest(bad.body, 4, 0, &req);
+    Status st = ParseRankRequest(bad.body, Fields(4), &req);
     ASSERT_FALSE(st.ok()) << bad.body;
     EXPECT_NE(st.message().find(bad.expect), std::string::npos)
         << "body " << bad.body << ": " << st.message();
@@ -161,7 +253,7 @@ TEST(RankRequestTest, RandomBodiesParseOrFailCleanly) {
       }
     }
     RankRequest req;
-    Status st = ParseRankRequest(body, 12, 0, &req);
+    Status st = ParseRankRequest(body, Fields(12), &req);
     if (!st.ok()) {
       EXPECT_FALSE(st.message().empty());
       continue;

@@ -170,5 +170,114 @@ TEST(ServeProcessTest, ServeAnswersAsPredict) {
   std::filesystem::remove_all(dir, ec);
 }
 
+// A model trained on Criteo rows (integer columns bucketed by the reader) serves requests that name
+// raw column values: field:value for I1..I13 and field:text for C1..C26, as in the training file.
+// One context (the integer columns and C1..C10 of one row) with the item columns (C11..C26) of 40
+// rows as candidates scores as `fmps predict` scores the 40 rows put together.
+TEST(ServeProcessTest, ServesCriteoModelsFromRawColumns) {
+  char tmpl[] = "/tmp/fmps_serve_criteo.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const std::string binary = FMPS_BINARY;
+  ASSERT_EQ(testing::Run("/bin/sh",
+                         {"-c", binary + " gen --rows=30000 --seed=3 > " + dir + "/train && " +
+                                    binary + " gen --rows=40 --seed=4 > " + dir + "/items"},
+                         dir, 60)
+                .exit_code,
+            0);
+  const std::string model_dir = dir + "/model";
+  testing::RunResult trained =
+      testing::Run(binary,
+                   {"train", "--data=" + dir + "/train", "--format=criteo", "--model=fm", "--k=4",
+                    "--epochs=1", "--inprocess", "--model_dir=" + model_dir},
+                   dir, 120);
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+
+  constexpr int kContextFields = 23;  // I1..I13, C1..C10
+  auto columns = [](const std::string& line) {
+    std::vector<std::string> out(1);
+    for (char c : line) {
+      if (c == '\t') {
+        out.emplace_back();
+      } else {
+        out.back().push_back(c);
+      }
+    }
+    return out;  // out[0] is the label, out[1 + f] field f
+  };
+  std::vector<std::vector<std::string>> items;
+  {
+    std::ifstream in(dir + "/items");
+    for (std::string line; std::getline(in, line);) items.push_back(columns(line));
+  }
+  ASSERT_EQ(items.size(), 40u);
+  ASSERT_EQ(items[0].size(), 40u);
+  auto tokens = [](const std::vector<std::string>& row, int from, int to) {
+    std::string out;
+    for (int f = from; f < to; ++f) {
+      if (!row[1 + f].empty()) out += std::to_string(f) + ":" + row[1 + f] + " ";
+    }
+    return out;
+  };
+  const std::vector<std::string>& context = items[0];
+  std::string body = tokens(context, 0, kContextFields) + "\n";
+  {
+    std::ofstream rows(dir + "/rows");
+    for (const auto& item : items) {
+      body += tokens(item, kContextFields, 39) + "\n";
+      rows << "0";
+      for (int f = 0; f < 39; ++f) rows << '\t' << (f < kContextFields ? context : item)[1 + f];
+      rows << '\n';
+    }
+  }
+  testing::RunResult predicted =
+      testing::Run(binary,
+                   {"predict", "--model_dir=" + model_dir, "--data=" + dir + "/rows",
+                    "--format=criteo", "--out=" + dir + "/probs"},
+                   dir, 60);
+  ASSERT_EQ(predicted.exit_code, 0) << predicted.err;
+  std::vector<double> want;
+  {
+    std::ifstream in(dir + "/probs");
+    for (std::string line; std::getline(in, line);) want.push_back(std::stod(line));
+  }
+  ASSERT_EQ(want.size(), 40u);
+
+  const int port = testing::FreePort();
+  testing::Child serve = testing::Spawn(
+      binary, {"serve", "--model_dir=" + model_dir, "--listen=127.0.0.1:" + std::to_string(port)},
+      dir + "/serve.out", dir + "/serve.err");
+  std::optional<http::response<http::string_body>> health;
+  for (int i = 0; i < 300 && !(health = Request(port, http::verb::get, "/healthz", "")); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(health.has_value()) << testing::ReadText(dir + "/serve.err");
+  auto res = Request(port, http::verb::post, "/rank", body);
+  ASSERT_TRUE(res.has_value());
+  ASSERT_EQ(res->result(), http::status::ok) << res->body();
+  std::istringstream lines(res->body());
+  std::string line;
+  double lo = 1, hi = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_TRUE(std::getline(lines, line)) << "only " << i << " answers";
+    const double got = std::stod(line);
+    EXPECT_NEAR(got, want[i], 1e-5 * want[i]) << "candidate " << i;
+    lo = std::min(lo, got);
+    hi = std::max(hi, got);
+  }
+  EXPECT_GT(hi - lo, 0.05) << "the trained model scores every candidate alike";
+  // An integer column with text is refused, naming the token.
+  auto bad = Request(port, http::verb::post, "/rank", "0:5 1:abc\n13:x\n");
+  ASSERT_TRUE(bad.has_value());
+  EXPECT_EQ(bad->result(), http::status::bad_request);
+  EXPECT_NE(bad->body().find("token 2 '1:abc': Criteo field 1"), std::string::npos) << bad->body();
+
+  ::kill(serve.pid, SIGTERM);
+  EXPECT_EQ(testing::Wait(serve, 30), std::optional<int>(0))
+      << testing::ReadText(dir + "/serve.err");
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
 }  // namespace
 }  // namespace fmps
