@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -24,6 +25,7 @@
 #include "models/model.h"
 #include "ps/base/env.h"
 #include "ps/base/keys.h"
+#include "ps/checkpoint.h"
 #include "ps/server.h"
 #include "scheduler/scheduler.h"
 #include "serving/http_service.h"
@@ -121,6 +123,9 @@ DEFINE_string(out, "-", "predict: output file, one probability per line (- for s
 DEFINE_string(listen, "127.0.0.1:8080",
               "serve: HOST:PORT the HTTP service listens on (port 0: any)");
 DEFINE_int32(serve_threads, 2, "serve: threads answering HTTP requests");
+DEFINE_double(reload_every, 10,
+              "serve: seconds between looks for a newer checkpoint in --model_dir, which is then "
+              "served without a restart (0: never; SIGHUP looks at once)");
 // Gen.
 DEFINE_uint64(rows, 100000, "gen: rows to write");
 DEFINE_uint64(model_seed, 42, "gen: seed of the planted model (share it between train and test)");
@@ -200,7 +205,7 @@ const std::map<std::string, std::vector<std::string>>& CommandFlags() {
         {"server", {"scheduler", "host", "port", "replace", "join_timeout"}},
         {"worker", {"scheduler", "host", "port", "replace", "join_timeout"}},
         {"predict", {"model_dir", "data", "format", "out", "batch_size"}},
-        {"serve", {"model_dir", "listen", "serve_threads"}},
+        {"serve", {"model_dir", "listen", "serve_threads", "reload_every"}},
         {"gen",
          {"rows", "seed", "model_seed", "planted", "planted_k", "active_fields", "field_vocab",
           "linear_std", "interaction_std", "missing", "fwfm_strong_pairs", "fwfm_weak_std"}},
@@ -561,12 +566,16 @@ int RunServe() {
   if (FLAGS_model_dir.empty()) return Fail(Status::InvalidArgument("serve needs --model_dir"));
   if (FLAGS_serve_threads < 1 || FLAGS_serve_threads > 256)
     return Fail(Status::InvalidArgument("--serve_threads must be in 1..256"));
-  // SIGINT/SIGTERM are blocked before any thread starts, so only sigwait below receives them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  if (FLAGS_reload_every < 0)
+    return Fail(Status::InvalidArgument("--reload_every must be >= 0 seconds"));
+  // SIGINT/SIGTERM (stop) and SIGHUP (reload now) are blocked before any thread starts, so only
+  // the sigtimedwait below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   Result<std::unique_ptr<ModelSnapshot>> snapshot =
       ModelSnapshot::Load(FLAGS_model_dir, StoreOptionsFromConfig);
   if (!snapshot.ok()) return Fail(snapshot.status());
@@ -583,9 +592,45 @@ int RunServe() {
   LOG(INFO) << "serving on " << FLAGS_listen.substr(0, FLAGS_listen.rfind(':')) << ":"
             << service.port() << " (POST /rank, GET /healthz, GET /metrics) with "
             << FLAGS_serve_threads << " threads";
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
-  LOG(INFO) << "signal " << signal_number << ": stopping";
+  // A newer checkpoint (training goes on writing them) is loaded beside the one served and then
+  // swapped in. Manifests are written atomically after their shards, so one that does not verify is
+  // damaged for good: it is reported once and not read again (a still newer one is).
+  int64_t refused = 0;
+  auto reload = [&] {
+    const int64_t newest = NewestManifestVersion(FLAGS_model_dir);
+    if (newest <= service.version() || newest == refused) return;
+    Result<std::unique_ptr<ModelSnapshot>> newer =
+        ModelSnapshot::LoadNewer(FLAGS_model_dir, service.version(), StoreOptionsFromConfig);
+    if (!newer.ok()) {
+      LOG(WARNING) << newer.status().ToString() << "; still serving checkpoint "
+                   << service.version();
+      refused = newest;
+      return;
+    }
+    if (newer.value() == nullptr) return;
+    const int64_t from = service.version();
+    const ModelSnapshot& n = *newer.value();
+    LOG(INFO) << "now serving checkpoint " << n.version() << " (was " << from
+              << "): " << n.num_keys() << " keys";
+    service.SwapSnapshot(std::move(newer.value()));
+  };
+  while (true) {
+    int signal_number = -1;
+    if (FLAGS_reload_every > 0) {
+      timespec wait;
+      wait.tv_sec = static_cast<time_t>(FLAGS_reload_every);
+      wait.tv_nsec =
+          static_cast<long>((FLAGS_reload_every - static_cast<double>(wait.tv_sec)) * 1e9);
+      signal_number = sigtimedwait(&signals, nullptr, &wait);
+    } else {
+      sigwait(&signals, &signal_number);
+    }
+    if (signal_number == SIGINT || signal_number == SIGTERM) {
+      LOG(INFO) << "signal " << signal_number << ": stopping";
+      break;
+    }
+    if (signal_number == SIGHUP || (signal_number < 0 && errno == EAGAIN)) reload();
+  }
   service.Stop();
   return 0;
 }

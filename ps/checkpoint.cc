@@ -169,6 +169,11 @@ std::vector<int64_t> ManifestVersions(const std::string& dir) {
 
 }  // namespace
 
+int64_t NewestManifestVersion(const std::string& dir) {
+  const std::vector<int64_t> versions = ManifestVersions(dir);
+  return versions.empty() ? 0 : versions.front();
+}
+
 Result<proto::Manifest> FindNewestGoodManifest(const std::string& dir) {
   for (int64_t v : ManifestVersions(dir)) {
     std::string path = dir + "/" + ManifestFileName(v);

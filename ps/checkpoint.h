@@ -38,6 +38,10 @@ Result<proto::Manifest> ReadManifest(const std::string& path);
 // checkpoint is logged by name and skipped. NotFound when there is none.
 Result<proto::Manifest> FindNewestGoodManifest(const std::string& dir);
 
+// The largest version among dir's MANIFEST files (0 when there is none), from their names alone:
+// cheap enough to poll; whether that checkpoint verifies is FindNewestGoodManifest's to say.
+int64_t NewestManifestVersion(const std::string& dir);
+
 // Deletes all but the newest `keep` manifests and their shards.
 void PruneCheckpoints(const std::string& dir, int keep);
 

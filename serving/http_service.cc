@@ -67,7 +67,7 @@ class HttpService::Impl {
  public:
   Impl(std::shared_ptr<const ModelSnapshot> snapshot, HttpServiceOptions options)
       : options_(std::move(options)),
-        ranker_(std::move(snapshot), options_.ranker),
+        ranker_(std::make_shared<const Ranker>(std::move(snapshot), options_.ranker)),
         ioc_(std::max(1, options_.threads)),
         acceptor_(asio::make_strand(ioc_)) {}
 
@@ -81,8 +81,16 @@ class HttpService::Impl {
   // The answer to a body over the limit (the parser stopped reading it).
   http::response<http::string_body> TooLarge(unsigned version);
 
+  // The ranker of the snapshot being served; a request keeps the one it started with.
+  std::shared_ptr<const Ranker> ranker() const { return ranker_.load(); }
+  void Swap(std::shared_ptr<const ModelSnapshot> snapshot) {
+    ranker_.store(std::make_shared<const Ranker>(std::move(snapshot), options_.ranker));
+    reloads_.fetch_add(1);
+  }
+
   ServiceCounters Counters() const {
     ServiceCounters c;
+    c.reloads = reloads_.load();
     c.requests = requests_.load();
     c.rank_requests = rank_requests_.load();
     c.candidates = candidates_.load();
@@ -104,7 +112,8 @@ class HttpService::Impl {
   void ObserveLatency(double seconds);
 
   HttpServiceOptions options_;
-  Ranker ranker_;
+  std::atomic<std::shared_ptr<const Ranker>> ranker_;
+  std::atomic<uint64_t> reloads_{0};
   // Declared before ioc_ so they outlive any handler the context still holds when destroyed.
   std::mutex sessions_mu_;
   bool stopping_ = false;  // GUARDED_BY(sessions_mu_)
@@ -293,7 +302,8 @@ http::response<http::string_body> HttpService::Impl::Handle(
     return Rank(req);
   }
   if (target == "/healthz" && get) {
-    const ModelSnapshot& s = ranker_.snapshot();
+    const std::shared_ptr<const Ranker> ranker = this->ranker();
+    const ModelSnapshot& s = ranker->snapshot();
     return Reply(
         http::status::ok, req.version(), req.keep_alive(),
         "ok model=" + s.config().model() + " version=" + std::to_string(s.version()) + "\n");
@@ -314,9 +324,10 @@ http::response<http::string_body> HttpService::Impl::Rank(
   rank_requests_.fetch_add(1, std::memory_order_relaxed);
   thread_local RankRequest parsed;
   thread_local std::vector<float> probs;
-  const ModelSnapshot& s = ranker_.snapshot();
-  Status st = ParseRankRequest(req.body(), RequestOptionsFor(s, options_.max_candidates), &parsed);
-  if (st.ok()) st = ranker_.Score(parsed.Context(), parsed.candidates, &probs);
+  const std::shared_ptr<const Ranker> ranker = this->ranker();
+  Status st = ParseRankRequest(
+      req.body(), RequestOptionsFor(ranker->snapshot(), options_.max_candidates), &parsed);
+  if (st.ok()) st = ranker->Score(parsed.Context(), parsed.candidates, &probs);
   if (!st.ok()) {
     return Reply(http::status::bad_request, req.version(), req.keep_alive(), st.message() + "\n");
   }
@@ -353,6 +364,7 @@ std::string HttpService::Impl::MetricsText() const {
   counter("fmps_serve_rank_requests_total", "POST /rank requests.", c.rank_requests);
   counter("fmps_serve_candidates_total", "Candidates scored.", c.candidates);
   counter("fmps_serve_errors_total", "Answers with status >= 400.", c.errors);
+  counter("fmps_serve_reloads_total", "Newer checkpoints loaded while serving.", c.reloads);
   out +=
       "# HELP fmps_serve_request_seconds Time to parse, score and format a successful /rank "
       "request.\n# TYPE fmps_serve_request_seconds histogram\n";
@@ -371,7 +383,8 @@ std::string HttpService::Impl::MetricsText() const {
   std::snprintf(buf, sizeof(buf), "%.9g", double(latency_sum_ns_.load()) * 1e-9);
   out += std::string("fmps_serve_request_seconds_sum ") + buf + "\n";
   out += "fmps_serve_request_seconds_count " + std::to_string(cumulative) + "\n";
-  const ModelSnapshot& s = ranker_.snapshot();
+  const std::shared_ptr<const Ranker> ranker = this->ranker();
+  const ModelSnapshot& s = ranker->snapshot();
   out +=
       "# HELP fmps_serve_model_version Checkpoint version being served.\n"
       "# TYPE fmps_serve_model_version gauge\nfmps_serve_model_version{model=\"" +
@@ -386,6 +399,10 @@ Status HttpService::Start() { return impl_->Start(); }
 int HttpService::port() const { return impl_->port(); }
 void HttpService::Stop() { impl_->Stop(); }
 ServiceCounters HttpService::counters() const { return impl_->Counters(); }
+void HttpService::SwapSnapshot(std::shared_ptr<const ModelSnapshot> snapshot) {
+  impl_->Swap(std::move(snapshot));
+}
+int64_t HttpService::version() const { return impl_->ranker()->snapshot().version(); }
 std::string HttpService::MetricsText() const { return impl_->MetricsText(); }
 
 }  // namespace fmps

@@ -4,7 +4,8 @@
 //   GET  /healthz  "ok model=NAME version=N".
 //   GET  /metrics  Prometheus text: requests, candidates, errors, latency histogram.
 // Threads: Start() runs `threads` threads on one io_context; every connection lives on its own
-// strand, the Ranker is const and thread-safe, metrics are atomics. Stop() (any thread, also from
+// strand, the Ranker is const and thread-safe (and swapped atomically on reload), metrics are
+// atomics. Stop() (any thread, also from
 // a signal-waiting thread; not from a handler) closes the listener and joins the threads.
 #ifndef FMPS_SERVING_HTTP_SERVICE_H_
 #define FMPS_SERVING_HTTP_SERVICE_H_
@@ -35,6 +36,7 @@ struct ServiceCounters {
   uint64_t rank_requests = 0;
   uint64_t candidates = 0;  // candidates scored
   uint64_t errors = 0;      // answers with status >= 400
+  uint64_t reloads = 0;     // snapshots swapped in by SwapSnapshot
 };
 
 class HttpService {
@@ -52,6 +54,10 @@ class HttpService {
   void Stop();
 
   ServiceCounters counters() const;
+  // Serves `snapshot` from now on (any thread): requests already being answered finish with the
+  // one they started with, which is freed after the last of them.
+  void SwapSnapshot(std::shared_ptr<const ModelSnapshot> snapshot);
+  int64_t version() const;  // of the snapshot being served
   std::string MetricsText() const;
 
   class Impl;

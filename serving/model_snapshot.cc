@@ -104,6 +104,19 @@ StoreOptions StoreReadOptions(const proto::JobConfig& c, int embedding_width) {
   return s;
 }
 
+Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::LoadNewer(
+    const std::string& model_dir, int64_t than, const StoreOptionsFn& store_options) {
+  const int64_t newest = NewestManifestVersion(model_dir);
+  if (newest <= than) return std::unique_ptr<ModelSnapshot>();
+  Result<std::unique_ptr<ModelSnapshot>> loaded = Load(model_dir, store_options);
+  if (loaded.ok() && loaded.value()->version() > than) return loaded;
+  return Status::Corruption(
+      "checkpoint " + std::to_string(newest) + " of " + model_dir + " does not verify (" +
+      (loaded.ok() ? "the newest good one is " + std::to_string(loaded.value()->version())
+                   : loaded.status().message()) +
+      ")");
+}
+
 Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::Load(const std::string& model_dir,
                                                            const StoreOptionsFn& store_options) {
   Result<proto::Manifest> manifest = FindNewestGoodManifest(model_dir);

@@ -44,6 +44,12 @@ class ModelSnapshot {
   // The newest checkpoint of model_dir whose manifest and shards all verify.
   static Result<std::unique_ptr<ModelSnapshot>> Load(const std::string& model_dir,
                                                      const StoreOptionsFn& store_options = {});
+  // For reloading: the newest checkpoint of model_dir if its version is above `than`, else null
+  // (nothing newer). Corruption, naming both versions, when a newer manifest exists but does not
+  // verify (still being written, or damaged), so the caller keeps what it serves.
+  static Result<std::unique_ptr<ModelSnapshot>> LoadNewer(const std::string& model_dir,
+                                                          int64_t than,
+                                                          const StoreOptionsFn& store_options = {});
   // A snapshot of the model config describes, with the given dense block and rows.
   static Result<std::unique_ptr<ModelSnapshot>> FromRows(const proto::JobConfig& config,
                                                          std::vector<float> dense,

@@ -279,5 +279,123 @@ TEST(ServeProcessTest, ServesCriteoModelsFromRawColumns) {
   std::filesystem::remove_all(dir, ec);
 }
 
+// A newer checkpoint in --model_dir (training resumed into it) is served without a restart, and
+// answers as `fmps predict` with it; a newer manifest that does not verify is reported once and the
+// good checkpoint stays in service.
+TEST(ServeProcessTest, ReloadsNewerCheckpointsWithoutARestart) {
+  char tmpl[] = "/tmp/fmps_serve_reload.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const std::string binary = FMPS_BINARY;
+  const std::string model_dir = dir + "/model";
+  ASSERT_EQ(testing::Run("/bin/sh",
+                         {"-c", binary + " gen --rows=20000 --seed=5 > " + dir + "/train && " +
+                                    binary + " gen --rows=30 --seed=6 > " + dir + "/rows"},
+                         dir, 60)
+                .exit_code,
+            0);
+  auto train = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> args = {"train",       "--data=" + dir + "/train",
+                                     "--model=fm",  "--k=4",
+                                     "--inprocess", "--model_dir=" + model_dir};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return testing::Run(binary, args, dir, 120);
+  };
+  testing::RunResult first = train({"--epochs=1"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+
+  // One /rank body: an empty context, each row's 39 columns as a candidate.
+  std::string body = "\n";
+  {
+    std::ifstream in(dir + "/rows");
+    for (std::string line; std::getline(in, line);) {
+      std::istringstream cols(line);
+      std::string col;
+      std::getline(cols, col, '\t');  // the label
+      for (int f = 0; std::getline(cols, col, '\t'); ++f) {
+        if (!col.empty()) body += std::to_string(f) + ":" + col + " ";
+      }
+      body += "\n";
+    }
+  }
+  auto rank = [&](int port) {
+    std::vector<double> probs;
+    auto res = Request(port, http::verb::post, "/rank", body);
+    if (!res || res->result() != http::status::ok) return probs;
+    std::istringstream lines(res->body());
+    for (std::string line; std::getline(lines, line);) probs.push_back(std::stod(line));
+    return probs;
+  };
+  auto version = [&](int port) {
+    auto res = Request(port, http::verb::get, "/healthz", "");
+    if (!res) return std::string("none");
+    const size_t at = res->body().find("version=");
+    return at == std::string::npos ? res->body()
+                                   : res->body().substr(at + 8, res->body().size() - at - 9);
+  };
+
+  const int port = testing::FreePort();
+  testing::Child serve =
+      testing::Spawn(binary,
+                     {"serve", "--model_dir=" + model_dir,
+                      "--listen=127.0.0.1:" + std::to_string(port), "--reload_every=0.2"},
+                     dir + "/serve.out", dir + "/serve.err");
+  std::string v = "none";
+  for (int i = 0; i < 300 && (v = version(port)) == "none"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(v, "1") << testing::ReadText(dir + "/serve.err");
+  const std::vector<double> before = rank(port);
+  ASSERT_EQ(before.size(), 30u);
+
+  testing::RunResult second = train({"--epochs=3", "--resume"});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  for (int i = 0; i < 100 && (v = version(port)) == "1"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_NE(v, "1") << "still serving checkpoint 1: " << testing::ReadText(dir + "/serve.err");
+  const std::vector<double> after = rank(port);
+  ASSERT_EQ(after.size(), 30u);
+  testing::RunResult predicted =
+      testing::Run(binary,
+                   {"predict", "--model_dir=" + model_dir, "--data=" + dir + "/rows",
+                    "--format=criteo", "--out=" + dir + "/probs"},
+                   dir, 60);
+  ASSERT_EQ(predicted.exit_code, 0) << predicted.err;
+  std::ifstream in(dir + "/probs");
+  double moved = 0;
+  for (size_t i = 0; i < after.size(); ++i) {
+    std::string line;
+    ASSERT_TRUE(std::getline(in, line));
+    EXPECT_NEAR(after[i], std::stod(line), 1e-5 * after[i]) << "row " << i;
+    moved = std::max(moved, std::abs(after[i] - before[i]));
+  }
+  EXPECT_GT(moved, 1e-3) << "the reloaded model scores as the first one did";
+
+  // A newer manifest that does not verify: reported once, the good checkpoint stays.
+  std::ofstream(model_dir + "/MANIFEST-000099") << "not a manifest";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(version(port), v);
+  EXPECT_EQ(rank(port), after);
+  const std::string log = testing::ReadText(dir + "/serve.err");
+  auto count = [&log](const std::string& what) {
+    size_t n = 0;
+    for (size_t at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("checkpoint 99 of"), 1u) << log;        // our report
+  EXPECT_EQ(count("skipping checkpoint 99"), 1u) << log;  // read once, not at every look
+  auto metrics = Request(port, http::verb::get, "/metrics", "");
+  ASSERT_TRUE(metrics.has_value());
+  EXPECT_NE(metrics->body().find("fmps_serve_reloads_total 1\n"), std::string::npos)
+      << metrics->body();
+
+  ::kill(serve.pid, SIGTERM);
+  EXPECT_EQ(testing::Wait(serve, 30), std::optional<int>(0))
+      << testing::ReadText(dir + "/serve.err");
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
 }  // namespace
 }  // namespace fmps
