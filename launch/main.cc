@@ -581,8 +581,9 @@ int RunServe() {
   if (!snapshot.ok()) return Fail(snapshot.status());
   const ModelSnapshot& s = *snapshot.value();
   LOG(INFO) << "loaded " << s.config().model() << " checkpoint " << s.version() << " of "
-            << FLAGS_model_dir << ": " << s.num_keys() << " keys, " << s.num_fields()
-            << " fields, width " << s.width();
+            << FLAGS_model_dir << ": " << s.num_keys() << " keys (" << s.num_dropped()
+            << " more with w = 0 and no embedding left out: they score as unknown keys), "
+            << s.num_fields() << " fields, width " << s.width();
   HttpServiceOptions o;
   o.listen = FLAGS_listen;
   o.threads = FLAGS_serve_threads;

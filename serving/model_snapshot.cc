@@ -144,6 +144,12 @@ Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::Load(const std::string& mo
       shard->store.clear();
       shard->store.shrink_to_fit();
       store.ForEach([&](uint64_t key, float w, std::span<const float> v) {
+        // w = 0 with no embedding scores exactly as a key the model never kept: under FTRL's L1
+        // most keys are such rows, and the table need not hold them.
+        if (w == 0.f && v.empty()) {
+          ++s->dropped_;
+          return;
+        }
         if (added.ok()) added = s->AddRow(key, w, v, path);
       });
     }

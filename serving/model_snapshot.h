@@ -67,6 +67,8 @@ class ModelSnapshot {
   DataFormat format() const { return format_; }
   std::span<const float> dense() const { return dense_; }
   size_t num_keys() const { return keys_.size(); }
+  // Rows of the checkpoint not kept by Load: w = 0 and no embedding, which score as unknown keys.
+  size_t num_dropped() const { return dropped_; }
 
   // Row of key: its index, or kMissing for a key the model never kept (it reads as w = 0 and a
   // zero embedding, as a server's Pull answers).
@@ -126,6 +128,7 @@ class ModelSnapshot {
   int width_ = 0;
   uint64_t hash_seed_ = 0;
   DataFormat format_ = DataFormat::kLibffm;
+  size_t dropped_ = 0;
   std::vector<float> dense_;
   // Rows in insertion order; the open-addressing index maps Mix64(key) to a row.
   std::vector<uint64_t> keys_;

@@ -64,6 +64,16 @@ TEST(ModelSnapshotTest, LoadsEveryShardAsTheStoresAnswer) {
   std::vector<std::unique_ptr<Store>> stores;
   stores.push_back(FilledStore(keys0, 1));
   stores.push_back(FilledStore(keys1, 2));
+  // Rows with w = 0 and no embedding (a zero gradient leaves z = 0): they score as unknown keys,
+  // and the snapshot does not keep them.
+  std::vector<uint64_t> zero_keys;
+  for (int i = 0; i < 10; ++i) zero_keys.push_back(MakeKey(i % 3, HashInt(1000 + i)));
+  ASSERT_TRUE(stores[0]
+                  ->Push(zero_keys, std::vector<float>(zero_keys.size(), 0.f),
+                         std::vector<uint16_t>(zero_keys.size(), 0),
+                         std::vector<uint32_t>(zero_keys.size(), 1))
+                  .ok());
+  EXPECT_EQ(stores[0]->Stats().keys, keys0.size() + zero_keys.size());
   proto::Manifest manifest;
   manifest.set_version(3);
   *manifest.mutable_config() = config;
@@ -90,18 +100,20 @@ TEST(ModelSnapshotTest, LoadsEveryShardAsTheStoresAnswer) {
   ASSERT_EQ(snap.dense().size(), 1u);
   EXPECT_EQ(snap.dense()[0], 0.25f);
   EXPECT_EQ(snap.num_keys(), 40u);
+  EXPECT_EQ(snap.num_dropped(), zero_keys.size());
   int narrow = 0;
-  for (int s = 0; s < 2; ++s) {
-    const std::vector<uint64_t>& keys = s == 0 ? keys0 : keys1;
+  for (int s = 0; s < 3; ++s) {
+    const std::vector<uint64_t>& keys = s == 0 ? keys0 : s == 1 ? keys1 : zero_keys;
+    Store& store = *stores[s == 1 ? 1 : 0];
     std::vector<float> values, w, V;
     std::vector<uint16_t> widths, got_widths;
-    stores[s]->Pull(keys, &values, &widths);
+    store.Pull(keys, &values, &widths);
     snap.Lookup(keys, &w, &V, &got_widths);
     size_t pos = 0;
     for (size_t i = 0; i < keys.size(); ++i) {
       EXPECT_EQ(got_widths[i], widths[i]);
       EXPECT_EQ(w[i], values[pos++]);
-      EXPECT_NE(w[i], 0.f);
+      EXPECT_EQ(w[i] != 0.f, s < 2);
       for (int d = 0; d < kWidth; ++d) {
         EXPECT_EQ(V[i * kWidth + d], d < widths[i] ? values[pos + d] : 0.f) << i << " " << d;
       }
