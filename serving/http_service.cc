@@ -12,6 +12,7 @@
 #include <boost/beast/http.hpp>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <mutex>
 #include <optional>
@@ -118,7 +119,8 @@ class HttpService::Impl {
   std::mutex sessions_mu_;
   bool stopping_ = false;  // GUARDED_BY(sessions_mu_)
   std::unordered_map<HttpSession*, std::weak_ptr<HttpSession>>
-      sessions_;  // GUARDED_BY(sessions_mu_)
+      sessions_;                         // GUARDED_BY(sessions_mu_)
+  std::condition_variable sessions_cv_;  // signalled when the last session ends
   asio::io_context ioc_;
   tcp::acceptor acceptor_;
   std::vector<std::thread> threads_;
@@ -148,6 +150,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     });
   }
 
+  // From any thread, on the connection's strand: a connection waiting for its next request is
+  // closed at once; one with a request under way answers it (with "Connection: close") and closes.
+  void Drain() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      self->draining_ = true;
+      if (!self->busy_ && !(self->parser_ && self->parser_->got_some())) self->stream_.close();
+    });
+  }
   // From any thread: closes the connection on its strand (pending operations end with errors).
   void Close() {
     asio::post(stream_.get_executor(), [self = shared_from_this()] { self->stream_.close(); });
@@ -155,6 +165,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
  private:
   void Read() {
+    busy_ = false;
+    if (draining_) {
+      stream_.close();
+      return;
+    }
     parser_.emplace();
     parser_->body_limit(service_->options().max_body_bytes);
     stream_.expires_after(
@@ -164,6 +179,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void OnRead(beast::error_code ec, size_t) {
+    busy_ = true;
     if (ec == http::error::end_of_stream) {
       stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
       return;
@@ -175,6 +191,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     if (ec) return;  // timeout, reset, malformed HTTP: drop the connection
     response_ = service_->Handle(parser_->get());
+    if (draining_) response_.keep_alive(false);
     Write();
   }
 
@@ -200,6 +217,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   HttpService::Impl* service_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
+  bool busy_ = false;      // between a request read and its answer written (strand only)
+  bool draining_ = false;  // the service is stopping: no request after the current one
 };
 
 bool HttpService::Impl::Register(HttpSession* session, std::weak_ptr<HttpSession> weak) {
@@ -212,6 +231,7 @@ bool HttpService::Impl::Register(HttpSession* session, std::weak_ptr<HttpSession
 void HttpService::Impl::Unregister(HttpSession* session) {
   std::lock_guard<std::mutex> lock(sessions_mu_);
   sessions_.erase(session);
+  if (sessions_.empty()) sessions_cv_.notify_all();
 }
 
 Status HttpService::Impl::Start() {
@@ -250,19 +270,25 @@ void HttpService::Impl::Stop() {
     boost::system::error_code ec;
     acceptor_.close(ec);
   });
-  // Close every connection: their pending reads and writes fail, nothing starts new work, and
-  // the threads' run() returns once the context is out of work. A request being scored finishes
-  // but its answer is not delivered.
-  std::vector<std::shared_ptr<HttpSession>> open;
-  {
+  // Drain: idle connections close now; a request being read or answered is finished (its answer
+  // says "Connection: close") within drain_timeout_s; then whatever is left is closed. Once no
+  // connection holds work, the threads' run() returns.
+  auto open_sessions = [this] {
+    std::vector<std::shared_ptr<HttpSession>> open;
     std::lock_guard<std::mutex> lock(sessions_mu_);
     stopping_ = true;
     for (auto& [ptr, weak] : sessions_) {
       if (auto session = weak.lock()) open.push_back(std::move(session));
     }
+    return open;
+  };
+  for (auto& session : open_sessions()) session->Drain();
+  {
+    std::unique_lock<std::mutex> lock(sessions_mu_);
+    sessions_cv_.wait_for(lock, std::chrono::duration<double>(options_.drain_timeout_s),
+                          [this] { return sessions_.empty(); });
   }
-  for (auto& session : open) session->Close();
-  open.clear();
+  for (auto& session : open_sessions()) session->Close();
   for (std::thread& t : threads_) t.join();
   threads_.clear();
 }

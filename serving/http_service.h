@@ -5,8 +5,8 @@
 //   GET  /metrics  Prometheus text: requests, candidates, errors, latency histogram.
 // Threads: Start() runs `threads` threads on one io_context; every connection lives on its own
 // strand, the Ranker is const and thread-safe (and swapped atomically on reload), metrics are
-// atomics. Stop() (any thread, also from
-// a signal-waiting thread; not from a handler) closes the listener and joins the threads.
+// atomics. Stop() (any thread, also from a signal-waiting thread; not from a handler) closes the
+// listener, drains the connections and joins the threads.
 #ifndef FMPS_SERVING_HTTP_SERVICE_H_
 #define FMPS_SERVING_HTTP_SERVICE_H_
 
@@ -27,6 +27,7 @@ struct HttpServiceOptions {
   size_t max_body_bytes = 16u << 20;      // larger /rank bodies are refused with 400
   size_t max_candidates = 1u << 20;       // more candidate lines are refused with 400
   double idle_timeout_s = 60;             // a connection silent this long is closed
+  double drain_timeout_s = 10;            // Stop() waits this long for requests under way
   RankerOptions ranker;                   // how candidates are scored
 };
 
@@ -50,7 +51,9 @@ class HttpService {
   // address cannot be bound.
   Status Start();
   int port() const;  // the bound port (after Start)
-  // Stops accepting, closes connections, joins the threads. Idempotent.
+  // Stops accepting and closes idle connections; requests under way are answered (with
+  // "Connection: close") for up to drain_timeout_s, then the rest is closed and the threads
+  // joined. Idempotent.
   void Stop();
 
   ServiceCounters counters() const;

@@ -3,6 +3,7 @@
 // service answers afterwards), /healthz, /metrics counters, two concurrent clients.
 #include "serving/http_service.h"
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -231,6 +232,47 @@ TEST_F(HttpServiceTest, StopClosesOpenConnections) {
   EXPECT_ANY_THROW(idle.Rank("0:t1\n6:t2\n"));
   EXPECT_ANY_THROW(Client refused(service_->port()));
   service_->Stop();  // idempotent
+}
+
+// Stop() drains: a request whose body is still arriving when Stop() is called is answered (with
+// "Connection: close") before the connection closes; an idle keep-alive connection does not hold
+// Stop() up; nothing new is accepted meanwhile.
+TEST_F(HttpServiceTest, StopAnswersTheRequestUnderWayThenCloses) {
+  Client idle(service_->port());
+  ASSERT_EQ(idle.Rank("0:t1\n6:t2\n").result(), http::status::ok);
+  asio::io_context ioc;
+  tcp::socket sock(ioc);
+  sock.connect(
+      tcp::endpoint(asio::ip::address_v4::loopback(), static_cast<uint16_t>(service_->port())));
+  const std::string body = "0:t1 3:t4\n6:t2\n7:t3\n";
+  const std::string head =
+      "POST /rank HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n";
+  asio::write(sock, asio::buffer(head + body.substr(0, 5)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the service has read the start
+  const auto start = std::chrono::steady_clock::now();
+  std::thread stopper([this] { service_->Stop(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // Stop() is draining by now
+  EXPECT_ANY_THROW(Client late(service_->port()));              // the listener is closed
+  asio::write(sock, asio::buffer(body.substr(5)));
+  std::string answer;
+  boost::system::error_code ec;
+  char chunk[4096];
+  while (!ec) {
+    const size_t n = sock.read_some(asio::buffer(chunk), ec);
+    answer.append(chunk, n);
+  }
+  EXPECT_EQ(ec, asio::error::eof) << ec.message();  // the service closed after answering
+  stopper.join();
+  const double stop_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(stop_s, 5.0) << "Stop() waited out its drain timeout (10 s)";
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << answer;
+  EXPECT_NE(answer.find("Connection: close\r\n"), std::string::npos) << answer;
+  const size_t at = answer.find("\r\n\r\n");
+  ASSERT_NE(at, std::string::npos) << answer;
+  EXPECT_EQ(std::count(answer.begin() + at + 4, answer.end(), '\n'), 2) << answer;  // 2 candidates
+  EXPECT_ANY_THROW(idle.Rank("0:t1\n6:t2\n"));  // the idle connection was closed
 }
 
 TEST(HttpServiceStartTest, BadListenAddressIsAnError) {
