@@ -82,6 +82,10 @@ Status Postoffice::Join() {
     auto msg = transport_->Recv(static_cast<int>(std::min(left, 1.0) * 1000));
     if (!msg) continue;
     if (msg->meta.cmd() == proto::SHUTDOWN) {
+      if (msg->meta.error().empty()) {  // a job that ended well before this node could join it
+        job_over_ = true;
+        return Status::OK();
+      }
       return Status::Aborted("the scheduler ended the job before it started: " + msg->meta.error());
     }
     if (msg->meta.cmd() != proto::NODE_TABLE) {

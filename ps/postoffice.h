@@ -52,6 +52,9 @@ class Postoffice {
 
   // Binds, registers with the scheduler and waits for the node table; connects to every peer.
   Status Join();
+  // After an OK Join: true when the scheduler answered that its job had already ended well (a
+  // node started late, e.g. a restarted pod): there is nothing to do, and no node table.
+  bool job_over() const { return job_over_; }
 
   int my_id() const { return table_.your_id(); }
   const proto::NodeTable& table() const { return table_; }
@@ -80,6 +83,7 @@ class Postoffice {
 
   proto::NodeTable table_;
   KeyPartition partition_;
+  bool job_over_ = false;
   // Requests that reached us before our node table (a worker can get its table first and pull at
   // once); kept for the receive loop instead of dropped, which would leave the sender waiting.
   // Filled by Join, drained by Recv: both on the receive side, never at the same time.

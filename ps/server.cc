@@ -39,6 +39,10 @@ void KVServer::Reply(const Message& request, proto::Command cmd, std::vector<std
 
 Status KVServer::Run() {
   FMPS_RETURN_IF_ERROR(po_->Join());
+  if (po_->job_over()) {
+    LOG(INFO) << "the scheduler's job has already ended: nothing to do";
+    return Status::OK();
+  }
   Status st = Serve();
   if (!st.ok()) {
     // Tell the scheduler at once, so the job ends with this reason instead of a heartbeat timeout.

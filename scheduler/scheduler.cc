@@ -60,6 +60,19 @@ Status Scheduler::Send(int id, Message msg) {
   return transport_->Send(id, msg);
 }
 
+void Scheduler::ShutDownUnadmitted(const std::vector<proto::NodeInfo>& nodes,
+                                   const std::string& error) {
+  for (const proto::NodeInfo& n : nodes) {
+    // Ids past every node's: the transport needs one to address a node outside the table.
+    const int temp = static_cast<int>(nodes_.size()) + 1000 + next_temp_id_++;
+    if (!transport_->Connect(temp, n.host(), n.port()).ok()) continue;
+    Message m;
+    m.meta.set_cmd(proto::SHUTDOWN);
+    if (!error.empty()) m.meta.set_error(error);
+    (void)Send(temp, std::move(m));
+  }
+}
+
 void Scheduler::Broadcast(proto::Command cmd, const std::string& error) {
   for (size_t id = 1; id < nodes_.size(); ++id) {
     Message m;
@@ -79,20 +92,12 @@ Status Scheduler::Join() {
          static_cast<int>(workers.size()) < want_workers) {
     if (NowSeconds() > deadline) {
       std::string who;
-      int temp = 1000;
       for (const auto* list : {&servers, &workers}) {
-        for (const auto& n : *list) {
-          who += "\n  registered: " + n.name();
-          // Tell the nodes that came that the job will not start, so they exit instead of waiting.
-          if (transport_->Connect(temp, n.host(), n.port()).ok()) {
-            Message m;
-            m.meta.set_cmd(proto::SHUTDOWN);
-            m.meta.set_error("not all nodes registered");
-            (void)Send(temp, std::move(m));
-          }
-          ++temp;
-        }
+        for (const auto& n : *list) who += "\n  registered: " + n.name();
       }
+      // Tell the nodes that came that the job will not start, so they exit instead of waiting.
+      ShutDownUnadmitted(servers, "not all nodes registered");
+      ShutDownUnadmitted(workers, "not all nodes registered");
       return Status::Timeout(
           "after " + std::to_string(static_cast<int>(options_.join_timeout_s)) + " s only " +
           std::to_string(servers.size()) + " of " + std::to_string(want_servers) + " servers and " +
@@ -306,12 +311,16 @@ Result<JobReport> Scheduler::Run() {
       if (st.ok()) st = Tick();
     }
   }
+  // Registrations still waiting for a node to replace are told too: a late node (a restarted
+  // pod) then exits at once, with success when the job ended well.
   if (!st.ok()) {
     LOG(ERROR) << "job failed: " << st.ToString();
     Broadcast(proto::SHUTDOWN, st.message());
+    ShutDownUnadmitted(waiting_, st.message());
     return st;
   }
   Broadcast(proto::SHUTDOWN);
+  ShutDownUnadmitted(waiting_, "");
   PrintProgress();
   JobReport r;
   r.rows = rows_done_;

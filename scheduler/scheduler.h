@@ -89,6 +89,9 @@ class Scheduler {
   double Progress() const;  // fraction of training done, in [0, 1]
   void PrintProgress();
   void Broadcast(proto::Command cmd, const std::string& error = "");
+  // Sends SHUTDOWN (with `error`; empty: the job ended well) to nodes that registered but hold no
+  // id: those that came to a job that will not start, or that waited to replace a failed node.
+  void ShutDownUnadmitted(const std::vector<proto::NodeInfo>& nodes, const std::string& error);
   Status Send(int id, Message msg);
   std::string Name(int id) const;
   bool JobComplete() const;
@@ -115,6 +118,7 @@ class Scheduler {
   proto::Manifest manifest_;
   std::vector<proto::NodeInfo>
       waiting_;                   // registrations mid-job, waiting for a dead node to replace
+  int next_temp_id_ = 0;          // for ShutDownUnadmitted
   double server_dead_since_ = 0;  // 0: every server alive
   uint64_t retired_rows_ = 0;     // heartbeat figures of workers declared dead
   double retired_loss_ = 0;

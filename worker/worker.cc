@@ -87,6 +87,10 @@ void Worker::SendHeartbeat() {
 
 Status Worker::Run() {
   FMPS_RETURN_IF_ERROR(po_->Join());
+  if (po_->job_over()) {
+    LOG(INFO) << "the scheduler's job has already ended: nothing to do";
+    return Status::OK();
+  }
   const proto::JobConfig& config = po_->config();
   Result<std::unique_ptr<Model>> model = CreateModel(ModelOptionsFromConfig(config));
   if (!model.ok()) return model.status();

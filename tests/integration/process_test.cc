@@ -142,6 +142,38 @@ TEST(ProcessTest, HandStartedRolesCompleteAJob) {
   cluster.children[0].pid = -1;
 }
 
+// A node that registers mid-job when no node has failed waits to replace one; when the job ends
+// well it is told so and exits 0 at once (a restarted pod must not fail the Kubernetes Job).
+TEST(ProcessTest, ANodeWaitingToReplaceExitsZeroWhenTheJobEnds) {
+  TempDir dir;
+  const std::string train = kCriteo + "/train.txt";
+  HandCluster cluster;
+  cluster.Start(dir, {"--data=" + train, "--num_servers=1", "--num_workers=1", "--epochs=150"}, 1,
+                1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Child late = testing::Spawn(
+      kBinary,
+      {"worker", "--scheduler=127.0.0.1:" + std::to_string(cluster.port), "--join_timeout=60"},
+      dir.File("late.out"), dir.File("late.err"));
+  std::optional<int> code = testing::Wait(cluster.children[0], kTimeout);
+  ASSERT_TRUE(code.has_value()) << "scheduler hung";
+  EXPECT_EQ(*code, 0) << testing::ReadText(cluster.children[0].err_path);
+  const std::string sched_log = testing::ReadText(cluster.children[0].err_path);
+  EXPECT_NE(sched_log.find("registration during the job"), std::string::npos)
+      << "the late worker came after the job: make the job longer\n"
+      << sched_log;
+  std::optional<int> late_code = testing::Wait(late, 10);
+  ASSERT_TRUE(late_code.has_value()) << "the late worker still waits after the job ended";
+  EXPECT_EQ(*late_code, 0) << testing::ReadText(late.err_path);
+  EXPECT_NE(testing::ReadText(late.err_path).find("has already ended"), std::string::npos);
+  late.pid = -1;
+  for (size_t i = 1; i < cluster.children.size(); ++i) {
+    EXPECT_EQ(testing::Wait(cluster.children[i], 20), std::optional<int>(0));
+    cluster.children[i].pid = -1;
+  }
+  cluster.children[0].pid = -1;
+}
+
 TEST(ProcessTest, MissingDataFileIsNamed) {
   TempDir dir;
   const std::string missing = dir.File("no-such-train.txt");
