@@ -1,7 +1,7 @@
-// `fmps serve` as a process: train a tiny DPLR model with `fmps train` on generated libffm rows,
-// start `fmps serve` on a free loopback port, query /rank, and compare every probability with
-// `fmps predict` on the same rows (context + candidate written as one libffm line). SIGTERM
-// stops the service with exit code 0.
+// `fmps serve` as a process, against `fmps predict` on the same rows: a DPLR model trained on
+// generated libffm rows; an FM trained on Criteo rows, queried with raw column values; and a
+// checkpoint written while serving, picked up without a restart. SIGTERM stops the service with
+// exit code 0.
 #include <signal.h>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -14,6 +14,7 @@
 #include <random>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "gtest/gtest.h"
 #include "tests/integration/process_util.h"
@@ -51,6 +52,65 @@ std::optional<http::response<http::string_body>> Request(int port, http::verb ve
   }
 }
 
+// A scratch directory, removed with what it holds at the end of the test.
+struct ScratchDir {
+  explicit ScratchDir(const std::string& prefix) {
+    std::string tmpl = "/tmp/" + prefix + ".XXXXXX";
+    if (mkdtemp(tmpl.data()) != nullptr) path = tmpl;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    if (!path.empty()) std::filesystem::remove_all(path, ec);
+  }
+  std::string path;
+};
+
+// `fmps gen` rows (Criteo TSV) into each file: {path, rows, seed}.
+int Generate(const std::string& dir, const std::vector<std::tuple<std::string, int, int>>& files) {
+  std::string script;
+  for (const auto& [path, rows, seed] : files) {
+    script += (script.empty() ? "" : " && ") + std::string(FMPS_BINARY) +
+              " gen --rows=" + std::to_string(rows) + " --seed=" + std::to_string(seed) + " > " +
+              path;
+  }
+  return testing::Run("/bin/sh", {"-c", script}, dir, 60).exit_code;
+}
+
+// `fmps serve` as a process on a free loopback port; up() once /healthz answers.
+class ServeProcess {
+ public:
+  ServeProcess(const std::string& dir, const std::string& model_dir,
+               const std::vector<std::string>& flags = {})
+      : dir_(dir), port_(testing::FreePort()) {
+    std::vector<std::string> args = {"serve", "--model_dir=" + model_dir,
+                                     "--listen=127.0.0.1:" + std::to_string(port_)};
+    args.insert(args.end(), flags.begin(), flags.end());
+    child_ = testing::Spawn(FMPS_BINARY, args, dir + "/serve.out", dir + "/serve.err");
+  }
+  ~ServeProcess() { testing::KillAndReap(&child_); }
+  int port() const { return port_; }
+  bool up() const {
+    for (int i = 0; i < 300; ++i) {
+      if (Request(port_, http::verb::get, "/healthz", "")) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+  std::string log() const { return testing::ReadText(dir_ + "/serve.err"); }
+  // SIGTERM; the exit code (nullopt: still running after 30 s).
+  std::optional<int> Stop() {
+    ::kill(child_.pid, SIGTERM);
+    std::optional<int> code = testing::Wait(child_, 30);
+    if (code) child_.pid = -1;
+    return code;
+  }
+
+ private:
+  std::string dir_;
+  int port_;
+  testing::Child child_;
+};
+
 // Tokens of fields [first, last) of a row: token ids skewed to small ones; t99 never trained.
 std::string Tokens(std::mt19937_64* rng, int first, int last, bool serving) {
   std::ostringstream out;
@@ -68,9 +128,9 @@ std::string Tokens(std::mt19937_64* rng, int first, int last, bool serving) {
 }
 
 TEST(ServeProcessTest, ServeAnswersAsPredict) {
-  char tmpl[] = "/tmp/fmps_serve_test.XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
+  ScratchDir scratch("fmps_serve_test");
+  ASSERT_FALSE(scratch.path.empty());
+  const std::string& dir = scratch.path;
   const std::string binary = FMPS_BINARY;
 
   // Training rows: the label depends on field 0 x field 7 (an interaction) and field 3 alone.
@@ -129,17 +189,11 @@ TEST(ServeProcessTest, ServeAnswersAsPredict) {
   }
   ASSERT_EQ(want.size(), 180u);
 
-  const int port = testing::FreePort();
-  testing::Child serve =
-      testing::Spawn(binary,
-                     {"serve", "--model_dir=" + model_dir,
-                      "--listen=127.0.0.1:" + std::to_string(port), "--serve_threads=2"},
-                     dir + "/serve.out", dir + "/serve.err");
-  std::optional<http::response<http::string_body>> health;
-  for (int i = 0; i < 300 && !(health = Request(port, http::verb::get, "/healthz", "")); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ASSERT_TRUE(health.has_value()) << testing::ReadText(dir + "/serve.err");
+  ServeProcess serve(dir, model_dir, {"--serve_threads=2"});
+  ASSERT_TRUE(serve.up()) << serve.log();
+  const int port = serve.port();
+  auto health = Request(port, http::verb::get, "/healthz", "");
+  ASSERT_TRUE(health.has_value());
   EXPECT_EQ(health->body().rfind("ok model=dplr version=", 0), 0u) << health->body();
 
   double lo = 1, hi = 0;
@@ -163,11 +217,7 @@ TEST(ServeProcessTest, ServeAnswersAsPredict) {
   ASSERT_TRUE(bad.has_value());
   EXPECT_EQ(bad->result(), http::status::bad_request);
 
-  ::kill(serve.pid, SIGTERM);
-  std::optional<int> code = testing::Wait(serve, 30);
-  EXPECT_EQ(code, std::optional<int>(0)) << testing::ReadText(dir + "/serve.err");
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
+  EXPECT_EQ(serve.Stop(), std::optional<int>(0)) << serve.log();
 }
 
 // A model trained on Criteo rows (integer columns bucketed by the reader) serves requests that name
@@ -175,16 +225,11 @@ TEST(ServeProcessTest, ServeAnswersAsPredict) {
 // One context (the integer columns and C1..C10 of one row) with the item columns (C11..C26) of 40
 // rows as candidates scores as `fmps predict` scores the 40 rows put together.
 TEST(ServeProcessTest, ServesCriteoModelsFromRawColumns) {
-  char tmpl[] = "/tmp/fmps_serve_criteo.XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
+  ScratchDir scratch("fmps_serve_criteo");
+  ASSERT_FALSE(scratch.path.empty());
+  const std::string& dir = scratch.path;
   const std::string binary = FMPS_BINARY;
-  ASSERT_EQ(testing::Run("/bin/sh",
-                         {"-c", binary + " gen --rows=30000 --seed=3 > " + dir + "/train && " +
-                                    binary + " gen --rows=40 --seed=4 > " + dir + "/items"},
-                         dir, 60)
-                .exit_code,
-            0);
+  ASSERT_EQ(Generate(dir, {{dir + "/train", 30000, 3}, {dir + "/items", 40, 4}}), 0);
   const std::string model_dir = dir + "/model";
   testing::RunResult trained =
       testing::Run(binary,
@@ -243,15 +288,9 @@ TEST(ServeProcessTest, ServesCriteoModelsFromRawColumns) {
   }
   ASSERT_EQ(want.size(), 40u);
 
-  const int port = testing::FreePort();
-  testing::Child serve = testing::Spawn(
-      binary, {"serve", "--model_dir=" + model_dir, "--listen=127.0.0.1:" + std::to_string(port)},
-      dir + "/serve.out", dir + "/serve.err");
-  std::optional<http::response<http::string_body>> health;
-  for (int i = 0; i < 300 && !(health = Request(port, http::verb::get, "/healthz", "")); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ASSERT_TRUE(health.has_value()) << testing::ReadText(dir + "/serve.err");
+  ServeProcess serve(dir, model_dir);
+  ASSERT_TRUE(serve.up()) << serve.log();
+  const int port = serve.port();
   auto res = Request(port, http::verb::post, "/rank", body);
   ASSERT_TRUE(res.has_value());
   ASSERT_EQ(res->result(), http::status::ok) << res->body();
@@ -271,29 +310,19 @@ TEST(ServeProcessTest, ServesCriteoModelsFromRawColumns) {
   ASSERT_TRUE(bad.has_value());
   EXPECT_EQ(bad->result(), http::status::bad_request);
   EXPECT_NE(bad->body().find("token 2 '1:abc': Criteo field 1"), std::string::npos) << bad->body();
-
-  ::kill(serve.pid, SIGTERM);
-  EXPECT_EQ(testing::Wait(serve, 30), std::optional<int>(0))
-      << testing::ReadText(dir + "/serve.err");
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
+  EXPECT_EQ(serve.Stop(), std::optional<int>(0)) << serve.log();
 }
 
 // A newer checkpoint in --model_dir (training resumed into it) is served without a restart, and
 // answers as `fmps predict` with it; a newer manifest that does not verify is reported once and the
 // good checkpoint stays in service.
 TEST(ServeProcessTest, ReloadsNewerCheckpointsWithoutARestart) {
-  char tmpl[] = "/tmp/fmps_serve_reload.XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
+  ScratchDir scratch("fmps_serve_reload");
+  ASSERT_FALSE(scratch.path.empty());
+  const std::string& dir = scratch.path;
   const std::string binary = FMPS_BINARY;
   const std::string model_dir = dir + "/model";
-  ASSERT_EQ(testing::Run("/bin/sh",
-                         {"-c", binary + " gen --rows=20000 --seed=5 > " + dir + "/train && " +
-                                    binary + " gen --rows=30 --seed=6 > " + dir + "/rows"},
-                         dir, 60)
-                .exit_code,
-            0);
+  ASSERT_EQ(Generate(dir, {{dir + "/train", 20000, 5}, {dir + "/rows", 30, 6}}), 0);
   auto train = [&](const std::vector<std::string>& extra) {
     std::vector<std::string> args = {"train",       "--data=" + dir + "/train",
                                      "--model=fm",  "--k=4",
@@ -334,17 +363,11 @@ TEST(ServeProcessTest, ReloadsNewerCheckpointsWithoutARestart) {
                                    : res->body().substr(at + 8, res->body().size() - at - 9);
   };
 
-  const int port = testing::FreePort();
-  testing::Child serve =
-      testing::Spawn(binary,
-                     {"serve", "--model_dir=" + model_dir,
-                      "--listen=127.0.0.1:" + std::to_string(port), "--reload_every=0.2"},
-                     dir + "/serve.out", dir + "/serve.err");
-  std::string v = "none";
-  for (int i = 0; i < 300 && (v = version(port)) == "none"; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ASSERT_EQ(v, "1") << testing::ReadText(dir + "/serve.err");
+  ServeProcess serve(dir, model_dir, {"--reload_every=0.2"});
+  ASSERT_TRUE(serve.up()) << serve.log();
+  const int port = serve.port();
+  std::string v = version(port);
+  ASSERT_EQ(v, "1") << serve.log();
   const std::vector<double> before = rank(port);
   ASSERT_EQ(before.size(), 30u);
 
@@ -353,7 +376,7 @@ TEST(ServeProcessTest, ReloadsNewerCheckpointsWithoutARestart) {
   for (int i = 0; i < 100 && (v = version(port)) == "1"; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  ASSERT_NE(v, "1") << "still serving checkpoint 1: " << testing::ReadText(dir + "/serve.err");
+  ASSERT_NE(v, "1") << "still serving checkpoint 1: " << serve.log();
   const std::vector<double> after = rank(port);
   ASSERT_EQ(after.size(), 30u);
   testing::RunResult predicted =
@@ -377,7 +400,7 @@ TEST(ServeProcessTest, ReloadsNewerCheckpointsWithoutARestart) {
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   EXPECT_EQ(version(port), v);
   EXPECT_EQ(rank(port), after);
-  const std::string log = testing::ReadText(dir + "/serve.err");
+  const std::string log = serve.log();
   auto count = [&log](const std::string& what) {
     size_t n = 0;
     for (size_t at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) ++n;
@@ -390,11 +413,7 @@ TEST(ServeProcessTest, ReloadsNewerCheckpointsWithoutARestart) {
   EXPECT_NE(metrics->body().find("fmps_serve_reloads_total 1\n"), std::string::npos)
       << metrics->body();
 
-  ::kill(serve.pid, SIGTERM);
-  EXPECT_EQ(testing::Wait(serve, 30), std::optional<int>(0))
-      << testing::ReadText(dir + "/serve.err");
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
+  EXPECT_EQ(serve.Stop(), std::optional<int>(0)) << serve.log();
 }
 
 }  // namespace
