@@ -194,7 +194,7 @@ bool ParseCriteoLine(std::string_view line, uint64_t seed, Minibatch* batch, std
     start = ends[col] + 1;
     if (column.empty()) continue;
     const uint32_t field = static_cast<uint32_t>(col - 1);
-    if (col <= 13) {
+    if (col <= kCriteoIntegerFields) {
       int64_t x;
       if (!ParseInt(column, &x)) {
         Rollback(entries, batch);

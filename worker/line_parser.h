@@ -15,8 +15,9 @@ namespace fmps {
 
 constexpr int kCriteoColumns = 40;  // label, I1..I13, C1..C26
 constexpr int kCriteoFields = 39;
-constexpr int kAvazuColumns = 24;  // id, click, hour, 21 categorical columns
-constexpr int kAvazuFields = 23;   // hour-of-day, day-of-week, the 21 categorical columns
+constexpr int kCriteoIntegerFields = 13;  // I1..I13: fields 0..12, bucketed; the rest hashed text
+constexpr int kAvazuColumns = 24;         // id, click, hour, 21 categorical columns
+constexpr int kAvazuFields = 23;          // hour-of-day, day-of-week, the 21 categorical columns
 
 // Bucket of a Criteo integer: floor(ln(x)^2) for x > 2, else x itself.
 int64_t CriteoBucket(int64_t x);
@@ -27,7 +28,7 @@ int DayOfWeek(int year, int month, int day);
 // The keys the parsers make, one field at a time; whatever else makes keys for a trained model (the
 // ranking service's field:text tokens, FieldKey in reader.h) goes through these, so a feature
 // hashes exactly as in training.
-// A Criteo integer column (fields 0..12): its bucket, hashed as an integer.
+// A Criteo integer column (fields below kCriteoIntegerFields): its bucket, hashed as an integer.
 inline uint64_t CriteoIntegerKey(uint32_t field, int64_t x, uint64_t seed) {
   return MakeKey(field, HashInt(static_cast<uint64_t>(CriteoBucket(x)), seed));
 }

@@ -286,7 +286,7 @@ int FormatNumFields(DataFormat format) {
 
 Result<uint64_t> FieldKey(DataFormat format, uint32_t field, std::string_view text, uint64_t seed) {
   int64_t x = 0;
-  if (format == DataFormat::kCriteo && field < 13) {
+  if (format == DataFormat::kCriteo && field < kCriteoIntegerFields) {
     if (!ParseInt(text, &x)) {
       return Status::InvalidArgument("Criteo field " + std::to_string(field) + " (column I" +
                                      std::to_string(field + 1) + ") takes an integer, got '" +
