@@ -12,6 +12,7 @@ namespace fmps {
 namespace {
 // Early messages kept while joining: a few per worker in a real job, so this only bounds garbage.
 constexpr size_t kMaxEarlyMessages = 10000;
+constexpr double kRegisterEvery_s = 2;  // a joining node repeats its registration this often
 }  // namespace
 
 KeyPartition::KeyPartition(int num_servers) {
@@ -72,7 +73,14 @@ Status Postoffice::Join() {
                " at " + options_.host + ":" + std::to_string(port.value()));
   FMPS_RETURN_IF_ERROR(transport_->Send(kSchedulerId, reg));
   double deadline = NowSeconds() + options_.join_timeout_s;
+  // The registration is repeated until the table comes: a scheduler that restarted meanwhile (at
+  // the same address) never saw the first one. The scheduler ignores repeats.
+  double registered_at = NowSeconds();
   while (true) {
+    if (NowSeconds() - registered_at >= kRegisterEvery_s) {
+      FMPS_RETURN_IF_ERROR(transport_->Send(kSchedulerId, reg));
+      registered_at = NowSeconds();
+    }
     double left = deadline - NowSeconds();
     if (left <= 0) {
       return Status::Timeout("no node table from the scheduler at " + sched + " within " +
@@ -143,8 +151,14 @@ std::optional<Message> Postoffice::Recv(int timeout_ms) {
   return transport_->Recv(timeout_ms);
 }
 
+void Postoffice::StampHeartbeat(proto::Heartbeat* heartbeat) const {
+  const int me = my_id();
+  if (me >= 0 && me < table_.nodes_size()) *heartbeat->mutable_from() = table_.nodes(me);
+}
+
 Status Postoffice::Send(int id, Message msg) {
   msg.meta.set_sender(my_id());
+  if (id == kSchedulerId) msg.meta.set_incarnation(table_.incarnation());
   return transport_->Send(id, std::move(msg));
 }
 

@@ -55,6 +55,8 @@ class Postoffice {
   // After an OK Join: true when the scheduler answered that its job had already ended well (a
   // node started late, e.g. a restarted pod): there is nothing to do, and no node table.
   bool job_over() const { return job_over_; }
+  // Puts this node's own entry into a heartbeat (a restarted scheduler addresses it from there).
+  void StampHeartbeat(proto::Heartbeat* heartbeat) const;
 
   int my_id() const { return table_.your_id(); }
   const proto::NodeTable& table() const { return table_; }

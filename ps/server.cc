@@ -113,6 +113,11 @@ Status KVServer::Serve() {
         break;
       }
       case proto::SHUTDOWN:
+        // With an error the job failed (or the scheduler restarted without this node): exit with
+        // one, so that a supervisor restarts or reports this node instead of counting it done.
+        if (!msg->meta.error().empty()) {
+          return Status::Aborted("the scheduler ended the job: " + msg->meta.error());
+        }
         SendHeartbeat();
         LOG(INFO) << "server " << rank_ << " done";
         return Status::OK();
@@ -262,6 +267,7 @@ void KVServer::SendHeartbeat() {
       evicted_logged_ = s.evicted;
     }
   }
+  po_->StampHeartbeat(h);
   Status st = po_->Send(kSchedulerId, std::move(hb));
   if (!st.ok()) LOG(WARNING) << "heartbeat: " << st.ToString();
 }

@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <random>
 
 #include "ps/base/env.h"
+#include "ps/base/keys.h"
 #include "ps/checkpoint.h"
 #include "ps/postoffice.h"
 #include "worker/evaluation.h"
@@ -40,7 +42,27 @@ Scheduler::Scheduler(std::unique_ptr<Transport> transport, const SchedulerOption
     : transport_(std::move(transport)),
       options_(options),
       train_pool_(options.pool),
-      test_pool_(options.pool) {}
+      test_pool_(options.pool),
+      incarnation_(Mix64(std::random_device()() ^ (uint64_t(std::random_device()()) << 32) ^
+                         static_cast<uint64_t>(NowSeconds() * 1e6)) |
+                   1) {}
+
+bool Scheduler::SendHomeIfStale(const Message& msg) {
+  if (msg.meta.incarnation() == 0 || msg.meta.incarnation() == incarnation_) return false;
+  // A node of an earlier run of this scheduler (which restarted at the same address): its sender
+  // id means nothing here, and it would wait for parts or answers that never come. Its message is
+  // dropped; at its first heartbeat (which says where it listens) it is told to go, once, and
+  // exits with an error, so that its supervisor (kubelet, --restart_failed) starts it again.
+  const proto::Heartbeat& hb = msg.meta.heartbeat();
+  if (msg.meta.cmd() != proto::HEARTBEAT || !hb.has_from()) return true;
+  const std::string at = hb.from().host() + ":" + std::to_string(hb.from().port());
+  if (sent_home_.insert(at).second) {
+    LOG(WARNING) << hb.from().name() << " belongs to an earlier run of this scheduler: sent home";
+    ShutDownUnadmitted({hb.from()},
+                       "the scheduler restarted: this node belongs to its earlier run");
+  }
+  return true;
+}
 
 Scheduler::~Scheduler() = default;
 
@@ -58,6 +80,13 @@ std::string Scheduler::Name(int id) const {
 Status Scheduler::Send(int id, Message msg) {
   msg.meta.set_sender(kSchedulerId);
   return transport_->Send(id, msg);
+}
+
+bool Scheduler::Registered(const proto::NodeInfo& node, const std::vector<proto::NodeInfo>& list) {
+  for (const proto::NodeInfo& n : list) {
+    if (n.host() == node.host() && n.port() == node.port()) return true;
+  }
+  return false;
 }
 
 void Scheduler::ShutDownUnadmitted(const std::vector<proto::NodeInfo>& nodes,
@@ -107,12 +136,14 @@ Status Scheduler::Join() {
     }
     auto msg = transport_->Recv(200);
     if (!msg) continue;
+    if (SendHomeIfStale(*msg)) continue;
     if (msg->meta.cmd() != proto::REGISTER) {
       LOG(WARNING) << "ignoring " << proto::Command_Name(msg->meta.cmd()) << " from " << msg->peer
                    << " before the job started";
       continue;
     }
     const proto::NodeInfo& n = msg->meta.node();
+    if (Registered(n, servers) || Registered(n, workers)) continue;  // a repeat: nodes resend
     auto& list = n.role() == proto::SERVER ? servers : workers;
     int want = n.role() == proto::SERVER ? want_servers : want_workers;
     if ((n.role() != proto::SERVER && n.role() != proto::WORKER) ||
@@ -162,6 +193,7 @@ proto::NodeTable Scheduler::Table() const {
   proto::NodeTable table;
   for (const Node& n : nodes_) *table.add_nodes() = n.info;
   *table.mutable_config() = options_.config;
+  table.set_incarnation(incarnation_);
   return table;
 }
 
@@ -390,11 +422,19 @@ void Scheduler::SendProgressToServers(double progress) {
 
 Status Scheduler::Handle(Message&& msg) {
   const int from = msg.meta.sender();
+  if (SendHomeIfStale(msg)) return Status::OK();
   if (msg.meta.cmd() == proto::REGISTER) {
     const proto::NodeInfo& reg = msg.meta.node();
     if (reg.role() != proto::SERVER && reg.role() != proto::WORKER) {
       LOG(WARNING) << "rejecting registration from " << msg.peer << ": bad role";
       return Status::OK();
+    }
+    // Nodes repeat their registration until their table comes: a node of the job (its table on
+    // the way) or one already waiting is not registered twice.
+    if (Registered(reg, waiting_)) return Status::OK();
+    for (const Node& n : nodes_) {
+      if (!n.dead && n.info.host() == reg.host() && n.info.port() == reg.port())
+        return Status::OK();
     }
     LOG(INFO) << "registration during the job: " << reg.name() << "; it will replace a failed "
               << (reg.role() == proto::SERVER ? "server" : "worker");

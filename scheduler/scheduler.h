@@ -8,6 +8,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -92,6 +93,11 @@ class Scheduler {
   // Sends SHUTDOWN (with `error`; empty: the job ended well) to nodes that registered but hold no
   // id: those that came to a job that will not start, or that waited to replace a failed node.
   void ShutDownUnadmitted(const std::vector<proto::NodeInfo>& nodes, const std::string& error);
+  // True when `list` holds a registration from node's HOST:PORT.
+  static bool Registered(const proto::NodeInfo& node, const std::vector<proto::NodeInfo>& list);
+  // True for a message of a node of an earlier run of this scheduler (its incarnation is not ours):
+  // to be dropped; at its heartbeat the node is told to go (once).
+  bool SendHomeIfStale(const Message& msg);
   Status Send(int id, Message msg);
   std::string Name(int id) const;
   bool JobComplete() const;
@@ -117,10 +123,12 @@ class Scheduler {
   bool final_checkpoint_requested_ = false;
   proto::Manifest manifest_;
   std::vector<proto::NodeInfo>
-      waiting_;                   // registrations mid-job, waiting for a dead node to replace
-  int next_temp_id_ = 0;          // for ShutDownUnadmitted
-  double server_dead_since_ = 0;  // 0: every server alive
-  uint64_t retired_rows_ = 0;     // heartbeat figures of workers declared dead
+      waiting_;                 // registrations mid-job, waiting for a dead node to replace
+  int next_temp_id_ = 0;        // for ShutDownUnadmitted
+  const uint64_t incarnation_;  // random, nonzero: tells this run's nodes from an earlier run's
+  std::set<std::string> sent_home_;  // HOST:PORT of earlier-run nodes already sent home
+  double server_dead_since_ = 0;     // 0: every server alive
+  uint64_t retired_rows_ = 0;        // heartbeat figures of workers declared dead
   double retired_loss_ = 0;
   double done_time_ = 0;  // when the last pass ended; the report waits for fresher server figures
   uint64_t progress_rows_ = 0;

@@ -81,6 +81,7 @@ void Worker::SendHeartbeat() {
   h->set_peak_rss_bytes(PeakRssBytes());
   h->set_rows(rows_trained_.load());
   h->set_loss_sum(loss_trained_.load());
+  po_->StampHeartbeat(h);
   Status st = po_->Send(kSchedulerId, std::move(hb));
   if (!st.ok()) LOG(WARNING) << "heartbeat: " << st.ToString();
 }
@@ -181,6 +182,9 @@ Result<Worker::Answer> Worker::AwaitPart(proto::Part* part) {
     }
     if (reply->meta.cmd() == proto::SHUTDOWN) {
       finished_ = true;
+      if (!reply->meta.error().empty()) {  // the job failed, or the scheduler restarted without us
+        return Status::Aborted("the scheduler ended the job: " + reply->meta.error());
+      }
       return Answer::kFinished;
     }
     if (reply->meta.cmd() != proto::ASSIGN_PART) continue;

@@ -174,6 +174,66 @@ TEST(ProcessTest, ANodeWaitingToReplaceExitsZeroWhenTheJobEnds) {
   cluster.children[0].pid = -1;
 }
 
+// A scheduler killed mid-job and started again at the same address with --resume (a Kubernetes pod
+// restarted in place) while its nodes live on: it sends them home (they exit with an error naming
+// the restart), the nodes started again join the new run, and the job completes every row.
+TEST(ProcessTest, ARestartedSchedulerSendsHomeTheNodesOfItsEarlierRun) {
+  TempDir dir;
+  const std::string train = kCriteo + "/train.txt";
+  const std::vector<std::string> job = {"--data=" + train,
+                                        "--num_servers=1",
+                                        "--num_workers=1",
+                                        "--epochs=400",
+                                        "--model_dir=" + dir.File("model"),
+                                        "--checkpoint_every=0.3",
+                                        "--resume"};
+  HandCluster cluster;
+  cluster.Start(dir, job, 1, 1);
+  // Kill the scheduler once a checkpoint exists, and start it again on its port.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (testing::ReadText(cluster.children[0].err_path).find("checkpoint 1 written") ==
+             std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_NE(testing::ReadText(cluster.children[0].err_path).find("checkpoint 1 written"),
+            std::string::npos)
+      << testing::ReadText(cluster.children[0].err_path);
+  ::kill(cluster.children[0].pid, SIGKILL);
+  testing::Wait(cluster.children[0], 10);
+  cluster.children[0].pid = -1;
+  std::vector<std::string> args = {"scheduler", "--port=" + std::to_string(cluster.port)};
+  args.insert(args.end(), job.begin(), job.end());
+  Child scheduler =
+      testing::Spawn(kBinary, args, dir.File("scheduler2.out"), dir.File("scheduler2.err"));
+  // The old server and worker are sent home: they exit with the reason, not 0.
+  for (size_t i = 1; i < cluster.children.size(); ++i) {
+    std::optional<int> code = testing::Wait(cluster.children[i], 20);
+    ASSERT_TRUE(code.has_value()) << "node " << i << " of the earlier run still runs";
+    EXPECT_NE(*code, 0);
+    EXPECT_NE(testing::ReadText(cluster.children[i].err_path).find("the scheduler restarted"),
+              std::string::npos)
+        << testing::ReadText(cluster.children[i].err_path);
+    cluster.children[i].pid = -1;
+  }
+  const std::string at = "--scheduler=127.0.0.1:" + std::to_string(cluster.port);
+  Child server = testing::Spawn(kBinary, {"server", at}, dir.File("s2.out"), dir.File("s2.err"));
+  Child worker = testing::Spawn(kBinary, {"worker", at}, dir.File("w2.out"), dir.File("w2.err"));
+  std::optional<int> code = testing::Wait(scheduler, kTimeout);
+  ASSERT_TRUE(code.has_value()) << "the restarted scheduler hung";
+  EXPECT_EQ(*code, 0) << testing::ReadText(scheduler.err_path);
+  const std::string log = testing::ReadText(scheduler.err_path);
+  EXPECT_NE(log.find("resuming from checkpoint"), std::string::npos) << log;
+  EXPECT_NE(log.find("belongs to an earlier run of this scheduler: sent home"), std::string::npos)
+      << log;
+  const std::string json = LastLine(testing::ReadText(scheduler.out_path));
+  EXPECT_EQ(JsonNumber(json, "rows").value_or(-1), 400 * CountLines(train)) << json;
+  EXPECT_GT(JsonNumber(json, "resumed_rows").value_or(0), 0) << json;
+  EXPECT_EQ(testing::Wait(server, 20), std::optional<int>(0)) << testing::ReadText(server.err_path);
+  EXPECT_EQ(testing::Wait(worker, 20), std::optional<int>(0)) << testing::ReadText(worker.err_path);
+  scheduler.pid = server.pid = worker.pid = -1;
+}
+
 TEST(ProcessTest, MissingDataFileIsNamed) {
   TempDir dir;
   const std::string missing = dir.File("no-such-train.txt");

@@ -278,7 +278,14 @@ ON_START=cut_s2 run_job cut 90 "s1 s2" "w1 w2" --num_servers=2 --num_workers=2 -
   --heartbeat_timeout=4 --replace_timeout=6
 [ "$JOB_RC" != 0 ] || fail "scheduler exit 0 although server s2 was cut off"
 awk -v t="$JOB_SECONDS" 'BEGIN { exit !(t < 60) }' || fail "scheduler took $JOB_SECONDS s to give up on a cut-off server"
-every_node_exits cut 20 s1 w1 w2
+# The nodes that can hear it are told the job failed, and exit with that error (not 0: a supervisor
+# must not count them done), naming the reason.
+for n in s1 w1 w2; do
+  reap_node "$n" 20
+  [ "$NODE_RC" != killed ] && [ "$NODE_RC" != 0 ] || fail "cut job: $n exited '$NODE_RC', not with the job's error"
+  grep -q "the scheduler ended the job: no replacement for dead server" "$WORK/cut-$n.log" ||
+    fail "cut job: $n does not say why it stopped (see $WORK/cut-$n.log)"
+done
 reap_node s2 0  # cut off, it cannot hear the SHUTDOWN
 grep -q "SERVER pid [0-9]* at ${IP[s2]}:[0-9]*) missed heartbeats .* declared dead" "$WORK/cut-sch.log" ||
   fail "the scheduler did not declare the cut-off server (s2 at ${IP[s2]}) dead by name"
