@@ -38,9 +38,16 @@ debootstrap --variant=minbase bookworm "$ROOT" "$mirror" > "$ROOT.log" 2>&1 ||
   { tail -3 "$ROOT.log"; rm -f "$ROOT.log"; skip "debootstrap from $mirror failed (no mirror?)"; }
 rm -f "$ROOT.log"
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
-chroot "$ROOT" bash -c "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-  --no-install-recommends $packages" > "$ROOT/apt.log" 2>&1 ||
-  { tail -5 "$ROOT/apt.log"; echo "FAIL: installing RUNTIME_PACKAGES ($packages)"; exit 1; }
+chroot "$ROOT" apt-get update -q > "$ROOT/apt.log" 2>&1 ||
+  { tail -3 "$ROOT/apt.log"; skip "apt-get update in the new root failed (no mirror?)"; }
+if ! chroot "$ROOT" bash -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+     --no-install-recommends $packages" >> "$ROOT/apt.log" 2>&1; then
+  tail -5 "$ROOT/apt.log"
+  # A name Debian 12 does not have is the Dockerfile's fault; a failed download is the network's.
+  grep -qE "Unable to locate package|has no installation candidate" "$ROOT/apt.log" &&
+    { echo "FAIL: RUNTIME_PACKAGES ($packages) names a package Debian 12 does not have"; exit 1; }
+  skip "apt-get install in the new root failed (network?)"
+fi
 mkdir -p "$ROOT$(dirname "$dest_fmps")" "$ROOT$(dirname "$dest_entry")"
 cp "$FMPS" "$ROOT$dest_fmps"
 cp "$REPO/launch/k8s.sh" "$ROOT$dest_entry"
