@@ -235,6 +235,6 @@ for p in 1 2 3 4; do
   grep -q "kubelet: restarting" "$WORK/pod$p.log" || fail "pod $p was never restarted"
 done
 echo "restarts per pod: $(for p in 0 1 2 3 4; do echo -n "$p:$(grep -c "kubelet: restarting" "$WORK/pod$p.log") "; done)nodes sent home: $sent_home"
-ls "$WORK/model" | grep -q "^MANIFEST-" || fail "no checkpoint in --model_dir $WORK/model"
+compgen -G "$WORK/model/MANIFEST-*" >/dev/null || fail "no checkpoint in --model_dir $WORK/model"
 [ $FAILED = 0 ] && echo "PASS: Kubernetes entrypoint and manifest"
 exit $FAILED
