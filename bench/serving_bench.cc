@@ -95,9 +95,9 @@ class NaiveFwfm {
       std::fill(sums.begin(), sums.end(), 0.f);
       double z = s_.dense()[0];
       auto add = [&](uint64_t key, float x) {
-        const uint32_t row = s_.Find(key);
-        z += double(s_.w(row)) * x;
-        const float* v = s_.V(row);
+        float w;
+        const float* v = s_.Get(key, &w);
+        z += double(w) * x;
         float* sf = sums.data() + size_t(KeyField(key)) * kRank;
         for (int d = 0; d < kRank; ++d) sf[d] += x * v[d];
       };

@@ -5,6 +5,7 @@
 // structs.
 #include <gflags/gflags.h>
 #include <glog/logging.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -584,6 +585,8 @@ int RunServe() {
             << FLAGS_model_dir << ": " << s.num_keys() << " keys (" << s.num_dropped()
             << " more with w = 0 and no embedding left out: they score as unknown keys), "
             << s.num_fields() << " fields, width " << s.width();
+  // Loading decodes whole shards into stores that are gone now: give their pages back.
+  malloc_trim(0);
   HttpServiceOptions o;
   o.listen = FLAGS_listen;
   o.threads = FLAGS_serve_threads;
@@ -614,6 +617,7 @@ int RunServe() {
     LOG(INFO) << "now serving checkpoint " << n.version() << " (was " << from
               << "): " << n.num_keys() << " keys";
     service.SwapSnapshot(std::move(newer.value()));
+    malloc_trim(0);  // the load's scratch, and the old snapshot once its last request ends
   };
   while (true) {
     int signal_number = -1;

@@ -35,10 +35,15 @@ Status ModelSnapshot::AddRow(uint64_t key, float w, std::span<const float> v,
   }
   keys_.push_back(key);
   w_.push_back(w);
+  if (v.empty()) {
+    embedding_of_.push_back(kNoEmbedding);
+    return Status::OK();
+  }
+  embedding_of_.push_back(static_cast<uint32_t>(widths_.size()));
   widths_.push_back(static_cast<uint16_t>(v.size()));
   const size_t at = V_.size();
   V_.resize(at + width_, 0.f);
-  if (!v.empty()) std::memcpy(&V_[at], v.data(), v.size() * sizeof(float));
+  std::memcpy(&V_[at], v.data(), v.size() * sizeof(float));
   return Status::OK();
 }
 
@@ -47,19 +52,25 @@ Status ModelSnapshot::AddRow(uint64_t key, float w, std::span<const float> v,
 Status ModelSnapshot::BuildIndex(const std::string& source) {
   size_t slots = 16;
   while (slots < 2 * keys_.size()) slots *= 2;
-  slots_.assign(slots, Slot{0, kMissing, 0.f});
+  slots_.assign(slots, Slot{0, kEmpty, 0.f});
   slot_mask_ = slots - 1;
   for (uint32_t row = 0; row < keys_.size(); ++row) {
     uint64_t s = Mix64(keys_[row]) & slot_mask_;
-    while (slots_[s].row != kMissing) {
+    while (slots_[s].embedding != kEmpty) {
       if (slots_[s].key == keys_[row]) {
         return Status::Corruption(source + ": key " + std::to_string(keys_[row]) +
                                   " appears twice");
       }
       s = (s + 1) & slot_mask_;
     }
-    slots_[s] = Slot{keys_[row], row, w_[row]};
+    slots_[s] = Slot{keys_[row], embedding_of_[row], w_[row]};
   }
+  num_keys_ = keys_.size();
+  keys_ = {};
+  w_ = {};
+  embedding_of_ = {};
+  V_.shrink_to_fit();
+  widths_.shrink_to_fit();
   return Status::OK();
 }
 
@@ -69,10 +80,8 @@ void ModelSnapshot::Lookup(std::span<const uint64_t> keys, std::vector<float>* w
   V->resize(keys.size() * width_);
   widths->resize(keys.size());
   for (size_t i = 0; i < keys.size(); ++i) {
-    const uint32_t row = Find(keys[i]);
-    (*w)[i] = this->w(row);
-    (*widths)[i] = real_width(row);
-    std::memcpy(V->data() + i * width_, this->V(row), width_ * sizeof(float));
+    const float* v = Get(keys[i], &(*w)[i], &(*widths)[i]);
+    std::memcpy(V->data() + i * width_, v, width_ * sizeof(float));
   }
 }
 

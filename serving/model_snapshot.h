@@ -66,34 +66,22 @@ class ModelSnapshot {
   // one, whose readers hash every field's text as libffm's does.
   DataFormat format() const { return format_; }
   std::span<const float> dense() const { return dense_; }
-  size_t num_keys() const { return keys_.size(); }
+  size_t num_keys() const { return num_keys_; }
+  size_t num_embeddings() const { return widths_.size(); }  // kept keys with an embedding
   // Rows of the checkpoint not kept by Load: w = 0 and no embedding, which score as unknown keys.
   size_t num_dropped() const { return dropped_; }
 
-  // Row of key: its index, or kMissing for a key the model never kept (it reads as w = 0 and a
-  // zero embedding, as a server's Pull answers).
-  static constexpr uint32_t kMissing = UINT32_MAX;
-  uint32_t Find(uint64_t key) const {
+  // w of key into *w and its width() floats of embedding (zero-padded), in one probe of the index
+  // (the Ranker's per-feature step); w = 0 and zeros for a key the model never kept, zeros for a
+  // key without an embedding, as a server's Pull answers. With `width`, the embedding's real width.
+  const float* Get(uint64_t key, float* w, uint16_t* width = nullptr) const {
     const Slot* slot = Probe(key);
-    return slot == nullptr ? kMissing : slot->row;
+    *w = slot == nullptr ? 0.f : slot->w;
+    const bool embedded = slot != nullptr && slot->embedding != kNoEmbedding;
+    if (width != nullptr) *width = embedded ? widths_[slot->embedding] : 0;
+    return embedded ? V_.data() + size_t(slot->embedding) * width_ : zeros_.data();
   }
-  // w of key into *w and its width() floats of embedding, in one probe of the index (the
-  // Ranker's per-feature step); zeros for a key the model never kept.
-  const float* Get(uint64_t key, float* w) const {
-    const Slot* slot = Probe(key);
-    if (slot == nullptr) {
-      *w = 0.f;
-      return zeros_.data();
-    }
-    *w = slot->w;
-    return V_.data() + size_t(slot->row) * width_;
-  }
-  float w(uint32_t row) const { return row == kMissing ? 0.f : w_[row]; }
-  // width() floats; the zero row for kMissing.
-  const float* V(uint32_t row) const {
-    return row == kMissing ? zeros_.data() : V_.data() + size_t(row) * width_;
-  }
-  uint16_t real_width(uint32_t row) const { return row == kMissing ? 0 : widths_[row]; }
+  bool Contains(uint64_t key) const { return Probe(key) != nullptr; }
 
   // For each key: w[i], V[i*width() ...] (zero-padded) and its real width, in the layout of
   // ParamView. The output vectors are resized.
@@ -101,10 +89,14 @@ class ModelSnapshot {
               std::vector<uint16_t>* widths) const;
 
  private:
-  // An index slot holds the key and its w, so a lookup touches one slot and the embedding row.
+  // An index slot holds the key, its w and where its embedding is, so a lookup touches one slot
+  // and the embedding row. Only keys with an embedding have a row of V_: with memory-adaptive
+  // ranks most kept keys have none, and padding them all to the model's width would dominate.
+  static constexpr uint32_t kEmpty = UINT32_MAX;            // a free slot
+  static constexpr uint32_t kNoEmbedding = UINT32_MAX - 1;  // a key with w only
   struct Slot {
     uint64_t key;
-    uint32_t row;  // kMissing: empty slot
+    uint32_t embedding;  // row of V_ and widths_, or kNoEmbedding; kEmpty: the slot is free
     float w;
   };
 
@@ -113,7 +105,7 @@ class ModelSnapshot {
     uint64_t s = Mix64(key) & slot_mask_;
     while (true) {
       const Slot& slot = slots_[s];
-      if (slot.row == kMissing) return nullptr;
+      if (slot.embedding == kEmpty) return nullptr;
       if (slot.key == key) return &slot;
       s = (s + 1) & slot_mask_;
     }
@@ -130,13 +122,15 @@ class ModelSnapshot {
   DataFormat format_ = DataFormat::kLibffm;
   size_t dropped_ = 0;
   std::vector<float> dense_;
-  // Rows in insertion order; the open-addressing index maps Mix64(key) to a row.
+  size_t num_keys_ = 0;
+  // Rows in insertion order until BuildIndex puts them into slots_ (and frees these three).
   std::vector<uint64_t> keys_;
   std::vector<float> w_;
-  std::vector<float> V_;  // [rows * width_]
-  std::vector<uint16_t> widths_;
-  std::vector<float> zeros_;  // [width_]
-  std::vector<Slot> slots_;   // open addressing over Mix64(key), linear probing, power of two
+  std::vector<uint32_t> embedding_of_;  // per row: its row of V_, or kNoEmbedding
+  std::vector<float> V_;                // [embeddings * width_], zero-padded
+  std::vector<uint16_t> widths_;        // [embeddings]: the real widths
+  std::vector<float> zeros_;            // [width_]
+  std::vector<Slot> slots_;  // open addressing over Mix64(key), linear probing, power of two
   uint64_t slot_mask_ = 0;
 };
 

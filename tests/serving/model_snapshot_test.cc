@@ -131,7 +131,8 @@ TEST(ModelSnapshotTest, LoadsEveryShardAsTheStoresAnswer) {
   const float* v = snap.Get(MakeKey(1, HashInt(12345)), &w);
   EXPECT_EQ(w, 0.f);
   for (int d = 0; d < kWidth; ++d) EXPECT_EQ(v[d], 0.f);
-  EXPECT_EQ(snap.Find(MakeKey(1, HashInt(12345))), ModelSnapshot::kMissing);
+  EXPECT_FALSE(snap.Contains(MakeKey(1, HashInt(12345))));
+  EXPECT_TRUE(snap.Contains(keys0[0]));
 
   // A config whose model needs a bigger dense block than server 0 wrote: Corruption.
   config.set_model("dplr");
@@ -168,6 +169,28 @@ TEST(ModelSnapshotTest, FromRowsRefusesDuplicatesAndWideRows) {
   EXPECT_FALSE(ModelSnapshot::FromRows(config, {0.f}, {{1, 0.f, {1, 2, 3}}}).ok());
   EXPECT_FALSE(ModelSnapshot::FromRows(config, {0.f, 1.f}, {}).ok());
   EXPECT_TRUE(ModelSnapshot::FromRows(config, {0.f}, {{1, 0.f, {1}}}).ok());
+}
+
+// Keys with w but no embedding are kept without a row of embeddings: they read as w and zeros of
+// width 0, and only embedded keys take rows of the model's width.
+TEST(ModelSnapshotTest, KeysWithoutAnEmbeddingTakeNoEmbeddingRow) {
+  proto::JobConfig config;
+  config.set_model("fm");
+  config.set_k(4);
+  config.set_num_fields(2);
+  Result<std::unique_ptr<ModelSnapshot>> s = ModelSnapshot::FromRows(
+      config, {0.f},
+      {{1, 0.5f, {}}, {2, -0.25f, {1.f, 2.f}}, {3, 0.75f, {}}, {4, 1.f, {3, 4, 5, 6}}});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  const ModelSnapshot& snap = *s.value();
+  EXPECT_EQ(snap.num_keys(), 4u);
+  EXPECT_EQ(snap.num_embeddings(), 2u);
+  std::vector<float> w, V;
+  std::vector<uint16_t> widths;
+  snap.Lookup(std::vector<uint64_t>{1, 2, 3, 4, 5}, &w, &V, &widths);
+  EXPECT_EQ(w, (std::vector<float>{0.5f, -0.25f, 0.75f, 1.f, 0.f}));
+  EXPECT_EQ(widths, (std::vector<uint16_t>{0, 2, 0, 4, 0}));
+  EXPECT_EQ(V, (std::vector<float>{0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0, 3, 4, 5, 6, 0, 0, 0, 0}));
 }
 
 }  // namespace
