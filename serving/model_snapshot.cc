@@ -1,12 +1,14 @@
 #include "serving/model_snapshot.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "ps/base/env.h"
 #include "ps/base/keys.h"
 #include "ps/checkpoint.h"
 #include "ps/store/store.h"
+#include "ps/store/update_rules.h"
 #include "worker/job_config.h"
 
 namespace fmps {
@@ -135,6 +137,9 @@ Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::Load(const std::string& mo
   s->version_ = manifest->version();
   const StoreOptions read_options = store_options ? store_options(s->config_, s->width_)
                                                   : StoreReadOptions(s->config_, s->width_);
+  const FtrlParams ftrl{read_options.ftrl_alpha, read_options.ftrl_beta, read_options.ftrl_l1,
+                        read_options.ftrl_l2};
+  std::vector<float> v(s->width_);
   bool have_dense = false;
   for (const auto& entry : manifest->shards()) {
     const std::string path = model_dir + "/" + entry.file();
@@ -142,27 +147,26 @@ Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::Load(const std::string& mo
     if (!bytes.ok()) return bytes.status();
     Result<ShardData> shard = DecodeShard(bytes.value(), path);
     if (!shard.ok()) return shard.status();
+    bytes = std::string();  // DecodeShard copied what it needs
     if (entry.server() == 0) {
       s->dense_ = std::move(shard->dense);
       have_dense = true;
     }
-    Status added;
-    {
-      Store store(read_options);
-      FMPS_RETURN_IF_ERROR(store.Deserialize(shard->store, path));
-      shard->store.clear();
-      shard->store.shrink_to_fit();
-      store.ForEach([&](uint64_t key, float w, std::span<const float> v) {
-        // w = 0 with no embedding scores exactly as a key the model never kept: under FTRL's L1
-        // most keys are such rows, and the table need not hold them.
-        if (w == 0.f && v.empty()) {
-          ++s->dropped_;
-          return;
-        }
-        if (added.ok()) added = s->AddRow(key, w, v, path);
-      });
-    }
-    FMPS_RETURN_IF_ERROR(added);
+    // The rows straight from the shard's bytes (no store is built): w as a store derives it from
+    // (z, n) under the model's FTRL parameters, as its Pull would answer.
+    FMPS_RETURN_IF_ERROR(Store::ScanShard(
+        shard->store, read_options.policy.MaxWidth(), path, [&](const Store::ShardRow& r) {
+          const float w = FtrlWeight(r.z, std::fabs(r.n), ftrl);
+          // w = 0 with no embedding scores exactly as a key the model never kept: under FTRL's
+          // L1 most keys are such rows, and the table need not hold them.
+          if (w == 0.f && r.width == 0) {
+            ++s->dropped_;
+            return Status::OK();
+          }
+          if (r.width > v.size()) v.resize(r.width);  // AddRow refuses it, naming the key
+          std::memcpy(v.data(), r.v, size_t{r.width} * sizeof(float));
+          return s->AddRow(r.key, w, std::span<const float>(v.data(), r.width), path);
+        }));
   }
   if (!have_dense || s->dense_.size() != s->model_->DenseSize()) {
     return Status::Corruption(model_dir + ": dense block does not match model " +

@@ -113,6 +113,26 @@ class Store {
   void ForEach(
       const std::function<void(uint64_t key, float w, std::span<const float> v)>& fn) const;
 
+  // One row of a serialised shard as ScanShard reads it. The floats of V and the accumulators are
+  // the shard's bytes (not aligned for float): copy them out.
+  struct ShardRow {
+    uint64_t index = 0;   // row number in the shard
+    uint64_t offset = 0;  // byte offset of the row
+    uint64_t key = 0;
+    float z = 0, n = 0, w = 0;  // w as written
+    uint32_t count = 0;
+    uint32_t width = 0;
+    const char* v = nullptr;    // width floats
+    const char* acc = nullptr;  // width floats
+  };
+  // Reads every row of a shard Serialize wrote, in order, checking it as Deserialize does (magic,
+  // version, `max_width` of the policy it was written for, sizes, trailing checksum), without
+  // building a store: a reader that keeps a little of each row (serving) needs no more memory than
+  // what it keeps. Stops at the first error, or at the first non-OK status of fn, and returns it.
+  static Status ScanShard(std::string_view bytes, uint32_t max_width,
+                          const std::string& source_name,
+                          const std::function<Status(const ShardRow& row)>& fn);
+
  private:
   class Impl;
   std::unique_ptr<Impl> impl_;

@@ -81,7 +81,9 @@ std::string Store::Impl::Serialize() const {
   return out;
 }
 
-Status Store::Impl::Load(std::string_view bytes, const std::string& source_name) {
+Status Store::ScanShard(std::string_view bytes, uint32_t max_width_expected,
+                        const std::string& source_name,
+                        const std::function<Status(const ShardRow& row)>& fn) {
   auto corrupt = [&](const std::string& what) {
     return Status::Corruption(source_name + ": " + what);
   };
@@ -98,9 +100,9 @@ Status Store::Impl::Load(std::string_view bytes, const std::string& source_name)
     return corrupt("unsupported version " + std::to_string(version) + " at byte 8");
   }
   const auto max_width = in.Get<uint32_t>();
-  if (max_width != options_.policy.MaxWidth()) {
+  if (max_width != max_width_expected) {
     return corrupt("written for max width " + std::to_string(max_width) +
-                   ", this store is configured for " + std::to_string(options_.policy.MaxWidth()));
+                   ", this store is configured for " + std::to_string(max_width_expected));
   }
   const auto num_rows = in.Get<uint64_t>();
   const uint64_t body = bytes.size() - kHeaderBytes - kChecksumBytes;
@@ -109,7 +111,7 @@ Status Store::Impl::Load(std::string_view bytes, const std::string& source_name)
                    std::to_string(body) + " bytes follow: truncated at byte " +
                    std::to_string(bytes.size()));
   }
-  uint64_t recomputed_w = 0;  // rows whose stored w differs from FTRL's closed form here
+  ShardRow row;
   for (uint64_t i = 0; i < num_rows; ++i) {
     const size_t row_start = in.offset();
     if (!in.Has(kRowFixedBytes)) {
@@ -117,51 +119,28 @@ Status Store::Impl::Load(std::string_view bytes, const std::string& source_name)
                      std::to_string(i) + " of " + std::to_string(num_rows) + " (starts at byte " +
                      std::to_string(row_start) + ")");
     }
-    const auto key = in.Get<uint64_t>();
-    const auto z = in.Get<float>();
-    const auto n = in.Get<float>();
-    const auto w = in.Get<float>();
-    const auto count =
-        static_cast<uint16_t>(std::min<uint32_t>(in.Get<uint32_t>(), RowState::kMaxCount));
-    const uint32_t width = in.Get<uint16_t>();
-    if (width > max_width) {
-      return corrupt("bad width " + std::to_string(width) + " (max " + std::to_string(max_width) +
-                     ") in row " + std::to_string(i) + " at byte " + std::to_string(row_start));
+    row.index = i;
+    row.offset = row_start;
+    row.key = in.Get<uint64_t>();
+    row.z = in.Get<float>();
+    row.n = in.Get<float>();
+    row.w = in.Get<float>();
+    row.count = in.Get<uint32_t>();
+    row.width = in.Get<uint16_t>();
+    if (row.width > max_width) {
+      return corrupt("bad width " + std::to_string(row.width) + " (max " +
+                     std::to_string(max_width) + ") in row " + std::to_string(i) + " at byte " +
+                     std::to_string(row_start));
     }
-    if (!in.Has(size_t{width} * 2 * sizeof(float))) {
+    const size_t floats = size_t{row.width} * sizeof(float);
+    if (!in.Has(2 * floats)) {
       return corrupt("truncated at byte " + std::to_string(bytes.size()) +
                      " inside the embedding of row " + std::to_string(i) + " (starts at byte " +
                      std::to_string(row_start) + ")");
     }
-    bool inserted = false;
-    RowState* row = map_.FindOrInsert(key, &inserted);
-    if (!inserted) {
-      return corrupt("duplicate key " + std::to_string(key) + " in row " + std::to_string(i) +
-                     " at byte " + std::to_string(row_start));
-    }
-    row->set_n(n);  // a negative n (never written by a store) loses its sign
-    row->count = count;
-    row->stamp = epoch_;  // a loaded row starts its eviction clock now
-    row->set_inline_z(z);
-    if (width > 0) {
-      const uint32_t ref = AllocateRef(width);
-      if (ref == 0) {
-        return corrupt("too many distinct embedding widths or rows of width " +
-                       std::to_string(width) + " (row " + std::to_string(i) + " at byte " +
-                       std::to_string(row_start) + ")");
-      }
-      float* embedding = EmbeddingOf(ref);
-      embedding[0] = z;
-      std::memcpy(embedding + 1, in.Take(size_t{width} * 2 * sizeof(float)),
-                  size_t{width} * 2 * sizeof(float));
-      row->z_or_ref = ref;
-      row->n_bits |= RowState::kEmbeddedBit;
-      ++embeddings_;
-      embedding_floats_ += width;
-    }
-    const float w_here = W(*row);
-    recomputed_w += std::bit_cast<uint32_t>(w_here) != std::bit_cast<uint32_t>(w);
-    nonzero_w_ += w_here != 0.0f;
+    row.v = in.Take(floats);  // V and accumulators follow the fixed part
+    row.acc = in.Take(floats);
+    FMPS_RETURN_IF_ERROR(fn(row));
   }
   if (in.offset() != bytes.size() - kChecksumBytes) {
     return corrupt(std::to_string(bytes.size() - kChecksumBytes - in.offset()) +
@@ -174,10 +153,52 @@ Status Store::Impl::Load(std::string_view bytes, const std::string& source_name)
     return corrupt("checksum mismatch at byte " + std::to_string(in.offset()) + " (stored " +
                    std::to_string(stored) + ", computed " + std::to_string(computed) + ")");
   }
+  return Status::OK();
+}
+
+Status Store::Impl::Load(std::string_view bytes, const std::string& source_name) {
+  uint64_t rows = 0;
+  uint64_t recomputed_w = 0;  // rows whose stored w differs from FTRL's closed form here
+  FMPS_RETURN_IF_ERROR(Store::ScanShard(
+      bytes, options_.policy.MaxWidth(), source_name, [&](const ShardRow& r) -> Status {
+        bool inserted = false;
+        RowState* row = map_.FindOrInsert(r.key, &inserted);
+        if (!inserted) {
+          return Status::Corruption(source_name + ": duplicate key " + std::to_string(r.key) +
+                                    " in row " + std::to_string(r.index) + " at byte " +
+                                    std::to_string(r.offset));
+        }
+        row->set_n(r.n);  // a negative n (never written by a store) loses its sign
+        row->count = static_cast<uint16_t>(std::min<uint32_t>(r.count, RowState::kMaxCount));
+        row->stamp = epoch_;  // a loaded row starts its eviction clock now
+        row->set_inline_z(r.z);
+        if (r.width > 0) {
+          const uint32_t ref = AllocateRef(r.width);
+          if (ref == 0) {
+            return Status::Corruption(source_name +
+                                      ": too many distinct embedding widths or rows of width " +
+                                      std::to_string(r.width) + " (row " + std::to_string(r.index) +
+                                      " at byte " + std::to_string(r.offset) + ")");
+          }
+          float* embedding = EmbeddingOf(ref);
+          embedding[0] = r.z;
+          // V then the accumulators: contiguous in the shard as in the arena row.
+          std::memcpy(embedding + 1, r.v, size_t{r.width} * 2 * sizeof(float));
+          row->z_or_ref = ref;
+          row->n_bits |= RowState::kEmbeddedBit;
+          ++embeddings_;
+          embedding_floats_ += r.width;
+        }
+        const float w_here = W(*row);
+        recomputed_w += std::bit_cast<uint32_t>(w_here) != std::bit_cast<uint32_t>(r.w);
+        nonzero_w_ += w_here != 0.0f;
+        ++rows;
+        return Status::OK();
+      }));
   if (recomputed_w > 0) {
     // The store keeps z and n and derives w; a shard written under other FTRL parameters (or
     // with a NaN w) gets the w of this store's parameters.
-    LOG(WARNING) << source_name << ": " << recomputed_w << " of " << num_rows
+    LOG(WARNING) << source_name << ": " << recomputed_w << " of " << rows
                  << " rows store a w other than FTRL's closed form of their (z, n) under this "
                     "store's parameters (written with other ftrl_* options?); w is recomputed";
   }
