@@ -95,7 +95,8 @@ std::string EncodeShard(const ShardData& shard) {
   return out;
 }
 
-Result<ShardData> DecodeShard(std::string_view bytes, const std::string& source_name) {
+Result<ShardData> DecodeShard(std::string_view bytes, const std::string& source_name,
+                              std::string_view* store_view) {
   FMPS_RETURN_IF_ERROR(VerifyTrailer(bytes, kShardMagic, source_name));
   Cursor c(bytes.substr(0, bytes.size() - 8), source_name);
   std::string_view magic;
@@ -110,7 +111,11 @@ Result<ShardData> DecodeShard(std::string_view bytes, const std::string& source_
     return Status::Corruption(source_name + ": unexpected bytes at offset " +
                               std::to_string(c.pos()));
   }
-  shard.store.assign(store);
+  if (store_view != nullptr) {
+    *store_view = store;
+  } else {
+    shard.store.assign(store);
+  }
   return shard;
 }
 

@@ -25,7 +25,11 @@ struct ShardData {
 };
 
 std::string EncodeShard(const ShardData& shard);
-Result<ShardData> DecodeShard(std::string_view bytes, const std::string& source_name);
+// With `store_view`, the store section is not copied into ShardData::store (left empty) but viewed
+// in `bytes` through *store_view (valid while bytes are): a reader that decodes it at once holds a
+// shard's bytes once, not twice.
+Result<ShardData> DecodeShard(std::string_view bytes, const std::string& source_name,
+                              std::string_view* store_view = nullptr);
 
 std::string ShardFileName(int64_t version, int server);
 std::string ManifestFileName(int64_t version);

@@ -230,9 +230,10 @@ Status KVServer::LoadShard(const std::string& dir) {
   std::string path = dir + "/" + entry.file();
   Result<std::string> bytes = ReadFile(path);
   if (!bytes.ok()) return bytes.status();
-  Result<ShardData> shard = DecodeShard(bytes.value(), path);
+  std::string_view store_bytes;
+  Result<ShardData> shard = DecodeShard(bytes.value(), path, &store_bytes);
   if (!shard.ok()) return shard.status();
-  FMPS_RETURN_IF_ERROR(store_->Deserialize(shard->store, path));
+  FMPS_RETURN_IF_ERROR(store_->Deserialize(store_bytes, path));
   if (rank_ == 0) {
     if (shard->dense.size() != dense_.size()) {
       return Status::InvalidArgument(

@@ -145,9 +145,9 @@ Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::Load(const std::string& mo
     const std::string path = model_dir + "/" + entry.file();
     Result<std::string> bytes = ReadFile(path);
     if (!bytes.ok()) return bytes.status();
-    Result<ShardData> shard = DecodeShard(bytes.value(), path);
+    std::string_view store_bytes;  // in bytes
+    Result<ShardData> shard = DecodeShard(bytes.value(), path, &store_bytes);
     if (!shard.ok()) return shard.status();
-    bytes = std::string();  // DecodeShard copied what it needs
     if (entry.server() == 0) {
       s->dense_ = std::move(shard->dense);
       have_dense = true;
@@ -155,7 +155,7 @@ Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::Load(const std::string& mo
     // The rows straight from the shard's bytes (no store is built): w as a store derives it from
     // (z, n) under the model's FTRL parameters, as its Pull would answer.
     FMPS_RETURN_IF_ERROR(Store::ScanShard(
-        shard->store, read_options.policy.MaxWidth(), path, [&](const Store::ShardRow& r) {
+        store_bytes, read_options.policy.MaxWidth(), path, [&](const Store::ShardRow& r) {
           const float w = FtrlWeight(r.z, std::fabs(r.n), ftrl);
           // w = 0 with no embedding scores exactly as a key the model never kept: under FTRL's
           // L1 most keys are such rows, and the table need not hold them.
