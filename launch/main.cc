@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -601,14 +602,12 @@ int RunServe() {
   // damaged for good: it is reported once and not read again (a still newer one is).
   int64_t refused = 0;
   auto reload = [&] {
-    const int64_t newest = NewestManifestVersion(FLAGS_model_dir);
-    if (newest <= service.version() || newest == refused) return;
-    Result<std::unique_ptr<ModelSnapshot>> newer =
-        ModelSnapshot::LoadNewer(FLAGS_model_dir, service.version(), StoreOptionsFromConfig);
+    Result<std::unique_ptr<ModelSnapshot>> newer = ModelSnapshot::LoadNewer(
+        FLAGS_model_dir, std::max(service.version(), refused), StoreOptionsFromConfig);
     if (!newer.ok()) {
       LOG(WARNING) << newer.status().ToString() << "; still serving checkpoint "
                    << service.version();
-      refused = newest;
+      refused = NewestManifestVersion(FLAGS_model_dir);
       return;
     }
     if (newer.value() == nullptr) return;

@@ -45,8 +45,9 @@ class ModelSnapshot {
   static Result<std::unique_ptr<ModelSnapshot>> Load(const std::string& model_dir,
                                                      const StoreOptionsFn& store_options = {});
   // For reloading: the newest checkpoint of model_dir if its version is above `than`, else null
-  // (nothing newer). Corruption, naming both versions, when a newer manifest exists but does not
-  // verify (still being written, or damaged), so the caller keeps what it serves.
+  // (nothing newer; a caller that gave up on a damaged checkpoint passes its version as `than`).
+  // Corruption, naming both versions, when a newer manifest exists but does not verify (still being
+  // written, or damaged), so the caller keeps what it serves.
   static Result<std::unique_ptr<ModelSnapshot>> LoadNewer(const std::string& model_dir,
                                                           int64_t than,
                                                           const StoreOptionsFn& store_options = {});

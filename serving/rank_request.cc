@@ -75,16 +75,16 @@ Status ParseLine(std::string_view line, size_t line_no, const RankRequestOptions
           std::to_string(num_fields) + " of the model");
     }
   }
-  if (options.format != DataFormat::kCriteo && options.format != DataFormat::kAvazu) {
-    return Status::OK();  // their readers hash every field's text, as ParseLibffmLine just did
-  }
+  // ParseLibffmLine hashed every field's text; the fields the training reader keyed otherwise
+  // (Criteo's integers, Avazu's hour and weekday) are keyed again as it did.
   for (size_t i = 0; i < tokens->size(); ++i) {
+    uint64_t& key = batch->keys[first + i];
+    if (FieldIsText(options.format, KeyField(key))) continue;
     const std::string_view token = (*tokens)[i];
     const size_t c1 = token.find(':');  // the syntax is checked: field:feature[:value]
     const size_t c2 = token.find(':', c1 + 1);
     const std::string_view feature =
         token.substr(c1 + 1, c2 == std::string_view::npos ? std::string_view::npos : c2 - c1 - 1);
-    uint64_t& key = batch->keys[first + i];
     Result<uint64_t> made = FieldKey(options.format, KeyField(key), feature, hash_seed);
     if (!made.ok()) {
       return Status::InvalidArgument("line " + std::to_string(line_no) + ", token " +

@@ -284,9 +284,16 @@ int FormatNumFields(DataFormat format) {
   }
 }
 
+bool FieldIsText(DataFormat format, uint32_t field) {
+  if (format == DataFormat::kCriteo) return field >= kCriteoIntegerFields;
+  if (format == DataFormat::kAvazu) return field >= 2;
+  return true;
+}
+
 Result<uint64_t> FieldKey(DataFormat format, uint32_t field, std::string_view text, uint64_t seed) {
+  if (FieldIsText(format, field)) return TokenKey(field, text, seed);
   int64_t x = 0;
-  if (format == DataFormat::kCriteo && field < kCriteoIntegerFields) {
+  if (format == DataFormat::kCriteo) {
     if (!ParseInt(text, &x)) {
       return Status::InvalidArgument("Criteo field " + std::to_string(field) + " (column I" +
                                      std::to_string(field + 1) + ") takes an integer, got '" +
@@ -294,17 +301,15 @@ Result<uint64_t> FieldKey(DataFormat format, uint32_t field, std::string_view te
     }
     return CriteoIntegerKey(field, x, seed);
   }
-  if (format == DataFormat::kAvazu && field < 2) {
-    const int64_t limit = field == 0 ? 23 : 6;
-    if (!ParseInt(text, &x) || x < 0 || x > limit) {
-      return Status::InvalidArgument(std::string("Avazu field ") +
-                                     (field == 0 ? "0 (hour of the day) takes 0..23"
-                                                 : "1 (day of the week, 0 = Sunday) takes 0..6") +
-                                     ", got '" + std::string(text) + "'");
-    }
-    return IntegerKey(field, x, seed);
+  // Avazu's hour of the day (field 0) and day of the week (field 1).
+  const int64_t limit = field == 0 ? 23 : 6;
+  if (!ParseInt(text, &x) || x < 0 || x > limit) {
+    return Status::InvalidArgument(std::string("Avazu field ") +
+                                   (field == 0 ? "0 (hour of the day) takes 0..23"
+                                               : "1 (day of the week, 0 = Sunday) takes 0..6") +
+                                   ", got '" + std::string(text) + "'");
   }
-  return TokenKey(field, text, seed);
+  return IntegerKey(field, x, seed);
 }
 
 Result<std::unique_ptr<Reader>> Reader::Open(const DataPart& part, const ReaderOptions& options) {

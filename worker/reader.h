@@ -34,6 +34,9 @@ int FormatNumFields(DataFormat format);
 // every format as its text. InvalidArgument, saying what the field takes, for text the reader
 // would not have produced there (a Criteo integer field that is not an integer, an hour of 24).
 Result<uint64_t> FieldKey(DataFormat format, uint32_t field, std::string_view text, uint64_t seed);
+// True when the reader of `format` hashes field's text as it stands (TokenKey, as the libffm reader
+// does every field): FieldKey then adds nothing to that hash.
+bool FieldIsText(DataFormat format, uint32_t field);
 
 constexpr uint64_t kWholeFile = UINT64_MAX;
 
