@@ -1,14 +1,12 @@
 #include "serving/model_snapshot.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 
 #include "ps/base/env.h"
 #include "ps/base/keys.h"
 #include "ps/checkpoint.h"
 #include "ps/store/store.h"
-#include "ps/store/update_rules.h"
 #include "worker/job_config.h"
 
 namespace fmps {
@@ -137,8 +135,6 @@ Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::Load(const std::string& mo
   s->version_ = manifest->version();
   const StoreOptions read_options = store_options ? store_options(s->config_, s->width_)
                                                   : StoreReadOptions(s->config_, s->width_);
-  const FtrlParams ftrl{read_options.ftrl_alpha, read_options.ftrl_beta, read_options.ftrl_l1,
-                        read_options.ftrl_l2};
   std::vector<float> v(s->width_);
   bool have_dense = false;
   for (const auto& entry : manifest->shards()) {
@@ -156,7 +152,7 @@ Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::Load(const std::string& mo
     // (z, n) under the model's FTRL parameters, as its Pull would answer.
     FMPS_RETURN_IF_ERROR(Store::ScanShard(
         store_bytes, read_options.policy.MaxWidth(), path, [&](const Store::ShardRow& r) {
-          const float w = FtrlWeight(r.z, std::fabs(r.n), ftrl);
+          const float w = Store::WeightOf(r, read_options);
           // w = 0 with no embedding scores exactly as a key the model never kept: under FTRL's
           // L1 most keys are such rows, and the table need not hold them.
           if (w == 0.f && r.width == 0) {

@@ -132,6 +132,9 @@ class Store {
   static Status ScanShard(std::string_view bytes, uint32_t max_width,
                           const std::string& source_name,
                           const std::function<Status(const ShardRow& row)>& fn);
+  // The w a store with `options` holds for a scanned row (FTRL's closed form of its z and n, as
+  // Pull answers), whatever w the shard was written with.
+  static float WeightOf(const ShardRow& row, const StoreOptions& options);
 
  private:
   class Impl;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -154,6 +155,13 @@ Status Store::ScanShard(std::string_view bytes, uint32_t max_width_expected,
                    std::to_string(stored) + ", computed " + std::to_string(computed) + ")");
   }
   return Status::OK();
+}
+
+float Store::WeightOf(const ShardRow& row, const StoreOptions& options) {
+  // A store keeps n without its sign (RowState::set_n), as Load below does.
+  return FtrlWeight(
+      row.z, std::fabs(row.n),
+      FtrlParams{options.ftrl_alpha, options.ftrl_beta, options.ftrl_l1, options.ftrl_l2});
 }
 
 Status Store::Impl::Load(std::string_view bytes, const std::string& source_name) {
