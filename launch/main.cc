@@ -61,6 +61,10 @@ DEFINE_int32(max_delay, 2, "minibatches a worker may have in flight (0: synchron
 DEFINE_int32(pull_ahead_after, 100,
              "after this many minibatches (-1: never) a worker pulls its next minibatch before "
              "pushing this one (with max_delay >= 1): faster; the next misses this one's update");
+DEFINE_uint64(cache_mb, 1024,
+              "MiB per worker of parsed, localized minibatches kept in memory for the next "
+              "epochs, which replay them instead of reading the files again (0: read every epoch; "
+              "used only with --epochs > 1)");
 DEFINE_uint64(seed, 1, "seed of parameter initialisation");
 DEFINE_string(model_dir, "", "where checkpoints and the final model go (empty: not saved)");
 DEFINE_double(part_mb, 4, "size of a data part handed to a worker, in MB");
@@ -166,6 +170,7 @@ const std::map<std::string, std::vector<std::string>>& CommandFlags() {
                                  "batch_size",
                                  "max_delay",
                                  "pull_ahead_after",
+                                 "cache_mb",
                                  "seed",
                                  "model_dir",
                                  "part_mb",
@@ -416,6 +421,7 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
   c.set_batch_size(FLAGS_batch_size);
   c.set_max_delay(FLAGS_max_delay);
   c.set_pull_ahead_after(FLAGS_pull_ahead_after);
+  c.set_cache_mb(FLAGS_cache_mb);
   c.set_seed(FLAGS_seed);
   c.set_epochs(FLAGS_epochs);
   c.set_max_bad_lines(FLAGS_max_bad_lines);

@@ -35,7 +35,15 @@ std::string JobReport::ToJson() const {
                 train_logloss, test, test_rows, peak_rss_mb, peak_rss_scheduler_mb,
                 peak_rss_server_mb, peak_rss_worker_mb, params, nonzero_w, embeddings,
                 embedding_floats, bad_lines, model.c_str(), model_dir.c_str());
-  return buf;
+  std::string json = buf;
+  json.pop_back();  // the closing brace: the epochs' rates follow
+  json += ",\"replayed_rows\":" + std::to_string(replayed_rows) + ",\"epoch_rows_per_s\":[";
+  for (size_t e = 0; e < epoch_rows_per_s.size(); ++e) {
+    char rate[32];
+    std::snprintf(rate, sizeof(rate), "%s%.1f", e > 0 ? "," : "", epoch_rows_per_s[e]);
+    json += rate;
+  }
+  return json + "]}";
 }
 
 Scheduler::Scheduler(std::unique_ptr<Transport> transport, const SchedulerOptions& options)
@@ -334,7 +342,7 @@ Result<JobReport> Scheduler::Run() {
   Status st = Join();
   if (st.ok()) {
     phase_ = Phase::kTraining;
-    train_start_ = last_progress_ = last_checkpoint_ = progress_time_ = NowSeconds();
+    train_start_ = last_progress_ = last_checkpoint_ = progress_time_ = epoch_start_ = NowSeconds();
     progress_rows_ = rows_done_;
     st = AdvanceIfPassDone();
     while (st.ok() && !JobComplete()) {
@@ -360,6 +368,8 @@ Result<JobReport> Scheduler::Run() {
   r.seconds = NowSeconds() - start_;
   r.train_seconds = train_end_ - train_start_;
   r.train_logloss = last_epoch_logloss_;
+  r.epoch_rows_per_s = epoch_rows_per_s_;
+  r.replayed_rows = replayed_rows_;
   r.test_rows = test_labels_.size();
   if (!test_labels_.empty()) {
     std::vector<float> probs(test_logits_.size());
@@ -540,6 +550,7 @@ Status Scheduler::HandlePartDone(int worker, const proto::PartDone& done) {
   }
   if (train) {
     rows_done_ += done.rows();
+    if (done.replayed()) replayed_rows_ += done.rows();
     loss_done_ += done.loss_sum();
     epoch_rows_ += done.rows();
     epoch_loss_ += done.loss_sum();
@@ -566,9 +577,14 @@ Status Scheduler::AdvanceIfPassDone() {
   while (phase_ == Phase::kTraining && train_pool_.AllDone()) {
     if (epoch_rows_ > 0) {
       last_epoch_logloss_ = epoch_loss_ / static_cast<double>(epoch_rows_);
+      const double now = NowSeconds();
+      const double rate = static_cast<double>(epoch_rows_) / std::max(1e-9, now - epoch_start_);
+      epoch_rows_per_s_.push_back(rate);
       LOG(INFO) << "epoch " << epoch_ + 1 << " of " << options_.config.epochs()
-                << " done: " << epoch_rows_ << " rows, train logloss " << last_epoch_logloss_;
+                << " done: " << epoch_rows_ << " rows in " << now - epoch_start_ << " s ("
+                << static_cast<uint64_t>(rate) << " rows/s), train logloss " << last_epoch_logloss_;
     }
+    epoch_start_ = NowSeconds();
     epoch_loss_ = 0;
     epoch_rows_ = 0;
     if (++epoch_ < options_.config.epochs()) {

@@ -41,6 +41,10 @@ struct JobReport {
   double seconds = 0;         // wall time of the job
   double train_seconds = 0;   // wall time of the training passes (reading included)
   double train_logloss = 0;   // progressive logloss of the last epoch
+  // Rows per second of each epoch trained in this run (wall time from its first part handed out
+  // to its last part done): later epochs replay the workers' part caches.
+  std::vector<double> epoch_rows_per_s;
+  uint64_t replayed_rows = 0;  // training rows the workers replayed from their part caches
   double test_logloss = 0, test_auc = 0;
   uint64_t test_rows = 0;
   double peak_rss_mb = 0;  // largest peak RSS of any node
@@ -109,11 +113,13 @@ class Scheduler {
   WorkPool train_pool_, test_pool_;
   int epoch_ = 0;
   double start_ = 0, train_start_ = 0, train_end_ = 0, last_progress_ = 0, last_checkpoint_ = 0;
-  uint64_t rows_done_ = 0, bad_lines_ = 0, resumed_rows_ = 0;
+  uint64_t rows_done_ = 0, bad_lines_ = 0, resumed_rows_ = 0, replayed_rows_ = 0;
   double loss_done_ = 0;  // summed train loss of the parts done in this run (not resumed ones)
   double epoch_loss_ = 0;
   uint64_t epoch_rows_ = 0;
   double last_epoch_logloss_ = 0;
+  double epoch_start_ = 0;                // when the epoch in progress began
+  std::vector<double> epoch_rows_per_s_;  // of each epoch done in this run
   std::map<int, std::pair<std::vector<float>, std::vector<float>>> pending_predictions_;
   std::vector<float> test_labels_, test_logits_;
   // Checkpoint in progress: version and the shards reported so far.

@@ -47,10 +47,27 @@ Status WorkPool::AddFiles(const std::vector<std::string>& paths) {
 }
 
 std::optional<WorkItem> WorkPool::Take(int worker) {
-  // Parts before next_ are all assigned or done; ReturnParts moves next_ back.
-  while (next_ < parts_.size() && state_[next_] != State::kPending) ++next_;
-  if (next_ == parts_.size()) return std::nullopt;
-  const size_t id = next_++;
+  std::optional<size_t> taken;
+  if (!preferred_.empty()) {
+    // A later pass: first the parts this worker did in the pass before, in order; then, with none
+    // left, the last pending part (the others' lists are taken from their fronts).
+    auto it = preferred_.find(worker);
+    while (it != preferred_.end() && !it->second.empty() && !taken) {
+      const size_t id = it->second.front();
+      it->second.pop_front();
+      if (state_[id] == State::kPending) taken = id;
+    }
+    while (!taken && back_ > 0) {
+      --back_;
+      if (state_[back_] == State::kPending) taken = back_;
+    }
+  } else {
+    // Parts before next_ are all assigned or done; ReturnPart moves next_ back.
+    while (next_ < parts_.size() && state_[next_] != State::kPending) ++next_;
+    if (next_ < parts_.size()) taken = next_++;
+  }
+  if (!taken) return std::nullopt;
+  const size_t id = *taken;
   state_[id] = State::kAssigned;
   owner_[id] = worker;
   return WorkItem{static_cast<int>(id), parts_[id]};
@@ -72,6 +89,7 @@ bool WorkPool::ReturnPart(int part_id, int worker) {
   state_[id] = State::kPending;
   owner_[id] = -1;
   next_ = std::min(next_, id);
+  back_ = std::max(back_, id + 1);
   return true;
 }
 
@@ -101,6 +119,11 @@ std::vector<int> WorkPool::DoneParts() const {
 }
 
 void WorkPool::Reset() {
+  preferred_.clear();
+  for (size_t id = 0; id < parts_.size(); ++id) {
+    if (owner_[id] >= 0) preferred_[owner_[id]].push_back(id);
+  }
+  back_ = parts_.size();
   std::fill(state_.begin(), state_.end(), State::kPending);
   std::fill(owner_.begin(), owner_.end(), -1);
   next_ = 0;

@@ -9,6 +9,8 @@
 #define FMPS_SCHEDULER_WORK_POOL_H_
 
 #include <cstdint>
+#include <deque>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -54,7 +56,10 @@ class WorkPool {
   size_t num_done() const { return done_count_; }
   std::vector<int> DoneParts() const;
   const std::vector<DataPart>& parts() const { return parts_; }
-  // Starts another pass over the same parts (next epoch): all parts pending again.
+  // Starts another pass over the same parts (next epoch): all parts pending again. Take then
+  // gives each worker first the parts it completed in the pass before, in order (a worker keeps
+  // the minibatches of those in its part cache), and a worker that has none left the last
+  // pending part, so that workers finishing early take from the far end of the others' lists.
   void Reset();
 
  private:
@@ -63,7 +68,11 @@ class WorkPool {
   std::vector<DataPart> parts_;
   std::vector<State> state_;
   std::vector<int> owner_;
-  size_t next_ = 0;  // scan position for pending parts
+  size_t next_ = 0;  // scan position for pending parts (first pass)
+  // Later passes: per worker, the parts it did in the pass before (its PartCache holds them),
+  // and the position below which a worker without such parts left looks for one, backwards.
+  std::map<int, std::deque<size_t>> preferred_;
+  size_t back_ = 0;
   size_t done_count_ = 0;
 };
 

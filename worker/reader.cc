@@ -49,7 +49,7 @@ class PartReader final : public Reader {
         options_(options),
         source_(std::move(source)),
         capacity_(std::max(kMinBufferBytes, 2 * options.max_line_bytes + 2)),
-        buffer_(std::make_unique<char[]>(capacity_)),
+        buffer_(std::make_unique_for_overwrite<char[]>(capacity_)),
         display_name_(part.path == "-" ? "<stdin>" : part.path) {}
 
   // Positions the reader on the part's first line: after the first '\n' at or after begin - 1,

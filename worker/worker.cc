@@ -101,6 +101,7 @@ Status Worker::Run() {
   reader_options_ = reader_options.value();
   kv_ = std::make_unique<KVClient>(po_.get(), options_.kv);
   localizer_ = std::make_unique<Localizer>(po_->partition());
+  part_cache_ = std::make_unique<PartCache>(config.cache_mb() << 20);
   params_.width = model_->EmbeddingWidth();
   receiver_ = std::thread([this] { ReceiveLoop(); });
 
@@ -128,6 +129,7 @@ Status Worker::Run() {
       LOG(WARNING) << "abandoning the parts in hand (" << status.message()
                    << "); they go back to the pool";
       kv_->Clear();
+      part_cache_->DropIncomplete();
       pushes_.clear();
       next_part_.reset();
       if (asked_) {
@@ -210,7 +212,7 @@ Status Worker::ReportDoneParts(std::deque<OpenPart>* parts) {
     OpenPart& open = parts->front();
     const bool acknowledged =
         open.last_push < 0 || pushes_.empty() || pushes_.front() > open.last_push;
-    if (open.reader != nullptr || open.in_pipeline > 0 || !acknowledged) break;
+    if (open.reading() || open.in_pipeline > 0 || !acknowledged) break;
     const proto::Part& part = open.part;
     const PartResult& result = open.result;
     if (part.pass() < 0) {
@@ -229,6 +231,7 @@ Status Worker::ReportDoneParts(std::deque<OpenPart>* parts) {
     d->set_loss_sum(result.loss_sum);
     d->set_bad_lines(result.bad_lines);
     d->set_lines(result.lines);
+    d->set_replayed(open.from_cache);
     FMPS_RETURN_IF_ERROR(po_->Send(kSchedulerId, std::move(done)));
     parts->pop_front();
   }
@@ -243,11 +246,27 @@ Status Worker::ProcessParts(proto::Part first) {
   // Parts taken and not reported, oldest first; the last one is read while its reader is open.
   // (A deque: stages point into it, and it only grows at the back and shrinks at the front.)
   std::deque<OpenPart> parts;
+  // With a part cache and epochs to come, a minibatch holds the rows of one part only, so that
+  // a part's minibatches can be kept and replayed whatever parts a worker is handed next.
+  const int epochs = po_->config().epochs();
+  const bool whole_parts = train && part_cache_->enabled() && epochs > 1;
   auto open = [&](proto::Part part) -> Status {
-    DataPart data{part.path(), part.begin(), part.end()};
-    Result<std::unique_ptr<Reader>> reader = Reader::Open(data, reader_options_);
-    if (!reader.ok()) return reader.status();
-    parts.push_back(OpenPart{std::move(part), {}, std::move(reader.value())});
+    OpenPart opened;
+    if (whole_parts) {
+      opened.cache_name = PartCacheName(part.path(), part.begin(), part.end());
+      opened.replay = part_cache_->Find(opened.cache_name);
+      opened.from_cache = opened.replay != nullptr;
+      opened.caching =
+          opened.replay == nullptr && pass + 1 < epochs && part_cache_->Start(opened.cache_name);
+    }
+    if (opened.replay == nullptr) {
+      DataPart data{part.path(), part.begin(), part.end()};
+      Result<std::unique_ptr<Reader>> reader = Reader::Open(data, reader_options_);
+      if (!reader.ok()) return reader.status();
+      opened.reader = std::move(reader.value());
+    }
+    opened.part = std::move(part);
+    parts.push_back(std::move(opened));
     return Status::OK();
   };
   FMPS_RETURN_IF_ERROR(open(std::move(first)));
@@ -295,6 +314,30 @@ Status Worker::ProcessParts(proto::Part first) {
     return true;
   };
   std::vector<Segment> segments;  // scratch: the parts of the minibatch being read
+  // The next minibatch of a part replayed from the cache, into a stage of the queue.
+  auto replay = [&](OpenPart& part) -> Status {
+    const std::vector<PartCache::Batch>& batches = part.replay->batches;
+    if (part.replayed < batches.size()) {
+      Stage* stage = free_stages.back();
+      free_stages.pop_back();
+      PartCache::Expand(batches[part.replayed++], &stage->batch);
+      stage->pull_ts = -1;
+      stage->segments.assign(1, Segment{&part, stage->batch.rows()});
+      ++part.in_pipeline;
+      queue.push_back(stage);
+      // As a reader does, ask for the next part during the last quarter of this one.
+      if (more && !asked_ && 4 * part.replayed >= 3 * batches.size()) {
+        FMPS_RETURN_IF_ERROR(AskForPart());
+      }
+    }
+    if (part.replayed == batches.size()) {
+      part.result.lines = part.replay->lines;
+      part.result.bad_lines = part.replay->bad_lines;
+      part.replay = nullptr;
+      if (pass + 1 >= epochs) part_cache_->Release(part.cache_name);  // not needed again
+    }
+    return Status::OK();
+  };
   // Reads until the queue holds the minibatch to compute, those pulled ahead and the next to pull.
   // A minibatch is filled across the end of a part from the next one, so that parts do not cut
   // a short minibatch each (it costs a round trip and a server update like a full one).
@@ -302,20 +345,31 @@ Status Worker::ProcessParts(proto::Part first) {
     while (queue.size() < 2 + ahead()) {
       batch.Clear();
       segments.clear();
+      bool replayed = false;
       while (batch.rows() < batch_size) {
-        if (parts.empty() || parts.back().reader == nullptr) {
+        if (parts.empty() || !parts.back().reading()) {
+          if (whole_parts && batch.rows() > 0) break;
           Result<bool> opened = next_part();
           if (!opened.ok()) return opened.status();
           if (!*opened) break;
           continue;
         }
         OpenPart& reading = parts.back();
+        if (reading.replay != nullptr) {
+          // whole_parts: the minibatch being read is empty when a part is opened.
+          FMPS_RETURN_IF_ERROR(replay(reading));
+          replayed = true;
+          break;
+        }
         Result<size_t> n = reading.reader->Read(batch_size - batch.rows(), &batch);
         if (!n.ok()) return n.status();
         if (n.value() == 0) {
           reading.result.bad_lines = reading.reader->bad_lines();
           reading.result.lines = reading.reader->lines_read();
           reading.reader.reset();
+          // The part's cache entry is complete once its last minibatch is in (below, if rows of
+          // it are still being gathered).
+          if (reading.caching && batch.rows() == 0) FinishCaching(&reading);
           continue;
         }
         if (segments.empty() || segments.back().part != &reading) segments.push_back({&reading, 0});
@@ -331,10 +385,18 @@ Status Worker::ProcessParts(proto::Part first) {
           FMPS_RETURN_IF_ERROR(AskForPart());
         }
       }
+      if (replayed) continue;
       if (batch.rows() == 0) break;  // nothing left to read
       Stage* stage = free_stages.back();
       free_stages.pop_back();
       localizer_->Localize(batch, num_fields, &stage->batch);
+      OpenPart& source = *segments.front().part;
+      if (source.caching && !part_cache_->Add(source.cache_name, stage->batch)) {
+        source.caching = false;
+        LOG(INFO) << "part cache full at " << (part_cache_->bytes() >> 20)
+                  << " MiB: parts not yet cached are read from their files in the next epochs";
+      }
+      if (source.caching && !source.reading()) FinishCaching(&source);
       stage->pull_ts = -1;
       stage->segments.swap(segments);
       for (const Segment& segment : stage->segments) ++segment.part->in_pipeline;
@@ -385,6 +447,11 @@ Status Worker::ProcessParts(proto::Part first) {
   CHECK(parts.empty()) << parts.size() << " parts left unreported after the pipeline drained";
   CHECK(!asked_) << "a part asked for and its answer not read";
   return Status::OK();
+}
+
+void Worker::FinishCaching(OpenPart* part) {
+  part_cache_->Finish(part->cache_name, part->result.lines, part->result.bad_lines);
+  part->caching = false;
 }
 
 void Worker::SendPull(Stage* stage) {

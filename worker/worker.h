@@ -22,6 +22,7 @@
 #include "ps/postoffice.h"
 #include "worker/batch_params.h"
 #include "worker/localizer.h"
+#include "worker/part_cache.h"
 #include "worker/reader.h"
 
 namespace fmps {
@@ -51,9 +52,15 @@ class Worker {
   struct OpenPart {
     proto::Part part;
     PartResult result;
-    std::unique_ptr<Reader> reader;  // null once read to its end
-    size_t in_pipeline = 0;          // its minibatches read and not yet computed
-    int64_t last_push = -1;          // timestamp of the push of its last minibatch computed
+    std::unique_ptr<Reader> reader;  // null once read to its end (or when replayed)
+    std::string cache_name;          // its name in the part cache (when minibatches are cached)
+    const PartCache::Entry* replay = nullptr;  // replayed from the cache; null once all handed out
+    size_t replayed = 0;                       // minibatches of `replay` handed out
+    bool caching = false;                      // its minibatches are kept as they are read
+    bool from_cache = false;                   // replayed (reported so in PART_DONE)
+    bool reading() const { return reader != nullptr || replay != nullptr; }
+    size_t in_pipeline = 0;  // its minibatches read and not yet computed
+    int64_t last_push = -1;  // timestamp of the push of its last minibatch computed
   };
   void ReceiveLoop();
   std::optional<Message> NextControl(double timeout_s);
@@ -93,6 +100,8 @@ class Worker {
   // Sends a stage's pull on its own.
   void SendPull(Stage* stage);
   Status DrainPushes();
+  // Marks the cache entry of a part read to its end complete.
+  void FinishCaching(OpenPart* part);
   void SendHeartbeat();
 
   std::unique_ptr<Postoffice> po_;
@@ -100,6 +109,7 @@ class Worker {
   std::unique_ptr<KVClient> kv_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<Localizer> localizer_;
+  std::unique_ptr<PartCache> part_cache_;
   ReaderOptions reader_options_;
 
   std::thread receiver_;

@@ -86,6 +86,7 @@ inline SchedulerOptions SmallJob(const std::string& train, const std::string& te
   c.set_batch_size(500);
   c.set_max_delay(2);
   c.set_pull_ahead_after(100);
+  c.set_cache_mb(1024);
   c.set_seed(1);
   c.set_epochs(2);
   c.set_max_bad_lines(1000);

@@ -72,12 +72,14 @@ TEST(InProcessClusterTest, LearnsPlantedModelAndCountsEveryRow) {
 // ends, and reports a part done only once its pushes are acknowledged. With parts of ~30 rows
 // (hundreds an epoch) every row of both epochs and of the test set must still be counted once.
 // One worker takes the parts in order, so its minibatches, and with them the model and the
-// losses reported part by part, must be exactly those of a job with one part per file.
+// losses reported part by part, must be exactly those of a job with one part per file. (Without
+// the part cache: with it, minibatches stop at part ends; see the next test.)
 TEST(InProcessClusterTest, MinibatchesFlowAcrossTinyParts) {
   TrainTest data;
   ASSERT_NO_FATAL_FAILURE(Generate(12000, 3000, &data));
   const testing::LabelStats &train_stats = data.train_stats, &test_stats = data.test_stats;
   SchedulerOptions job = DefaultJob(data.train, data.test);
+  job.config.set_cache_mb(0);
   job.pool.part_bytes = 8 << 10;
   Result<JobReport> report = RunInProcessCluster(job);
   ASSERT_TRUE(report.ok()) << report.status().ToString();
@@ -100,6 +102,55 @@ TEST(InProcessClusterTest, MinibatchesFlowAcrossTinyParts) {
   }
   EXPECT_EQ(test_logloss[0], test_logloss[1]);
   EXPECT_NEAR(train_logloss[0], train_logloss[1], 1e-9) << "the loss split between parts";
+}
+
+// Epochs after the first replay the minibatches the workers kept in their part caches. One
+// worker with one part per file replays exactly what it read: the model, and so the test
+// logloss, are those of the job that reads the file every epoch. A cache too small for the data
+// replays what it holds and the rest is read. With parts of 16 KB and two workers every row is
+// still trained once per epoch, partly from the caches (the scheduler hands each worker its own
+// parts first; how many a worker done early takes from the other depends on timing).
+TEST(InProcessClusterTest, LaterEpochsReplayThePartCaches) {
+  TrainTest data;
+  ASSERT_NO_FATAL_FAILURE(Generate(12000, 3000, &data));
+  const uint64_t rows = data.train_stats.rows;
+  SchedulerOptions job = DefaultJob(data.train, data.test);
+  job.config.set_num_workers(1);
+  job.config.set_pull_ahead_after(0);
+  job.config.set_epochs(3);
+  job.pool.part_bytes = uint64_t{1} << 30;
+  double test_logloss[2];
+  for (int cached = 0; cached < 2; ++cached) {
+    job.config.set_cache_mb(cached ? 64 : 0);
+    Result<JobReport> report = RunInProcessCluster(job);
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_EQ(report->rows, rows * 3);
+    EXPECT_EQ(report->replayed_rows, cached ? rows * 2 : 0);
+    EXPECT_EQ(report->epoch_rows_per_s.size(), 3u);
+    test_logloss[cached] = report->test_logloss;
+  }
+  EXPECT_EQ(test_logloss[0], test_logloss[1]) << "a replayed epoch trains as a read one";
+
+  // ~1.7 MB of minibatches: a 1 MiB cache holds some of the 16 KB parts, in the order read.
+  job.pool.part_bytes = 16 << 10;
+  job.config.set_cache_mb(1);
+  Result<JobReport> report = RunInProcessCluster(job);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->rows, rows * 3);
+  EXPECT_GT(report->replayed_rows, rows * 2 / 4);
+  EXPECT_LT(report->replayed_rows, rows * 2 * 3 / 4);
+  std::fprintf(stderr, "1 MiB cache: %llu of %llu rows replayed\n",
+               (unsigned long long)report->replayed_rows, (unsigned long long)(rows * 2));
+
+  job.config.set_num_workers(2);
+  job.config.set_cache_mb(64);
+  report = RunInProcessCluster(job);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->rows, rows * 3) << "every row of every epoch trained once";
+  EXPECT_EQ(report->test_rows, data.test_stats.rows);
+  EXPECT_GT(report->test_auc, 0.6);
+  EXPECT_GT(report->replayed_rows, 0u);
+  EXPECT_LE(report->replayed_rows, rows * 2);
 }
 
 // Staleness damping is about other workers' pushes: a lone worker pulling ahead has its own push

@@ -177,6 +177,44 @@ TEST(WorkPoolTest, MarkDoneAndReset) {
   EXPECT_EQ(count, 5);
 }
 
+// A later pass hands each worker the parts it did in the pass before (its part cache holds
+// them), in order; a worker with none of its own left takes the last pending part.
+TEST(WorkPoolTest, LaterPassesGiveWorkersTheirOwnPartsFirst) {
+  TempDir dir;
+  WorkPool pool = MakePool(dir, 8);
+  // First pass: handed out in order, alternating between workers 1 and 2.
+  for (int i = 0; i < 8; ++i) {
+    std::optional<WorkItem> item = pool.Take(1 + i % 2);
+    ASSERT_TRUE(item.has_value());
+    EXPECT_EQ(item->id, i);
+    ASSERT_TRUE(pool.Done(item->id, 1 + i % 2));
+  }
+  pool.Reset();
+  EXPECT_EQ(pool.Take(2)->id, 1);
+  EXPECT_EQ(pool.Take(2)->id, 3);
+  EXPECT_EQ(pool.Take(1)->id, 0);
+  // A worker that did nothing in the last pass (a replacement) takes from the back.
+  EXPECT_EQ(pool.Take(9)->id, 7);
+  EXPECT_EQ(pool.Take(2)->id, 5);
+  EXPECT_EQ(pool.Take(2)->id, 6) << "its own done (7 was taken): the last pending part";
+  EXPECT_EQ(pool.Take(1)->id, 2);
+  EXPECT_EQ(pool.Take(1)->id, 4);
+  EXPECT_FALSE(pool.Take(1).has_value());
+  // A part given back is handed out again.
+  EXPECT_TRUE(pool.ReturnPart(3, 2));
+  EXPECT_EQ(pool.Take(1)->id, 3);
+  // Every part done once in this pass too.
+  for (int id : {1, 5, 6}) EXPECT_TRUE(pool.Done(id, 2));
+  for (int id : {0, 2, 3, 4}) EXPECT_TRUE(pool.Done(id, 1));
+  EXPECT_TRUE(pool.Done(7, 9));
+  EXPECT_TRUE(pool.AllDone());
+  // The next pass follows who did what in this one.
+  pool.Reset();
+  EXPECT_EQ(pool.Take(9)->id, 7);
+  EXPECT_EQ(pool.Take(1)->id, 0);
+  EXPECT_EQ(pool.Take(2)->id, 1);
+}
+
 // Parts of a real file read by readers give every row once.
 TEST(WorkPoolTest, ReadersOverPoolPartsReadEveryRowOnce) {
   const std::string path = "/work/shared/data/criteo-8k/dev.txt";
