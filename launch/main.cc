@@ -32,6 +32,7 @@
 #include "scheduler/scheduler.h"
 #include "serving/http_service.h"
 #include "serving/model_snapshot.h"
+#include "worker/byte_source.h"
 #include "worker/job_config.h"
 #include "worker/reader.h"
 #include "worker/worker.h"
@@ -349,6 +350,11 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
   }
   for (const auto& f : o.train_files) {
     if (f != "-" && ::access(f.c_str(), R_OK) != 0) return Status::IOError("cannot read " + f);
+    if (FLAGS_epochs > 1 && FLAGS_cache_mb == 0 && IsStream(f)) {
+      return Status::InvalidArgument((f == "-" ? std::string("stdin") : f) +
+                                     " is a stream, read once: more than one epoch needs the "
+                                     "workers' part caches (--cache_mb > 0)");
+    }
   }
   Result<DataFormat> format = ParseDataFormat(FLAGS_format);
   if (!format.ok()) return format.status();

@@ -1,7 +1,6 @@
 #include "scheduler/work_pool.h"
 
 #include <glog/logging.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 
@@ -14,13 +13,10 @@ Status WorkPool::AddFiles(const std::vector<std::string>& paths) {
   if (options_.part_bytes == 0) return Status::InvalidArgument("WorkPool: part_bytes must be > 0");
   std::vector<DataPart> added;
   for (const std::string& path : paths) {
-    if (path == "-") {
-      added.push_back(DataPart{path, 0, kWholeFile});
-      continue;
-    }
-    if (struct stat st;
-        ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
-      LOG(INFO) << path << " is a stream (pipe or device): it cannot be split and is one part";
+    if (IsStream(path)) {
+      if (path != "-") {
+        LOG(INFO) << path << " is a stream (pipe or device): it cannot be split and is one part";
+      }
       added.push_back(DataPart{path, 0, kWholeFile});
       continue;
     }
@@ -39,6 +35,8 @@ Status WorkPool::AddFiles(const std::vector<std::string>& paths) {
     }
   }
   for (DataPart& part : added) {
+    stream_.push_back(IsStream(part.path));
+    last_owner_.push_back(-1);
     parts_.push_back(std::move(part));
     state_.push_back(State::kPending);
     owner_.push_back(-1);
@@ -59,7 +57,9 @@ std::optional<WorkItem> WorkPool::Take(int worker) {
     }
     while (!taken && back_ > 0) {
       --back_;
-      if (state_[back_] == State::kPending) taken = back_;
+      // A stream was read once: only the worker that holds it in its cache can train on it again.
+      const bool held = stream_[back_] && preferred_.count(last_owner_[back_]) > 0;
+      if (state_[back_] == State::kPending && !held) taken = back_;
     }
   } else {
     // Parts before next_ are all assigned or done; ReturnPart moves next_ back.
@@ -94,6 +94,9 @@ bool WorkPool::ReturnPart(int part_id, int worker) {
 }
 
 int WorkPool::ReturnParts(int worker) {
+  // A dead worker's cache is gone: the parts it did before are anyone's (a stream among them then
+  // fails where it is taken, naming why).
+  if (preferred_.erase(worker) > 0) back_ = parts_.size();
   int returned = 0;
   for (size_t id = 0; id < parts_.size(); ++id)
     returned += ReturnPart(static_cast<int>(id), worker);
@@ -123,6 +126,7 @@ void WorkPool::Reset() {
   for (size_t id = 0; id < parts_.size(); ++id) {
     if (owner_[id] >= 0) preferred_[owner_[id]].push_back(id);
   }
+  last_owner_ = owner_;
   back_ = parts_.size();
   std::fill(state_.begin(), state_.end(), State::kPending);
   std::fill(owner_.begin(), owner_.end(), -1);

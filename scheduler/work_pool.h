@@ -72,6 +72,8 @@ class WorkPool {
   // Later passes: per worker, the parts it did in the pass before (its PartCache holds them),
   // and the position below which a worker without such parts left looks for one, backwards.
   std::map<int, std::deque<size_t>> preferred_;
+  std::vector<int> last_owner_;  // who did each part in the pass before (-1: nobody)
+  std::vector<bool> stream_;     // stdin or a pipe: read once, then only replayed from a cache
   size_t back_ = 0;
   size_t done_count_ = 0;
 };

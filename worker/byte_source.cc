@@ -284,6 +284,12 @@ Result<Compression> DetectCompression(const std::string& path) {
   return SniffCompression(head, static_cast<size_t>(n));
 }
 
+bool IsStream(const std::string& path) {
+  if (path == "-") return true;
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
+
 Result<OpenedSource> OpenByteSource(const std::string& path, uint64_t plain_offset) {
   const bool is_stdin = path == "-";
   std::unique_ptr<FdInput> input;

@@ -23,6 +23,10 @@ Compression SniffCompression(const unsigned char* head, size_t size);
 // Reads the magic bytes of a file ("-" is not allowed: sniffing would consume stdin).
 Result<Compression> DetectCompression(const std::string& path);
 
+// True for "-" (stdin) and for paths that are neither regular files nor directories (named
+// pipes, devices): streams, which are read once and cannot be split or read again.
+bool IsStream(const std::string& path);
+
 class ByteSource {
  public:
   virtual ~ByteSource() = default;

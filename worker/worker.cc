@@ -4,9 +4,13 @@
 
 #include "models/model_math.h"
 #include "ps/base/env.h"
+#include "worker/byte_source.h"
 #include "worker/job_config.h"
 
 namespace fmps {
+namespace {
+std::string StreamName(const std::string& path) { return path == "-" ? "stdin" : path; }
+}  // namespace
 
 Worker::Worker(std::unique_ptr<Postoffice> po, const WorkerOptions& options)
     : po_(std::move(po)), options_(options) {}
@@ -260,6 +264,14 @@ Status Worker::ProcessParts(proto::Part first) {
           opened.replay == nullptr && pass + 1 < epochs && part_cache_->Start(opened.cache_name);
     }
     if (opened.replay == nullptr) {
+      if (train && pass > 0 && IsStream(part.path())) {
+        return Status::InvalidArgument(
+            StreamName(part.path()) +
+            " was read in the first epoch and is not in this worker's "
+            "part cache (--cache_mb=" +
+            std::to_string(po_->config().cache_mb()) +
+            "): a stream cannot be read again; write it to a file or raise --cache_mb");
+      }
       DataPart data{part.path(), part.begin(), part.end()};
       Result<std::unique_ptr<Reader>> reader = Reader::Open(data, reader_options_);
       if (!reader.ok()) return reader.status();
@@ -393,6 +405,14 @@ Status Worker::ProcessParts(proto::Part first) {
       OpenPart& source = *segments.front().part;
       if (source.caching && !part_cache_->Add(source.cache_name, stage->batch)) {
         source.caching = false;
+        if (IsStream(source.part.path())) {
+          return Status::InvalidArgument(
+              StreamName(source.part.path()) + " does not fit in the part cache (--cache_mb=" +
+              std::to_string(po_->config().cache_mb()) + ", full after " +
+              std::to_string(source.result.rows + stage->batch.rows()) +
+              " rows of it): epochs after the first replay a stream from the cache; write it to "
+              "a file or raise --cache_mb");
+        }
         LOG(INFO) << "part cache full at " << (part_cache_->bytes() >> 20)
                   << " MiB: parts not yet cached are read from their files in the next epochs";
       }

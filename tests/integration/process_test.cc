@@ -300,6 +300,35 @@ TEST(ProcessTest, AFewMalformedLinesAreCountedAndSkipped) {
   EXPECT_EQ(JsonNumber(json, "rows").value_or(-1), good) << json;
 }
 
+// A stream is read once: `fmps gen | fmps train --data=- --epochs=3` trains every row three times,
+// the later epochs from the worker's part cache; a stream too big for the cache, or no cache,
+// is a clear error (before, epochs after the first read an empty stdin and trained nothing).
+TEST(ProcessTest, StdinTrainsSeveralEpochsFromThePartCache) {
+  TempDir dir;
+  auto train = [&](const std::string& cache_mb) {
+    return testing::Run("/bin/sh",
+                        {"-c", kBinary + " gen --rows=30000 --seed=3 | " + kBinary +
+                                   " train --data=- --format=criteo --epochs=3 --num_servers=1"
+                                   " --num_workers=2 --cache_mb=" +
+                                   cache_mb},
+                        dir.path(), kTimeout);
+  };
+  testing::RunResult r = train("64");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string json = LastLine(r.out);
+  EXPECT_EQ(JsonNumber(json, "rows").value_or(-1), 90000) << json;
+  EXPECT_EQ(JsonNumber(json, "replayed_rows").value_or(-1), 60000) << json;
+
+  r = train("1");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.exit_code, -1) << "timed out";
+  EXPECT_NE(r.err.find("stdin does not fit in the part cache (--cache_mb=1"), std::string::npos)
+      << r.err;
+  r = train("0");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("stdin is a stream, read once"), std::string::npos) << r.err;
+}
+
 // Every role of a local cluster re-executes itself onto huge pages once (launch/main.cc), where the
 // kernel hands them out on request; FMPS_HUGE_PAGES=0 keeps them all on small pages.
 TEST(ProcessTest, RolesRunOnHugePagesUnlessToldNot) {

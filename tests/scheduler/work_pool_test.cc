@@ -215,6 +215,29 @@ TEST(WorkPoolTest, LaterPassesGiveWorkersTheirOwnPartsFirst) {
   EXPECT_EQ(pool.Take(2)->id, 1);
 }
 
+// Stdin is read once: in later passes only the worker that read it (and holds it in its cache)
+// is given it, unless that worker died.
+TEST(WorkPoolTest, AStreamGoesOnlyToTheWorkerThatReadIt) {
+  TempDir dir;
+  WorkPool pool(WorkPoolOptions{});
+  ASSERT_TRUE(pool.AddFiles({"-", WriteBytes(dir.Path("f"), "x")}).ok());
+  EXPECT_EQ(pool.Take(1)->id, 0);
+  EXPECT_EQ(pool.Take(2)->id, 1);
+  ASSERT_TRUE(pool.Done(0, 1));
+  ASSERT_TRUE(pool.Done(1, 2));
+  pool.Reset();
+  EXPECT_EQ(pool.Take(2)->id, 1);
+  EXPECT_FALSE(pool.Take(2).has_value()) << "stdin is worker 1's";
+  EXPECT_EQ(pool.Take(1)->id, 0);
+  ASSERT_TRUE(pool.Done(0, 1));
+  ASSERT_TRUE(pool.Done(1, 2));
+  pool.Reset();
+  EXPECT_EQ(pool.Take(3)->id, 1) << "a file is anyone's to read";
+  EXPECT_FALSE(pool.Take(3).has_value()) << "stdin is worker 1's";
+  EXPECT_EQ(pool.ReturnParts(1), 0);  // worker 1 died holding nothing: its cache is gone
+  EXPECT_EQ(pool.Take(3)->id, 0) << "anyone may take it now (and fail, naming why)";
+}
+
 // Parts of a real file read by readers give every row once.
 TEST(WorkPoolTest, ReadersOverPoolPartsReadEveryRowOnce) {
   const std::string path = "/work/shared/data/criteo-8k/dev.txt";
