@@ -35,7 +35,7 @@ Status WorkPool::AddFiles(const std::vector<std::string>& paths) {
     }
   }
   for (DataPart& part : added) {
-    stream_.push_back(IsStream(part.path));
+    stream_.push_back(part.begin == 0 && part.end == kWholeFile && IsStream(part.path));
     last_owner_.push_back(-1);
     parts_.push_back(std::move(part));
     state_.push_back(State::kPending);

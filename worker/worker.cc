@@ -352,7 +352,8 @@ Status Worker::ProcessParts(proto::Part first) {
   };
   // Reads until the queue holds the minibatch to compute, those pulled ahead and the next to pull.
   // A minibatch is filled across the end of a part from the next one, so that parts do not cut
-  // a short minibatch each (it costs a round trip and a server update like a full one).
+  // a short minibatch each (it costs a round trip and a server update like a full one) — except
+  // with whole_parts, where a part's minibatches are cached, or replayed whole from the cache.
   auto fill = [&]() -> Status {
     while (queue.size() < 2 + ahead()) {
       batch.Clear();
@@ -408,7 +409,7 @@ Status Worker::ProcessParts(proto::Part first) {
         if (IsStream(source.part.path())) {
           return Status::InvalidArgument(
               StreamName(source.part.path()) + " does not fit in the part cache (--cache_mb=" +
-              std::to_string(po_->config().cache_mb()) + ", full after " +
+              std::to_string(po_->config().cache_mb()) + ", full after about " +
               std::to_string(source.result.rows + stage->batch.rows()) +
               " rows of it): epochs after the first replay a stream from the cache; write it to "
               "a file or raise --cache_mb");
