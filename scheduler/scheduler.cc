@@ -550,7 +550,10 @@ Status Scheduler::HandlePartDone(int worker, const proto::PartDone& done) {
   }
   if (train) {
     rows_done_ += done.rows();
-    if (done.replayed()) replayed_rows_ += done.rows();
+    if (done.replayed()) {
+      replayed_rows_ += done.rows();
+      epoch_replayed_rows_ += done.rows();
+    }
     loss_done_ += done.loss_sum();
     epoch_rows_ += done.rows();
     epoch_loss_ += done.loss_sum();
@@ -582,8 +585,13 @@ Status Scheduler::AdvanceIfPassDone() {
       epoch_rows_per_s_.push_back(rate);
       LOG(INFO) << "epoch " << epoch_ + 1 << " of " << options_.config.epochs()
                 << " done: " << epoch_rows_ << " rows in " << now - epoch_start_ << " s ("
-                << static_cast<uint64_t>(rate) << " rows/s), train logloss " << last_epoch_logloss_;
+                << static_cast<uint64_t>(rate) << " rows/s"
+                << (epoch_replayed_rows_ > 0 ? ", " + std::to_string(epoch_replayed_rows_) +
+                                                   " replayed from the workers' part caches"
+                                             : std::string())
+                << "), train logloss " << last_epoch_logloss_;
     }
+    epoch_replayed_rows_ = 0;
     epoch_start_ = NowSeconds();
     epoch_loss_ = 0;
     epoch_rows_ = 0;

@@ -116,7 +116,7 @@ class Scheduler {
   uint64_t rows_done_ = 0, bad_lines_ = 0, resumed_rows_ = 0, replayed_rows_ = 0;
   double loss_done_ = 0;  // summed train loss of the parts done in this run (not resumed ones)
   double epoch_loss_ = 0;
-  uint64_t epoch_rows_ = 0;
+  uint64_t epoch_rows_ = 0, epoch_replayed_rows_ = 0;
   double last_epoch_logloss_ = 0;
   double epoch_start_ = 0;                // when the epoch in progress began
   std::vector<double> epoch_rows_per_s_;  // of each epoch done in this run
