@@ -46,11 +46,11 @@ class PartCache {
   PartCache(const PartCache&) = delete;
   PartCache& operator=(const PartCache&) = delete;
 
-  // Starts caching the part named `name` (replacing an incomplete entry of that name); false
-  // when the cache is full or disabled.
+  // Starts caching the part named `name` (dropping any entry of that name); false when the cache
+  // is full or disabled.
   bool Start(const std::string& name);
   // Adds a minibatch of the part. False when it would pass the bound: the part's entry is then
-  // dropped (its blocks freed) and the cache takes no further parts.
+  // dropped and the cache takes no further parts. (A block is unmapped once no entry uses it.)
   bool Add(const std::string& name, const LocalBatch& batch);
   // The part was read to its end.
   void Finish(const std::string& name, uint64_t lines, uint64_t bad_lines);
