@@ -2,10 +2,12 @@
 // frames (u16 length, then that many bytes); frame 0 is the serialized proto::Meta header as it
 // arrives on the wire, the rest are the data frames. A decoded request must be self-consistent
 // and inside the server's key range; a decoded push is then applied to a Store, as the server does.
+// The message is also read as a push naming a kept pull (DecodeKeylessPush).
 //
 // Input layout: range selector u8 | dense size u8 | frames (u16 length + bytes)*.
 #include <google/protobuf/stubs/logging.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -46,6 +48,31 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                      "pull key count matches header");
     for (uint64_t k : pull->keys)
       FMPS_FUZZ_ASSERT(range.Contains(fmps::Mix64(k)), "pull key in range");
+  }
+  // The same message read as a push naming a kept pull of num_keys keys (at most 4096), whose
+  // answered widths cycle 0..3.
+  {
+    const size_t kept = std::min<uint32_t>(msg.meta.kv().num_keys(), 4096);
+    std::vector<uint64_t> kept_keys(kept);
+    std::vector<uint16_t> kept_widths(kept);
+    for (size_t i = 0; i < kept; ++i) {
+      kept_keys[i] = fmps::Mix64(i + 1);
+      kept_widths[i] = static_cast<uint16_t>(i % 4);
+    }
+    auto keyless = fmps::DecodeKeylessPush(msg, kept_keys, kept_widths, dense_size);
+    if (keyless.ok()) {
+      size_t want = kept;
+      for (uint16_t w : kept_widths) want += w;
+      FMPS_FUZZ_ASSERT(keyless->keys.size() == kept && keyless->counts.size() == kept,
+                       "keyless arrays agree");
+      FMPS_FUZZ_ASSERT(keyless->grads.size() == want, "keyless gradients match kept widths");
+      FMPS_FUZZ_ASSERT(!keyless->with_dense || keyless->dense_grads.size() == dense_size,
+                       "keyless dense block size");
+      fmps::StoreOptions options;
+      options.sketch_mb = 0.01;
+      fmps::Store store(options);
+      (void)store.Push(keyless->keys, keyless->grads, keyless->widths, keyless->counts);
+    }
   }
   auto push = fmps::DecodePush(msg, range, dense_size);
   if (!push.ok()) return 0;

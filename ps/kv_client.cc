@@ -64,6 +64,7 @@ Message KVClient::PullMessage(const PullSpec& pull, const std::vector<size_t>& s
   const size_t n = slices[s + 1] - slices[s];
   msg.meta.mutable_kv()->set_num_keys(static_cast<uint32_t>(n));
   msg.meta.mutable_kv()->set_with_dense(pull.with_dense && s == 0);
+  msg.meta.mutable_kv()->set_keep_keys(pull.keep_keys);
   msg.frames.push_back(ToFrame(pull.keys.subspan(slices[s], n)));
   return msg;
 }
@@ -80,10 +81,15 @@ Message KVClient::PushMessage(const PushSpec& push, const std::vector<size_t>& s
   kv->set_with_dense(with_dense);
   kv->set_quiet(true);
   if (static_cast<size_t>(s) < push.clocks.size()) kv->set_clock(push.clocks[s]);
-  msg.frames.push_back(ToFrame(push.keys.subspan(b, n)));
+  const bool keyless = push.keys_of_pull >= 0;
+  if (keyless) {
+    kv->set_keys_of_pull(push.keys_of_pull);
+  } else {
+    msg.frames.push_back(ToFrame(push.keys.subspan(b, n)));
+  }
   msg.frames.push_back(
       ToFrame(push.grads.subspan(grad_offsets[s], grad_offsets[s + 1] - grad_offsets[s])));
-  msg.frames.push_back(ToFrame(push.widths.subspan(b, n)));
+  if (!keyless) msg.frames.push_back(ToFrame(push.widths.subspan(b, n)));
   msg.frames.push_back(ToFrame(push.counts.subspan(b, n)));
   if (with_dense) msg.frames.push_back(ToFrame(push.dense_grads));
   return msg;
@@ -128,6 +134,7 @@ int64_t KVClient::PushPull(const PushSpec& push, const PullSpec& pull, int64_t* 
       kv->set_pull_request_id(pull_ts);
       kv->set_pull_num_keys(pull_msg.meta.kv().num_keys());
       kv->set_pull_with_dense(pull_msg.meta.kv().with_dense());
+      kv->set_pull_keep_keys(pull.keep_keys);
       msg.frames.push_back(std::move(pull_msg.frames[0]));
       SendTo(s, std::move(msg), {*push_ts, pull_ts});
     } else if (pushes) {

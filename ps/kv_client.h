@@ -40,6 +40,7 @@ struct PullSpec {
   std::span<const uint64_t> keys, mixed;
   bool with_dense = false;
   PullResult* result = nullptr;  // must stay alive until Wait returns
+  bool keep_keys = false;        // a push of these keys follows (PushSpec::keys_of_pull)
 };
 
 // A push: grads laid out per key as the w gradient then widths[i] embedding gradients; clocks as
@@ -51,6 +52,9 @@ struct PushSpec {
   std::span<const uint32_t> counts;
   std::span<const float> dense_grads;
   std::span<const uint64_t> clocks;
+  // >= 0: the timestamp of the pull (with keep_keys) of exactly these keys; the servers take the
+  // keys and widths from it, and the push carries neither.
+  int64_t keys_of_pull = -1;
 };
 
 struct KVClientOptions {

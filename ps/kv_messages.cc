@@ -34,6 +34,30 @@ Result<PullRequest> DecodePull(const Message& msg, const KeyRange& range) {
   return r;
 }
 
+namespace {
+// The checks every push passes, whichever frames carried its keys and widths.
+Status CheckPush(const PushRequest& r, uint32_t header_keys, size_t dense_size) {
+  const size_t n = r.keys.size();
+  if (n != header_keys || r.widths.size() != n || r.counts.size() != n) {
+    return Status::InvalidArgument("push sizes disagree: header " + std::to_string(header_keys) +
+                                   ", keys " + std::to_string(n) + ", widths " +
+                                   std::to_string(r.widths.size()) + ", counts " +
+                                   std::to_string(r.counts.size()));
+  }
+  size_t want = n;
+  for (uint16_t w : r.widths) want += w;
+  if (r.grads.size() != want) {
+    return Status::InvalidArgument("push has " + std::to_string(r.grads.size()) +
+                                   " gradients, widths say " + std::to_string(want));
+  }
+  if (r.with_dense && r.dense_grads.size() != dense_size) {
+    return Status::InvalidArgument("push dense block of " + std::to_string(r.dense_grads.size()) +
+                                   " floats, server holds " + std::to_string(dense_size));
+  }
+  return Status::OK();
+}
+}  // namespace
+
 Result<PushRequest> DecodePush(const Message& msg, const KeyRange& range, size_t dense_size) {
   PushRequest r;
   if (msg.meta.body_case() != proto::Meta::kKv)
@@ -48,24 +72,28 @@ Result<PushRequest> DecodePush(const Message& msg, const KeyRange& range, size_t
     return Status::InvalidArgument("push frames malformed: want keys, grads, widths, counts" +
                                    std::string(r.with_dense ? ", dense grads" : ""));
   }
-  const size_t n = r.keys.size();
-  if (n != msg.meta.kv().num_keys() || r.widths.size() != n || r.counts.size() != n) {
-    return Status::InvalidArgument(
-        "push sizes disagree: header " + std::to_string(msg.meta.kv().num_keys()) + ", keys " +
-        std::to_string(n) + ", widths " + std::to_string(r.widths.size()) + ", counts " +
-        std::to_string(r.counts.size()));
-  }
-  size_t want = n;
-  for (uint16_t w : r.widths) want += w;
-  if (r.grads.size() != want) {
-    return Status::InvalidArgument("push has " + std::to_string(r.grads.size()) +
-                                   " gradients, widths say " + std::to_string(want));
-  }
-  if (r.with_dense && r.dense_grads.size() != dense_size) {
-    return Status::InvalidArgument("push dense block of " + std::to_string(r.dense_grads.size()) +
-                                   " floats, server holds " + std::to_string(dense_size));
-  }
+  FMPS_RETURN_IF_ERROR(CheckPush(r, msg.meta.kv().num_keys(), dense_size));
   FMPS_RETURN_IF_ERROR(CheckRange(r.keys, range));
+  return r;
+}
+
+Result<PushRequest> DecodeKeylessPush(const Message& msg, std::span<const uint64_t> keys,
+                                      std::span<const uint16_t> widths, size_t dense_size) {
+  PushRequest r;
+  if (msg.meta.body_case() != proto::Meta::kKv)
+    return Status::InvalidArgument("push without a kv header");
+  r.with_dense = msg.meta.kv().with_dense();
+  r.keys = keys;
+  r.widths = widths;
+  const size_t frames = r.with_dense ? 3 : 2;
+  if (msg.frames.size() != frames || !ViewFrame(msg.frames[0], &r.owned_grads, &r.grads) ||
+      !ViewFrame(msg.frames[1], &r.owned_counts, &r.counts) ||
+      (r.with_dense && !ViewFrame(msg.frames[2], &r.owned_dense_grads, &r.dense_grads))) {
+    return Status::InvalidArgument("push frames malformed: want grads, counts" +
+                                   std::string(r.with_dense ? ", dense grads" : "") +
+                                   " (keys and widths those of its pull)");
+  }
+  FMPS_RETURN_IF_ERROR(CheckPush(r, msg.meta.kv().num_keys(), dense_size));
   return r;
 }
 

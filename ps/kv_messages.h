@@ -55,6 +55,10 @@ struct PushRequest {
 Result<PullRequest> DecodePull(const Message& msg, const KeyRange& range);
 // frames: [keys, grads, widths, counts (, dense grads of dense_size floats)]
 Result<PushRequest> DecodePush(const Message& msg, const KeyRange& range, size_t dense_size);
+// A push with kv.keys_of_pull: frames [grads, counts (, dense grads)]; its keys and widths are
+// those the server kept from that pull (checked against the range then), viewed, not copied.
+Result<PushRequest> DecodeKeylessPush(const Message& msg, std::span<const uint64_t> keys,
+                                      std::span<const uint16_t> widths, size_t dense_size);
 
 }  // namespace fmps
 

@@ -145,13 +145,62 @@ void KVServer::HandlePull(const Message& msg) {
   pull_values_.clear();  // reused: Store::Pull appends
   pull_widths_.clear();
   store_->Pull(req->keys, &pull_values_, &pull_widths_);
+  if (msg.meta.kv().keep_keys()) KeepPull(msg.meta.sender(), msg.meta.request_id(), req->keys);
   std::vector<std::string> frames{ToFrame(pull_values_), ToFrame(pull_widths_)};
   if (req->with_dense) frames.push_back(ToFrame(dense_));
   Reply(msg, proto::PULL_REPLY, std::move(frames), "", clock_);
 }
 
+void KVServer::KeepPull(int sender, int64_t id, std::span<const uint64_t> keys) {
+  std::deque<KeptPull>& kept = kept_pulls_[sender];
+  // A worker's request ids only grow: a smaller one is a new process under the same id, whose
+  // predecessor's pulls will never be pushed.
+  if (!kept.empty() && kept.back().id >= id) {
+    for (KeptPull& old : kept) spare_pulls_.push_back(std::move(old));
+    kept.clear();
+  }
+  if (kept.size() == kMaxKeptPulls) {  // pulls whose push never came (abandoned work)
+    spare_pulls_.push_back(std::move(kept.front()));
+    kept.pop_front();
+  }
+  KeptPull entry;
+  if (!spare_pulls_.empty()) {
+    entry = std::move(spare_pulls_.back());
+    spare_pulls_.pop_back();
+  }
+  entry.id = id;
+  entry.keys.assign(keys.begin(), keys.end());
+  entry.widths = pull_widths_;
+  kept.push_back(std::move(entry));
+}
+
+bool KVServer::TakeKeptPull(int sender, int64_t id, KeptPull* out) {
+  auto it = kept_pulls_.find(sender);
+  if (it == kept_pulls_.end()) return false;
+  std::deque<KeptPull>& kept = it->second;
+  while (!kept.empty() && kept.front().id < id) {  // pushes come in order: these never will
+    spare_pulls_.push_back(std::move(kept.front()));
+    kept.pop_front();
+  }
+  if (kept.empty() || kept.front().id != id) return false;
+  if (out->id >= 0) spare_pulls_.push_back(std::move(*out));
+  *out = std::move(kept.front());
+  kept.pop_front();
+  return true;
+}
+
 void KVServer::HandlePush(const Message& msg) {
-  Result<PushRequest> req = DecodePush(msg, Range(), dense_.size());
+  Result<PushRequest> req = [&]() -> Result<PushRequest> {
+    if (msg.meta.body_case() != proto::Meta::kKv || !msg.meta.kv().has_keys_of_pull()) {
+      return DecodePush(msg, Range(), dense_.size());
+    }
+    const int64_t pull = msg.meta.kv().keys_of_pull();
+    if (!TakeKeptPull(msg.meta.sender(), pull, &pushed_pull_)) {
+      return Status::InvalidArgument("push names pull " + std::to_string(pull) +
+                                     ", whose keys this server does not hold");
+    }
+    return DecodeKeylessPush(msg, pushed_pull_.keys, pushed_pull_.widths, dense_.size());
+  }();
   // Asynchronous workers push gradients computed on parameters that other pushes have moved
   // since; damping the adaptive steps by the staleness keeps many workers from overshooting
   // together (the linear weights' FTRL state is a closed form and needs no damping).
@@ -185,6 +234,7 @@ void KVServer::HandlePushPull(Message&& msg) {
   pull.meta.set_request_id(msg.meta.kv().pull_request_id());
   pull.meta.mutable_kv()->set_num_keys(msg.meta.kv().pull_num_keys());
   pull.meta.mutable_kv()->set_with_dense(msg.meta.kv().pull_with_dense());
+  pull.meta.mutable_kv()->set_keep_keys(msg.meta.kv().pull_keep_keys());
   pull.peer = msg.peer;
   if (!msg.frames.empty()) {
     pull.frames.push_back(std::move(msg.frames.back()));

@@ -5,7 +5,9 @@
 #ifndef FMPS_PS_SERVER_H_
 #define FMPS_PS_SERVER_H_
 
+#include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <vector>
@@ -43,12 +45,22 @@ class KVServer {
   Status Run();
 
  private:
+  // Keys and answered widths of a pull whose push is to come (kv.keep_keys): the push names its
+  // pull (kv.keys_of_pull) instead of sending them again.
+  struct KeptPull {
+    int64_t id = -1;
+    std::vector<uint64_t> keys;
+    std::vector<uint16_t> widths;
+  };
   Status Serve();  // after Join: set up the shard, then answer requests until SHUTDOWN
   KeyRange Range() const;
   void Drop(const Message& msg, proto::Command reply, const Status& why);
   void HandlePull(const Message& msg);
   void HandlePush(const Message& msg);
   void HandlePushPull(Message&& msg);
+  void KeepPull(int sender, int64_t id, std::span<const uint64_t> keys);
+  // Takes the kept pull `id` of `sender` (and drops its older ones); false if it is not held.
+  bool TakeKeptPull(int sender, int64_t id, KeptPull* out);
   void HandleCheckpoint(const Message& msg);
   Status LoadShard(const std::string& dir);
   void SendHeartbeat();
@@ -65,6 +77,11 @@ class KVServer {
   std::vector<float> dense_, dense_accum_;
   std::vector<float> pull_values_;  // scratch of HandlePull, kept to spare allocations
   std::vector<uint16_t> pull_widths_;
+  // Per worker, oldest first.
+  static constexpr size_t kMaxKeptPulls = 8;  // per worker; it has at most 3 in flight
+  std::map<int, std::deque<KeptPull>> kept_pulls_;
+  std::vector<KeptPull> spare_pulls_;  // emptied entries, their buffers reused
+  KeptPull pushed_pull_;               // the kept pull of the push being applied
   double progress_ = 0;
   uint64_t clock_ = 0;    // pushes applied; a push's staleness is clock_ minus the clock it pulled
   uint64_t dropped_ = 0;  // malformed or foreign requests dropped

@@ -245,6 +245,7 @@ Status Worker::ReportDoneParts(std::deque<OpenPart>* parts) {
 Status Worker::ProcessParts(proto::Part first) {
   const int pass = first.pass();
   const bool train = pass >= 0;
+  training_ = train;
   const size_t batch_size = static_cast<size_t>(std::max(1, po_->config().batch_size()));
   const int num_fields = po_->config().num_fields();
   // Parts taken and not reported, oldest first; the last one is read while its reader is open.
@@ -477,11 +478,12 @@ void Worker::FinishCaching(OpenPart* part) {
 
 void Worker::SendPull(Stage* stage) {
   stage->pushes_before_pull = pushes_sent_;
-  stage->pull_ts = kv_->Pull(PullOf(stage));
+  stage->pull_ts = stage->keys_pull = kv_->Pull(PullOf(stage));
 }
 
-PullSpec Worker::PullOf(Stage* stage) {
-  return PullSpec{stage->batch.keys, stage->batch.mixed, /*with_dense=*/true, &stage->pulled};
+PullSpec Worker::PullOf(Stage* stage) const {
+  return PullSpec{stage->batch.keys, stage->batch.mixed, /*with_dense=*/true, &stage->pulled,
+                  /*keep_keys=*/training_};
 }
 
 Status Worker::DrainPushes() {
@@ -551,13 +553,14 @@ Status Worker::ProcessBatch(const Stage& stage, bool train, Stage* next) {
   const uint64_t own = pushes_sent_ - stage.pushes_before_pull;
   push_clocks_.assign(pulled.clocks.begin(), pulled.clocks.end());
   for (uint64_t& clock : push_clocks_) clock += own;
-  const PushSpec push{local.keys,   local.mixed,  packed_,     params_.widths,
-                      local.counts, grads_.dense, push_clocks_};
+  // The servers kept this minibatch's keys and widths from its pull: the push sends neither.
+  const PushSpec push{local.keys,   local.mixed,  packed_,      params_.widths,
+                      local.counts, grads_.dense, push_clocks_, stage.keys_pull};
   int64_t push_ts;
   ++pushes_sent_;
   if (next != nullptr) {
     next->pushes_before_pull = pushes_sent_;  // the push goes first in the same messages
-    next->pull_ts = kv_->PushPull(push, PullOf(next), &push_ts);
+    next->pull_ts = next->keys_pull = kv_->PushPull(push, PullOf(next), &push_ts);
   } else {
     push_ts = kv_->Push(push);
   }

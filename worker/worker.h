@@ -91,12 +91,13 @@ class Worker {
     PullResult pulled;
     std::vector<Segment> segments;  // the parts its rows came from, in order
     int64_t pull_ts = -1;           // its pull's timestamp; -1 before it is sent and once answered
+    int64_t keys_pull = -1;         // its pull's timestamp, which its push names (keys_of_pull)
     uint64_t pushes_before_pull = 0;  // this worker's pushes sent before its pull
   };
   // Computes a minibatch from its pull's answer and pushes its gradients, with the pull of
   // `next` (if any) in the same messages; adds its figures to its part's.
   Status ProcessBatch(const Stage& stage, bool train, Stage* next);
-  static PullSpec PullOf(Stage* stage);
+  PullSpec PullOf(Stage* stage) const;
   // Sends a stage's pull on its own.
   void SendPull(Stage* stage);
   Status DrainPushes();
@@ -122,6 +123,7 @@ class Worker {
   // Compute-thread state, reused across batches.
   Stage stages_[3];                       // computed, pulled ahead, next to pull (see ProcessParts)
   std::optional<proto::Part> next_part_;  // taken while ProcessParts ran, of another pass
+  bool training_ = false;                 // the pass in ProcessParts trains (its pulls are pushed)
   bool finished_ = false;                 // the scheduler said the job is over (set by AwaitPart)
   bool asked_ = false;                    // a part was asked for and the answer not yet read
   BatchParams params_;

@@ -437,6 +437,62 @@ TEST_F(KVServerTest, PushPullAppliesThePushBeforeThePull) {
   }
 }
 
+// A push that names its pull (keys_of_pull) carries neither keys nor widths: each server applies
+// it to the keys it kept from that pull, with the widths it answered. A pull is pushed once; a
+// push naming a pull the server does not hold (taken, never kept, or one of more than
+// kMaxKeptPulls left unpushed) is refused and changes nothing.
+TEST_F(KVServerTest, APushNamingItsPullUsesTheKeysThatPullKept) {
+  std::vector<uint64_t> keys, mixed;
+  Sorted({KeyOn(0, 1), KeyOn(1, 1), KeyOn(0, 1000), KeyOn(1, 1000)}, &keys, &mixed);
+  const std::vector<uint32_t> counts{1, 2, 1, 5};
+  const std::vector<float> dense_grads{1.0f, -1.0f};
+  PullResult pulled;
+  const int64_t pull = kv_->Pull(PullSpec{keys, mixed, true, &pulled, /*keep_keys=*/true});
+  ASSERT_TRUE(kv_->Wait(pull).ok());
+  ASSERT_EQ(pulled.widths, std::vector<uint16_t>(keys.size(), 0));
+  // The keys are on both servers; the client uses them only to cut the push by server.
+  const std::vector<float> g{2.0f, -3.0f, 1.5f, 1.0f};
+  auto keyless = [&](int64_t of_pull, std::span<const float> grads,
+                     std::span<const uint16_t> widths) {
+    return kv_->Push(PushSpec{keys, mixed, grads, widths, counts, dense_grads, {}, of_pull});
+  };
+  ASSERT_TRUE(kv_->Wait(keyless(pull, g, pulled.widths)).ok());
+  PullResult r;
+  ASSERT_TRUE(Pull(keys, &r).ok());
+  size_t at = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    float z = 0, n = 0, w = 0;
+    FtrlStep(z, n, w, g[i], FtrlParams());
+    EXPECT_FLOAT_EQ(r.values[at], w) << "key " << i;
+    EXPECT_EQ(r.widths[i], kWidth);
+    at += 1 + r.widths[i];
+  }
+  const Status again = kv_->Wait(keyless(pull, g, pulled.widths));
+  EXPECT_FALSE(again.ok()) << "a pull is pushed once";
+  EXPECT_NE(again.ToString().find("does not hold"), std::string::npos) << again.ToString();
+  PullResult unchanged;
+  ASSERT_TRUE(Pull(keys, &unchanged).ok());
+  EXPECT_EQ(unchanged.values, r.values);
+
+  // Now the keys have embeddings: the push's gradients follow the widths the pull answered.
+  const int64_t wide = kv_->Pull(PullSpec{keys, mixed, true, &pulled, true});
+  ASSERT_TRUE(kv_->Wait(wide).ok());
+  ASSERT_EQ(pulled.widths, std::vector<uint16_t>(keys.size(), kWidth));
+  std::vector<float> wide_grads(keys.size() * (1 + kWidth), 0.5f);
+  ASSERT_TRUE(kv_->Wait(keyless(wide, wide_grads, pulled.widths)).ok());
+
+  // Pulls left unpushed (abandoned work) are kept up to a bound: the oldest beyond it go.
+  std::vector<int64_t> pulls;
+  for (int i = 0; i < 9; ++i)
+    pulls.push_back(kv_->Pull(PullSpec{keys, mixed, true, &pulled, true}));
+  for (int64_t p : pulls) ASSERT_TRUE(kv_->Wait(p).ok());
+  wide_grads.assign(keys.size() * (1 + kWidth), 0.f);
+  EXPECT_FALSE(kv_->Wait(keyless(pulls[0], wide_grads, pulled.widths)).ok());
+  EXPECT_TRUE(kv_->Wait(keyless(pulls.back(), wide_grads, pulled.widths)).ok());
+  EXPECT_FALSE(kv_->Wait(keyless(pulls[7], wide_grads, pulled.widths)).ok())
+      << "pushes come in order: pulls before the one pushed are dropped";
+}
+
 TEST_F(KVServerTest, KeysOutsideTheServersRangeAreRefused) {
   uint64_t theirs = KeyOn(1, 3);  // owned by server rank 1 (node 2), sent to node 1
   std::vector<uint64_t> keys{theirs};
