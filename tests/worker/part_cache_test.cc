@@ -27,6 +27,15 @@ Minibatch MakeBatch(std::mt19937_64& rng, size_t rows, size_t per_row, uint64_t 
   return b;
 }
 
+// One localized minibatch of rows of `per_row` categorical entries.
+LocalBatch Localized(uint64_t seed, size_t rows, size_t per_row, uint64_t vocabulary) {
+  std::mt19937_64 rng(seed);
+  Localizer localizer(KeyPartition(2));
+  LocalBatch batch;
+  localizer.Localize(MakeBatch(rng, rows, per_row, vocabulary, false), 39, &batch);
+  return batch;
+}
+
 void ExpectSame(const LocalBatch& a, const LocalBatch& b) {
   EXPECT_EQ(a.labels, b.labels);
   EXPECT_EQ(a.offsets, b.offsets);
@@ -78,10 +87,7 @@ TEST(PartCacheTest, ReplaysWhatTheLocalizerProduced) {
 }
 
 TEST(PartCacheTest, KeepsItsBoundAndFreesReleasedParts) {
-  std::mt19937_64 rng(11);
-  Localizer localizer(KeyPartition(2));
-  LocalBatch batch;
-  localizer.Localize(MakeBatch(rng, 2000, 39, 500, false), 39, &batch);
+  const LocalBatch batch = Localized(11, 2000, 39, 500);
   // About 300 KB per minibatch: a 1 MiB cache holds three.
   PartCache cache(1 << 20);
   ASSERT_TRUE(cache.Start("a"));
@@ -107,10 +113,7 @@ TEST(PartCacheTest, KeepsItsBoundAndFreesReleasedParts) {
 }
 
 TEST(PartCacheTest, DropIncompleteKeepsOnlyPartsReadToTheirEnd) {
-  std::mt19937_64 rng(3);
-  Localizer localizer(KeyPartition(1));
-  LocalBatch batch;
-  localizer.Localize(MakeBatch(rng, 100, 10, 100, false), 39, &batch);
+  const LocalBatch batch = Localized(3, 100, 10, 100);
   PartCache cache(64 << 20);
   ASSERT_TRUE(cache.Start("done"));
   ASSERT_TRUE(cache.Add("done", batch));
