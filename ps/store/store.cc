@@ -165,9 +165,10 @@ void Store::Impl::PushOne(RowState& row, uint64_t key, float grad_w, const float
   float z = embedding != nullptr ? embedding[0] : row.inline_z();
   float n = row.n();
   // w is not stored: FTRL's closed form of (z, n) gives the same bits every time.
-  float w = FtrlWeight(z, n, ftrl_);
+  const float root_n = std::sqrt(n);
+  float w = FtrlWeightOfRoot(z, root_n, ftrl_);
   const bool was_nonzero = w != 0.0f;
-  FtrlStep(z, n, w, grad_w, ftrl_);
+  FtrlStepFromRoot(z, n, root_n, w, grad_w, ftrl_);
   row.set_n(n);
   if (embedding != nullptr) {
     embedding[0] = z;

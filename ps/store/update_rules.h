@@ -4,6 +4,10 @@
 #ifndef FMPS_PS_STORE_UPDATE_RULES_H_
 #define FMPS_PS_STORE_UPDATE_RULES_H_
 
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
+
 #include <cmath>
 #include <cstdint>
 #include <span>
@@ -18,20 +22,29 @@ struct FtrlParams {
   float l2 = 1.0f;      // L2
 };
 
-// The weight FTRL's closed form gives for state (z, n).
-inline float FtrlWeight(float z, float n, const FtrlParams& p) {
+// The weight FTRL's closed form gives for state (z, n), with root_n = sqrt(n).
+inline float FtrlWeightOfRoot(float z, float root_n, const FtrlParams& p) {
   if (std::fabs(z) <= p.l1) return 0.0f;
   const float shrunk = z - std::copysign(p.l1, z);
-  return -shrunk / ((p.beta + std::sqrt(n)) / p.alpha + p.l2);
+  return -shrunk / ((p.beta + root_n) / p.alpha + p.l2);
+}
+inline float FtrlWeight(float z, float n, const FtrlParams& p) {
+  return std::fabs(z) <= p.l1 ? 0.0f : FtrlWeightOfRoot(z, std::sqrt(n), p);
 }
 
-// One step with the summed minibatch gradient g of a coordinate: updates z, n and w in place.
-inline void FtrlStep(float& z, float& n, float& w, float g, const FtrlParams& p) {
+// One step with the summed minibatch gradient g of a coordinate, from state (z, n) with
+// root_n = sqrt(n) and w its weight: updates z, n and w in place. Each square root is taken once
+// (the same bits as FtrlWeight's, so a weight recomputed from (z, n) later is this one).
+inline void FtrlStepFromRoot(float& z, float& n, float root_n, float& w, float g,
+                             const FtrlParams& p) {
   const float n_new = n + g * g;
-  const float sigma = (std::sqrt(n_new) - std::sqrt(n)) / p.alpha;
-  z += g - sigma * w;
+  const float root_new = std::sqrt(n_new);
+  z += g - (root_new - root_n) / p.alpha * w;
   n = n_new;
-  w = FtrlWeight(z, n, p);
+  w = FtrlWeightOfRoot(z, root_new, p);
+}
+inline void FtrlStep(float& z, float& n, float& w, float g, const FtrlParams& p) {
+  FtrlStepFromRoot(z, n, std::sqrt(n), w, g, p);
 }
 
 // FtrlStep over aligned spans (all of g.size()). Sizes must agree (checked in debug builds).
@@ -49,7 +62,22 @@ struct AdagradParams {
 // g' = g + l2 * v; acc += g'^2; v -= lr * g' / sqrt(acc + eps). Dimensions beyond g.size() are
 // untouched: L2 applies only where a gradient arrived, so unseen rows do not decay.
 inline void AdagradStep(float* v, float* acc, const float* g, size_t dims, const AdagradParams& p) {
-  for (size_t j = 0; j < dims; ++j) {
+  size_t j = 0;
+#if defined(__AVX__)
+  // Eight dimensions at a time: the scalar loop spent a square root and a division per dimension
+  // one after another (GCC does not vectorize it at -O2).
+  const __m256 l2 = _mm256_set1_ps(p.l2), lr = _mm256_set1_ps(p.lr), eps = _mm256_set1_ps(p.eps);
+  for (; j + 8 <= dims; j += 8) {
+    __m256 vj = _mm256_loadu_ps(v + j);
+    const __m256 gj = _mm256_add_ps(_mm256_loadu_ps(g + j), _mm256_mul_ps(l2, vj));
+    const __m256 aj = _mm256_add_ps(_mm256_loadu_ps(acc + j), _mm256_mul_ps(gj, gj));
+    vj = _mm256_sub_ps(
+        vj, _mm256_div_ps(_mm256_mul_ps(lr, gj), _mm256_sqrt_ps(_mm256_add_ps(aj, eps))));
+    _mm256_storeu_ps(acc + j, aj);
+    _mm256_storeu_ps(v + j, vj);
+  }
+#endif
+  for (; j < dims; ++j) {
     const float gj = g[j] + p.l2 * v[j];
     acc[j] += gj * gj;
     v[j] -= p.lr * gj / std::sqrt(acc[j] + p.eps);
