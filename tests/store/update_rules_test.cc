@@ -91,6 +91,29 @@ TEST(AdagradTest, StepsMatchHandComputedValues) {
   EXPECT_NEAR(v[1], -1.90000005, 1e-6);
 }
 
+// Rows of 13 dimensions: the first eight go through the vector path (AVX builds), the rest the
+// scalar one; every dimension follows the formula, computed here in double.
+TEST(AdagradTest, EveryDimensionOfAWideRowFollowsTheFormula) {
+  const AdagradParams params{0.05f, 0.3f, 1e-6f};
+  std::vector<float> v(13), acc(13), g(13);
+  for (int d = 0; d < 13; ++d) {
+    v[d] = 0.1f * static_cast<float>(d - 6);
+    acc[d] = 0.01f * static_cast<float>(d);
+    g[d] = 0.2f * static_cast<float>((d * 7) % 5) - 0.4f;
+  }
+  std::vector<double> want_v(13), want_acc(13);
+  for (int d = 0; d < 13; ++d) {
+    const double gd = double{g[d]} + double{params.l2} * v[d];
+    want_acc[d] = double{acc[d]} + gd * gd;
+    want_v[d] = v[d] - double{params.lr} * gd / std::sqrt(want_acc[d] + double{params.eps});
+  }
+  AdagradUpdate(v, acc, g, params);
+  for (int d = 0; d < 13; ++d) {
+    EXPECT_NEAR(acc[d], want_acc[d], 1e-6) << "dimension " << d;
+    EXPECT_NEAR(v[d], want_v[d], 1e-6) << "dimension " << d;
+  }
+}
+
 TEST(AdagradTest, OnlyDimensionsWithGradientsMove) {
   const AdagradParams params{0.1f, 0.5f, 1e-6f};
   std::vector<float> v = {1.0f, 1.0f, 1.0f}, acc = {0.0f, 0.0f, 0.0f};
