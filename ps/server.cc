@@ -144,8 +144,9 @@ void KVServer::HandlePull(const Message& msg) {
   if (!req.ok()) return Drop(msg, proto::PULL_REPLY, req.status());
   pull_values_.clear();  // reused: Store::Pull appends
   pull_widths_.clear();
-  store_->Pull(req->keys, &pull_values_, &pull_widths_);
-  if (msg.meta.kv().keep_keys()) KeepPull(msg.meta.sender(), msg.meta.request_id(), req->keys);
+  const bool keep = msg.meta.kv().keep_keys();
+  store_->Pull(req->keys, &pull_values_, &pull_widths_, keep ? &pull_hints_ : nullptr);
+  if (keep) KeepPull(msg.meta.sender(), msg.meta.request_id(), req->keys);
   std::vector<std::string> frames{ToFrame(pull_values_), ToFrame(pull_widths_)};
   if (req->with_dense) frames.push_back(ToFrame(dense_));
   Reply(msg, proto::PULL_REPLY, std::move(frames), "", clock_);
@@ -171,6 +172,7 @@ void KVServer::KeepPull(int sender, int64_t id, std::span<const uint64_t> keys) 
   entry.id = id;
   entry.keys.assign(keys.begin(), keys.end());
   entry.widths = pull_widths_;
+  entry.hints.swap(pull_hints_);
   kept.push_back(std::move(entry));
 }
 
@@ -210,8 +212,12 @@ void KVServer::HandlePush(const Message& msg) {
           ? std::pow(1.0f + static_cast<float>(clock_ - pulled), -setup_.stale_damping)
           : 1.0f;
   store_->SetLearningRateScale(scale);
-  Status st =
-      req.ok() ? store_->Push(req->keys, req->grads, req->widths, req->counts) : req.status();
+  // A push naming its pull also has the rows' places that pull found (checked before use).
+  const bool keyless = msg.meta.body_case() == proto::Meta::kKv && msg.meta.kv().has_keys_of_pull();
+  Status st = req.ok() ? store_->Push(req->keys, req->grads, req->widths, req->counts,
+                                      keyless ? std::span<const uint64_t>(pushed_pull_.hints)
+                                              : std::span<const uint64_t>())
+                       : req.status();
   if (!st.ok()) return Drop(msg, proto::PUSH_REPLY, st);
   if (req->with_dense && !dense_.empty()) {
     // Adagrad on the dense block (bias and field-pair parameters).

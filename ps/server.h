@@ -51,6 +51,7 @@ class KVServer {
     int64_t id = -1;
     std::vector<uint64_t> keys;
     std::vector<uint16_t> widths;
+    std::vector<uint64_t> hints;  // where the store found each key (Store::Pull's hints)
   };
   Status Serve();  // after Join: set up the shard, then answer requests until SHUTDOWN
   KeyRange Range() const;
@@ -77,6 +78,7 @@ class KVServer {
   std::vector<float> dense_, dense_accum_;
   std::vector<float> pull_values_;  // scratch of HandlePull, kept to spare allocations
   std::vector<uint16_t> pull_widths_;
+  std::vector<uint64_t> pull_hints_;
   // Per worker, oldest first.
   static constexpr size_t kMaxKeptPulls = 8;  // per worker; it has at most 3 in flight
   std::map<int, std::deque<KeptPull>> kept_pulls_;

@@ -115,6 +115,19 @@ const RowState* RowMap::FindByOrd(uint64_t ord) const {
   return ords[i] == ord ? &s.rows[i] : nullptr;
 }
 
+const RowState* RowMap::FindByOrd(uint64_t ord, uint64_t* hint) const {
+  *hint = kNoHint;
+  if (ord == kEmpty) return has_max_row_ ? &max_row_ : nullptr;
+  const uint32_t index = dir_[DirIndex(ord)];
+  const Segment& s = segments_[index];
+  const uint64_t* ords = s.ords.get();
+  uint32_t i = Home(s, ord);
+  while (ords[i] < ord) ++i;
+  if (ords[i] != ord) return nullptr;
+  *hint = (uint64_t{index} << 32) | i;
+  return &s.rows[i];
+}
+
 RowState* RowMap::FindOrInsertByOrd(uint64_t ord, bool* inserted) {
   if (ord == kEmpty) {
     *inserted = !has_max_row_;

@@ -111,6 +111,26 @@ class RowMap {
   }
   const RowState* FindByOrd(uint64_t ord) const;
   RowState* FindOrInsertByOrd(uint64_t ord, bool* inserted);
+
+  // A row's place, to find it again without a lookup: its segment in the high 32 bits, its slot
+  // in the low (kNoHint: none). FindByOrd with a hint sets it; AtHint gives the row of `ord` if
+  // it is still at that place (no insert, erase or rebuild moved it since), else null.
+  static constexpr uint64_t kNoHint = ~uint64_t{0};
+  const RowState* FindByOrd(uint64_t ord, uint64_t* hint) const;
+  RowState* AtHint(uint64_t ord, uint64_t hint) {
+    const uint64_t segment = hint >> 32, slot = hint & 0xFFFFFFFFu;
+    if (ord == kEmpty || segment >= segments_.size() || slot >= segments_[segment].capacity) {
+      return nullptr;  // (kEmpty's row lives apart; an empty slot holds kEmpty)
+    }
+    const Segment& s = segments_[segment];
+    return s.ords[slot] == ord ? &s.rows[slot] : nullptr;
+  }
+  void PrefetchHint(uint64_t hint) const {
+    const uint64_t segment = hint >> 32, slot = hint & 0xFFFFFFFFu;
+    if (segment >= segments_.size() || slot >= segments_[segment].capacity) return;
+    __builtin_prefetch(&segments_[segment].ords[slot]);
+    __builtin_prefetch(&segments_[segment].rows[slot]);
+  }
   // Removes `key`; false if it was absent.
   bool Erase(uint64_t key);
 

@@ -224,14 +224,20 @@ void Store::Impl::PrefetchEmbedding(const RowState* row) const {
 }
 
 void Store::Impl::Pull(std::span<const uint64_t> keys, std::vector<float>* values,
-                       std::vector<uint16_t>* widths) const {
+                       std::vector<uint16_t>* widths, std::vector<uint64_t>* hints) const {
   const size_t n = keys.size();
   const std::span<const uint64_t> ords = OrdsOf(keys);
+  uint64_t* hint = nullptr;
+  if (hints != nullptr) {
+    hints->resize(n);
+    hint = hints->data();
+  }
   // Rows found kRowAhead keys ahead (Pull does not mutate, so the pointers stay valid).
   std::array<const RowState*, kRowAhead> found{};
   auto find_ahead = [&](size_t j) {
     if (j >= n) return;
-    const RowState* row = map_.FindByOrd(ords[j]);
+    const RowState* row =
+        hint != nullptr ? map_.FindByOrd(ords[j], &hint[j]) : map_.FindByOrd(ords[j]);
     found[j % kRowAhead] = row;
     if (row != nullptr) __builtin_prefetch(row);
   };
@@ -262,7 +268,12 @@ void Store::Impl::Pull(std::span<const uint64_t> keys, std::vector<float>* value
 }
 
 Status Store::Impl::Push(std::span<const uint64_t> keys, std::span<const float> grads,
-                         std::span<const uint16_t> widths, std::span<const uint32_t> counts) {
+                         std::span<const uint16_t> widths, std::span<const uint32_t> counts,
+                         std::span<const uint64_t> hints) {
+  if (!hints.empty() && hints.size() != keys.size()) {
+    return Status::InvalidArgument("Store::Push: " + std::to_string(keys.size()) + " keys but " +
+                                   std::to_string(hints.size()) + " hints");
+  }
   if (widths.size() != keys.size() || counts.size() != keys.size()) {
     return Status::InvalidArgument("Store::Push: " + std::to_string(keys.size()) + " keys but " +
                                    std::to_string(widths.size()) + " widths and " +
@@ -295,10 +306,20 @@ Status Store::Impl::Push(std::span<const uint64_t> keys, std::span<const float> 
   thread_local std::vector<std::pair<uint32_t, uint64_t>> fresh;  // (key index, gradient offset)
   rows.resize(n);
   fresh.clear();
-  for (size_t j = 0; j < std::min(kFarAhead, n); ++j) map_.PrefetchByOrd(ords[j]);
-  for (size_t i = 0; i < n; ++i) {
-    if (i + kFarAhead < n) map_.PrefetchByOrd(ords[i + kFarAhead]);
-    rows[i] = map_.FindByOrd(ords[i]);
+  if (!hints.empty()) {
+    // The pull of these keys said where their rows were: checked, and looked up only if moved.
+    for (size_t j = 0; j < std::min(kFarAhead, n); ++j) map_.PrefetchHint(hints[j]);
+    for (size_t i = 0; i < n; ++i) {
+      if (i + kFarAhead < n) map_.PrefetchHint(hints[i + kFarAhead]);
+      RowState* row = map_.AtHint(ords[i], hints[i]);
+      rows[i] = row != nullptr ? row : map_.FindByOrd(ords[i]);
+    }
+  } else {
+    for (size_t j = 0; j < std::min(kFarAhead, n); ++j) map_.PrefetchByOrd(ords[j]);
+    for (size_t i = 0; i < n; ++i) {
+      if (i + kFarAhead < n) map_.PrefetchByOrd(ords[i + kFarAhead]);
+      rows[i] = map_.FindByOrd(ords[i]);
+    }
   }
   // Pass 2 is a pipeline of its own: a batch's rows do not all stay in the cache between the
   // passes, so each row is requested again kRowAhead keys ahead, its embedding kArenaAhead ahead.
@@ -466,15 +487,16 @@ Store::Store(const StoreOptions& options) : impl_(std::make_unique<Impl>(options
 Store::~Store() = default;
 
 void Store::Pull(std::span<const uint64_t> keys, std::vector<float>* values,
-                 std::vector<uint16_t>* widths) const {
-  impl_->Pull(keys, values, widths);
+                 std::vector<uint16_t>* widths, std::vector<uint64_t>* hints) const {
+  impl_->Pull(keys, values, widths, hints);
 }
 
 void Store::SetLearningRateScale(float scale) { impl_->SetLearningRateScale(scale); }
 
 Status Store::Push(std::span<const uint64_t> keys, std::span<const float> grads,
-                   std::span<const uint16_t> widths, std::span<const uint32_t> counts) {
-  return impl_->Push(keys, grads, widths, counts);
+                   std::span<const uint16_t> widths, std::span<const uint32_t> counts,
+                   std::span<const uint64_t> hints) {
+  return impl_->Push(keys, grads, widths, counts, hints);
 }
 
 StoreStats Store::Stats() const { return impl_->Stats(); }

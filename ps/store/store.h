@@ -89,14 +89,18 @@ class Store {
 
   // For each key in order: appends w and then the key's embedding (width widths[i] floats) to
   // *values, and its width to *widths. Unknown keys read as w = 0, width 0 and are not inserted.
+  // With `hints`, also appends each key's place in the table (RowMap::kNoHint when absent): a
+  // Push of the same keys given them back skips their lookups while the rows have not moved.
   void Pull(std::span<const uint64_t> keys, std::vector<float>* values,
-            std::vector<uint16_t>* widths) const;
+            std::vector<uint16_t>* widths, std::vector<uint64_t>* hints = nullptr) const;
 
   // Applies gradients laid out as a Pull answer with the given widths (the widths the worker saw:
   // per key the w gradient, then widths[i] embedding gradients) and adds counts[i] occurrences.
   // Where the row's width changed since, the common prefix is updated. Errors on size mismatch.
+  // `hints`: empty, or a Pull's hints for these keys (any hint is checked before it is used).
   Status Push(std::span<const uint64_t> keys, std::span<const float> grads,
-              std::span<const uint16_t> widths, std::span<const uint32_t> counts);
+              std::span<const uint16_t> widths, std::span<const uint32_t> counts,
+              std::span<const uint64_t> hints = {});
 
   // Scales the embedding learning rate of the following pushes (the server damps stale pushes:
   // a gradient computed on parameters that many other pushes have changed since moves them less).

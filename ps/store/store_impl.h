@@ -33,9 +33,10 @@ class Store::Impl {
   explicit Impl(const StoreOptions& options);
 
   void Pull(std::span<const uint64_t> keys, std::vector<float>* values,
-            std::vector<uint16_t>* widths) const;
+            std::vector<uint16_t>* widths, std::vector<uint64_t>* hints) const;
   Status Push(std::span<const uint64_t> keys, std::span<const float> grads,
-              std::span<const uint16_t> widths, std::span<const uint32_t> counts);
+              std::span<const uint16_t> widths, std::span<const uint32_t> counts,
+              std::span<const uint64_t> hints);
   StoreStats Stats() const;
   std::string Serialize() const;
   // Fills this (empty) Impl from serialised bytes.

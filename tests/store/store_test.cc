@@ -250,12 +250,6 @@ TEST(StoreTest, SizeMismatchIsRejectedWithNothingApplied) {
   EXPECT_EQ(store.Stats().keys, 2u);
 }
 
-}  // namespace
-}  // namespace fmps
-
-namespace fmps {
-namespace {
-
 // Rows are kept in an order that depends on the keys alone, so equal contents serialise to equal
 // bytes whatever order the keys arrived in (and however the table grew, split or shrank).
 TEST(StoreTest, SerializedBytesDependOnlyOnTheContents) {
@@ -341,6 +335,65 @@ TEST(StoreTest, BatchPushEqualsOneKeyAtATime) {
   EXPECT_EQ(batched.Stats().keys, single.Stats().keys);
   EXPECT_EQ(batched.Stats().nonzero_w, single.Stats().nonzero_w);
   EXPECT_EQ(batched.Stats().embeddings, single.Stats().embeddings);
+}
+
+// A push given the hints of an earlier pull of its keys (where their rows were) applies exactly
+// what a push without them does, also when pushes of new keys in between moved rows, segments
+// grew and split, and when the hints are garbage: each is checked before it is used.
+TEST(StoreTest, PushWithThePullsHintsEqualsPushWithout) {
+  const StoreOptions options = TestOptions(RankPolicy::DiFacto(8, 4, 1, 3, 6));
+  Store hinted(options), plain(options);
+  std::vector<float> values;
+  std::vector<uint16_t> widths;
+  std::vector<uint64_t> hints, keys, fresh;
+  std::vector<float> grads;
+  std::vector<uint32_t> counts;
+  uint64_t garbage = 12345;
+  size_t moved = 0;
+  for (int round = 0; round < 12; ++round) {
+    keys.clear();
+    for (uint64_t k = 0; k < uint64_t(round + 1) * 1500; k += 1 + k % 2) keys.push_back(k * 5 + 2);
+    values.clear();
+    widths.clear();
+    hinted.Pull(keys, &values, &widths, &hints);
+    ASSERT_EQ(hints.size(), keys.size());
+    // Another worker's push of new keys lands between this pull and its push.
+    fresh.clear();
+    for (uint64_t k = 0; k < 700; ++k) fresh.push_back(uint64_t(round) * 100000 + k * 7 + 3);
+    const std::vector<float> fresh_grads(fresh.size(), -1.0f);
+    const std::vector<uint16_t> fresh_widths(fresh.size(), 0);
+    const std::vector<uint32_t> fresh_counts(fresh.size(), 1);
+    ASSERT_TRUE(hinted.Push(fresh, fresh_grads, fresh_widths, fresh_counts).ok());
+    ASSERT_TRUE(plain.Push(fresh, fresh_grads, fresh_widths, fresh_counts).ok());
+    std::vector<uint64_t> now;
+    std::vector<float> ignored;
+    std::vector<uint16_t> ignored_widths;
+    hinted.Pull(keys, &ignored, &ignored_widths, &now);
+    for (size_t i = 0; i < keys.size(); ++i) moved += now[i] != hints[i];
+    if (round == 5) {
+      for (uint64_t& h : hints) h = garbage = garbage * 6364136223846793005ull + 1;
+    }
+    grads.clear();
+    counts.clear();
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const float sign = (keys[i] + round) % 5 == 0 ? 1.0f : -1.0f;
+      grads.push_back(sign * (0.5f + float(keys[i] % 7)));
+      for (uint16_t d = 0; d < widths[i]; ++d) grads.push_back(0.01f * float(d + 1) * sign);
+      counts.push_back(1 + keys[i] % 3);
+    }
+    ASSERT_TRUE(hinted.Push(keys, grads, widths, counts, hints).ok());
+    ASSERT_TRUE(plain.Push(keys, grads, widths, counts).ok());
+  }
+  EXPECT_GT(moved, 0u) << "the pushes in between moved some rows";
+  EXPECT_GT(plain.Stats().embeddings, 0u);
+  for (const uint64_t key : keys) {
+    const Row a = PullOne(hinted, key), b = PullOne(plain, key);
+    ASSERT_EQ(a.w, b.w) << key;
+    ASSERT_EQ(a.v, b.v) << key;
+  }
+  EXPECT_EQ(hinted.Serialize(), plain.Serialize());
+  EXPECT_FALSE(hinted.Push(keys, grads, widths, counts, std::vector<uint64_t>(3)).ok())
+      << "hints must match the keys";
 }
 
 }  // namespace
