@@ -65,6 +65,25 @@ struct ScratchDir {
   std::string path;
 };
 
+// `fmps predict` of dir/rows with the model in model_dir (extra flags appended): its exit code and
+// error output, and the probabilities it wrote, one per row.
+struct Predicted {
+  int exit_code = -1;
+  std::string err;
+  std::vector<double> probs;
+};
+Predicted Predict(const std::string& dir, const std::string& model_dir,
+                  const std::vector<std::string>& flags = {}) {
+  std::vector<std::string> args = {"predict", "--model_dir=" + model_dir, "--data=" + dir + "/rows",
+                                   "--out=" + dir + "/probs"};
+  args.insert(args.end(), flags.begin(), flags.end());
+  testing::RunResult run = testing::Run(FMPS_BINARY, args, dir, 60);
+  Predicted predicted{run.exit_code, run.err, {}};
+  std::ifstream in(dir + "/probs");
+  for (std::string line; std::getline(in, line);) predicted.probs.push_back(std::stod(line));
+  return predicted;
+}
+
 // `fmps gen` rows (Criteo TSV) into each file: {path, rows, seed}.
 int Generate(const std::string& dir, const std::vector<std::tuple<std::string, int, int>>& files) {
   std::string script;
@@ -177,16 +196,9 @@ TEST(ServeProcessTest, ServeAnswersAsPredict) {
       bodies.push_back(body);
     }
   }
-  testing::RunResult predicted = testing::Run(
-      binary,
-      {"predict", "--model_dir=" + model_dir, "--data=" + dir + "/rows", "--out=" + dir + "/probs"},
-      dir, 60);
+  const Predicted predicted = Predict(dir, model_dir);
   ASSERT_EQ(predicted.exit_code, 0) << predicted.err;
-  std::vector<double> want;
-  {
-    std::ifstream in(dir + "/probs");
-    for (std::string line; std::getline(in, line);) want.push_back(std::stod(line));
-  }
+  const std::vector<double>& want = predicted.probs;
   ASSERT_EQ(want.size(), 180u);
 
   ServeProcess serve(dir, model_dir, {"--serve_threads=2"});
@@ -275,17 +287,9 @@ TEST(ServeProcessTest, ServesCriteoModelsFromRawColumns) {
       rows << '\n';
     }
   }
-  testing::RunResult predicted =
-      testing::Run(binary,
-                   {"predict", "--model_dir=" + model_dir, "--data=" + dir + "/rows",
-                    "--format=criteo", "--out=" + dir + "/probs"},
-                   dir, 60);
+  const Predicted predicted = Predict(dir, model_dir, {"--format=criteo"});
   ASSERT_EQ(predicted.exit_code, 0) << predicted.err;
-  std::vector<double> want;
-  {
-    std::ifstream in(dir + "/probs");
-    for (std::string line; std::getline(in, line);) want.push_back(std::stod(line));
-  }
+  const std::vector<double>& want = predicted.probs;
   ASSERT_EQ(want.size(), 40u);
 
   ServeProcess serve(dir, model_dir);
@@ -379,18 +383,12 @@ TEST(ServeProcessTest, ReloadsNewerCheckpointsWithoutARestart) {
   ASSERT_NE(v, "1") << "still serving checkpoint 1: " << serve.log();
   const std::vector<double> after = rank(port);
   ASSERT_EQ(after.size(), 30u);
-  testing::RunResult predicted =
-      testing::Run(binary,
-                   {"predict", "--model_dir=" + model_dir, "--data=" + dir + "/rows",
-                    "--format=criteo", "--out=" + dir + "/probs"},
-                   dir, 60);
+  const Predicted predicted = Predict(dir, model_dir, {"--format=criteo"});
   ASSERT_EQ(predicted.exit_code, 0) << predicted.err;
-  std::ifstream in(dir + "/probs");
+  ASSERT_EQ(predicted.probs.size(), after.size());
   double moved = 0;
   for (size_t i = 0; i < after.size(); ++i) {
-    std::string line;
-    ASSERT_TRUE(std::getline(in, line));
-    EXPECT_NEAR(after[i], std::stod(line), 1e-5 * after[i]) << "row " << i;
+    EXPECT_NEAR(after[i], predicted.probs[i], 1e-5 * after[i]) << "row " << i;
     moved = std::max(moved, std::abs(after[i] - before[i]));
   }
   EXPECT_GT(moved, 1e-3) << "the reloaded model scores as the first one did";
