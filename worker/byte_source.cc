@@ -301,7 +301,7 @@ Result<OpenedSource> OpenByteSource(const std::string& path, uint64_t plain_offs
     if (!n.ok()) return n.status();
     head_size = *n;
     input->PutBack(head, head_size);
-  } else if (struct stat st; ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+  } else if (IsStream(path)) {
     // A named pipe or device streams like stdin: sniff by reading, then put the bytes back.
     Result<int> fd = OpenFile(path);
     if (!fd.ok()) return fd.status();
