@@ -15,19 +15,26 @@
 namespace fmps {
 namespace {
 
-constexpr int64_t kBucketTableSize = 1 << 12;
-
-// Most Criteo integers are small; a table spares a log() per column.
-const std::array<int16_t, kBucketTableSize>& BucketTable() {
-  static const std::array<int16_t, kBucketTableSize> table = [] {
-    std::array<int16_t, kBucketTableSize> t{};
-    for (int64_t x = 0; x < kBucketTableSize; ++x) {
-      double l = std::log(static_cast<double>(x));
-      t[x] = static_cast<int16_t>(x > 2 ? static_cast<int64_t>(std::floor(l * l)) : x);
-    }
-    return t;
-  }();
-  return table;
+// ParseInt's body, inlined into the parsers: up to 18 digits cannot overflow, so they are read
+// with one multiply-add each; longer ones go through from_chars, which checks the range.
+inline bool ParseIntInline(std::string_view s, int64_t* out) {
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  const bool negative = p != end && *p == '-';
+  p += negative;
+  if (p == end) return false;
+  if (end - p > 18) {
+    auto [ptr, ec] = std::from_chars(s.data(), end, *out);
+    return ec == std::errc() && ptr == end;
+  }
+  uint64_t v = 0;
+  for (; p != end; ++p) {
+    const unsigned digit = static_cast<unsigned char>(*p) - unsigned{'0'};
+    if (digit > 9) return false;
+    v = v * 10 + digit;
+  }
+  *out = negative ? -static_cast<int64_t>(v) : static_cast<int64_t>(v);
+  return true;
 }
 
 bool ParseFloat(std::string_view s, float* out) {
@@ -145,16 +152,18 @@ inline bool NextToken(std::string_view* rest, std::string_view* token) {
 
 }  // namespace
 
-bool ParseInt(std::string_view s, int64_t* out) {
-  if (s.empty()) return false;
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return ec == std::errc() && ptr == s.data() + s.size();
-}
+bool ParseInt(std::string_view s, int64_t* out) { return ParseIntInline(s, out); }
 
-int64_t CriteoBucket(int64_t x) {
-  if (x >= 0 && x < kBucketTableSize) return BucketTable()[x];
+const std::array<int16_t, kCriteoBucketTableSize> kCriteoBucketTable = [] {
+  std::array<int16_t, kCriteoBucketTableSize> t{};
+  for (int64_t x = 0; x < kCriteoBucketTableSize; ++x)
+    t[x] = static_cast<int16_t>(CriteoBucketOfLarge(x));
+  return t;
+}();
+
+int64_t CriteoBucketOfLarge(int64_t x) {
   if (x <= 2) return x;
-  double l = std::log(static_cast<double>(x));
+  const double l = std::log(static_cast<double>(x));
   return static_cast<int64_t>(std::floor(l * l));
 }
 
@@ -187,26 +196,30 @@ bool ParseCriteoLine(std::string_view line, uint64_t seed, Minibatch* batch, std
     return false;
   }
   ends[kCriteoColumns - 1] = static_cast<uint32_t>(line.size());
-  const size_t entries = batch->keys.size();
-  size_t start = ends[0] + 1;
-  for (int col = 1; col < kCriteoColumns; ++col) {
-    const std::string_view column = line.substr(start, ends[col] - start);
+  // The row's keys go to a local array first: no capacity check per entry, and nothing to roll
+  // back when a column is bad.
+  std::array<uint64_t, kCriteoFields> keys;
+  size_t n = 0;
+  const char* const text = line.data();
+  uint32_t start = ends[0] + 1;
+  for (uint32_t col = 1; col < kCriteoColumns; ++col) {
+    const std::string_view column(text + start, ends[col] - start);
     start = ends[col] + 1;
     if (column.empty()) continue;
-    const uint32_t field = static_cast<uint32_t>(col - 1);
+    const uint32_t field = col - 1;
     if (col <= kCriteoIntegerFields) {
       int64_t x;
-      if (!ParseInt(column, &x)) {
-        Rollback(entries, batch);
+      if (!ParseIntInline(column, &x)) {
         *error = "bad integer " + Quote(column) + " in column " + std::to_string(col + 1);
         return false;
       }
-      batch->keys.push_back(CriteoIntegerKey(field, x, seed));
+      keys[n++] = CriteoIntegerKey(field, x, seed);
     } else {
-      batch->keys.push_back(TokenKey(field, column, seed));
+      keys[n++] = TokenKey(field, column, seed);
     }
-    batch->values.push_back(1.0f);
   }
+  batch->keys.insert(batch->keys.end(), keys.begin(), keys.begin() + n);
+  batch->values.resize(batch->values.size() + n, 1.0f);
   FinishRow(label, batch);
   return true;
 }

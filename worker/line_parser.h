@@ -4,6 +4,7 @@
 #ifndef FMPS_WORKER_LINE_PARSER_H_
 #define FMPS_WORKER_LINE_PARSER_H_
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -19,8 +20,15 @@ constexpr int kCriteoIntegerFields = 13;  // I1..I13: fields 0..12, bucketed; th
 constexpr int kAvazuColumns = 24;         // id, click, hour, 21 categorical columns
 constexpr int kAvazuFields = 23;          // hour-of-day, day-of-week, the 21 categorical columns
 
-// Bucket of a Criteo integer: floor(ln(x)^2) for x > 2, else x itself.
-int64_t CriteoBucket(int64_t x);
+// Bucket of a Criteo integer: floor(ln(x)^2) for x > 2, else x itself. Most Criteo integers are
+// small: a table holds their buckets and spares a log() per column.
+constexpr int64_t kCriteoBucketTableSize = 1 << 12;
+extern const std::array<int16_t, kCriteoBucketTableSize> kCriteoBucketTable;
+int64_t CriteoBucketOfLarge(int64_t x);  // any x; the parsers ask only past the table
+inline int64_t CriteoBucket(int64_t x) {
+  if (static_cast<uint64_t>(x) < kCriteoBucketTableSize) return kCriteoBucketTable[x];
+  return CriteoBucketOfLarge(x);
+}
 
 // Day of the week of a Gregorian date, 0 = Sunday .. 6 = Saturday.
 int DayOfWeek(int year, int month, int day);

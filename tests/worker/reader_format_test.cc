@@ -42,7 +42,24 @@ TEST(CriteoBucketTest, MatchesFormulaAndKnownValues) {
   EXPECT_EQ(CriteoBucket(100), 21);  // 4.6052^2 = 21.21
   EXPECT_EQ(CriteoBucket(1000000), 190);
   for (int64_t x = -50; x < 20000; x += 1) ASSERT_EQ(CriteoBucket(x), Bucket(x)) << x;
+  EXPECT_EQ(CriteoBucket(int64_t{1} << 40), Bucket(int64_t{1} << 40));
   EXPECT_EQ(CriteoBucket(INT64_MAX), Bucket(INT64_MAX));
+}
+
+// Up to 18 digits are read digit by digit, longer numbers by from_chars, which checks the range.
+TEST(ParseIntTest, AcceptsWholeDecimalIntegersOnly) {
+  int64_t x = 0;
+  EXPECT_TRUE(ParseInt("0", &x) && x == 0);
+  EXPECT_TRUE(ParseInt("-17", &x) && x == -17);
+  EXPECT_TRUE(ParseInt("999999999999999999", &x) && x == 999999999999999999);
+  EXPECT_TRUE(ParseInt("-999999999999999999", &x) && x == -999999999999999999);
+  EXPECT_TRUE(ParseInt("9223372036854775807", &x) && x == INT64_MAX);
+  EXPECT_TRUE(ParseInt("-9223372036854775808", &x) && x == INT64_MIN);
+  EXPECT_TRUE(ParseInt("0000000000000000000042", &x) && x == 42);
+  for (const char* bad : {"", "-", "+1", "1.5", "12a", " 1", "1 ", "--1", "9223372036854775808",
+                          "-9223372036854775809", "99999999999999999999"}) {
+    EXPECT_FALSE(ParseInt(bad, &x)) << bad;
+  }
 }
 
 TEST(DayOfWeekTest, KnownDates) {
