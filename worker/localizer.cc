@@ -25,7 +25,7 @@ BatchView LocalBatch::View() const {
   return v;
 }
 
-void Localizer::Reserve(size_t keys) {
+void Localizer::Reserve(size_t keys, uint32_t seen) {
   size_t capacity = std::max<size_t>(table_.size(), 64);
   while (capacity < 2 * keys) capacity <<= 1;
   if (capacity == table_.size()) return;
@@ -33,7 +33,7 @@ void Localizer::Reserve(size_t keys) {
   shift_ = 64 - std::countr_zero(capacity);
   stamp_ = 1;
   const uint64_t mask = capacity - 1;
-  for (uint32_t id = 0; id < first_keys_.size(); ++id) {
+  for (uint32_t id = 0; id < seen; ++id) {
     uint64_t slot = Home(first_keys_[id]);
     while (table_[slot].stamp == stamp_) slot = (slot + 1) & mask;
     table_[slot] = Slot{first_keys_[id], id, stamp_};
@@ -46,15 +46,12 @@ size_t Localizer::Localize(const Minibatch& batch, int num_fields, LocalBatch* o
   CHECK(batch.offsets.size() == batch.rows() + 1 && batch.offsets.front() == 0 &&
         batch.offsets.back() == n)
       << "minibatch offsets do not cover its " << n << " entries";
-  first_keys_.clear();
-  first_mixed_.clear();
-  first_counts_.clear();
   // A new generation empties the table; on the rare wrap-around the stamps are really cleared.
   if (++stamp_ == 0) {
     for (Slot& s : table_) s.stamp = 0;
     stamp_ = 1;
   }
-  Reserve(std::min<size_t>(n, remap_.size()));  // last batch's unique keys: a good first guess
+  Reserve(std::min<size_t>(n, remap_.size()), 0);  // last batch's unique keys: a good first guess
   uint64_t mask = table_.size() - 1;
   int shift = shift_;
 
@@ -75,7 +72,15 @@ size_t Localizer::Localize(const Minibatch& batch, int num_fields, LocalBatch* o
   const uint32_t* row_offsets = batch.offsets.data();
   Slot* table = table_.data();
   uint32_t stamp = stamp_;
+  // A batch has at most n unique keys: the new-key path writes through raw pointers, without a
+  // capacity check or a reload of the vectors per key; Mix64 is computed after the loop.
+  if (first_keys_.size() < n) {
+    first_keys_.resize(n);
+    first_counts_.resize(n);
+  }
+  uint64_t* first_keys = first_keys_.data();
   uint32_t* counts = first_counts_.data();
+  uint32_t unique = 0;
   // The table is bigger than the core's cache share and each key lands on a random line: asking
   // for the line of the key kPrefetchAhead entries on overlaps those misses. A ring keeps the
   // hashes computed for the prefetch.
@@ -104,14 +109,12 @@ size_t Localizer::Localize(const Minibatch& batch, int num_fields, LocalBatch* o
       if (table[slot].stamp == stamp) {
         id = table[slot].id;
       } else {
-        id = static_cast<uint32_t>(first_keys_.size());
+        id = unique++;
         table[slot] = Slot{key, id, stamp};
-        first_keys_.push_back(key);
-        first_mixed_.push_back(Mix64(key));
-        first_counts_.push_back(0);
-        counts = first_counts_.data();
-        if (2 * first_keys_.size() > table_.size()) {
-          Reserve(first_keys_.size());
+        first_keys[id] = key;
+        counts[id] = 0;
+        if (2 * unique > table_.size()) {
+          Reserve(unique, unique);
           table = table_.data();
           stamp = stamp_;
           mask = table_.size() - 1;
@@ -129,9 +132,11 @@ size_t Localizer::Localize(const Minibatch& batch, int num_fields, LocalBatch* o
   out->index.resize(e);
   out->values.resize(e);
   out->fields.resize(e);
+  first_mixed_.resize(unique);
+  for (uint32_t i = 0; i < unique; ++i) first_mixed_[i] = Mix64(first_keys_[i]);
 
   // Group the unique keys by owning server (counting sort on the server rank).
-  const size_t u = first_keys_.size();
+  const size_t u = unique;
   const int servers = partition_.num_servers();
   std::vector<uint32_t> start(servers + 1, 0);
   owner_.resize(u);

@@ -43,8 +43,8 @@ class Localizer {
     uint32_t id;     // index into first_keys_
     uint32_t stamp;  // the slot is live in this batch iff stamp == stamp_
   };
-  // Makes the table hold at least 2 * `keys` slots, re-inserting this batch's keys.
-  void Reserve(size_t keys);
+  // Makes the table hold at least 2 * `keys` slots, re-inserting the `seen` keys of this batch.
+  void Reserve(size_t keys, uint32_t seen);
   // A key's home slot: Fibonacci hashing (one multiply, the product's top bits), cheaper than
   // Mix64 per entry; Mix64, which the servers' ranges need, is computed once per unique key.
   static constexpr uint64_t kFibonacci = 0x9E3779B97F4A7C15ull;
@@ -54,9 +54,10 @@ class Localizer {
   std::vector<Slot> table_;  // open addressing, linear probing; size a power of two
   int shift_ = 0;            // 64 - log2(table_.size()), set by Reserve
   uint32_t stamp_ = 0;
-  std::vector<uint64_t> first_keys_;   // unique keys in first-seen order, scratch
-  std::vector<uint64_t> first_mixed_;  // Mix64(first_keys_[i])
+  // Scratch, sized for the largest batch so far: unique keys in first-seen order, their counts.
+  std::vector<uint64_t> first_keys_;
   std::vector<uint32_t> first_counts_;
+  std::vector<uint64_t> first_mixed_;  // Mix64(first_keys_[i]), for the batch's unique keys
   std::vector<uint32_t> remap_;
   std::vector<uint16_t> owner_;
 };
