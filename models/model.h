@@ -74,7 +74,8 @@ struct ParamView {
   const float* dense = nullptr;      // [DenseSize()]
 };
 
-// Gradient accumulators, laid out like ParamView; the caller zeroes them.
+// Gradient accumulators, laid out like ParamView; the caller zeroes them. What a kernel leaves in
+// the padding of a narrow key's row (past its width) is not a gradient and is never pushed.
 struct GradView {
   float* w = nullptr;
   float* V = nullptr;
