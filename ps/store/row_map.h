@@ -114,8 +114,10 @@ class RowMap {
 
   // A row's place, to find it again without a lookup: its segment in the high 32 bits, its slot
   // in the low (kNoHint: none). FindByOrd with a hint sets it; AtHint gives the row of `ord` if
-  // it is still at that place (no insert, erase or rebuild moved it since), else null.
+  // it is still at that place or a few slots on (inserts since shifted its run right), else null
+  // (erased, or moved by an erase or a rebuild).
   static constexpr uint64_t kNoHint = ~uint64_t{0};
+  static constexpr uint64_t kHintReach = 8;  // slots AtHint looks on past the hint
   const RowState* FindByOrd(uint64_t ord, uint64_t* hint) const;
   RowState* AtHint(uint64_t ord, uint64_t hint) {
     const uint64_t segment = hint >> 32, slot = hint & 0xFFFFFFFFu;
@@ -123,7 +125,14 @@ class RowMap {
       return nullptr;  // (kEmpty's row lives apart; an empty slot holds kEmpty)
     }
     const Segment& s = segments_[segment];
-    return s.ords[slot] == ord ? &s.rows[slot] : nullptr;
+    // A run is sorted and ends at an empty slot (kEmpty, above every ord; the slot past the last
+    // is one too), so the scan stops there at the latest. In the P1 job 15% of the hints had moved,
+    // nearly all by a few slots.
+    const uint64_t* ords = s.ords.get();
+    const uint64_t last = slot + kHintReach;
+    uint64_t i = slot;
+    while (ords[i] < ord && i < last) ++i;
+    return ords[i] == ord ? &s.rows[i] : nullptr;
   }
   void PrefetchHint(uint64_t hint) const {
     const uint64_t segment = hint >> 32, slot = hint & 0xFFFFFFFFu;

@@ -90,6 +90,61 @@ void RunRandomOps(uint64_t seed, int ops, uint64_t key_space, double erase_share
   }
 }
 
+// A hint taken by FindByOrd, then inserts and erases in between (as between a pull and its push):
+// AtHint gives the key's own row or null, never another key's, and finds the rows that inserts
+// only shifted a few slots on.
+TEST(RowMapTest, AHintFindsItsRowOrNothing) {
+  std::mt19937_64 rng(17);
+  RowMap map;
+  std::unordered_map<uint64_t, RowState> want;
+  auto insert = [&](uint64_t key) {
+    bool inserted = false;
+    RowState* row = map.FindOrInsert(key, &inserted);
+    *row = Tagged(key, 1);
+    want[key] = *row;
+  };
+  for (int i = 0; i < 20000; ++i) insert(rng());
+  uint64_t found_moved = 0, lost = 0;
+  for (int round = 0; round < 50; ++round) {
+    std::vector<uint64_t> keys, hints;
+    for (const auto& [key, row] : want) {
+      if (keys.size() == 500) break;
+      uint64_t hint = RowMap::kNoHint;
+      ASSERT_NE(map.FindByOrd(RowMap::OrdOf(key), &hint), nullptr);
+      keys.push_back(key);
+      hints.push_back(hint);
+    }
+    keys.push_back(rng());  // a key never inserted, with a hint of another's place
+    hints.push_back(hints.front());
+    // What happens between a pull and its push: new keys (shifting runs, now and then growing or
+    // splitting a segment), and a few erasures (shifting runs back).
+    for (int i = 0; i < 300; ++i) insert(rng());
+    for (int i = 0; i < 5; ++i) {
+      const uint64_t key = want.begin()->first;
+      ASSERT_TRUE(map.Erase(key));
+      want.erase(key);
+    }
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const uint64_t ord = RowMap::OrdOf(keys[i]);
+      RowState* at = map.AtHint(ord, hints[i]);
+      const auto it = want.find(keys[i]);
+      if (at == nullptr) {
+        lost += it != want.end();
+        continue;
+      }
+      ASSERT_NE(it, want.end()) << "a hint found a row for a key not in the map";
+      ASSERT_TRUE(SameRow(*at, it->second)) << "a hint found another key's row";
+      uint64_t now = RowMap::kNoHint;
+      ASSERT_EQ(map.FindByOrd(ord, &now), at);
+      found_moved += now != hints[i];  // found, but no longer at the hinted slot
+    }
+    EXPECT_EQ(map.AtHint(RowMap::OrdOf(keys.front()), RowMap::kNoHint), nullptr);
+  }
+  // Most hints survive the inserts (rows shift by a slot or two); rebuilds and erasures lose some.
+  EXPECT_GT(found_moved, 50u * 500 / 10) << "rows a few slots on from their hint are found";
+  EXPECT_LT(lost, 50u * 500 / 4) << "hints lost to shifted runs";
+}
+
 TEST(RowMapTest, OrdIsABijectionOfTheKey) {
   std::mt19937_64 rng(5);
   for (int i = 0; i < 10000; ++i) {
