@@ -37,6 +37,40 @@ inline bool ParseIntInline(std::string_view s, int64_t* out) {
   return true;
 }
 
+// 1 to 8 decimal digits at p (8 bytes readable from p) without a loop over them: one load,
+// the digits moved to the top with '0's below, a check that every byte is a digit, then three
+// multiplies that fold pairs, quads and the halves (the Criteo integer columns are 1-5 digits
+// long, and a loop's exit, at a different count each column, mispredicted).
+inline bool ParseDigits8(const char* p, size_t len, uint64_t* out) {
+  uint64_t x;
+  std::memcpy(&x, p, 8);
+  const unsigned shift = 8 * (8 - static_cast<unsigned>(len));
+  x = shift == 64 ? 0 : x << shift;
+  x |= len == 8 ? 0 : 0x3030303030303030ull >> (8 * len);
+  if ((x & 0xF0F0F0F0F0F0F0F0ull) != 0x3030303030303030ull ||
+      ((x + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull) != 0x3030303030303030ull) {
+    return false;  // a byte outside '0'..'9'
+  }
+  uint64_t d = x & 0x0F0F0F0F0F0F0F0Full;
+  d = ((d * 2561) >> 8) & 0x00FF00FF00FF00FFull;
+  d = ((d * 6553601) >> 16) & 0x0000FFFF0000FFFFull;
+  *out = (d * 42949672960001ull) >> 32;
+  return true;
+}
+
+// A column of a line as ParseInt reads it; short unsigned ones that have 8 bytes of the line from
+// their start (every Criteo integer column but in a truncated line) by ParseDigits8.
+inline bool ParseIntInLine(std::string_view column, const char* line_end, int64_t* out) {
+  const char* p = column.data();
+  if (!column.empty() && column.size() <= 8 && line_end - p >= 8 && *p != '-') {
+    uint64_t v;
+    if (!ParseDigits8(p, column.size(), &v)) return false;
+    *out = static_cast<int64_t>(v);
+    return true;
+  }
+  return ParseIntInline(column, out);
+}
+
 bool ParseFloat(std::string_view s, float* out) {
   if (!s.empty() && s[0] == '+') s.remove_prefix(1);
   if (s.empty()) return false;
@@ -209,7 +243,7 @@ bool ParseCriteoLine(std::string_view line, uint64_t seed, Minibatch* batch, std
     const uint32_t field = col - 1;
     if (col <= kCriteoIntegerFields) {
       int64_t x;
-      if (!ParseIntInline(column, &x)) {
+      if (!ParseIntInLine(column, text + line.size(), &x)) {
         *error = "bad integer " + Quote(column) + " in column " + std::to_string(col + 1);
         return false;
       }

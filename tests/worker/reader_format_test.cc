@@ -105,6 +105,52 @@ TEST(ReaderFormatTest, CriteoExactKeys) {
   EXPECT_EQ(out.bad, 0u);
 }
 
+// Integer columns of 1 to 8 digits are read 8 bytes at a time (a Criteo line always has them: 26
+// columns follow), longer and negative ones digit by digit: every length, good and bad, in the
+// first and the last integer column.
+TEST(ReaderFormatTest, CriteoIntegersOfEveryLength) {
+  const uint64_t seed = 3;
+  auto line_with = [](const std::string& column, uint32_t field) {
+    std::vector<std::string> ints(13, "");
+    ints[field] = column;
+    std::string line = "1";
+    for (const std::string& i : ints) line += "\t" + i;
+    for (int c = 0; c < 26; ++c) line += "\t";  // empty categorical columns
+    return line;
+  };
+  const std::string digits = "9081726354091827364";
+  for (uint32_t field : {0u, 12u}) {
+    for (size_t len = 1; len <= digits.size(); ++len) {
+      for (const std::string& column :
+           {digits.substr(0, len), "-" + digits.substr(0, len), std::string(len, '0')}) {
+        Minibatch batch;
+        std::string error;
+        ASSERT_TRUE(ParseCriteoLine(line_with(column, field), seed, &batch, &error))
+            << column << ": " << error;
+        ASSERT_EQ(batch.keys.size(), 1u) << column;
+        EXPECT_EQ(batch.keys[0], CriteoIntegerKey(field, std::stoll(column), seed)) << column;
+      }
+      // A bad byte at every place of the column.
+      for (size_t at = 0; at < len; ++at) {
+        for (char bad : {'/', ':', 'a', ' ', '+', '.', '\x80'}) {
+          std::string column = digits.substr(0, len);
+          column[at] = bad;
+          Minibatch batch;
+          std::string error;
+          EXPECT_FALSE(ParseCriteoLine(line_with(column, field), seed, &batch, &error)) << column;
+          EXPECT_NE(error.find("bad integer"), std::string::npos) << column << ": " << error;
+          EXPECT_EQ(batch.rows(), 0u);
+        }
+      }
+    }
+  }
+  Minibatch batch;
+  std::string error;
+  EXPECT_FALSE(ParseCriteoLine(line_with("99999999999999999999", 0), seed, &batch, &error));
+  EXPECT_FALSE(ParseCriteoLine(line_with("--1", 0), seed, &batch, &error));
+  EXPECT_FALSE(ParseCriteoLine(line_with("-", 0), seed, &batch, &error));
+}
+
 // The Criteo parser finds the tabs 32 and 16 bytes at a time, then byte by byte: tokens of every
 // length from 0 to 40 put the tabs at every offset of those steps, and lines end in each of them.
 TEST(ReaderFormatTest, CriteoColumnsAtEveryOffset) {
