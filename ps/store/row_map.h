@@ -9,15 +9,19 @@
 //   an empty slot holds ~0 and ends every scan with no extra test. Deletion shifts the displaced
 //   run back (no tombstones). Keys sit in their own array (8 per cache line) and the RowStates in a
 //   parallel one, so a probe run touches one key line and then one state line.
-// - Load up to kMaxLoad (0.93) with growth by x1.1 (non-power-of-two capacities, home by
-//   "fastrange" = (32 hash bits * homes) >> 32), so the load stays in 0.845..0.93 at every size
-//   (erasures shrink a segment once it falls below 0.77). Growth by x1.08 measured 0.3 bytes per
-//   key less and 10% slower insertion (more rebuilds); x1.15 and x1.25, 10% and 25% faster
-//   insertion but a sampled overhead up to 14.9 and 17.2 bytes (bench/store_bench.cc, 2M keys).
+// - Load up to kMaxLoad (0.88) with growth by x1.1 (non-power-of-two capacities, home by
+//   "fastrange" = (32 hash bits * homes) >> 32), so the load stays in 0.80..0.88 at every size
+//   (erasures shrink a segment once it falls below 0.727). At 0.93 (0.845..0.93) the overhead was
+//   1.3 bytes per key less, but runs three times longer: inserts shifted ~1 KB each (the P1 job's
+//   largest memmove) and finds scanned further; 0.88 gave store_bench +35% inserts and +18% pulls
+//   per CPU second, and the P1 job +4% rows/s (16 alternating runs), with the sampled overhead at
+//   most 15.4 bytes from 50k keys on (docs/performance.md, P5). Growth by x1.08 measured 0.3
+//   bytes per key less and 10% slower insertion (more rebuilds); x1.15 and x1.25, 10% and 25%
+//   faster insertion but a sampled overhead up to 14.9 and 17.2 bytes (at load 0.93, 2M keys).
 //   A 2-choice bucketized cuckoo table would reach 0.95 but needs two key lines per miss and
 //   gives no canonical order; ordered probing gives both early-exit misses and an iteration order
 //   that depends only on the keys (Serialize writes identical bytes for identical contents).
-//   Its price is insertion: a new key shifts the rest of its run (tens of slots at this load), so
+//   Its price is insertion: a new key shifts the rest of its run (tens of slots at 0.93), so
 //   pushes of only new keys ran 38% slower than the former KeyIndex + row table, while pulls and
 //   pushes to existing keys ran 33% faster (docs/performance.md, P5).
 // - Segments (extendible hashing): a directory maps the top bits of ord to segments of at most
@@ -68,7 +72,7 @@ static_assert(sizeof(RowState) == 12);
 class RowMap {
  public:
   static constexpr uint32_t kMaxSegmentRows = 1u << 13;
-  static constexpr double kMaxLoad = 0.93;
+  static constexpr double kMaxLoad = 0.88;
   static constexpr double kGrowth = 1.1;
   static constexpr uint64_t kSlotBytes = sizeof(uint64_t) + sizeof(RowState);
 

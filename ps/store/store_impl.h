@@ -6,8 +6,10 @@
 //   of which z and n are model floats, and w is not stored at all (FTRL's closed form of z and n,
 //   recomputed where read), so a key without an embedding costs 20 / load - 12 bytes of overhead
 //   and one with an embedding (z in its arena row, the slot's 4 bytes hold the reference)
-//   20 / load - 8; the load stays within 0.845 .. 0.93: 9.5 .. 11.7 and 13.5 .. 15.7 bytes
-//   (below 0.845 only after erasures, down to 0.77 before a segment shrinks).
+//   20 / load - 8, against the model's floats (w counted, as the bound counts it). The
+//   load stays within 0.80 .. 0.88 (below only after erasures, down to 0.727 before a segment
+//   shrinks); store_bench's sampled overhead is at most 15.4 bytes from 50k keys on (DiFacto mix,
+//   Fixed(8) and linear alike, docs/performance.md P5).
 //   Arena chunk tails and segment records ~ 0.
 // bench/store_bench.cc measures it. Not-yet-admitted keys cost nothing per key: they live in the
 // fixed-size admission sketch.
