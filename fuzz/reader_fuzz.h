@@ -34,14 +34,15 @@ inline void CheckBatch(const Minibatch& batch, DataFormat format) {
     FMPS_FUZZ_ASSERT(batch.labels[r] == 0.0f || batch.labels[r] == 1.0f, "labels are 0 or 1");
   }
   FMPS_FUZZ_ASSERT(batch.offsets.back() == batch.keys.size(), "last offset is the entry count");
-  FMPS_FUZZ_ASSERT(batch.values.size() == batch.keys.size(), "one value per key");
+  FMPS_FUZZ_ASSERT(batch.values.empty() || batch.values.size() == batch.keys.size(),
+                   "one value per key, or none (all 1)");
   const int fields = FormatNumFields(format);
   for (size_t j = 0; j < batch.keys.size(); ++j) {
     const uint32_t field = KeyField(batch.keys[j]);
     FMPS_FUZZ_ASSERT(field < static_cast<uint32_t>(kMaxFields), "field fits in 8 bits");
     if (fields > 0)
       FMPS_FUZZ_ASSERT(field < static_cast<uint32_t>(fields), "field inside the format");
-    FMPS_FUZZ_ASSERT(std::isfinite(batch.values[j]), "values are finite");
+    FMPS_FUZZ_ASSERT(std::isfinite(batch.value(j)), "values are finite");
   }
 }
 

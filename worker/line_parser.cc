@@ -253,7 +253,7 @@ bool ParseCriteoLine(std::string_view line, uint64_t seed, Minibatch* batch, std
     }
   }
   batch->keys.insert(batch->keys.end(), keys.begin(), keys.begin() + n);
-  batch->values.resize(batch->values.size() + n, 1.0f);
+  batch->AppendedUnitRow();
   FinishRow(label, batch);
   return true;
 }
@@ -290,18 +290,17 @@ bool ParseAvazuLine(std::string_view line, uint64_t seed, Minibatch* batch, std:
   }
   batch->keys.push_back(IntegerKey(0, hh, seed));
   batch->keys.push_back(IntegerKey(1, DayOfWeek(2000 + yy, mm, dd), seed));
-  batch->values.push_back(1.0f);
-  batch->values.push_back(1.0f);
   for (uint32_t field = 2; NextColumn(&rest, &more, ',', &column); ++field) {
     if (column.empty()) continue;
     batch->keys.push_back(TokenKey(field, column, seed));
-    batch->values.push_back(1.0f);
   }
+  batch->AppendedUnitRow();
   FinishRow(label, batch);
   return true;
 }
 
 bool ParseLibffmLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error) {
+  batch->MakeValuesExplicit();
   const size_t entries = batch->keys.size();
   std::string_view rest = line, token;
   NextToken(&rest, &token);  // a non-empty line has a first token
@@ -347,6 +346,7 @@ bool ParseLibffmLine(std::string_view line, uint64_t seed, Minibatch* batch, std
 }
 
 bool ParseLibsvmLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error) {
+  batch->MakeValuesExplicit();
   const size_t entries = batch->keys.size();
   std::string_view rest = line, token;
   NextToken(&rest, &token);

@@ -47,8 +47,8 @@ size_t Localizer::Localize(const Minibatch& batch, int num_fields, LocalBatch* o
   const size_t n = batch.entries();
   // Rows cover the entries in order (the hash ring below relies on it); readers build them so.
   CHECK(batch.offsets.size() == batch.rows() + 1 && batch.offsets.front() == 0 &&
-        batch.offsets.back() == n)
-      << "minibatch offsets do not cover its " << n << " entries";
+        batch.offsets.back() == n && (batch.values.empty() || batch.values.size() == n))
+      << "minibatch offsets or values do not cover its " << n << " entries";
   // A new generation empties the table; on the rare wrap-around the stamps are really cleared.
   if (++stamp_ == 0) {
     for (Slot& s : table_) s.stamp = 0;
@@ -72,6 +72,7 @@ size_t Localizer::Localize(const Minibatch& batch, int num_fields, LocalBatch* o
   // through members the compiler would reload every vector's data pointer per entry.
   const uint64_t* keys = batch.keys.data();
   const float* in_values = batch.values.data();
+  const bool unit_values = batch.values.empty();  // every value 1 (Minibatch::values)
   const uint32_t* row_offsets = batch.offsets.data();
   Slot* table = table_.data();
   uint32_t stamp = stamp_;
@@ -126,7 +127,7 @@ size_t Localizer::Localize(const Minibatch& batch, int num_fields, LocalBatch* o
       }
       ++counts[id];
       index[e] = id;
-      values[e] = in_values[j];
+      values[e] = unit_values ? 1.0f : in_values[j];
       fields[e] = static_cast<uint8_t>(field);
       ++e;
     }

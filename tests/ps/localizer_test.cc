@@ -101,6 +101,24 @@ TEST(LocalizerTest, MatchesNaiveReferenceOnRandomBatches) {
 
 // The hash table outlives batches (generation stamps instead of clearing) and grows mid-batch:
 // keys of an earlier batch must never leak into a later one, whatever the sizes.
+// A minibatch without values (Criteo, Avazu: every value 1) localizes to what the same batch with
+// its ones written out gives.
+TEST(LocalizerTest, ImpliedOnesLocalizeLikeExplicitOnes) {
+  std::mt19937_64 rng(8);
+  Minibatch unit = RandomBatch(rng, 300, 6, 50);
+  unit.values.clear();
+  Minibatch ones = unit;
+  ones.MakeValuesExplicit();
+  const KeyPartition p(3);
+  Localizer a(p), b(p);
+  LocalBatch from_unit, from_ones;
+  EXPECT_EQ(a.Localize(unit, 6, &from_unit), b.Localize(ones, 6, &from_ones));
+  EXPECT_EQ(from_unit.values, from_ones.values);
+  EXPECT_EQ(from_unit.values, std::vector<float>(from_unit.index.size(), 1.0f));
+  EXPECT_EQ(from_unit.index, from_ones.index);
+  EXPECT_EQ(from_unit.keys, from_ones.keys);
+}
+
 TEST(LocalizerTest, TableReusedAcrossBatchesOfVeryDifferentSizes) {
   std::mt19937_64 rng(7);
   KeyPartition p(3);

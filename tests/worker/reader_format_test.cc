@@ -100,9 +100,36 @@ TEST(ReaderFormatTest, CriteoExactKeys) {
   };
   EXPECT_EQ(RowKeys(out.batch, 0), want);
   EXPECT_EQ(RowKeys(out.batch, 1), std::vector<uint64_t>{});
-  EXPECT_EQ(out.batch.values, std::vector<float>(want.size(), 1.0f));
+  EXPECT_TRUE(out.batch.values.empty()) << "Criteo values are implied ones";
+  EXPECT_EQ(testing::ValuesOf(out.batch), std::vector<float>(want.size(), 1.0f));
   EXPECT_EQ(out.lines, 2u);
   EXPECT_EQ(out.bad, 0u);
+}
+
+// Criteo and Avazu rows imply values of 1 (Minibatch::values stays empty); a row with values of
+// its own writes the implied ones out first, and later unit rows append theirs: one minibatch can
+// hold rows of every format (parts of a job can differ).
+TEST(ReaderFormatTest, ImpliedOnesStayInStepWithExplicitValues) {
+  const std::string criteo = CriteoLine("1", {"5"}, {"68fd1e64", "80e26c9b"});
+  Minibatch batch;
+  std::string error;
+  ASSERT_TRUE(ParseCriteoLine(criteo, 1, &batch, &error)) << error;
+  EXPECT_TRUE(batch.values.empty());
+  const size_t criteo_entries = batch.entries();
+  ASSERT_TRUE(ParseLibffmLine("0 1:7:0.5 2:8:2", 1, &batch, &error)) << error;
+  ASSERT_EQ(batch.values.size(), batch.keys.size());
+  std::vector<float> want(criteo_entries, 1.0f);
+  want.insert(want.end(), {0.5f, 2.0f});
+  EXPECT_EQ(batch.values, want);
+  ASSERT_TRUE(ParseCriteoLine(criteo, 1, &batch, &error)) << error;
+  want.insert(want.end(), criteo_entries, 1.0f);
+  EXPECT_EQ(batch.values, want);
+  // A bad libffm line changes nothing, not even the implied ones.
+  Minibatch unit;
+  ASSERT_TRUE(ParseCriteoLine(criteo, 1, &unit, &error)) << error;
+  EXPECT_FALSE(ParseLibffmLine("0 1:7:x", 1, &unit, &error));
+  EXPECT_EQ(unit.rows(), 1u);
+  EXPECT_TRUE(unit.values.empty() || unit.values.size() == unit.keys.size());
 }
 
 // Integer columns of 1 to 8 digits are read 8 bytes at a time (a Criteo line always has them: 26

@@ -114,15 +114,29 @@ inline void AppendBatch(const Minibatch& b, Minibatch* a) {
   const uint32_t shift = static_cast<uint32_t>(a->keys.size());
   a->labels.insert(a->labels.end(), b.labels.begin(), b.labels.end());
   for (size_t r = 1; r < b.offsets.size(); ++r) a->offsets.push_back(b.offsets[r] + shift);
+  const size_t before = a->keys.size();
   a->keys.insert(a->keys.end(), b.keys.begin(), b.keys.end());
-  a->values.insert(a->values.end(), b.values.begin(), b.values.end());
+  if (a->values.empty() && b.values.empty()) return;  // all 1 still (Minibatch::values)
+  a->values.resize(before, 1.0f);
+  if (b.values.empty()) {
+    a->values.resize(a->keys.size(), 1.0f);
+  } else {
+    a->values.insert(a->values.end(), b.values.begin(), b.values.end());
+  }
+}
+
+// Every value, the implied ones written out.
+inline std::vector<float> ValuesOf(const Minibatch& b) {
+  std::vector<float> values(b.entries());
+  for (size_t j = 0; j < values.size(); ++j) values[j] = b.value(j);
+  return values;
 }
 
 inline void ExpectSameBatch(const Minibatch& a, const Minibatch& b, const std::string& what) {
   EXPECT_EQ(a.labels, b.labels) << what;
   EXPECT_EQ(a.offsets, b.offsets) << what;
   EXPECT_EQ(a.keys, b.keys) << what;
-  EXPECT_EQ(a.values, b.values) << what;
+  EXPECT_EQ(ValuesOf(a), ValuesOf(b)) << what;
 }
 
 }  // namespace fmps::testing
