@@ -14,6 +14,15 @@
 
 namespace fmps {
 
+// n floats, eight at a time with fixed-size copies (one vector move each) and the rest one by
+// one: a memcpy call per key of a few floats (15k keys per minibatch, both ways) cost more than
+// the copying.
+inline void CopyFloats(const float* from, size_t n, float* to) {
+  size_t d = 0;
+  for (; d + 8 <= n; d += 8) std::memcpy(to + d, from + d, 8 * sizeof(float));
+  for (; d < n; ++d) to[d] = from[d];
+}
+
 struct BatchParams {
   int width = 0;  // the model's embedding width
   std::vector<float> w, V, dense;
@@ -27,7 +36,7 @@ struct BatchParams {
     const size_t k = key_widths.size();
     w.resize(k);
     widths.resize(k);
-    V.resize(k * width);  // each row written in full below: its floats, then zero padding
+    V.assign(k * width, 0.f);  // the padding: one fill for the batch, not a memset per key
     size_t pos = 0;
     for (size_t i = 0; i < k; ++i) {
       const int kw = key_widths[i];
@@ -41,9 +50,7 @@ struct BatchParams {
       }
       w[i] = values[pos++];
       widths[i] = key_widths[i];
-      float* row = &V[i * width];
-      std::memcpy(row, &values[pos], kw * sizeof(float));
-      std::memset(row + kw, 0, (width - kw) * sizeof(float));
+      CopyFloats(&values[pos], kw, &V[i * width]);
       pos += kw;
     }
     return Status::OK();
@@ -66,7 +73,7 @@ struct BatchGrads {
     float* p = out->data();
     for (size_t i = 0; i < widths.size(); ++i) {
       *p++ = w[i];
-      std::memcpy(p, &V[i * width], widths[i] * sizeof(float));
+      CopyFloats(&V[i * width], widths[i], p);
       p += widths[i];
     }
   }
