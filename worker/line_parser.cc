@@ -188,13 +188,6 @@ inline bool NextToken(std::string_view* rest, std::string_view* token) {
 
 bool ParseInt(std::string_view s, int64_t* out) { return ParseIntInline(s, out); }
 
-const std::array<int16_t, kCriteoBucketTableSize> kCriteoBucketTable = [] {
-  std::array<int16_t, kCriteoBucketTableSize> t{};
-  for (int64_t x = 0; x < kCriteoBucketTableSize; ++x)
-    t[x] = static_cast<int16_t>(CriteoBucketOfLarge(x));
-  return t;
-}();
-
 int64_t CriteoBucketOfLarge(int64_t x) {
   if (x <= 2) return x;
   const double l = std::log(static_cast<double>(x));

@@ -23,10 +23,20 @@ constexpr int kAvazuFields = 23;          // hour-of-day, day-of-week, the 21 ca
 // Bucket of a Criteo integer: floor(ln(x)^2) for x > 2, else x itself. Most Criteo integers are
 // small: a table holds their buckets and spares a log() per column.
 constexpr int64_t kCriteoBucketTableSize = 1 << 12;
-extern const std::array<int16_t, kCriteoBucketTableSize> kCriteoBucketTable;
 int64_t CriteoBucketOfLarge(int64_t x);  // any x; the parsers ask only past the table
+// Built on first use (a global would be built in an order other files' statics cannot rely on).
+inline const std::array<int16_t, kCriteoBucketTableSize>& CriteoBucketTable() {
+  static const std::array<int16_t, kCriteoBucketTableSize> table = [] {
+    std::array<int16_t, kCriteoBucketTableSize> t{};
+    for (int64_t x = 0; x < kCriteoBucketTableSize; ++x) {
+      t[x] = static_cast<int16_t>(CriteoBucketOfLarge(x));
+    }
+    return t;
+  }();
+  return table;
+}
 inline int64_t CriteoBucket(int64_t x) {
-  if (static_cast<uint64_t>(x) < kCriteoBucketTableSize) return kCriteoBucketTable[x];
+  if (static_cast<uint64_t>(x) < kCriteoBucketTableSize) return CriteoBucketTable()[x];
   return CriteoBucketOfLarge(x);
 }
 
