@@ -49,8 +49,10 @@ inline double FinishRow(const BatchView& b, size_t r, double z, std::span<float>
     return 0.0;
   }
   const double y = b.labels[r];
-  *g = static_cast<float>(Sigmoid(z) - y);
-  return LogLoss(z, y);
+  // Sigmoid and LogLoss with their one exp shared (the same bits as calling both).
+  const double e = std::exp(-std::fabs(z));
+  *g = static_cast<float>((z >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e)) - y);
+  return std::log1p(e) + (z > 0 ? z : 0.0) - y * z;
 }
 
 // Upper-triangle index of field pair (f, g), f < g, among m fields: row-major over f.

@@ -1,10 +1,12 @@
 // Fast kernels vs their plain references, and gradients vs central finite differences, for every
 // model on small random batches (several features per field, absent fields, real values).
+#include <cmath>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "models/model.h"
+#include "models/model_math.h"
 #include "models/reference.h"
 #include "tests/models/model_test_util.h"
 
@@ -138,6 +140,24 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) {
       return std::get<0>(info.param) + "_k" + std::to_string(std::get<1>(info.param));
     });
+
+// A row's gradient and loss share one exp: the same bits as Sigmoid and LogLoss, at logits of
+// both signs, near 0 and far out (where a careless form overflows or loses the tail).
+TEST(KernelTest, FinishRowIsSigmoidAndLogLoss) {
+  for (double z : {-800.0, -30.0, -2.5, -1e-9, 0.0, 1e-9, 0.7, 19.0, 800.0}) {
+    for (float y : {0.f, 1.f}) {
+      BatchView b;
+      b.rows = 1;
+      b.labels = &y;
+      std::vector<float> logits(1);
+      float g = 0;
+      const double loss = model_math::FinishRow(b, 0, z, logits, &g);
+      EXPECT_EQ(g, static_cast<float>(model_math::Sigmoid(z) - y)) << z;
+      EXPECT_EQ(loss, model_math::LogLoss(z, y)) << z;
+      EXPECT_TRUE(std::isfinite(loss)) << z;
+    }
+  }
+}
 
 TEST(KernelTest, ScoringWithoutLabelsReturnsZeroLossAndSameLogits) {
   for (const std::string& name : ModelNames()) {
