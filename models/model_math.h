@@ -14,17 +14,14 @@
 namespace fmps {
 namespace model_math {
 
-inline double Sigmoid(double z) {
-  // Two branches so exp never overflows.
-  if (z >= 0) return 1.0 / (1.0 + std::exp(-z));
-  const double e = std::exp(z);
-  return e / (1.0 + e);
-}
-
+// Both from e = exp(-|z|), which never overflows; FinishRow computes it once for the two.
+inline double SigmoidOf(double z, double e) { return z >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e); }
 // logloss(y, sigmoid(z)) = log(1 + exp(-|z|)) + max(z, 0) - y * z, exact for any z; y may be soft.
-inline double LogLoss(double z, double y) {
-  return std::log1p(std::exp(-std::fabs(z))) + (z > 0 ? z : 0.0) - y * z;
+inline double LogLossOf(double z, double y, double e) {
+  return std::log1p(e) + (z > 0 ? z : 0.0) - y * z;
 }
+inline double Sigmoid(double z) { return SigmoidOf(z, std::exp(-std::fabs(z))); }
+inline double LogLoss(double z, double y) { return LogLossOf(z, y, std::exp(-std::fabs(z))); }
 
 // Bias plus linear term of row r.
 inline double LinearLogit(const BatchView& b, const ParamView& p, size_t r) {
@@ -49,10 +46,9 @@ inline double FinishRow(const BatchView& b, size_t r, double z, std::span<float>
     return 0.0;
   }
   const double y = b.labels[r];
-  // Sigmoid and LogLoss with their one exp shared (the same bits as calling both).
-  const double e = std::exp(-std::fabs(z));
-  *g = static_cast<float>((z >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e)) - y);
-  return std::log1p(e) + (z > 0 ? z : 0.0) - y * z;
+  const double e = std::exp(-std::fabs(z));  // one exp for the gradient and the loss
+  *g = static_cast<float>(SigmoidOf(z, e) - y);
+  return LogLossOf(z, y, e);
 }
 
 // Upper-triangle index of field pair (f, g), f < g, among m fields: row-major over f.
