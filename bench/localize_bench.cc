@@ -10,7 +10,7 @@
 #include "ps/base/env.h"
 #include "ps/postoffice.h"
 #include "worker/localizer.h"
-#include "worker/reader.h"
+#include "data/reader.h"
 
 int main(int argc, char** argv) {
   if (argc < 2 || argc > 5) {

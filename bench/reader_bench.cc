@@ -4,7 +4,7 @@
 #include <string>
 
 #include "ps/base/env.h"
-#include "worker/reader.h"
+#include "data/reader.h"
 
 int main(int argc, char** argv) {
   if (argc < 2 || argc > 3) {

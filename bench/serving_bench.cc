@@ -24,7 +24,7 @@
 #include "serving/http_service.h"
 #include "serving/rank_request.h"
 #include "serving/ranker.h"
-#include "worker/evaluation.h"
+#include "models/metrics.h"
 
 namespace {
 

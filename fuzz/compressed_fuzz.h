@@ -13,7 +13,7 @@
 
 #include "fuzz/fuzz_util.h"
 #include "fuzz/reader_fuzz.h"
-#include "worker/byte_source.h"
+#include "data/byte_source.h"
 
 namespace fmps::fuzz {
 

@@ -13,8 +13,8 @@
 
 #include "fuzz/fuzz_util.h"
 #include "ps/base/keys.h"
-#include "worker/byte_source.h"
-#include "worker/reader.h"
+#include "data/byte_source.h"
+#include "data/reader.h"
 
 namespace fmps::fuzz {
 

@@ -32,9 +32,9 @@
 #include "scheduler/scheduler.h"
 #include "serving/http_service.h"
 #include "serving/model_snapshot.h"
-#include "worker/byte_source.h"
-#include "worker/job_config.h"
-#include "worker/reader.h"
+#include "data/byte_source.h"
+#include "models/job_config.h"
+#include "data/reader.h"
 #include "worker/worker.h"
 
 // Data and model.

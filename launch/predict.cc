@@ -10,8 +10,8 @@
 #include "models/model.h"
 #include "ps/postoffice.h"
 #include "serving/model_snapshot.h"
-#include "worker/evaluation.h"
-#include "worker/job_config.h"
+#include "models/metrics.h"
+#include "models/job_config.h"
 #include "worker/localizer.h"
 
 namespace fmps {

@@ -3,7 +3,7 @@
 #include <memory>
 
 #include "models/model.h"
-#include "worker/job_config.h"
+#include "models/job_config.h"
 
 namespace fmps {
 

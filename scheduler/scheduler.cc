@@ -11,7 +11,7 @@
 #include "ps/base/keys.h"
 #include "ps/checkpoint.h"
 #include "ps/postoffice.h"
-#include "worker/evaluation.h"
+#include "models/metrics.h"
 
 namespace fmps {
 

@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "ps/base/env.h"
-#include "worker/byte_source.h"
+#include "data/byte_source.h"
 
 namespace fmps {
 

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "ps/base/status.h"
-#include "worker/reader.h"
+#include "data/reader.h"
 
 namespace fmps {
 

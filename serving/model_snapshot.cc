@@ -7,7 +7,7 @@
 #include "ps/base/keys.h"
 #include "ps/checkpoint.h"
 #include "ps/store/store.h"
-#include "worker/job_config.h"
+#include "models/job_config.h"
 
 namespace fmps {
 

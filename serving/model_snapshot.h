@@ -18,7 +18,7 @@
 #include "ps/base/keys.h"
 #include "ps/base/status.h"
 #include "ps/store/store.h"
-#include "worker/reader.h"
+#include "data/reader.h"
 
 namespace fmps {
 

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "ps/base/keys.h"
-#include "worker/line_parser.h"
+#include "data/line_parser.h"
 
 namespace fmps {
 namespace {

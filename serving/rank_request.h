@@ -14,8 +14,8 @@
 
 #include "ps/base/status.h"
 #include "serving/ranker.h"
-#include "worker/minibatch.h"
-#include "worker/reader.h"
+#include "data/minibatch.h"
+#include "data/reader.h"
 
 namespace fmps {
 

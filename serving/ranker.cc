@@ -6,7 +6,7 @@
 
 #include "models/static_rank.h"
 #include "ps/base/keys.h"
-#include "worker/evaluation.h"
+#include "models/metrics.h"
 
 namespace fmps {
 namespace {

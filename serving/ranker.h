@@ -23,7 +23,7 @@
 
 #include "ps/base/status.h"
 #include "serving/model_snapshot.h"
-#include "worker/minibatch.h"
+#include "data/minibatch.h"
 
 namespace fmps {
 

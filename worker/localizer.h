@@ -12,7 +12,7 @@
 
 #include "models/model.h"
 #include "ps/postoffice.h"
-#include "worker/minibatch.h"
+#include "data/minibatch.h"
 
 namespace fmps {
 

@@ -4,8 +4,8 @@
 
 #include "models/model_math.h"
 #include "ps/base/env.h"
-#include "worker/byte_source.h"
-#include "worker/job_config.h"
+#include "data/byte_source.h"
+#include "models/job_config.h"
 
 namespace fmps {
 namespace {

@@ -23,7 +23,7 @@
 #include "worker/batch_params.h"
 #include "worker/localizer.h"
 #include "worker/part_cache.h"
-#include "worker/reader.h"
+#include "data/reader.h"
 
 namespace fmps {
 

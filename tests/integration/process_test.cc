@@ -13,7 +13,7 @@
 #include "tests/integration/data_util.h"
 #include "tests/integration/process_util.h"
 #include "tests/ps/temp_dir.h"
-#include "worker/evaluation.h"
+#include "models/metrics.h"
 
 namespace fmps {
 namespace {

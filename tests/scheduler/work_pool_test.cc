@@ -7,7 +7,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "tests/worker/reader_test_util.h"
+#include "tests/data/reader_test_util.h"
 
 namespace fmps {
 namespace {

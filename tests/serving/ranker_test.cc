@@ -8,7 +8,7 @@
 
 #include "serving/rank_request.h"
 #include "tests/serving/serving_test_util.h"
-#include "worker/line_parser.h"
+#include "data/line_parser.h"
 
 namespace fmps {
 namespace {

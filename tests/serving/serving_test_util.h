@@ -14,9 +14,9 @@
 #include "gtest/gtest.h"
 #include "ps/base/keys.h"
 #include "serving/model_snapshot.h"
-#include "worker/evaluation.h"
-#include "worker/job_config.h"
-#include "worker/minibatch.h"
+#include "models/metrics.h"
+#include "models/job_config.h"
+#include "data/minibatch.h"
 
 namespace fmps::testing {
 

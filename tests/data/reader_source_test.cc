@@ -10,9 +10,9 @@
 
 #include "gtest/gtest.h"
 #include "ps/base/env.h"
-#include "tests/worker/reader_test_util.h"
-#include "worker/byte_source.h"
-#include "worker/reader.h"
+#include "tests/data/reader_test_util.h"
+#include "data/byte_source.h"
+#include "data/reader.h"
 
 namespace fmps {
 namespace {

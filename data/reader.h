@@ -5,8 +5,8 @@
 // read exactly once. Compressed files and stdin are read whole.
 //
 // Malformed lines never stop a reader: each is counted and logged as FILE:LINE with the reason.
-#ifndef FMPS_WORKER_READER_H_
-#define FMPS_WORKER_READER_H_
+#ifndef FMPS_DATA_READER_H_
+#define FMPS_DATA_READER_H_
 
 #include <cstdint>
 #include <functional>
@@ -15,7 +15,7 @@
 #include <string_view>
 
 #include "ps/base/status.h"
-#include "worker/minibatch.h"
+#include "data/minibatch.h"
 
 namespace fmps {
 
@@ -78,4 +78,4 @@ Result<DataFormat> SniffFormat(const std::string& path);
 
 }  // namespace fmps
 
-#endif  // FMPS_WORKER_READER_H_
+#endif  // FMPS_DATA_READER_H_

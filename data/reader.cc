@@ -1,4 +1,4 @@
-#include "worker/reader.h"
+#include "data/reader.h"
 
 #include <fcntl.h>
 #include <glog/logging.h>
@@ -9,8 +9,8 @@
 #include <cstring>
 #include <vector>
 
-#include "worker/byte_source.h"
-#include "worker/line_parser.h"
+#include "data/byte_source.h"
+#include "data/line_parser.h"
 
 namespace fmps {
 namespace {

@@ -1,7 +1,7 @@
 // Minibatch: rows as parsed by a reader, before localization. Entry j of row r lives at
 // [offsets[r], offsets[r+1]) in keys/values; a key carries its field in its top 8 bits.
-#ifndef FMPS_WORKER_MINIBATCH_H_
-#define FMPS_WORKER_MINIBATCH_H_
+#ifndef FMPS_DATA_MINIBATCH_H_
+#define FMPS_DATA_MINIBATCH_H_
 
 #include <cstdint>
 #include <vector>
@@ -35,4 +35,4 @@ struct Minibatch {
 
 }  // namespace fmps
 
-#endif  // FMPS_WORKER_MINIBATCH_H_
+#endif  // FMPS_DATA_MINIBATCH_H_

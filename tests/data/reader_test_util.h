@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "worker/reader.h"
+#include "data/reader.h"
 
 namespace fmps::testing {
 

@@ -1,5 +1,5 @@
 // LogLoss and AUC against values worked out by hand.
-#include "worker/evaluation.h"
+#include "models/metrics.h"
 
 #include <gtest/gtest.h>
 

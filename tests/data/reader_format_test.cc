@@ -7,9 +7,9 @@
 #include "gtest/gtest.h"
 #include "ps/base/env.h"
 #include "ps/base/keys.h"
-#include "tests/worker/reader_test_util.h"
-#include "worker/line_parser.h"
-#include "worker/reader.h"
+#include "tests/data/reader_test_util.h"
+#include "data/line_parser.h"
+#include "data/reader.h"
 
 namespace fmps {
 namespace {

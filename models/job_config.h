@@ -1,11 +1,11 @@
 // The job config as each library wants it: ModelOptions for the models, ReaderOptions for the
 // readers. One place converts, so a new config field is wired once.
-#ifndef FMPS_WORKER_JOB_CONFIG_H_
-#define FMPS_WORKER_JOB_CONFIG_H_
+#ifndef FMPS_MODELS_JOB_CONFIG_H_
+#define FMPS_MODELS_JOB_CONFIG_H_
 
 #include "models/model.h"
 #include "proto/fmps.pb.h"
-#include "worker/reader.h"
+#include "data/reader.h"
 
 namespace fmps {
 
@@ -34,4 +34,4 @@ inline Result<ReaderOptions> ReaderOptionsFromConfig(const proto::JobConfig& c) 
 
 }  // namespace fmps
 
-#endif  // FMPS_WORKER_JOB_CONFIG_H_
+#endif  // FMPS_MODELS_JOB_CONFIG_H_

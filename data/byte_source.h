@@ -2,8 +2,8 @@
 // zstd stream, or stdin ("-"). Compression is sniffed from magic bytes, never from the name.
 // Errors name the file; for compressed streams also the compressed byte offset, so a truncated
 // or corrupt archive is reported, never read silently short.
-#ifndef FMPS_WORKER_BYTE_SOURCE_H_
-#define FMPS_WORKER_BYTE_SOURCE_H_
+#ifndef FMPS_DATA_BYTE_SOURCE_H_
+#define FMPS_DATA_BYTE_SOURCE_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -45,4 +45,4 @@ Result<OpenedSource> OpenByteSource(const std::string& path, uint64_t plain_offs
 
 }  // namespace fmps
 
-#endif  // FMPS_WORKER_BYTE_SOURCE_H_
+#endif  // FMPS_DATA_BYTE_SOURCE_H_

@@ -1,8 +1,8 @@
 // Line parsers of the readers: one text line of a CTR log -> one Minibatch row. They parse in
 // place (no allocation per token) because parsing sits on the trainer's critical path. On a
 // malformed line they leave the batch untouched and say why in *error.
-#ifndef FMPS_WORKER_LINE_PARSER_H_
-#define FMPS_WORKER_LINE_PARSER_H_
+#ifndef FMPS_DATA_LINE_PARSER_H_
+#define FMPS_DATA_LINE_PARSER_H_
 
 #include <array>
 #include <cstdint>
@@ -10,7 +10,7 @@
 #include <string_view>
 
 #include "ps/base/keys.h"
-#include "worker/minibatch.h"
+#include "data/minibatch.h"
 
 namespace fmps {
 
@@ -83,4 +83,4 @@ bool ParseLibsvmLine(std::string_view line, uint64_t seed, Minibatch* batch, std
 
 }  // namespace fmps
 
-#endif  // FMPS_WORKER_LINE_PARSER_H_
+#endif  // FMPS_DATA_LINE_PARSER_H_

@@ -1,4 +1,4 @@
-#include "worker/line_parser.h"
+#include "data/line_parser.h"
 
 #include <array>
 #include <bit>

@@ -1,4 +1,4 @@
-#include "worker/evaluation.h"
+#include "models/metrics.h"
 
 #include <algorithm>
 #include <numeric>
