@@ -589,6 +589,10 @@ int RunPredict() {
   LOG(INFO) << "scored " << r->rows << " rows with checkpoint " << r->version << " of "
             << o.model_dir << ": logloss " << r->logloss << ", AUC " << r->auc
             << " (against the input's labels)";
+  if (r->nonfinite_scores > 0) {
+    LOG(WARNING) << r->nonfinite_scores
+                 << " rows scored NaN or infinite (written as nan, left out of logloss and AUC)";
+  }
   return 0;
 }
 

@@ -2,16 +2,18 @@
 
 #include <glog/logging.h>
 
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <vector>
 
 #include "launch/server_setup.h"
+#include "models/job_config.h"
+#include "models/metrics.h"
 #include "models/model.h"
 #include "ps/postoffice.h"
 #include "serving/model_snapshot.h"
-#include "models/metrics.h"
-#include "models/job_config.h"
 #include "worker/localizer.h"
 
 namespace fmps {
@@ -54,8 +56,14 @@ Result<PredictReport> Predict(const PredictOptions& options) {
                           ParamView{w.data(), V.data(), widths.data(), model.dense().data()},
                           logits, nullptr);
     for (size_t i = 0; i < logits.size(); ++i) {
-      float p = static_cast<float>(Sigmoid(logits[i]));
-      std::fprintf(out, "%.9g\n", p);
+      // A non-finite logit (input that overflows the model) is written as nan, whatever its sign.
+      float p = std::isfinite(logits[i]) ? static_cast<float>(Sigmoid(logits[i]))
+                                         : std::numeric_limits<float>::quiet_NaN();
+      if (std::isnan(p)) {
+        std::fputs("nan\n", out);
+      } else {
+        std::fprintf(out, "%.9g\n", p);
+      }
       probs.push_back(p);
       labels.push_back(local.labels[i]);
     }
@@ -66,7 +74,7 @@ Result<PredictReport> Predict(const PredictOptions& options) {
     return Status::IOError("cannot write " + options.out);
   }
   report.logloss = LogLoss(labels, probs);
-  report.auc = Auc(labels, probs);
+  report.auc = Auc(labels, probs, &report.nonfinite_scores);
   return report;
 }
 

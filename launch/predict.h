@@ -19,7 +19,8 @@ struct PredictOptions {
 
 struct PredictReport {
   uint64_t rows = 0;
-  double logloss = 0, auc = 0;  // against the input's labels
+  double logloss = 0, auc = 0;    // against the input's labels, over the rows scored finite
+  uint64_t nonfinite_scores = 0;  // rows scored NaN or infinite (written as nan)
   uint64_t bad_lines = 0;
   int64_t version = 0;  // checkpoint version used
 };

@@ -4,44 +4,77 @@
 
 #include <algorithm>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <random>
 
+#include "models/metrics.h"
 #include "ps/base/env.h"
 #include "ps/base/keys.h"
 #include "ps/checkpoint.h"
 #include "ps/postoffice.h"
-#include "models/metrics.h"
 
 namespace fmps {
 
+namespace {
+
+// A JSON number, or null for NaN and infinities (which JSON cannot spell: "-nan" broke parsers).
+std::string JsonDouble(double v, const char* format) {
+  if (!std::isfinite(v)) return "null";
+  char text[64];
+  std::snprintf(text, sizeof(text), format, v);
+  return text;
+}
+
+// A JSON string: quotes, backslashes and control characters escaped (paths may hold any byte).
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char hex[8];
+      std::snprintf(hex, sizeof(hex), "\\u%04x", static_cast<unsigned char>(c));
+      out += hex;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
 std::string JobReport::ToJson() const {
   // Without a test set there is no test logloss or AUC: null, not a misleading 0.
-  char test[128] = "\"test_logloss\":null,\"test_auc\":null";
-  if (test_rows > 0)
-    std::snprintf(test, sizeof(test), "\"test_logloss\":%.6f,\"test_auc\":%.6f", test_logloss,
-                  test_auc);
+  std::string test = "\"test_logloss\":null,\"test_auc\":null";
+  if (test_rows > 0) {
+    test = "\"test_logloss\":" + JsonDouble(test_logloss, "%.6f") +
+           ",\"test_auc\":" + JsonDouble(test_auc, "%.6f");
+  }
+  test += ",\"test_nonfinite_scores\":" + std::to_string(test_nonfinite_scores);
   char buf[1536];
   std::snprintf(buf, sizeof(buf),
                 "{\"rows\":%" PRIu64 ",\"resumed_rows\":%" PRIu64
                 ",\"seconds\":%.3f,\"train_seconds\":%.3f,"
-                "\"rows_per_s\":%.1f,\"train_logloss\":%.6f,%s,\"test_rows\":%" PRIu64
+                "\"rows_per_s\":%.1f,\"train_logloss\":%s,%s,\"test_rows\":%" PRIu64
                 ",\"peak_rss_mb\":%.1f,\"peak_rss_mb_by_role\":{\"scheduler\":%.1f,\"server\":%.1f,"
                 "\"worker\":%.1f},\"params\":%" PRIu64 ",\"nonzero_w\":%" PRIu64
                 ",\"embeddings\":%" PRIu64 ",\"embedding_floats\":%" PRIu64
-                ",\"bad_lines\":%" PRIu64 ",\"model\":\"%s\",\"model_dir\":\"%s\"}",
+                ",\"bad_lines\":%" PRIu64,
                 rows, resumed_rows, seconds, train_seconds,
                 train_seconds > 0 ? static_cast<double>(rows - resumed_rows) / train_seconds : 0.0,
-                train_logloss, test, test_rows, peak_rss_mb, peak_rss_scheduler_mb,
-                peak_rss_server_mb, peak_rss_worker_mb, params, nonzero_w, embeddings,
-                embedding_floats, bad_lines, model.c_str(), model_dir.c_str());
+                JsonDouble(train_logloss, "%.6f").c_str(), test.c_str(), test_rows, peak_rss_mb,
+                peak_rss_scheduler_mb, peak_rss_server_mb, peak_rss_worker_mb, params, nonzero_w,
+                embeddings, embedding_floats, bad_lines);
+  // The strings go after the fixed-size part: a long model_dir must not be cut off mid-string.
   std::string json = buf;
-  json.pop_back();  // the closing brace: the epochs' rates follow
+  json += ",\"model\":" + JsonString(model) + ",\"model_dir\":" + JsonString(model_dir);
   json += ",\"replayed_rows\":" + std::to_string(replayed_rows) + ",\"epoch_rows_per_s\":[";
   for (size_t e = 0; e < epoch_rows_per_s.size(); ++e) {
-    char rate[32];
-    std::snprintf(rate, sizeof(rate), "%s%.1f", e > 0 ? "," : "", epoch_rows_per_s[e]);
-    json += rate;
+    json += (e > 0 ? "," : "") + JsonDouble(epoch_rows_per_s[e], "%.1f");
   }
   return json + "]}";
 }
@@ -376,7 +409,15 @@ Result<JobReport> Scheduler::Run() {
     for (size_t i = 0; i < probs.size(); ++i)
       probs[i] = static_cast<float>(Sigmoid(test_logits_[i]));
     r.test_logloss = LogLoss(test_labels_, probs);
-    r.test_auc = Auc(test_labels_, test_logits_);
+    // Sigmoid maps an infinite logit to a finite probability: the logits say what is non-finite.
+    r.test_auc = Auc(test_labels_, test_logits_, &r.test_nonfinite_scores);
+    if (r.test_nonfinite_scores > 0) {
+      for (size_t i = 0; i < probs.size(); ++i)
+        if (!std::isfinite(test_logits_[i])) probs[i] = std::numeric_limits<float>::quiet_NaN();
+      r.test_logloss = LogLoss(test_labels_, probs);
+      LOG(WARNING) << r.test_nonfinite_scores << " of " << probs.size()
+                   << " test rows scored NaN or infinite: left out of the test logloss and AUC";
+    }
   }
   double peak = static_cast<double>(PeakRssBytes());
   uint64_t dense_params = 0;

@@ -45,8 +45,9 @@ struct JobReport {
   // to its last part done): later epochs replay the workers' part caches.
   std::vector<double> epoch_rows_per_s;
   uint64_t replayed_rows = 0;  // training rows the workers replayed from their part caches
-  double test_logloss = 0, test_auc = 0;
+  double test_logloss = 0, test_auc = 0;  // over the test rows whose score is finite
   uint64_t test_rows = 0;
+  uint64_t test_nonfinite_scores = 0;  // test rows scored NaN or infinite
   double peak_rss_mb = 0;  // largest peak RSS of any node
   double peak_rss_scheduler_mb = 0, peak_rss_server_mb = 0,
          peak_rss_worker_mb = 0;  // by role (max)
