@@ -1,8 +1,5 @@
 #include "data/byte_source.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -15,16 +12,12 @@ namespace {
 
 constexpr size_t kCompressedChunk = 256 << 10;
 
-std::string ErrnoText() { return std::strerror(errno); }
-
-// Raw bytes of a file descriptor. Bytes already consumed for sniffing (stdin cannot seek back)
-// are handed out first.
+// Raw bytes of a file. Bytes already consumed for sniffing (a stream cannot seek back) are handed
+// out first.
 class FdInput {
  public:
-  FdInput(int fd, bool owned, std::string path) : fd_(fd), owned_(owned), path_(std::move(path)) {}
-  ~FdInput() {
-    if (owned_ && fd_ >= 0) ::close(fd_);
-  }
+  FdInput(std::unique_ptr<SequentialFile> file, std::string path)
+      : file_(std::move(file)), path_(std::move(path)) {}
   FdInput(const FdInput&) = delete;
   FdInput& operator=(const FdInput&) = delete;
 
@@ -38,30 +31,22 @@ class FdInput {
       consumed_ += n;
       return n;
     }
-    for (;;) {
-      ssize_t n = ::read(fd_, dst, capacity);
-      if (n >= 0) {
-        consumed_ += static_cast<uint64_t>(n);
-        return static_cast<size_t>(n);
-      }
-      if (errno != EINTR) return Status::IOError("cannot read " + path_ + ": " + ErrnoText());
-    }
+    Result<size_t> n = file_->Read(dst, capacity);
+    if (n.ok()) consumed_ += *n;
+    return n;
   }
 
   Status Seek(uint64_t offset) {
-    if (::lseek(fd_, static_cast<off_t>(offset), SEEK_SET) < 0) {
-      return Status::IOError("cannot seek " + path_ + " to " + std::to_string(offset) + ": " +
-                             ErrnoText());
-    }
-    return Status::OK();
+    head_.clear();
+    head_pos_ = 0;
+    return file_->Seek(offset);
   }
 
   const std::string& path() const { return path_; }
   uint64_t consumed() const { return consumed_; }  // raw bytes handed out so far
 
  private:
-  int fd_;
-  bool owned_;
+  std::unique_ptr<SequentialFile> file_;
   std::string path_;
   std::vector<unsigned char> head_;
   size_t head_pos_ = 0;
@@ -223,28 +208,21 @@ class ZstdSource final : public ByteSource {
 };
 
 // Reads up to `size` bytes, retrying short reads (pipes deliver what they have).
-Result<size_t> ReadFully(int fd, unsigned char* dst, size_t size, const std::string& path) {
+Result<size_t> ReadFully(FdInput* input, unsigned char* dst, size_t size) {
   size_t got = 0;
   while (got < size) {
-    ssize_t n = ::read(fd, dst + got, size - got);
-    if (n == 0) break;
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::IOError("cannot read " + path + ": " + ErrnoText());
-    }
-    got += static_cast<size_t>(n);
+    Result<size_t> n = input->Read(reinterpret_cast<char*>(dst) + got, size - got);
+    if (!n.ok()) return n.status();
+    if (*n == 0) break;
+    got += *n;
   }
   return got;
 }
 
-Result<int> OpenFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    std::string why = ErrnoText();
-    if (errno == ENOENT) return Status::NotFound("cannot open " + path + ": " + why);
-    return Status::IOError("cannot open " + path + ": " + why);
-  }
-  return fd;
+Result<std::unique_ptr<FdInput>> OpenInput(const std::string& path, Env* env) {
+  Result<std::unique_ptr<SequentialFile>> file = env->NewSequentialFile(path);
+  if (!file.ok()) return file.status();
+  return std::make_unique<FdInput>(std::move(file.value()), path == "-" ? "<stdin>" : path);
 }
 
 }  // namespace
@@ -269,62 +247,43 @@ Compression SniffCompression(const unsigned char* head, size_t size) {
   return Compression::kNone;
 }
 
-Result<Compression> DetectCompression(const std::string& path) {
+Result<Compression> DetectCompression(const std::string& path, Env* env) {
   if (path == "-") return Status::InvalidArgument("cannot sniff stdin without consuming it");
-  Result<int> fd = OpenFile(path);
-  if (!fd.ok()) return fd.status();
+  Result<std::unique_ptr<FdInput>> input = OpenInput(path, env);
+  if (!input.ok()) return input.status();
   unsigned char head[4];
-  ssize_t n;
-  do {
-    n = ::pread(*fd, head, sizeof(head), 0);
-  } while (n < 0 && errno == EINTR);
-  Status st = n < 0 ? Status::IOError("cannot read " + path + ": " + ErrnoText()) : Status::OK();
-  ::close(*fd);
-  if (!st.ok()) return st;
-  return SniffCompression(head, static_cast<size_t>(n));
+  Result<size_t> n = ReadFully(input->get(), head, sizeof(head));
+  if (!n.ok()) return n.status();
+  return SniffCompression(head, *n);
 }
 
-bool IsStream(const std::string& path) {
+bool IsStream(const std::string& path, Env* env) {
   if (path == "-") return true;
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+  Result<FileInfo> info = env->Stat(path);
+  return info.ok() && !info->is_regular && !info->is_directory;
 }
 
-Result<OpenedSource> OpenByteSource(const std::string& path, uint64_t plain_offset) {
-  const bool is_stdin = path == "-";
-  std::unique_ptr<FdInput> input;
-  unsigned char head[4];
-  size_t head_size = 0;
-  if (is_stdin) {
-    input = std::make_unique<FdInput>(0, /*owned=*/false, "<stdin>");
-    Result<size_t> n = ReadFully(0, head, sizeof(head), "<stdin>");
-    if (!n.ok()) return n.status();
-    head_size = *n;
-    input->PutBack(head, head_size);
-  } else if (IsStream(path)) {
-    // A named pipe or device streams like stdin: sniff by reading, then put the bytes back.
-    Result<int> fd = OpenFile(path);
-    if (!fd.ok()) return fd.status();
-    input = std::make_unique<FdInput>(*fd, /*owned=*/true, path);
-    Result<size_t> n = ReadFully(*fd, head, sizeof(head), path);
-    if (!n.ok()) return n.status();
-    head_size = *n;
-    input->PutBack(head, head_size);
-    if (plain_offset > 0)
-      return Status::InvalidArgument(path + " is a stream and cannot be read from an offset");
-  } else {
-    Result<int> fd = OpenFile(path);
-    if (!fd.ok()) return fd.status();
-    input = std::make_unique<FdInput>(*fd, /*owned=*/true, path);
-    ssize_t n;
-    do {
-      n = ::pread(*fd, head, sizeof(head), 0);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) return Status::IOError("cannot read " + path + ": " + ErrnoText());
-    head_size = static_cast<size_t>(n);
+Result<OpenedSource> OpenByteSource(const std::string& path, uint64_t plain_offset, Env* env) {
+  const bool stream = IsStream(path, env);
+  if (stream && path != "-" && plain_offset > 0) {
+    return Status::InvalidArgument(path + " is a stream and cannot be read from an offset");
   }
+  Result<std::unique_ptr<FdInput>> opened_input = OpenInput(path, env);
+  if (!opened_input.ok()) return opened_input.status();
+  std::unique_ptr<FdInput> input = std::move(opened_input.value());
+  // Sniff by reading; a stream gets the bytes back, a regular file is positioned afresh.
+  unsigned char head[4];
+  Result<size_t> n = ReadFully(input.get(), head, sizeof(head));
+  if (!n.ok()) return n.status();
+  const size_t head_size = *n;
   OpenedSource opened;
   opened.compression = SniffCompression(head, head_size);
+  const uint64_t start = opened.compression == Compression::kNone ? plain_offset : 0;
+  if (stream) {
+    input->PutBack(head, head_size);
+  } else {
+    FMPS_RETURN_IF_ERROR(input->Seek(start));
+  }
   switch (opened.compression) {
     case Compression::kGzip:
       opened.source = std::make_unique<GzipSource>(std::move(input));
@@ -333,7 +292,6 @@ Result<OpenedSource> OpenByteSource(const std::string& path, uint64_t plain_offs
       opened.source = std::make_unique<ZstdSource>(std::move(input));
       break;
     case Compression::kNone:
-      if (!is_stdin && plain_offset > 0) FMPS_RETURN_IF_ERROR(input->Seek(plain_offset));
       opened.source = std::make_unique<PlainSource>(std::move(input));
       break;
   }

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "ps/base/env.h"
 #include "ps/base/status.h"
 
 namespace fmps {
@@ -21,11 +22,11 @@ const char* CompressionName(Compression compression);
 Compression SniffCompression(const unsigned char* head, size_t size);
 
 // Reads the magic bytes of a file ("-" is not allowed: sniffing would consume stdin).
-Result<Compression> DetectCompression(const std::string& path);
+Result<Compression> DetectCompression(const std::string& path, Env* env = Env::Default());
 
 // True for "-" (stdin) and for paths that are neither regular files nor directories (named
 // pipes, devices): streams, which are read once and cannot be split or read again.
-bool IsStream(const std::string& path);
+bool IsStream(const std::string& path, Env* env = Env::Default());
 
 class ByteSource {
  public:
@@ -41,7 +42,8 @@ struct OpenedSource {
 
 // Opens `path` ("-" = stdin, which is not closed). A plain regular file starts at byte
 // `plain_offset`; compressed streams and stdin always start at their beginning.
-Result<OpenedSource> OpenByteSource(const std::string& path, uint64_t plain_offset);
+Result<OpenedSource> OpenByteSource(const std::string& path, uint64_t plain_offset,
+                                    Env* env = Env::Default());
 
 }  // namespace fmps
 

@@ -1,8 +1,6 @@
 #include "data/reader.h"
 
-#include <fcntl.h>
 #include <glog/logging.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -20,25 +18,24 @@ constexpr size_t kTailRead = 64 << 10;  // bytes read at a time past a part's en
 
 // Counts '\n' in [0, offset) of a plain file: the line number of a part's first line, needed
 // only for messages about bad lines, so computed lazily.
-Result<uint64_t> CountNewlines(const std::string& path, uint64_t offset) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::IOError("cannot open " + path + ": " + std::strerror(errno));
+Result<uint64_t> CountNewlines(const std::string& path, uint64_t offset, Env* env) {
+  Result<std::unique_ptr<SequentialFile>> file = env->NewSequentialFile(path);
+  if (!file.ok()) return file.status();
   std::vector<char> buf(1 << 20);
   uint64_t pos = 0, count = 0;
   while (pos < offset) {
     size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), offset - pos));
-    ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(pos));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
+    Result<size_t> n = (*file)->Read(buf.data(), want);
+    if (!n.ok()) return n.status();
+    if (*n == 0) break;
     const char* p = buf.data();
-    const char* e = p + n;
+    const char* e = p + *n;
     while ((p = static_cast<const char*>(std::memchr(p, '\n', e - p))) != nullptr) {
       ++count;
       ++p;
     }
-    pos += static_cast<uint64_t>(n);
+    pos += *n;
   }
-  ::close(fd);
   return count;
 }
 
@@ -212,7 +209,7 @@ class PartReader final : public Reader {
       if (part_.begin == 0) {
         first_line_ = 1;
       } else {
-        Result<uint64_t> before = CountNewlines(part_.path, first_offset_);
+        Result<uint64_t> before = CountNewlines(part_.path, first_offset_, options_.env);
         first_line_ = before.ok() ? *before + 1 : 0;
       }
     }
@@ -328,7 +325,7 @@ Result<std::unique_ptr<Reader>> Reader::Open(const DataPart& part, const ReaderO
   if (resolved.max_line_bytes == 0) {
     return Status::InvalidArgument(part.path + ": max_line_bytes must be positive");
   }
-  Result<OpenedSource> opened = OpenByteSource(part.path, part.begin == 0 ? 0 : part.begin - 1);
+  Result<OpenedSource> opened = OpenByteSource(part.path, part.begin == 0 ? 0 : part.begin - 1, options.env);
   if (!opened.ok()) return opened.status();
   if (opened->compression != Compression::kNone && !whole) {
     return Status::InvalidArgument(part.path + " is " + CompressionName(opened->compression) +
@@ -341,9 +338,9 @@ Result<std::unique_ptr<Reader>> Reader::Open(const DataPart& part, const ReaderO
   return std::unique_ptr<Reader>(std::move(reader));
 }
 
-Result<DataFormat> SniffFormat(const std::string& path) {
+Result<DataFormat> SniffFormat(const std::string& path, Env* env) {
   if (path == "-") return Status::InvalidArgument("cannot sniff the format of stdin; name it");
-  Result<OpenedSource> opened = OpenByteSource(path, 0);
+  Result<OpenedSource> opened = OpenByteSource(path, 0, env);
   if (!opened.ok()) return opened.status();
   std::vector<char> buf(64 << 10);
   size_t size = 0;

@@ -14,8 +14,9 @@
 #include <string>
 #include <string_view>
 
-#include "ps/base/status.h"
 #include "data/minibatch.h"
+#include "ps/base/env.h"
+#include "ps/base/status.h"
 
 namespace fmps {
 
@@ -53,6 +54,7 @@ struct ReaderOptions {
   // Told "FILE:LINE: reason" for each malformed line. Empty (default): LOG(WARNING) for the
   // first 20 bad lines of a reader, then every 1000th.
   std::function<void(const std::string& message)> on_bad_line;
+  Env* env = Env::Default();  // every file is opened through it (tests inject faults)
 };
 
 class Reader {
@@ -74,7 +76,7 @@ class Reader {
 
 // Sniffs the format from the first lines of a file, plain or compressed (for --format=auto).
 // Not for stdin ("-"): sniffing would consume it.
-Result<DataFormat> SniffFormat(const std::string& path);
+Result<DataFormat> SniffFormat(const std::string& path, Env* env = Env::Default());
 
 }  // namespace fmps
 

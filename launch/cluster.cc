@@ -36,8 +36,10 @@ Result<JobReport> RunInProcessCluster(const SchedulerOptions& options) {
     threads.emplace_back([&, i] {
       PostofficeOptions o = po;
       o.role = proto::SERVER;
+      ServerOptions server_options;
+      server_options.env = options.env;
       KVServer server(std::make_unique<Postoffice>(NewInProcTransport(hub), o), MakeServerSetup,
-                      ServerOptions());
+                      server_options);
       results[i] = server.Run();
     });
   }

@@ -1,8 +1,6 @@
 #include "ps/checkpoint.h"
 
-#include <dirent.h>
 #include <glog/logging.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -131,18 +129,18 @@ std::string ManifestFileName(int64_t version) {
   return buf;
 }
 
-Status WriteManifest(const std::string& dir, const proto::Manifest& manifest) {
+Status WriteManifest(const std::string& dir, const proto::Manifest& manifest, Env* env) {
   std::string body;
   manifest.SerializeToString(&body);
   std::string out(kManifestMagic, 8);
   Put(&out, static_cast<uint64_t>(body.size()));
   out.append(body);
   Put(&out, Checksum64(out.data(), out.size()));
-  return WriteFileAtomic(dir + "/" + ManifestFileName(manifest.version()), out);
+  return WriteFileAtomic(dir + "/" + ManifestFileName(manifest.version()), out, env);
 }
 
-Result<proto::Manifest> ReadManifest(const std::string& path) {
-  Result<std::string> bytes = ReadFile(path);
+Result<proto::Manifest> ReadManifest(const std::string& path, Env* env) {
+  Result<std::string> bytes = ReadFile(path, env);
   if (!bytes.ok()) return bytes.status();
   FMPS_RETURN_IF_ERROR(VerifyTrailer(bytes.value(), kManifestMagic, path));
   Cursor c(std::string_view(bytes.value()).substr(0, bytes->size() - 8), path);
@@ -158,31 +156,30 @@ Result<proto::Manifest> ReadManifest(const std::string& path) {
 
 namespace {
 
-std::vector<int64_t> ManifestVersions(const std::string& dir) {
+std::vector<int64_t> ManifestVersions(const std::string& dir, Env* env) {
   std::vector<int64_t> versions;
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return versions;
-  while (struct dirent* e = ::readdir(d)) {
+  Result<std::vector<std::string>> names = env->GetChildren(dir);
+  if (!names.ok()) return versions;
+  for (const std::string& name : *names) {
     long long v;
     char tail;
-    if (std::sscanf(e->d_name, "MANIFEST-%lld%c", &v, &tail) == 1) versions.push_back(v);
+    if (std::sscanf(name.c_str(), "MANIFEST-%lld%c", &v, &tail) == 1) versions.push_back(v);
   }
-  ::closedir(d);
   std::sort(versions.rbegin(), versions.rend());
   return versions;
 }
 
 }  // namespace
 
-int64_t NewestManifestVersion(const std::string& dir) {
-  const std::vector<int64_t> versions = ManifestVersions(dir);
+int64_t NewestManifestVersion(const std::string& dir, Env* env) {
+  const std::vector<int64_t> versions = ManifestVersions(dir, env);
   return versions.empty() ? 0 : versions.front();
 }
 
-Result<proto::Manifest> FindNewestGoodManifest(const std::string& dir) {
-  for (int64_t v : ManifestVersions(dir)) {
+Result<proto::Manifest> FindNewestGoodManifest(const std::string& dir, Env* env) {
+  for (int64_t v : ManifestVersions(dir, env)) {
     std::string path = dir + "/" + ManifestFileName(v);
-    Result<proto::Manifest> m = ReadManifest(path);
+    Result<proto::Manifest> m = ReadManifest(path, env);
     if (!m.ok()) {
       LOG(WARNING) << "skipping checkpoint " << v << ": " << m.status().ToString();
       continue;
@@ -190,7 +187,7 @@ Result<proto::Manifest> FindNewestGoodManifest(const std::string& dir) {
     bool good = true;
     for (const auto& shard : m->shards()) {
       std::string file = dir + "/" + shard.file();
-      Result<std::string> bytes = ReadFile(file);
+      Result<std::string> bytes = ReadFile(file, env);
       Status st = bytes.ok() ? VerifyTrailer(bytes.value(), kShardMagic, file) : bytes.status();
       if (st.ok() && Checksum64(bytes->data(), bytes->size()) != shard.checksum()) {
         st = Status::Corruption(file + ": does not match the checksum in " + path);
@@ -206,14 +203,14 @@ Result<proto::Manifest> FindNewestGoodManifest(const std::string& dir) {
   return Status::NotFound("no complete checkpoint (MANIFEST with verified shards) in " + dir);
 }
 
-void PruneCheckpoints(const std::string& dir, int keep) {
-  std::vector<int64_t> versions = ManifestVersions(dir);
+void PruneCheckpoints(const std::string& dir, int keep, Env* env) {
+  std::vector<int64_t> versions = ManifestVersions(dir, env);
   for (size_t i = static_cast<size_t>(std::max(keep, 1)); i < versions.size(); ++i) {
-    Result<proto::Manifest> m = ReadManifest(dir + "/" + ManifestFileName(versions[i]));
+    Result<proto::Manifest> m = ReadManifest(dir + "/" + ManifestFileName(versions[i]), env);
     if (m.ok()) {
-      for (const auto& shard : m->shards()) ::unlink((dir + "/" + shard.file()).c_str());
+      for (const auto& shard : m->shards()) (void)env->RemoveFile(dir + "/" + shard.file());
     }
-    ::unlink((dir + "/" + ManifestFileName(versions[i])).c_str());
+    (void)env->RemoveFile(dir + "/" + ManifestFileName(versions[i]));
   }
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "proto/fmps.pb.h"
+#include "ps/base/env.h"
 #include "ps/base/status.h"
 
 namespace fmps {
@@ -35,19 +36,21 @@ std::string ShardFileName(int64_t version, int server);
 std::string ManifestFileName(int64_t version);
 
 // Writes dir/MANIFEST-<version> atomically.
-Status WriteManifest(const std::string& dir, const proto::Manifest& manifest);
-Result<proto::Manifest> ReadManifest(const std::string& path);
+Status WriteManifest(const std::string& dir, const proto::Manifest& manifest,
+                     Env* env = Env::Default());
+Result<proto::Manifest> ReadManifest(const std::string& path, Env* env = Env::Default());
 
 // The newest manifest in dir whose own checksum and every shard's checksum verify. Each bad
 // checkpoint is logged by name and skipped. NotFound when there is none.
-Result<proto::Manifest> FindNewestGoodManifest(const std::string& dir);
+Result<proto::Manifest> FindNewestGoodManifest(const std::string& dir,
+                                               Env* env = Env::Default());
 
 // The largest version among dir's MANIFEST files (0 when there is none), from their names alone:
 // cheap enough to poll; whether that checkpoint verifies is FindNewestGoodManifest's to say.
-int64_t NewestManifestVersion(const std::string& dir);
+int64_t NewestManifestVersion(const std::string& dir, Env* env = Env::Default());
 
 // Deletes all but the newest `keep` manifests and their shards.
-void PruneCheckpoints(const std::string& dir, int keep);
+void PruneCheckpoints(const std::string& dir, int keep, Env* env = Env::Default());
 
 }  // namespace fmps
 

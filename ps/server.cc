@@ -268,14 +268,14 @@ void KVServer::HandleCheckpoint(const Message& msg) {
   done->set_version(req.version());
   done->set_file(file);
   done->set_checksum(Checksum64(bytes.data(), bytes.size()));
-  Status st = WriteFileAtomic(req.dir() + "/" + file, bytes);
+  Status st = WriteFileAtomic(req.dir() + "/" + file, bytes, options_.env);
   if (!st.ok()) done->set_error(st.ToString());
   Status sent = po_->Send(kSchedulerId, std::move(reply));
   if (!sent.ok()) LOG(WARNING) << "checkpoint reply: " << sent.ToString();
 }
 
 Status KVServer::LoadShard(const std::string& dir) {
-  Result<proto::Manifest> manifest = FindNewestGoodManifest(dir);
+  Result<proto::Manifest> manifest = FindNewestGoodManifest(dir, options_.env);
   if (!manifest.ok()) return manifest.status();
   if (manifest->shards_size() != po_->num_servers()) {
     return Status::InvalidArgument(dir + " holds a model of " +
@@ -284,7 +284,7 @@ Status KVServer::LoadShard(const std::string& dir) {
   }
   const auto& entry = manifest->shards(rank_);
   std::string path = dir + "/" + entry.file();
-  Result<std::string> bytes = ReadFile(path);
+  Result<std::string> bytes = ReadFile(path, options_.env);
   if (!bytes.ok()) return bytes.status();
   std::string_view store_bytes;
   Result<ShardData> shard = DecodeShard(bytes.value(), path, &store_bytes);

@@ -12,6 +12,7 @@
 #include <span>
 #include <vector>
 
+#include "ps/base/env.h"
 #include "ps/kv_messages.h"
 #include "ps/postoffice.h"
 #include "ps/store/store.h"
@@ -35,6 +36,7 @@ using ServerSetupFn = std::function<Result<ServerSetup>(const proto::JobConfig&,
 struct ServerOptions {
   double heartbeat_s = 1.0;          // seconds between heartbeats to the scheduler
   double scheduler_timeout_s = 120;  // exit when the scheduler has been silent this long
+  Env* env = Env::Default();         // checkpoint files are written and read through it
 };
 
 class KVServer {

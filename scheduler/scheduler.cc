@@ -316,7 +316,7 @@ bool Scheduler::AdmitReplacement(const proto::NodeInfo& reg) {
     const std::string& dir = options_.config.model_dir();
     Result<proto::Manifest> m = dir.empty()
                                     ? Result<proto::Manifest>(Status::NotFound("no --model_dir"))
-                                    : FindNewestGoodManifest(dir);
+                                    : FindNewestGoodManifest(dir, options_.env);
     if (m.ok()) {
       table.mutable_config()->set_init_model(dir);
       restored = "restored from checkpoint " + std::to_string(m->version()) + " (" +
@@ -348,9 +348,9 @@ Result<JobReport> Scheduler::Run() {
   FMPS_RETURN_IF_ERROR(train_pool_.AddFiles(options_.train_files));
   if (!options_.test_files.empty()) FMPS_RETURN_IF_ERROR(test_pool_.AddFiles(options_.test_files));
   const std::string& dir = options_.config.model_dir();
-  if (!dir.empty()) FMPS_RETURN_IF_ERROR(MakeDirs(dir));
+  if (!dir.empty()) FMPS_RETURN_IF_ERROR(MakeDirs(dir, options_.env));
   if (options_.resume) {
-    Result<proto::Manifest> m = FindNewestGoodManifest(dir);
+    Result<proto::Manifest> m = FindNewestGoodManifest(dir, options_.env);
     if (m.ok()) {
       options_.config.set_init_model(dir);
       epoch_ = m->epoch();
@@ -699,8 +699,8 @@ Status Scheduler::HandleCheckpointDone(const proto::Checkpoint& ckpt) {
     manifest_.mutable_shards(s)->set_range_end(partition.end(s));
   }
   const std::string& dir = options_.config.model_dir();
-  FMPS_RETURN_IF_ERROR(WriteManifest(dir, manifest_));
-  PruneCheckpoints(dir, options_.keep_checkpoints);
+  FMPS_RETURN_IF_ERROR(WriteManifest(dir, manifest_, options_.env));
+  PruneCheckpoints(dir, options_.keep_checkpoints, options_.env);
   LOG(INFO) << "checkpoint " << manifest_.version() << " written to " << dir << " ("
             << manifest_.rows() << " rows trained)";
   checkpoint_running_ = false;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "proto/fmps.pb.h"
+#include "ps/base/env.h"
 #include "ps/transport.h"
 #include "scheduler/work_pool.h"
 
@@ -33,6 +34,7 @@ struct SchedulerOptions {
   bool resume = false;              // continue from the newest good checkpoint in model_dir
   uint64_t max_bad_lines = 1000;    // more malformed lines than this end the job
   double replace_timeout_s = 300;   // a dead server must be replaced within this, or the job fails
+  Env* env = Env::Default();        // manifests are written and read through it
 };
 
 struct JobReport {

@@ -10,6 +10,7 @@
 
 #include "gtest/gtest.h"
 #include "ps/base/env.h"
+#include "tests/base/fault_env.h"
 #include "tests/data/reader_test_util.h"
 #include "data/byte_source.h"
 #include "data/reader.h"
@@ -137,6 +138,31 @@ TEST(ReaderSourceTest, TruncatedArchivesAreErrorsNamingTheFile) {
   // Bytes after a zstd stream that are not a frame: corrupt, not silently ignored.
   std::string path = WriteBytes(dir.Path("tail.zst"), testing::ZstdBytes(*text) + "garbage!");
   EXPECT_FALSE(ReadWhole(path, DataFormat::kCriteo).status.ok());
+}
+
+// A disk that fails mid-file (EIO through FaultEnv): the read fails naming the file, for plain and
+// compressed files alike; rows read before the fault are not passed off as the whole file.
+TEST(ReaderSourceTest, ReadErrorNamesTheFile) {
+  Result<std::string> text = ReadFile(kCriteoDev);
+  ASSERT_TRUE(text.ok());
+  TempDir dir;
+  for (const auto& [name, bytes] : {std::pair<std::string, std::string>{"p.txt", *text},
+                                    {"p.gz", testing::GzipBytes(*text)},
+                                    {"p.zst", testing::ZstdBytes(*text)}}) {
+    SCOPED_TRACE(name);
+    std::string path = WriteBytes(dir.Path(name), bytes);
+    testing::FaultEnv env;
+    env.Arm(testing::Fault::kReadEio, name, bytes.size() / 3);
+    ReaderOptions options;
+    options.format = DataFormat::kCriteo;
+    options.env = &env;
+    ReadOutcome out = ReadPart(DataPart{path, 0, kWholeFile}, options, 1000);
+    ASSERT_FALSE(out.status.ok());
+    EXPECT_GE(env.hits(), 1);
+    EXPECT_NE(out.status.message().find(path), std::string::npos) << out.status.ToString();
+    EXPECT_NE(out.status.message().find("Input/output error"), std::string::npos)
+        << out.status.ToString();
+  }
 }
 
 TEST(ReaderSourceTest, MissingFileNamed) {

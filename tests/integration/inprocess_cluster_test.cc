@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "launch/cluster.h"
+#include "ps/checkpoint.h"
+#include "tests/base/fault_env.h"
 #include "tests/integration/data_util.h"
 #include "tests/ps/temp_dir.h"
 
@@ -218,6 +220,29 @@ TEST(InProcessClusterTest, WarmStartContinuesASavedModel) {
   ASSERT_FALSE(failed.ok());
   EXPECT_NE(failed.status().message().find("no-such-model"), std::string::npos)
       << failed.status().message();
+}
+
+// A server whose disk is full when the job's checkpoint is written: the job fails with a message
+// naming the checkpoint, the shard file and the error, and leaves no partial checkpoint that a
+// resume or predict would take.
+TEST(InProcessClusterTest, ACheckpointOnAFullDiskFailsTheJobClearly) {
+  TrainTest data;
+  ASSERT_NO_FATAL_FAILURE(Generate(4000, 1000, &data));
+  SchedulerOptions job = DefaultJob(data.train, data.test);
+  job.config.set_epochs(1);
+  job.config.set_model_dir(data.dir.File("model"));
+  testing::FaultEnv env;
+  env.Arm(testing::Fault::kNoSpace, "shard-000001-001");
+  job.env = &env;
+  Result<JobReport> report = RunInProcessCluster(job);
+  ASSERT_FALSE(report.ok());
+  EXPECT_GE(env.hits(), 1);
+  const std::string& message = report.status().message();
+  EXPECT_NE(message.find("checkpoint 1"), std::string::npos) << message;
+  EXPECT_NE(message.find("shard-000001-001"), std::string::npos) << message;
+  EXPECT_NE(message.find("No space left on device"), std::string::npos) << message;
+  EXPECT_FALSE(FindNewestGoodManifest(data.dir.File("model")).ok())
+      << "no checkpoint is complete";
 }
 
 }  // namespace
