@@ -71,11 +71,9 @@ class Worker {
   Result<Answer> AwaitPart(proto::Part* part);
   Result<Answer> RequestPart(proto::Part* part);
   // Trains on (or scores) `first` and the parts of the same pass that the scheduler hands out
-  // after it, in one pipeline: the next part is taken when a reader reaches its end, so the
-  // pipeline does not drain between parts (with 4 MB parts, draining and refilling it at each
-  // left the machine idle about 10% of a P1 run). Returns once the scheduler has no more parts of
-  // this pass to give now, every part taken reported done. A part of another pass, if one comes,
-  // is left in next_part_.
+  // after it, in one pipeline that does not drain between parts (PartPipeline). Returns once the
+  // scheduler has no more parts of this pass to give now, every part taken reported done. A part
+  // of another pass, if one comes, is left in next_part_.
   Status ProcessParts(proto::Part first);
   // Reports the parts at the front of *parts whose minibatches are all computed and pushed, and
   // whose pushes the servers acknowledged (so "all parts done" means the model holds them).
@@ -85,7 +83,7 @@ class Worker {
     OpenPart* part;
     size_t rows;
   };
-  // A minibatch on its way through the pipeline of ProcessParts.
+  // A minibatch on its way through the PartPipeline.
   struct Stage {
     LocalBatch batch;
     PullResult pulled;
@@ -93,6 +91,41 @@ class Worker {
     int64_t pull_ts = -1;           // its pull's timestamp; -1 before it is sent and once answered
     int64_t keys_pull = -1;         // its pull's timestamp, which its push names (keys_of_pull)
     uint64_t pushes_before_pull = 0;  // this worker's pushes sent before its pull
+  };
+  // The parts of one pass in flight: reads them into minibatches (or replays them from the part
+  // cache), keeps up to 2 + ahead minibatches queued with their pulls out, computes and pushes
+  // them in order, and reports parts done. One per ProcessParts call (worker/part_pipeline.cc).
+  class PartPipeline {
+   public:
+    PartPipeline(Worker* worker, int pass);
+    Status Run(proto::Part first);
+
+   private:
+    Status Open(proto::Part part);  // a part handed out: a reader, or its cached minibatches
+    size_t Ahead() const;           // minibatches whose pulls go out before they are computed
+    Result<bool> NextPart();        // the next part of this pass, opened (false: none now)
+    Status Replay(OpenPart& part);  // its next cached minibatch, into the queue
+    Status ReadRows(OpenPart& part);  // rows of the part being read, into batch_
+    Status Enqueue();                 // batch_ localized into a free stage at the queue's end
+    Status Fill();                    // reads until the queue is full or the pass has no more
+    Status Fail(Status status);       // waits for the pulls in flight, then returns status
+
+    Worker* const w_;
+    const proto::JobConfig& config_;
+    const int pass_;
+    const bool train_;
+    const size_t batch_size_;
+    const int num_fields_;
+    const int epochs_;
+    const bool whole_parts_;
+    bool more_ = true;  // the scheduler may have more parts of this pass
+    // Parts taken and not reported, oldest first; the last one is being read. A deque: stages
+    // point into it, and it only grows at the back and shrinks at the front.
+    std::deque<OpenPart> parts_;
+    Minibatch batch_;                // rows being gathered for the next stage
+    std::vector<Segment> segments_;  // the parts batch_'s rows came from
+    std::deque<Stage*> queue_;       // minibatches read and not yet computed, oldest first
+    std::vector<Stage*> free_stages_;
   };
   // Computes a minibatch from its pull's answer and pushes its gradients, with the pull of
   // `next` (if any) in the same messages; adds its figures to its part's.
@@ -121,7 +154,7 @@ class Worker {
   std::deque<Message> control_;  // guarded by control_mu_
 
   // Compute-thread state, reused across batches.
-  Stage stages_[3];                       // computed, pulled ahead, next to pull (see ProcessParts)
+  Stage stages_[3];                       // computed, pulled ahead, next to pull (PartPipeline)
   std::optional<proto::Part> next_part_;  // taken while ProcessParts ran, of another pass
   bool training_ = false;                 // the pass in ProcessParts trains (its pulls are pushed)
   bool finished_ = false;                 // the scheduler said the job is over (set by AwaitPart)
