@@ -151,6 +151,117 @@ Status ValidateOptions(const GeneratorOptions& o) {
   return Status::OK();
 }
 
+namespace {
+
+// Draws rows of the planted model one ahead of the row being written, so that the table lines
+// they touch are prefetched while the current row is finished (table lookups are the main cost).
+// Each column's text is settled while drawing; an empty column becomes zero parameters and
+// zero-length text, so neither the logit nor the writing branches on it.
+class RowDrawer {
+ public:
+  struct Row {
+    const float* params[kFields];
+    const char* text[kFields];      // 8 hex chars (categorical fields)
+    uint32_t text_size[kFields];    // 8, or 0 for an empty column
+    uint32_t int_slot[kIntFields];  // IntColumnText slot: the bucket, or the empty slot
+  };
+
+  RowDrawer(const PlantedModel& model, const IntColumnText& int_text, WyRand* rng)
+      : model_(model),
+        int_text_(int_text),
+        rng_(*rng),
+        stride_(model.param_stride()),
+        scratch_(2 * kFields * stride_),
+        rare_text_(2 * kFields * 8) {
+    StartPicks();
+  }
+
+  const Row& row(int slot) const { return drawn_[slot]; }
+
+  // Resolves the picks of a row into drawn_[slot] in two passes. The first takes head tokens and
+  // empty columns and lists the tail draws without a branch on them; the second computes the
+  // tail tokens (~1.2 per row), drawing their uniforms in field order as Finish() would.
+  void Draw(int slot) {
+    Row& d = drawn_[slot];
+    ZipfSampler::Pick current[kFields];
+    std::copy(std::begin(picks_), std::end(picks_), current);
+    StartPicks();
+    int tails[kFields];
+    int num_tails = 0;
+    for (int f = 0; f < kFields; ++f) {
+      const ZipfSampler& sampler = model_.sampler(f);
+      const uint32_t pick = sampler.Resolve(current[f]);
+      const bool empty = pick == model_.empty_outcome(f);
+      tails[num_tails] = f;
+      num_tails += pick == sampler.tail_index();
+      const float* params =
+          empty ? model_.ZeroParams() : model_.TableRow(f, pick < sampler.head() ? pick : 0);
+      __builtin_prefetch(params);
+      d.params[f] = params;
+      if (PlantedModel::IsIntField(f)) {
+        d.int_slot[f] = empty ? int_text_.empty_slot() : pick;
+      } else {
+        d.text[f] = empty ? kNoText : model_.TableHex(params);
+        d.text_size[f] = empty ? 0 : 8;
+      }
+    }
+    for (int i = 0; i < num_tails; ++i) {
+      const int f = tails[i];
+      const uint64_t token = model_.sampler(f).SampleTail(rng_.Uniform());
+      d.params[f] = model_.Params(f, token, &scratch_[(slot * kFields + f) * stride_]);
+      if (PlantedModel::IsIntField(f)) {
+        d.int_slot[f] = static_cast<uint32_t>(token);
+      } else {
+        char* text = &rare_text_[(slot * kFields + f) * 8];
+        model_.TokenHex(f, token, text);
+        d.text[f] = text;
+      }
+    }
+  }
+
+ private:
+  static constexpr char kNoText[8] = {};
+
+  // Alias buckets are picked (and prefetched) one row earlier still than they are resolved.
+  void StartPicks() {
+    for (int f = 0; f < kFields; ++f) {
+      picks_[f] = model_.sampler(f).Start(rng_.Next());
+      model_.sampler(f).Prefetch(picks_[f]);
+    }
+  }
+
+  const PlantedModel& model_;
+  const IntColumnText& int_text_;
+  WyRand& rng_;
+  const size_t stride_;
+  std::vector<float> scratch_;
+  std::vector<char> rare_text_;
+  ZipfSampler::Pick picks_[kFields];
+  Row drawn_[2];
+};
+
+// Writes a row's text (label, 13 integer columns, 26 categorical ones) at out; returns its end.
+char* WriteRow(const RowDrawer::Row& row, bool click, const IntColumnText& int_text, WyRand* rng,
+               char* out) {
+  *out++ = click ? '1' : '0';
+  uint64_t value_bits = 0;  // two 32-bit draws per random word
+  for (int f = 0; f < kIntFields; ++f) {
+    *out++ = '\t';
+    if ((f & 1) == 0) value_bits = rng->Next();
+    const uint32_t random = static_cast<uint32_t>(value_bits >> (32 * (f & 1)));
+    out = int_text.Write(row.int_slot[f], random, out);
+  }
+  for (int f = kIntFields; f < kFields; ++f) {
+    *out++ = '\t';
+    std::memcpy(out, row.text[f], 8);
+    out += row.text_size[f];
+  }
+  *out++ = '\n';
+  return out;
+}
+
+}  // namespace
+
 Result<GeneratorResult> GenerateCriteo(const GeneratorOptions& options, int fd) {
   const double start = NowSeconds();
   if (fd < 0)
@@ -162,69 +273,7 @@ Result<GeneratorResult> GenerateCriteo(const GeneratorOptions& options, int fd) 
   ScopedSigpipeBlock sigpipe_block;
   WyRand rng(options.seed);
   const IntColumnText int_text(model);
-  // Rows are drawn one ahead of the one being written so that the table lines they touch can be
-  // prefetched while the current row is finished: table lookups are the main cost.
-  // Each column's text is settled while drawing; an empty column (5%, at random) becomes zero
-  // parameters and zero-length text, so neither the logit nor the writing branches on it.
-  struct DrawnRow {
-    const float* params[kFields];
-    const char* text[kFields];      // 8 hex chars (categorical fields)
-    uint32_t text_size[kFields];    // 8, or 0 for an empty column
-    uint32_t int_slot[kIntFields];  // IntColumnText slot: the bucket, or the empty slot
-  };
-  DrawnRow drawn[2];
-  const size_t stride = model.param_stride();
-  std::vector<float> scratch(2 * kFields * stride);
-  std::vector<char> rare_text(2 * kFields * 8);
-  static constexpr char kNoText[8] = {};
-  // Alias buckets are picked (and prefetched) one row earlier still than they are resolved.
-  ZipfSampler::Pick picks[kFields];
-  auto start_picks = [&]() {
-    for (int f = 0; f < kFields; ++f) {
-      picks[f] = model.sampler(f).Start(rng.Next());
-      model.sampler(f).Prefetch(picks[f]);
-    }
-  };
-  // Resolves the picks of a row in two passes. The first takes head tokens and empty columns
-  // and lists the tail draws without a branch on them; the second computes the tail tokens
-  // (~1.2 per row), drawing their uniforms in field order as Finish() would.
-  auto draw = [&](int slot) {
-    DrawnRow& d = drawn[slot];
-    ZipfSampler::Pick current[kFields];
-    std::copy(std::begin(picks), std::end(picks), current);
-    start_picks();
-    int tails[kFields];
-    int num_tails = 0;
-    for (int f = 0; f < kFields; ++f) {
-      const ZipfSampler& sampler = model.sampler(f);
-      const uint32_t pick = sampler.Resolve(current[f]);
-      const bool empty = pick == model.empty_outcome(f);
-      tails[num_tails] = f;
-      num_tails += pick == sampler.tail_index();
-      const float* params =
-          empty ? model.ZeroParams() : model.TableRow(f, pick < sampler.head() ? pick : 0);
-      __builtin_prefetch(params);
-      d.params[f] = params;
-      if (PlantedModel::IsIntField(f)) {
-        d.int_slot[f] = empty ? int_text.empty_slot() : pick;
-      } else {
-        d.text[f] = empty ? kNoText : model.TableHex(params);
-        d.text_size[f] = empty ? 0 : 8;
-      }
-    }
-    for (int i = 0; i < num_tails; ++i) {
-      const int f = tails[i];
-      const uint64_t token = model.sampler(f).SampleTail(rng.Uniform());
-      d.params[f] = model.Params(f, token, &scratch[(slot * kFields + f) * stride]);
-      if (PlantedModel::IsIntField(f)) {
-        d.int_slot[f] = static_cast<uint32_t>(token);
-      } else {
-        char* text = &rare_text[(slot * kFields + f) * 8];
-        model.TokenHex(f, token, text);
-        d.text[f] = text;
-      }
-    }
-  };
+  RowDrawer drawer(model, int_text, &rng);
   std::vector<char> buffer(std::max(options.buffer_bytes, kMaxRowBytes * 2));
   char* const buffer_begin = buffer.data();
   char* const flush_at = buffer_begin + buffer.size() - kMaxRowBytes;
@@ -254,13 +303,11 @@ Result<GeneratorResult> GenerateCriteo(const GeneratorOptions& options, int fd) 
     return Status::OK();
   };
 
-  start_picks();
-  if (options.rows > 0) draw(0);
+  if (options.rows > 0) drawer.Draw(0);
   for (uint64_t i = 0; i < options.rows && !result.reader_closed; ++i) {
     const int slot = static_cast<int>(i & 1);
-    if (i + 1 < options.rows) draw(slot ^ 1);
-    const float* const* params = drawn[slot].params;
-    const double z = model.LogitFromParams(params);
+    if (i + 1 < options.rows) drawer.Draw(slot ^ 1);
+    const double z = model.LogitFromParams(drawer.row(slot).params);
     // p = sigmoid(z); logloss = softplus(-z) for a click, softplus(z) otherwise. Single
     // precision halves the cost of exp and log; a click flips only where the uniform lies
     // within ~1e-7 of p.
@@ -270,21 +317,7 @@ Result<GeneratorResult> GenerateCriteo(const GeneratorOptions& options, int fd) 
     pending_loss += (click ? std::max(-z, 0.0) : std::max(z, 0.0)) + std::log(1 + e);
     pending_positives += click;
     ++pending_rows;
-
-    *out++ = click ? '1' : '0';
-    uint64_t value_bits = 0;  // two 32-bit draws per random word
-    for (int f = 0; f < kIntFields; ++f) {
-      *out++ = '\t';
-      if ((f & 1) == 0) value_bits = rng.Next();
-      const uint32_t random = static_cast<uint32_t>(value_bits >> (32 * (f & 1)));
-      out = int_text.Write(drawn[slot].int_slot[f], random, out);
-    }
-    for (int f = kIntFields; f < kFields; ++f) {
-      *out++ = '\t';
-      std::memcpy(out, drawn[slot].text[f], 8);
-      out += drawn[slot].text_size[f];
-    }
-    *out++ = '\n';
+    out = WriteRow(drawer.row(slot), click, int_text, &rng, out);
     if (out >= flush_at) {
       FMPS_RETURN_IF_ERROR(flush(static_cast<size_t>(out - buffer_begin)));
       out = buffer_begin;
