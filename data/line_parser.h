@@ -22,8 +22,8 @@ constexpr int kAvazuFields = 23;          // hour-of-day, day-of-week, the 21 ca
 
 // Bucket of a Criteo integer: floor(ln(x)^2) for x > 2, else x itself. Most Criteo integers are
 // small: a table built at compile time holds their buckets (a table built at run time is either a
-// global that other files' statics could see unbuilt, or a guard tested per column: 2.7% of the
-// Criteo reader). From x = 3 on the buckets are 1, 2, ..., 69 below 4096, bucket b starting at
+// global that other files' statics could see unbuilt, or a guard tested on every column). From
+// x = 3 on the buckets are 1, 2, ..., 69 below 4096, bucket b starting at
 // kCriteoBucketStarts[b - 1]: computed with glibc's log once, and checked against it for every x
 // below 20,000 by CriteoBucketTest.
 constexpr int64_t kCriteoBucketTableSize = 1 << 12;

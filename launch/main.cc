@@ -285,9 +285,9 @@ void ApplyEnvironment() {
 // glibc backs its heap with transparent huge pages when the tunable glibc.malloc.hugetlb=1 is
 // set, but reads tunables only when a process starts; so where the kernel gives huge pages on
 // request ("[madvise]"), a process started without the tunable sets it and executes itself
-// again, once (its children inherit it). P3 at 1e8 rows: +10% rows/s, peak RSS +2 MB
-// (docs/performance.md). FMPS_HUGE_PAGES=0, or any glibc.malloc.hugetlb setting of the user's
-// own, leaves the process as it is. Returns only if it did not re-execute.
+// again, once (its children inherit it; the gain is in docs/performance-log.md). FMPS_HUGE_PAGES=0,
+// or any glibc.malloc.hugetlb setting of the user's own, leaves the process as it is. Returns only
+// if it did not re-execute.
 std::string GlibcTunables() {
   const char* tunables = std::getenv("GLIBC_TUNABLES");
   return tunables != nullptr ? tunables : "";
@@ -307,10 +307,10 @@ void MaybeReexecWithHugePages(char** argv) {
 
 // glibc maps each allocation over 128 KiB (a pull answer, a received message) apart and returns
 // freed memory at the heap's top over 128 KiB to the kernel, both adjusted as the process runs; a
-// server then faulted in and zeroed the pages of its answers again and again (23k page faults in
-// the P1 job, 1.8% of its CPU in clear_page). Fixed thresholds keep up to 64 MiB of freed heap for
-// reuse and map apart only allocations over 32 MiB, which are freed at once: 7k faults, +1.4%
-// rows/s in ten alternating runs. A user's own glibc.malloc thresholds are left alone.
+// server then faulted in and zeroed the pages of its answers again and again. Fixed thresholds keep
+// up to 64 MiB of freed heap for reuse and map apart only allocations over 32 MiB, which are freed
+// at once (the faults saved: docs/performance-log.md). A user's own glibc.malloc thresholds are
+// left alone.
 void KeepFreedHeapForReuse() {
   const std::string t = GlibcTunables();
   if (t.find("mmap_threshold") != std::string::npos ||

@@ -15,8 +15,8 @@ using model_math::FinishRow;
 
 // Eight floats as one value: the compiler maps it to one AVX register (two SSE ones without
 // -march), so a row of rank 8, 16 or 32 is one, two or four vector operations per entry. Without
-// it GCC kept every loop over d scalar (a gradient row may alias the sums or an embedding row):
-// this kernel was 14% of the P1 job's CPU, about 10 ns per entry.
+// it GCC kept every loop over d scalar (a gradient row may alias the sums or an embedding row);
+// what that cost is in docs/performance-log.md.
 using Float8 = float __attribute__((vector_size(32)));
 
 // Without AVX (FMPS_NATIVE=OFF, the portable build) GCC notes at every use that passing a 32-byte

@@ -9,9 +9,9 @@
 
 namespace fmps {
 namespace {
-// Entries between a slot's prefetch and its probe. 12 was enough alone (localize_bench); in the
-// job, with servers and the other worker sharing the cores, the probe still stalled on the slot:
-// 28, 32 and 48 each ran the P1 job 4-5% faster than 12 (alternating runs).
+// Entries between a slot's prefetch and its probe: longer than the bench alone needs, because in a
+// job the servers and the other worker share the cores and evict the slot sooner
+// (docs/performance-log.md).
 constexpr size_t kPrefetchAhead = 32;
 constexpr size_t kRing = 64;  // hashes kept for the prefetch; > kPrefetchAhead
 }  // namespace

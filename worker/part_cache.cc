@@ -57,8 +57,8 @@ std::byte* PartCache::Allocate(Entry* entry, uint64_t bytes) {
   if (bytes_ + size > max_bytes_) return nullptr;
   void* base = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (base == MAP_FAILED) return nullptr;
-  // No MADV_HUGEPAGE: faulting 2 MB pages in made the first epoch 7-12% slower in six alternating
-  // P1 runs over 3 epochs (each fault clears 2 MB at once), and the replayed epochs no faster.
+  // No MADV_HUGEPAGE: each fault would clear 2 MB at once, which slowed the first epoch and did not
+  // speed up the replayed ones (docs/performance-log.md).
   size_t index;
   if (!free_slots_.empty()) {
     index = free_slots_.back();

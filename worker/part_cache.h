@@ -1,6 +1,6 @@
 // PartCache: a worker's memory of the parts it trained on, as localized minibatches, so that the
-// next epochs replay them instead of reading, parsing and localizing the same bytes again (that is
-// a quarter of the machine in a P1 run: docs/performance.md). xLearn and libffm keep a binary copy
+// next epochs replay them instead of reading, parsing and localizing the same bytes again (a large
+// share of a first epoch's work: docs/performance.md). xLearn and libffm keep a binary copy
 // of the data for the same reason; a worker keeps only what it will read again, within a bound.
 //
 // A cached minibatch is compact: the unique keys (8 bytes each), one 16-bit index per entry (32
@@ -74,7 +74,7 @@ class PartCache {
  private:
   // Minibatches are packed into blocks of this size, mapped from the kernel apart from the heap:
   // a batch of vectors on the heap took the holes freed readers left, so every new reader
-  // buffer faulted in fresh pages (a tenth of a P1 epoch in page faults on this VM).
+  // buffer faulted in fresh pages.
   // Blocks are kBlockBytes (or max_bytes when smaller); a minibatch larger than that gets a block
   // of its own.
   static constexpr uint64_t kBlockBytes = 32 << 20;

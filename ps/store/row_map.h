@@ -2,7 +2,8 @@
 // (8 bytes, kept as its hash "ord", a bijection of the key) and the key's 12-byte RowState live in
 // the hash table's slots themselves, so a lookup is one probe run and no pointer chase.
 //
-// Layout and collision scheme (why: issue 5, P5 -- at most 16 bytes per key beyond the model):
+// Layout and collision scheme (why: at most 16 bytes per key beyond the model; docs/performance.md,
+// P5):
 // - Ordered linear probing (Robin Hood with ties broken by hash, Amble & Knuth's ordered hash
 //   table): within a segment the occupied slots are sorted by ord, and home(ord) is monotone in
 //   ord, so a lookup scans from home while ord[slot] < ord and stops at the first ord >= its own;
@@ -11,19 +12,14 @@
 //   parallel one, so a probe run touches one key line and then one state line.
 // - Load up to kMaxLoad (0.88) with growth by x1.1 (non-power-of-two capacities, home by
 //   "fastrange" = (32 hash bits * homes) >> 32), so the load stays in 0.80..0.88 at every size
-//   (erasures shrink a segment once it falls below 0.727). At 0.93 (0.845..0.93) the overhead was
-//   1.3 bytes per key less, but runs three times longer: inserts shifted ~1 KB each (the P1 job's
-//   largest memmove) and finds scanned further; 0.88 gave store_bench +35% inserts and +18% pulls
-//   per CPU second, and the P1 job +4% rows/s (16 alternating runs), with the sampled overhead at
-//   most 15.4 bytes from 50k keys on (docs/performance.md, P5). Growth by x1.08 measured 0.3
-//   bytes per key less and 10% slower insertion (more rebuilds); x1.15 and x1.25, 10% and 25%
-//   faster insertion but a sampled overhead up to 14.9 and 17.2 bytes (at load 0.93, 2M keys).
+//   (erasures shrink a segment once it falls below 0.727). A higher load saves about a byte per key
+//   but lengthens the runs that inserts shift and finds scan; the loads and growth factors measured
+//   are in docs/performance-log.md.
 //   A 2-choice bucketized cuckoo table would reach 0.95 but needs two key lines per miss and
 //   gives no canonical order; ordered probing gives both early-exit misses and an iteration order
 //   that depends only on the keys (Serialize writes identical bytes for identical contents).
-//   Its price is insertion: a new key shifts the rest of its run (tens of slots at 0.93), so
-//   pushes of only new keys ran 38% slower than the former KeyIndex + row table, while pulls and
-//   pushes to existing keys ran 33% faster (docs/performance.md, P5).
+//   Its price is insertion: a new key shifts the rest of its run, so pushes of new keys are slower
+//   than pulls and pushes to existing keys (docs/performance.md, P5).
 // - Segments (extendible hashing): a directory maps the top bits of ord to segments of at most
 //   kMaxSegmentRows rows; a full segment splits in two. Growth, splits and shrinking each rebuild
 //   one segment (at most ~200 KB; old and new copies together ~400 KB), so pauses and the
@@ -130,8 +126,8 @@ class RowMap {
     }
     const Segment& s = segments_[segment];
     // A run is sorted and ends at an empty slot (kEmpty, above every ord; the slot past the last
-    // is one too), so the scan stops there at the latest. In the P1 job 15% of the hints had moved,
-    // nearly all by a few slots.
+    // is one too), so the scan stops there at the latest. A row that moved has nearly always moved
+    // by a few slots, hence the short reach.
     const uint64_t* ords = s.ords.get();
     const uint64_t last = slot + kHintReach;
     uint64_t i = slot;

@@ -1,15 +1,14 @@
 // Store::Impl, shared by store.cc (pull, push, policy) and store_io.cc (serialisation). Internal
 // to ps/store.
 //
-// Memory per key beyond the floats the model needs (z, n, w; V and accumulators), issue 5 (P5):
+// Memory per key beyond the floats the model needs (z, n, w; V and accumulators), P5:
 //   RowMap slot: key 8 + z or embedding reference 4 + n 4 + count 2 + stamp 2  = 20 bytes,
 //   of which z and n are model floats, and w is not stored at all (FTRL's closed form of z and n,
 //   recomputed where read), so a key without an embedding costs 20 / load - 12 bytes of overhead
 //   and one with an embedding (z in its arena row, the slot's 4 bytes hold the reference)
 //   20 / load - 8, against the model's floats (w counted, as the issue's bound counts it). The
 //   load stays within 0.80 .. 0.88 (below only after erasures, down to 0.727 before a segment
-//   shrinks); store_bench's sampled overhead is at most 15.4 bytes from 50k keys on (DiFacto mix,
-//   Fixed(8) and linear alike, docs/performance.md P5).
+//   shrinks); the overhead store_bench measures is in docs/performance.md (P5).
 //   Arena chunk tails and segment records ~ 0.
 // bench/store_bench.cc measures it. Not-yet-admitted keys cost nothing per key: they live in the
 // fixed-size admission sketch.
