@@ -12,7 +12,7 @@
 # sys of all its processes, which the other load barely moves) are printed and kept in the JSON.
 # Minibatches of BATCH=2000 rows (the default --batch_size is 1000, which small data sets need): on 2M
 # rows 2000 gives the same test logloss as 1000 (0.4726 vs 0.4730) at +10-17% rows/s, 4000 and
-# more cost logloss (0.481 at 4000). docs/performance.md has both.
+# more cost logloss (0.481 at 4000). docs/performance-log.md has both.
 # Usage: [BATCH=2000] bench/p1_fm.sh [ROWS=2000000] [BUILD_DIR=build] [RUNS=1]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -58,7 +58,7 @@ Status Worker::PartPipeline::Open(proto::Part part) {
 
 // Minibatches pulled ahead: while one is computed, the next one's pull is already out. That
 // leaves it one minibatch stale, which costs little once the model has settled but much early
-// on, so training pulls ahead only after pull_ahead_after minibatches (docs/performance.md).
+// on, so training pulls ahead only after pull_ahead_after minibatches (docs/performance-log.md).
 size_t Worker::PartPipeline::Ahead() const {
   if (!train_) return 1;
   return config_.max_delay() > 0 && config_.pull_ahead_after() >= 0 &&
