@@ -94,6 +94,9 @@ class Transport {
 struct ZmqTransportOptions {
   int send_timeout_ms = 30000;  // a Send blocked this long fails instead of hanging
   int high_water_mark = 10000;  // messages queued per peer before Send blocks
+  // A frame declaring more is refused by the receiver (its connection closed) and not sent.
+  int64_t max_message_bytes = int64_t{1} << 30;
+  int handshake_timeout_ms = 10000;  // a connection that has not finished its greeting is closed
 };
 std::unique_ptr<Transport> NewZmqTransport(const ZmqTransportOptions& options);
 

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <zmq.hpp>
 
 #include "ps/transport.h"
@@ -23,6 +24,16 @@ namespace fmps {
 namespace {
 
 constexpr int kCloseLingerMs = 1000;  // longest wait at exit for queued messages to leave
+constexpr double kDropLogEvery_s = 60;  // one line per offending peer per this long
+constexpr size_t kMaxLoggedPeers = 1024;  // peers remembered for the rate limit (a scan has many)
+
+// The peer's address as ZeroMQ recorded it, or "unknown". The C call, not cppzmq's gets(): that
+// throws when the property is missing, which it is for frames of a pre-ZMTP-3 peer (anyone
+// writing plain bytes to the port).
+std::string PeerAddress(zmq::message_t& part) {
+  const char* address = zmq_msg_gets(part.handle(), "Peer-Address");
+  return std::string("tcp ") + (address != nullptr ? address : "unknown");
+}
 
 class ZmqTransport : public Transport {
  public:
@@ -48,6 +59,10 @@ class ZmqTransport : public Transport {
       receiver_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::pull);
       receiver_->set(zmq::sockopt::linger, 0);
       receiver_->set(zmq::sockopt::rcvhwm, options_.high_water_mark);
+      // A stranger's frame declaring a huge length is refused (the connection closed) before
+      // anything is allocated; a connection that never finishes its greeting is closed.
+      receiver_->set(zmq::sockopt::maxmsgsize, options_.max_message_bytes);
+      receiver_->set(zmq::sockopt::handshake_ivl, options_.handshake_timeout_ms);
       std::string addr =
           "tcp://" + host + ":" + (port == 0 ? std::string("*") : std::to_string(port));
       if (port == 0) addr = "tcp://" + host + ":*";
@@ -83,6 +98,7 @@ class ZmqTransport : public Transport {
   // Message&& overload, which the base class forwards here) costs the same.
   Status Send(int id, const Message& msg) override { return SendPacked(id, msg); }
 
+  // Nothing that arrives may throw out of here: the port is open to anyone on the network.
   std::optional<Message> Recv(int timeout_ms) override {
     if (!receiver_) return std::nullopt;
     zmq::pollitem_t item{receiver_->handle(), 0, ZMQ_POLLIN, 0};
@@ -92,31 +108,39 @@ class ZmqTransport : public Transport {
     // system call per message.
     bool ready = true;
     while (true) {
-      if (!ready) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        if (zmq::poll(&item, 1, std::max(left, std::chrono::milliseconds(0))) <= 0)
-          return std::nullopt;
+      try {
+        if (!ready) {
+          auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+              deadline - std::chrono::steady_clock::now());
+          if (left.count() <= 0) return std::nullopt;
+          if (zmq::poll(&item, 1, left) <= 0) continue;  // the loop checks the deadline
+        }
+        ready = false;
+        zmq::message_t part;
+        if (!receiver_->recv(part, zmq::recv_flags::dontwait)) continue;
+        Message msg;
+        msg.peer = PeerAddress(part);
+        bool more = part.more();
+        while (more) {  // not ours: a sender of several frames; drain the rest
+          zmq::message_t rest;
+          if (!receiver_->recv(rest, zmq::recv_flags::dontwait)) break;
+          more = rest.more();
+        }
+        std::string why = part.more() ? "more than one frame" : Unpack(part, &msg);
+        if (!why.empty()) {
+          LogDrop(msg.peer, why, part.size());
+          continue;
+        }
+        return msg;
+      } catch (const zmq::error_t& e) {
+        if (e.num() == ETERM) return std::nullopt;
+        // EINTR (a signal) and the like: wait on; anything else would repeat, so pace it.
+        if (e.num() != EINTR) {
+          LogDrop("this node's receive socket", e.what(), 0);
+          ready = false;
+          if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+        }
       }
-      ready = false;
-      zmq::message_t part;
-      if (!receiver_->recv(part, zmq::recv_flags::dontwait)) continue;
-      const char* address = part.gets("Peer-Address");
-      Message msg;
-      msg.peer = std::string("tcp ") + (address != nullptr ? address : "unknown");
-      bool more = part.more();
-      while (more) {  // not ours: a sender of several frames; drain the rest
-        zmq::message_t rest;
-        if (!receiver_->recv(rest, zmq::recv_flags::dontwait)) break;
-        more = rest.more();
-      }
-      std::string why = part.more() ? "more than one frame" : Unpack(part, &msg);
-      if (!why.empty()) {
-        LOG(WARNING) << "dropping a message from " << msg.peer << ": " << why << " (" << part.size()
-                     << " bytes)";
-        continue;
-      }
-      return msg;
     }
   }
 
@@ -126,6 +150,34 @@ class ZmqTransport : public Transport {
     zmq::socket_t socket;
     std::string address;
   };
+
+  // One warning per peer per kDropLogEvery_s, saying how many more were dropped meanwhile: a
+  // port scan or a stuck sender must not flood the log.
+  void LogDrop(const std::string& peer, const std::string& why, size_t bytes) {
+    const auto now = std::chrono::steady_clock::now();
+    auto it = dropped_.find(peer);
+    if (it == dropped_.end()) {
+      if (dropped_.size() >= kMaxLoggedPeers) {
+        for (auto i = dropped_.begin(); i != dropped_.end();) {  // forget the quiet ones
+          i = now - i->second.logged_at > std::chrono::duration<double>(kDropLogEvery_s)
+                  ? dropped_.erase(i)
+                  : std::next(i);
+        }
+        if (dropped_.size() >= kMaxLoggedPeers) dropped_.clear();
+      }
+      it = dropped_.emplace(peer, DropLog{}).first;
+    } else if (now - it->second.logged_at < std::chrono::duration<double>(kDropLogEvery_s)) {
+      ++it->second.suppressed;
+      return;
+    }
+    LOG(WARNING) << "dropping a message from " << peer << ": " << why << " (" << bytes
+                 << " bytes)"
+                 << (it->second.suppressed > 0
+                         ? "; " + std::to_string(it->second.suppressed) +
+                               " more dropped since the last such line"
+                         : std::string());
+    it->second = DropLog{now, 0};
+  }
 
   // The wire layout described at the top of the file, written straight into a ZeroMQ message
   // (its buffer is not zeroed first, and ZeroMQ sends it without another copy).
@@ -165,6 +217,7 @@ class ZmqTransport : public Transport {
     };
     uint32_t header_size = 0, frames = 0;
     if (!take(&header_size, 4) || left < header_size) return "shorter than its header";
+    if (header_size > static_cast<uint32_t>(INT32_MAX)) return "header too long";
     if (!msg->meta.ParseFromArray(p, static_cast<int>(header_size)))
       return "header does not decode";
     p += header_size;
@@ -197,6 +250,12 @@ class ZmqTransport : public Transport {
       peer = it->second;
     }
     zmq::message_t part = Pack(msg);
+    if (part.size() > static_cast<size_t>(options_.max_message_bytes)) {
+      return Status::InvalidArgument("a message of " + std::to_string(part.size()) +
+                                     " bytes to node " + std::to_string(id) +
+                                     " is over the limit of " +
+                                     std::to_string(options_.max_message_bytes) + " bytes");
+    }
     std::lock_guard<std::mutex> lock(peer->mu);
     try {
       if (!peer->socket.send(part, zmq::send_flags::none)) return Timeout(id, *peer);
@@ -216,6 +275,11 @@ class ZmqTransport : public Transport {
   std::unique_ptr<zmq::socket_t> receiver_;  // owned by the Recv thread after Bind
   std::mutex peers_mu_;                      // guards peers_ (the map, not the sockets)
   std::map<int, std::shared_ptr<Peer>> peers_;
+  struct DropLog {
+    std::chrono::steady_clock::time_point logged_at;
+    uint64_t suppressed = 0;
+  };
+  std::unordered_map<std::string, DropLog> dropped_;  // the Recv thread's
 };
 
 }  // namespace

@@ -55,6 +55,14 @@ std::optional<double> JsonNumber(const std::string& json, const std::string& nam
 // open (so the port stays taken) and returned there.
 int FreePort(int* hold_fd = nullptr);
 
+// The TCP ports process pid listens on (its sockets in /proc/PID/fd matched against the LISTEN
+// entries of /proc/net/tcp), sorted.
+std::vector<int> ListeningTcpPorts(pid_t pid);
+
+// Connects to 127.0.0.1:port as a stranger would, writes bytes (each string of `writes` in its own
+// write), reads whatever comes back for up to hold_ms, and closes. False when it cannot connect.
+bool SendRawTcp(int port, const std::vector<std::string>& writes, int hold_ms);
+
 }  // namespace fmps::testing
 
 #endif  // FMPS_TESTS_INTEGRATION_PROCESS_UTIL_H_
