@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "ps/base/keys.h"
 #include "data/byte_source.h"
 #include "data/line_parser.h"
 
@@ -84,14 +85,23 @@ class PartReader final : public Reader {
         continue;
       }
       if (line.empty()) continue;
+      // The header can only be the first line of the file.
+      if (options_.format == DataFormat::kAvazu && line_start_ == 0 && line.substr(0, 3) == "id,")
+        continue;
+      if (options_.holdout_rows != HoldoutRows::kAll) {
+        const bool held = IsHoldoutLine(line, options_.holdout);
+        if (held && options_.holdout_rows == HoldoutRows::kSkipHoldout) {
+          ++held_out_;
+          continue;
+        }
+        if (!held && options_.holdout_rows == HoldoutRows::kOnlyHoldout) continue;
+      }
       bool ok = false;
       switch (options_.format) {
         case DataFormat::kCriteo:
           ok = ParseCriteoLine(line, options_.hash_seed, batch, &error);
           break;
         case DataFormat::kAvazu:
-          // The header can only be the first line of the file.
-          if (line_start_ == 0 && line.substr(0, 3) == "id,") continue;
           ok = ParseAvazuLine(line, options_.hash_seed, batch, &error);
           break;
         case DataFormat::kLibffm:
@@ -115,6 +125,7 @@ class PartReader final : public Reader {
 
   uint64_t lines_read() const override { return lines_read_; }
   uint64_t bad_lines() const override { return bad_lines_; }
+  uint64_t held_out() const override { return held_out_; }
   uint64_t offset() const override { return base_ + pos_; }
 
  private:
@@ -235,6 +246,7 @@ class PartReader final : public Reader {
   uint64_t first_line_ = 0;  // 0 = unknown
   uint64_t lines_read_ = 0;
   uint64_t bad_lines_ = 0;
+  uint64_t held_out_ = 0;
   Status status_;
 };
 
@@ -243,6 +255,12 @@ bool IsTsv40(std::string_view line) {
 }
 
 }  // namespace
+
+bool IsHoldoutLine(std::string_view line, double fraction) {
+  // A seed of its own, so the choice is independent of the token hashes made from the same bytes.
+  const uint64_t h = XXH3_64bits_withSeed(line.data(), line.size(), 0x686f6c646f7574ULL);
+  return static_cast<double>(h >> 11) * 0x1.0p-53 < fraction;
+}
 
 Result<DataFormat> ParseDataFormat(const std::string& name) {
   if (name == "auto") return DataFormat::kAuto;

@@ -47,10 +47,24 @@ struct DataPart {
   uint64_t end = kWholeFile;
 };
 
+// Which rows of a part a reader returns when a share of the training data is held out for
+// validation (--holdout): the row's line decides, by hash, so every pass agrees.
+enum class HoldoutRows {
+  kAll,          // every row (test data, a separate validation file)
+  kSkipHoldout,  // training: the rows not held out (the others are counted, see held_out())
+  kOnlyHoldout,  // validation: only the held-out rows
+};
+
+// True when a line (without its line end) belongs to the held-out fraction of the data: its
+// XXH3 hash, as a number in [0, 1), is below `fraction`.
+bool IsHoldoutLine(std::string_view line, double fraction);
+
 struct ReaderOptions {
   DataFormat format = DataFormat::kCriteo;  // kAuto: sniffed from the file (not for stdin)
   size_t max_line_bytes = 1 << 20;          // longer lines are malformed
   uint64_t hash_seed = 0;                   // seed of token hashing
+  double holdout = 0;                       // fraction of rows held out for validation
+  HoldoutRows holdout_rows = HoldoutRows::kAll;
   // Told "FILE:LINE: reason" for each malformed line. Empty (default): LOG(WARNING) for the
   // first 20 bad lines of a reader, then every 1000th.
   std::function<void(const std::string& message)> on_bad_line;
@@ -70,6 +84,8 @@ class Reader {
 
   virtual uint64_t lines_read() const = 0;  // lines consumed so far (good, bad, empty, header)
   virtual uint64_t bad_lines() const = 0;   // malformed lines skipped so far
+  // kSkipHoldout: held-out lines skipped so far (not parsed: a bad one is not counted as bad).
+  virtual uint64_t held_out() const = 0;
   // Offset in the stream (for a plain file: in the file) of the first byte not yet consumed.
   virtual uint64_t offset() const = 0;
 };

@@ -40,6 +40,18 @@
 // Data and model.
 DEFINE_string(data, "", "training data: a file, a comma list, a glob or a directory; - for stdin");
 DEFINE_string(test, "", "test data scored after training (logloss, AUC in the JSON line)");
+DEFINE_string(
+    validation, "",
+    "validation data scored after every epoch (logloss, AUC in the progress lines and the "
+    "JSON's \"epochs\"); see also --holdout");
+DEFINE_double(holdout, 0,
+              "fraction of the training rows held out for validation (by line hash, never trained "
+              "on), when no --validation is given");
+DEFINE_uint64(validate_every, 0,
+              "> 0: also validate after about this many training rows (long one-pass jobs)");
+DEFINE_int32(early_stop, 0,
+             "> 0: stop when the validation logloss has not improved for this many evaluations "
+             "and keep the best model (--epochs is then the most it runs)");
 DEFINE_string(format, "criteo", "criteo | avazu | libffm | libsvm (libfm) | auto");
 DEFINE_string(model, "fm", "fm | fwfm | dplr | pruned_fwfm | rafm | ffm");
 DEFINE_int32(k, 8, "embedding rank (the largest rank when ranks adapt)");
@@ -154,6 +166,10 @@ const std::map<std::string, std::vector<std::string>>& CommandFlags() {
   static const std::map<std::string, std::vector<std::string>> flags = [] {
     std::vector<std::string> job{"data",
                                  "test",
+                                 "validation",
+                                 "holdout",
+                                 "validate_every",
+                                 "early_stop",
                                  "format",
                                  "model",
                                  "k",
@@ -364,6 +380,24 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
     if (!test.ok()) return test.status();
     o.test_files = test.value();
   }
+  if (!FLAGS_validation.empty()) {
+    Result<std::vector<std::string>> validation = ExpandPaths(FLAGS_validation);
+    if (!validation.ok()) return validation.status();
+    o.validation_files = validation.value();
+  }
+  if (!(FLAGS_holdout >= 0 && FLAGS_holdout < 1))
+    return Status::InvalidArgument("--holdout must be in [0, 1)");
+  if (FLAGS_holdout > 0 && !FLAGS_validation.empty())
+    return Status::InvalidArgument("give --validation=FILE or --holdout, not both");
+  if (FLAGS_early_stop < 0) return Status::InvalidArgument("--early_stop must be >= 0");
+  if ((FLAGS_early_stop > 0 || FLAGS_validate_every > 0) && FLAGS_holdout == 0 &&
+      FLAGS_validation.empty()) {
+    return Status::InvalidArgument(
+        "--early_stop and --validate_every need validation data: --validation=FILE or "
+        "--holdout=FRACTION");
+  }
+  o.validate_every = FLAGS_validate_every;
+  o.early_stop = FLAGS_early_stop;
   for (const auto& f : o.train_files) {
     if (f != "-" && ::access(f.c_str(), R_OK) != 0) return Status::IOError("cannot read " + f);
     if (FLAGS_epochs > 1 && FLAGS_cache_mb == 0 && IsStream(f)) {
@@ -446,6 +480,7 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
   c.set_cache_mb(FLAGS_cache_mb);
   c.set_seed(FLAGS_seed);
   c.set_epochs(FLAGS_epochs);
+  c.set_holdout(FLAGS_holdout);
   c.set_max_bad_lines(FLAGS_max_bad_lines);
   c.set_num_servers(FLAGS_num_servers);
   c.set_num_workers(FLAGS_num_workers);

@@ -251,8 +251,37 @@ void KVServer::HandlePushPull(Message&& msg) {
   HandlePull(pull);
 }
 
+void KVServer::HandleKeptCopy(const proto::Checkpoint& req) {
+  Message reply;
+  reply.meta.set_cmd(proto::CHECKPOINT_DONE);
+  proto::Checkpoint* done = reply.meta.mutable_checkpoint();
+  *done = req;
+  if (req.restore()) {
+    if (!kept_.held) {
+      done->set_error("server " + std::to_string(rank_) + " holds no kept model to restore");
+    } else {
+      Status st =
+          store_->Deserialize(kept_.store, "the kept model of server " + std::to_string(rank_));
+      if (st.ok()) {
+        dense_ = kept_.dense;
+        dense_accum_ = kept_.dense_accum;
+      } else {
+        done->set_error(st.ToString());
+      }
+    }
+  } else {
+    kept_.store = store_->Serialize();
+    kept_.dense = dense_;
+    kept_.dense_accum = dense_accum_;
+    kept_.held = true;
+  }
+  Status sent = po_->Send(kSchedulerId, std::move(reply));
+  if (!sent.ok()) LOG(WARNING) << "kept model reply: " << sent.ToString();
+}
+
 void KVServer::HandleCheckpoint(const Message& msg) {
   const proto::Checkpoint& req = msg.meta.checkpoint();
+  if (req.keep_in_memory() || req.restore()) return HandleKeptCopy(req);
   ShardData shard;
   shard.server = rank_;
   shard.range_begin = po_->partition().begin(rank_);

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "ps/base/env.h"
@@ -65,6 +66,8 @@ class KVServer {
   // Takes the kept pull `id` of `sender` (and drops its older ones); false if it is not held.
   bool TakeKeptPull(int sender, int64_t id, KeptPull* out);
   void HandleCheckpoint(const Message& msg);
+  // Early stopping: keeps a copy of the shard in memory, or puts it back (req.restore).
+  void HandleKeptCopy(const proto::Checkpoint& req);
   Status LoadShard(const std::string& dir);
   void SendHeartbeat();
   void Reply(const Message& request, proto::Command cmd, std::vector<std::string> frames,
@@ -86,6 +89,12 @@ class KVServer {
   std::map<int, std::deque<KeptPull>> kept_pulls_;
   std::vector<KeptPull> spare_pulls_;  // emptied entries, their buffers reused
   KeptPull pushed_pull_;               // the kept pull of the push being applied
+  // The copy HandleKeptCopy keeps (the best model so far under early stopping).
+  struct KeptCopy {
+    bool held = false;
+    std::string store;  // Store::Serialize()
+    std::vector<float> dense, dense_accum;
+  } kept_;
   double progress_ = 0;
   uint64_t clock_ = 0;    // pushes applied; a push's staleness is clock_ minus the clock it pulled
   uint64_t dropped_ = 0;  // malformed or foreign requests dropped

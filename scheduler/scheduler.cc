@@ -14,6 +14,7 @@
 #include "ps/base/keys.h"
 #include "ps/checkpoint.h"
 #include "ps/postoffice.h"
+#include "data/byte_source.h"
 
 namespace fmps {
 
@@ -76,7 +77,12 @@ std::string JobReport::ToJson() const {
   for (size_t e = 0; e < epoch_rows_per_s.size(); ++e) {
     json += (e > 0 ? "," : "") + JsonDouble(epoch_rows_per_s[e], "%.1f");
   }
-  return json + "]}";
+  json += "],\"epochs\":" + epochs_json + ",\"holdout_rows\":" + std::to_string(holdout_rows);
+  json += ",\"best_epoch\":" + std::to_string(best_epoch) +
+          ",\"best_val_logloss\":" + JsonDouble(best_val_logloss, "%.6f") +
+          ",\"stopped_early\":" + (stopped_early ? "true" : "false") +
+          ",\"validation_seconds\":" + JsonDouble(validation_seconds, "%.3f");
+  return json + "}";
 }
 
 Scheduler::Scheduler(std::unique_ptr<Transport> transport, const SchedulerOptions& options)
@@ -84,6 +90,8 @@ Scheduler::Scheduler(std::unique_ptr<Transport> transport, const SchedulerOption
       options_(options),
       train_pool_(options.pool),
       test_pool_(options.pool),
+      val_pool_(options.pool),
+      evaluations_(options.early_stop),
       incarnation_(Mix64(std::random_device()() ^ (uint64_t(std::random_device()()) << 32) ^
                          static_cast<uint64_t>(NowSeconds() * 1e6)) |
                    1) {}
@@ -347,6 +355,18 @@ Result<JobReport> Scheduler::Run() {
   start_ = NowSeconds();
   FMPS_RETURN_IF_ERROR(train_pool_.AddFiles(options_.train_files));
   if (!options_.test_files.empty()) FMPS_RETURN_IF_ERROR(test_pool_.AddFiles(options_.test_files));
+  if (!options_.validation_files.empty()) {
+    FMPS_RETURN_IF_ERROR(val_pool_.AddFiles(options_.validation_files));
+  } else if (options_.config.holdout() > 0) {
+    for (const std::string& f : options_.train_files) {
+      if (IsStream(f))
+        return Status::InvalidArgument(
+            (f == "-" ? std::string("stdin") : f) +
+            " is a stream, read once: its held-out rows cannot be read again for validation; "
+            "give --validation=FILE instead of --holdout");
+    }
+    FMPS_RETURN_IF_ERROR(val_pool_.AddFiles(options_.train_files));
+  }
   const std::string& dir = options_.config.model_dir();
   if (!dir.empty()) FMPS_RETURN_IF_ERROR(MakeDirs(dir, options_.env));
   if (options_.resume) {
@@ -375,8 +395,9 @@ Result<JobReport> Scheduler::Run() {
   Status st = Join();
   if (st.ok()) {
     phase_ = Phase::kTraining;
-    train_start_ = last_progress_ = last_checkpoint_ = progress_time_ = epoch_start_ = NowSeconds();
-    progress_rows_ = rows_done_;
+    train_start_ = last_progress_ = last_checkpoint_ = progress_time_ = epoch_start_ =
+        eval_train_start_ = NowSeconds();
+    progress_rows_ = eval_rows_ = rows_done_;
     st = AdvanceIfPassDone();
     while (st.ok() && !JobComplete()) {
       auto msg = transport_->Recv(50);
@@ -399,7 +420,15 @@ Result<JobReport> Scheduler::Run() {
   r.rows = rows_done_;
   r.resumed_rows = resumed_rows_;
   r.seconds = NowSeconds() - start_;
-  r.train_seconds = train_end_ - train_start_;
+  r.train_seconds = train_end_ - train_start_ - val_seconds_;
+  r.validation_seconds = val_seconds_;
+  r.epochs_json = evaluations_.Json();
+  r.holdout_rows = holdout_rows_;
+  r.stopped_early = stopped_early_;
+  if (const EvaluationFigures* best = evaluations_.Best()) {
+    r.best_epoch = best->epoch;
+    r.best_val_logloss = best->val_logloss;
+  }
   r.train_logloss = last_epoch_logloss_;
   r.epoch_rows_per_s = epoch_rows_per_s_;
   r.replayed_rows = replayed_rows_;
@@ -540,15 +569,22 @@ Status Scheduler::HandleRequestPart(int worker) {
   Message m;
   m.meta.set_cmd(proto::ASSIGN_PART);
   proto::Part* part = m.meta.mutable_part();
-  WorkPool* pool = phase_ == Phase::kTraining  ? &train_pool_
-                   : phase_ == Phase::kTesting ? &test_pool_
-                                               : nullptr;
+  WorkPool* pool = phase_ == Phase::kTraining     ? &train_pool_
+                   : phase_ == Phase::kValidating ? &val_pool_
+                   : phase_ == Phase::kTesting    ? &test_pool_
+                                                  : nullptr;
   if (!AllServersAlive()) pool = nullptr;  // nothing new until the dead server's shard is back
+  // A validation due: the training parts out are finished first, then the model is scored.
+  if (phase_ == Phase::kTraining && ValidationDue()) pool = nullptr;
+  if (kept_copy_ != KeptCopy::kNone) pool = nullptr;  // the servers keep or restore the best model
   std::optional<WorkItem> item = pool ? pool->Take(worker) : std::nullopt;
   if (item) {
     part->set_kind(proto::Part::PART);
     part->set_id(item->id);
-    part->set_pass(phase_ == Phase::kTraining ? epoch_ : -1);
+    part->set_pass(phase_ == Phase::kTraining     ? epoch_
+                   : phase_ == Phase::kValidating ? val_pass_
+                                                  : -1);
+    part->set_holdout(phase_ == Phase::kValidating && options_.validation_files.empty());
     part->set_path(item->part.path);
     part->set_begin(item->part.begin);
     part->set_end(item->part.end);
@@ -561,6 +597,7 @@ Status Scheduler::HandleRequestPart(int worker) {
 
 WorkPool* Scheduler::PoolOfPass(int pass) {
   if (pass >= 0) return phase_ == Phase::kTraining && pass == epoch_ ? &train_pool_ : nullptr;
+  if (pass <= -2) return phase_ == Phase::kValidating && pass == val_pass_ ? &val_pool_ : nullptr;
   return phase_ == Phase::kTesting ? &test_pool_ : nullptr;
 }
 
@@ -596,6 +633,7 @@ Status Scheduler::HandlePartDone(int worker, const proto::PartDone& done) {
       epoch_replayed_rows_ += done.rows();
     }
     loss_done_ += done.loss_sum();
+    epoch_held_out_ += done.held_out();
     epoch_rows_ += done.rows();
     epoch_loss_ += done.loss_sum();
     // Server 0 owns the dense block, whose schedules (pruning) follow training progress: tell it
@@ -609,8 +647,10 @@ Status Scheduler::HandlePartDone(int worker, const proto::PartDone& done) {
   } else {
     auto it = pending_predictions_.find(done.id());
     if (it != pending_predictions_.end()) {
-      test_labels_.insert(test_labels_.end(), it->second.first.begin(), it->second.first.end());
-      test_logits_.insert(test_logits_.end(), it->second.second.begin(), it->second.second.end());
+      std::vector<float>& labels = done.pass() == -1 ? test_labels_ : val_labels_;
+      std::vector<float>& logits = done.pass() == -1 ? test_logits_ : val_logits_;
+      labels.insert(labels.end(), it->second.first.begin(), it->second.first.end());
+      logits.insert(logits.end(), it->second.second.begin(), it->second.second.end());
       pending_predictions_.erase(it);
     }
   }
@@ -618,8 +658,11 @@ Status Scheduler::HandlePartDone(int worker, const proto::PartDone& done) {
 }
 
 Status Scheduler::AdvanceIfPassDone() {
-  while (phase_ == Phase::kTraining && train_pool_.AllDone()) {
-    if (epoch_rows_ > 0) {
+  // (While the servers keep or restore a copy of the model, nothing moves.)
+  while (phase_ == Phase::kTraining && kept_copy_ == KeptCopy::kNone) {
+    const bool epoch_end = train_pool_.AllDone();
+    if (!epoch_end && !(ValidationDue() && !train_pool_.AnyAssigned())) break;
+    if (epoch_end && epoch_rows_ > 0) {
       last_epoch_logloss_ = epoch_loss_ / static_cast<double>(epoch_rows_);
       const double now = NowSeconds();
       const double rate = static_cast<double>(epoch_rows_) / std::max(1e-9, now - epoch_start_);
@@ -630,20 +673,28 @@ Status Scheduler::AdvanceIfPassDone() {
                 << (epoch_replayed_rows_ > 0 ? ", " + std::to_string(epoch_replayed_rows_) +
                                                    " replayed from the workers' part caches"
                                              : std::string())
+                << (epoch_held_out_ > 0
+                        ? ", " + std::to_string(epoch_held_out_) + " held out for validation"
+                        : std::string())
                 << "), train logloss " << last_epoch_logloss_;
+      holdout_rows_ = epoch_held_out_;
     }
-    epoch_replayed_rows_ = 0;
-    epoch_start_ = NowSeconds();
-    epoch_loss_ = 0;
-    epoch_rows_ = 0;
-    if (++epoch_ < options_.config.epochs()) {
-      train_pool_.Reset();
-    } else {
-      train_end_ = NowSeconds();
-      phase_ = test_pool_.num_parts() > 0 ? Phase::kTesting : Phase::kDone;
-      if (!options_.config.model_dir().empty()) StartCheckpoint();
+    const EvaluationFigures figures = TrainingFigures(epoch_end);
+    eval_rows_ = rows_done_;
+    eval_loss_ = loss_done_;
+    epoch_ended_ = epoch_end;
+    if (ValidationEnabled() && figures.rows > 0) {
+      StartValidation(figures);
+      return Status::OK();
     }
+    if (figures.rows > 0) {
+      evaluations_.Add(figures);
+      LOG(INFO) << evaluations_.Line(evaluations_.figures().size() - 1);
+    }
+    FMPS_RETURN_IF_ERROR(ContinueTraining());
   }
+  if (phase_ == Phase::kValidating && val_pool_.AllDone() && kept_copy_ == KeptCopy::kNone)
+    FMPS_RETURN_IF_ERROR(FinishValidation());
   if (phase_ == Phase::kTesting && test_pool_.AllDone()) phase_ = Phase::kDone;
   if (phase_ == Phase::kDone && done_time_ == 0) {
     // Ask the servers for their final figures (their answer is the report's store size).
@@ -651,6 +702,146 @@ Status Scheduler::AdvanceIfPassDone() {
     SendProgressToServers(1.0);
   }
   return Status::OK();
+}
+
+bool Scheduler::ValidationDue() const {
+  return options_.validate_every > 0 && ValidationEnabled() &&
+         rows_done_ - std::min(rows_done_, eval_rows_) >= options_.validate_every;
+}
+
+EvaluationFigures Scheduler::TrainingFigures(bool epoch_end) const {
+  EvaluationFigures f;
+  f.epoch = epoch_ + 1;
+  f.epoch_end = epoch_end;
+  f.rows = rows_done_ - std::min(rows_done_, eval_rows_);
+  f.seconds = NowSeconds() - eval_train_start_;
+  // Rows resumed from a checkpoint were trained in an earlier run: no loss of theirs here.
+  const uint64_t resumed = eval_rows_ < resumed_rows_ ? resumed_rows_ - eval_rows_ : 0;
+  if (f.rows > resumed)
+    f.train_logloss = (loss_done_ - eval_loss_) / static_cast<double>(f.rows - resumed);
+  return f;
+}
+
+void Scheduler::StartValidation(const EvaluationFigures& figures) {
+  pending_figures_ = figures;
+  phase_ = Phase::kValidating;
+  val_pass_ = std::min(-2, val_pass_ - 1);
+  val_pool_.Reset();
+  val_labels_.clear();
+  val_logits_.clear();
+  val_start_ = NowSeconds();
+}
+
+Status Scheduler::FinishValidation() {
+  EvaluationFigures f = pending_figures_;
+  f.validated = true;
+  f.val_rows = val_labels_.size();
+  // Non-finite scores are left out of both figures (and counted), as on the test pass.
+  uint64_t nonfinite = 0;
+  f.val_auc = Auc(val_labels_, val_logits_, &nonfinite);
+  std::vector<float> probs(val_logits_.size());
+  for (size_t i = 0; i < probs.size(); ++i) {
+    probs[i] = std::isfinite(val_logits_[i]) ? static_cast<float>(Sigmoid(val_logits_[i]))
+                                             : std::numeric_limits<float>::quiet_NaN();
+  }
+  f.val_logloss = LogLoss(val_labels_, probs);
+  if (nonfinite > 0)
+    LOG(WARNING) << nonfinite << " of " << probs.size()
+                 << " validation rows scored NaN or infinite: left out of val_logloss and val_auc";
+  val_seconds_ += NowSeconds() - val_start_;
+  const bool best = evaluations_.Add(f);
+  LOG(INFO) << evaluations_.Line(evaluations_.figures().size() - 1);
+  if (f.val_rows == 0)
+    LOG(WARNING) << "the validation data held no rows: nothing to score the model on";
+  const bool last = epoch_ended_ && epoch_ + 1 >= options_.config.epochs();
+  if (options_.early_stop > 0 && best && !last && !evaluations_.ShouldStop()) {
+    // The best model so far: the servers keep a copy before training moves on.
+    SendKeptCopy(/*restore=*/false);
+    return Status::OK();
+  }
+  return ContinueTraining();
+}
+
+Status Scheduler::ContinueTraining() {
+  phase_ = Phase::kTraining;
+  eval_train_start_ = NowSeconds();
+  if (evaluations_.ShouldStop()) {
+    const EvaluationFigures* best = evaluations_.Best();
+    LOG(INFO) << "early stop: no better validation logloss in the last " << options_.early_stop
+              << " evaluations; the best was " << best->val_logloss << " after epoch "
+              << best->epoch;
+    stopped_early_ = true;
+    return FinishTraining();
+  }
+  return epoch_ended_ ? NextEpoch() : Status::OK();
+}
+
+Status Scheduler::NextEpoch() {
+  epoch_ended_ = false;
+  epoch_replayed_rows_ = 0;
+  epoch_held_out_ = 0;
+  epoch_start_ = eval_train_start_ = NowSeconds();
+  epoch_loss_ = 0;
+  epoch_rows_ = 0;
+  if (++epoch_ < options_.config.epochs()) {
+    train_pool_.Reset();
+    return Status::OK();
+  }
+  return FinishTraining();
+}
+
+Status Scheduler::FinishTraining() {
+  if (options_.early_stop > 0 && !evaluations_.LastIsBest()) {
+    LOG(INFO) << "restoring the best model (epoch " << evaluations_.Best()->epoch
+              << ", val_logloss " << evaluations_.Best()->val_logloss << ")";
+    SendKeptCopy(/*restore=*/true);
+    return Status::OK();
+  }
+  EnterTestingOrDone();
+  return Status::OK();
+}
+
+void Scheduler::EnterTestingOrDone() {
+  train_end_ = NowSeconds();
+  // Training is over, also when it stopped early: checkpoints and --resume see it so.
+  epoch_ = options_.config.epochs();
+  phase_ = test_pool_.num_parts() > 0 ? Phase::kTesting : Phase::kDone;
+  if (!options_.config.model_dir().empty()) StartCheckpoint();
+}
+
+void Scheduler::SendKeptCopy(bool restore) {
+  kept_copy_ = restore ? KeptCopy::kRestore : KeptCopy::kKeep;
+  kept_copy_acks_ = 0;
+  ++kept_copy_seq_;
+  for (size_t id = 1; id < nodes_.size(); ++id) {
+    if (nodes_[id].info.role() != proto::SERVER || nodes_[id].dead) continue;
+    Message m;
+    m.meta.set_cmd(proto::CHECKPOINT);
+    m.meta.mutable_checkpoint()->set_version(kept_copy_seq_);
+    m.meta.mutable_checkpoint()->set_keep_in_memory(!restore);
+    m.meta.mutable_checkpoint()->set_restore(restore);
+    Status st = Send(static_cast<int>(id), std::move(m));
+    if (!st.ok())
+      LOG(WARNING) << "kept copy request to " << Name(static_cast<int>(id)) << ": "
+                   << st.ToString();
+  }
+}
+
+Status Scheduler::HandleKeptCopyDone(const proto::Checkpoint& ckpt) {
+  if (kept_copy_ == KeptCopy::kNone || ckpt.version() != kept_copy_seq_) return Status::OK();
+  if (!ckpt.error().empty()) {
+    return Status::Aborted(std::string(ckpt.restore() ? "restoring" : "keeping") +
+                           " the best model: " + ckpt.error());
+  }
+  if (++kept_copy_acks_ < options_.config.num_servers()) return Status::OK();
+  const KeptCopy done = kept_copy_;
+  kept_copy_ = KeptCopy::kNone;
+  if (done == KeptCopy::kRestore) {
+    EnterTestingOrDone();
+  } else {
+    FMPS_RETURN_IF_ERROR(ContinueTraining());
+  }
+  return AdvanceIfPassDone();
 }
 
 void Scheduler::StartCheckpoint() {
@@ -682,6 +873,7 @@ void Scheduler::StartCheckpoint() {
 }
 
 Status Scheduler::HandleCheckpointDone(const proto::Checkpoint& ckpt) {
+  if (ckpt.keep_in_memory() || ckpt.restore()) return HandleKeptCopyDone(ckpt);
   if (!checkpoint_running_ || ckpt.version() != manifest_.version()) return Status::OK();
   if (!ckpt.error().empty())
     return Status::IOError("checkpoint " + std::to_string(ckpt.version()) + ": " + ckpt.error());
@@ -759,12 +951,19 @@ Status Scheduler::Tick() {
     return Status::Aborted("no replacement for dead server(s)" + dead + " within " +
                            std::to_string(static_cast<int>(options_.replace_timeout_s)) + " s");
   }
+  if (kept_copy_ != KeptCopy::kNone && !AllServersAlive()) {
+    // A replacement server starts from the last checkpoint, without the kept copy.
+    return Status::Aborted(
+        "a server failed while the servers kept or restored the best model "
+        "(early stopping); the checkpoints in --model_dir remain");
+  }
   if (alive_workers == 0 && phase_ != Phase::kDone && waiting_.empty()) {
     return Status::Aborted("every worker has failed");
   }
   // The final checkpoint again, if a server died while it was being written.
-  if (phase_ != Phase::kTraining && !options_.config.model_dir().empty() &&
-      !final_checkpoint_done_ && !checkpoint_running_ && AllServersAlive()) {
+  if ((phase_ == Phase::kTesting || phase_ == Phase::kDone) &&
+      !options_.config.model_dir().empty() && !final_checkpoint_done_ && !checkpoint_running_ &&
+      AllServersAlive()) {
     StartCheckpoint();
   }
   if (now - last_progress_ >= options_.progress_every_s) {

@@ -15,6 +15,7 @@
 #include "proto/fmps.pb.h"
 #include "ps/base/env.h"
 #include "ps/transport.h"
+#include "scheduler/validation.h"
 #include "scheduler/work_pool.h"
 
 namespace fmps {
@@ -25,6 +26,11 @@ struct SchedulerOptions {
   proto::JobConfig config;         // sent to every node; num_servers/num_workers/epochs inside
   std::vector<std::string> train_files;
   std::vector<std::string> test_files;
+  // Validation data scored after every epoch; empty with config.holdout() > 0: the held-out rows
+  // of train_files; neither: no validation.
+  std::vector<std::string> validation_files;
+  uint64_t validate_every = 0;      // > 0: also validate after about this many training rows
+  int early_stop = 0;               // > 0: stop after this many evaluations without improvement
   WorkPoolOptions pool;             // part size
   double join_timeout_s = 60;       // all nodes must register within this
   double heartbeat_timeout_s = 20;  // a node silent this long is declared dead
@@ -56,6 +62,13 @@ struct JobReport {
   uint64_t nonzero_w = 0, embeddings = 0, embedding_floats = 0, params = 0;
   uint64_t bad_lines = 0;
   std::string model, model_dir;
+  // Validation (empty without it): each evaluation's figures, as EvaluationLog::Json.
+  std::string epochs_json = "[]";
+  uint64_t holdout_rows = 0;    // training rows held out for validation in the last full epoch
+  int best_epoch = 0;           // epoch of the best validation logloss (0: no validation)
+  double best_val_logloss = 0;  // of the model kept (with --early_stop, the best one)
+  bool stopped_early = false;
+  double validation_seconds = 0;  // wall time of the validation passes
   std::string ToJson() const;
 };
 
@@ -76,7 +89,7 @@ class Scheduler {
     proto::Heartbeat heartbeat;
     double last_heartbeat = 0;  // when heartbeat was received
   };
-  enum class Phase { kJoining, kTraining, kTesting, kDone };
+  enum class Phase { kJoining, kTraining, kValidating, kTesting, kDone };
 
   Status Join();
   proto::NodeTable Table() const;
@@ -92,6 +105,23 @@ class Scheduler {
   Status HandleCheckpointDone(const proto::Checkpoint& ckpt);
   Status Tick();
   Status AdvanceIfPassDone();
+  // Validation and early stopping (scheduler/validation.h keeps the figures).
+  bool ValidationEnabled() const { return val_pool_.num_parts() > 0; }
+  // --validate_every: enough training rows since the last evaluation (no new training parts).
+  bool ValidationDue() const;
+  // The figures of the training since the last evaluation.
+  EvaluationFigures TrainingFigures(bool epoch_end) const;
+  void StartValidation(const EvaluationFigures& figures);
+  Status FinishValidation();
+  // After an evaluation: the next epoch, the rest of this one, or the end of training.
+  Status ContinueTraining();
+  Status NextEpoch();
+  // Training is over: restores the best model if early stopping kept one, then the test pass.
+  Status FinishTraining();
+  void EnterTestingOrDone();
+  // Asks every server to keep a copy of its shard in memory, or to put it back (restore).
+  void SendKeptCopy(bool restore);
+  Status HandleKeptCopyDone(const proto::Checkpoint& ckpt);
   void StartCheckpoint();
   void SendProgressToServers(double progress);
   double Progress() const;  // fraction of training done, in [0, 1]
@@ -113,7 +143,7 @@ class Scheduler {
   SchedulerOptions options_;
   std::vector<Node> nodes_;  // by id; 0 is the scheduler
   Phase phase_ = Phase::kJoining;
-  WorkPool train_pool_, test_pool_;
+  WorkPool train_pool_, test_pool_, val_pool_;
   int epoch_ = 0;
   double start_ = 0, train_start_ = 0, train_end_ = 0, last_progress_ = 0, last_checkpoint_ = 0;
   uint64_t rows_done_ = 0, bad_lines_ = 0, resumed_rows_ = 0, replayed_rows_ = 0;
@@ -125,6 +155,23 @@ class Scheduler {
   std::vector<double> epoch_rows_per_s_;  // of each epoch done in this run
   std::map<int, std::pair<std::vector<float>, std::vector<float>>> pending_predictions_;
   std::vector<float> test_labels_, test_logits_;
+  // Validation: the pass of the one in progress (-2, -3, ...: each has its own), its predictions,
+  // the evaluations so far, and where the training figures of the next evaluation start.
+  int val_pass_ = -1;
+  std::vector<float> val_labels_, val_logits_;
+  EvaluationLog evaluations_;
+  EvaluationFigures pending_figures_;  // training figures of the validation in progress
+  bool epoch_ended_ = false;           // the validation in progress follows an epoch's end
+  uint64_t eval_rows_ = 0;             // rows_done_ at the last evaluation
+  double eval_loss_ = 0;               // loss_done_ at the last evaluation
+  double eval_train_start_ = 0;        // when training resumed after the last evaluation
+  double val_start_ = 0, val_seconds_ = 0;
+  uint64_t epoch_held_out_ = 0, holdout_rows_ = 0;
+  bool stopped_early_ = false;
+  // Early stopping: the kept-copy request (keep or restore) awaiting the servers' answers.
+  enum class KeptCopy { kNone, kKeep, kRestore } kept_copy_ = KeptCopy::kNone;
+  int64_t kept_copy_seq_ = 0;
+  int kept_copy_acks_ = 0;
   // Checkpoint in progress: version and the shards reported so far.
   int64_t checkpoint_version_ = 0;
   bool checkpoint_running_ = false;

@@ -134,4 +134,8 @@ void WorkPool::Reset() {
   done_count_ = 0;
 }
 
+bool WorkPool::AnyAssigned() const {
+  return std::find(state_.begin(), state_.end(), State::kAssigned) != state_.end();
+}
+
 }  // namespace fmps

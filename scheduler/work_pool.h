@@ -54,6 +54,8 @@ class WorkPool {
   bool AllDone() const { return done_count_ == parts_.size(); }
   size_t num_parts() const { return parts_.size(); }
   size_t num_done() const { return done_count_; }
+  // True while a worker holds a part of this pass it has not reported done.
+  bool AnyAssigned() const;
   std::vector<int> DoneParts() const;
   const std::vector<DataPart>& parts() const { return parts_; }
   // Starts another pass over the same parts (next epoch): all parts pending again. Take then

@@ -120,11 +120,13 @@ bool PartCache::Add(const std::string& name, const LocalBatch& batch) {
   return true;
 }
 
-void PartCache::Finish(const std::string& name, uint64_t lines, uint64_t bad_lines) {
+void PartCache::Finish(const std::string& name, uint64_t lines, uint64_t bad_lines,
+                       uint64_t held_out) {
   auto it = entries_.find(name);
   if (it == entries_.end()) return;
   it->second.lines = lines;
   it->second.bad_lines = bad_lines;
+  it->second.held_out = held_out;
   it->second.complete = true;
 }
 

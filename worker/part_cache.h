@@ -35,9 +35,10 @@ class PartCache {
   };
   struct Entry {
     std::vector<Batch> batches;
-    uint64_t lines = 0, bad_lines = 0;  // what reading the part counted, reported again on replay
-    bool complete = false;              // the part was read to its end
-    std::vector<size_t> blocks;         // the blocks it wrote into (freed with it)
+    // What reading the part counted, reported again on replay.
+    uint64_t lines = 0, bad_lines = 0, held_out = 0;
+    bool complete = false;       // the part was read to its end
+    std::vector<size_t> blocks;  // the blocks it wrote into (freed with it)
   };
 
   // Holds at most max_bytes of minibatches (0: caches nothing).
@@ -53,7 +54,7 @@ class PartCache {
   // dropped and the cache takes no further parts. (A block is unmapped once no entry uses it.)
   bool Add(const std::string& name, const LocalBatch& batch);
   // The part was read to its end.
-  void Finish(const std::string& name, uint64_t lines, uint64_t bad_lines);
+  void Finish(const std::string& name, uint64_t lines, uint64_t bad_lines, uint64_t held_out = 0);
   // The complete entry of a part, or null.
   const Entry* Find(const std::string& name) const;
   // Frees a part's entry (its last replay is done, or its reading failed).

@@ -47,7 +47,12 @@ Status Worker::PartPipeline::Open(proto::Part part) {
           "): a stream cannot be read again; write it to a file or raise --cache_mb");
     }
     DataPart data{part.path(), part.begin(), part.end()};
-    Result<std::unique_ptr<Reader>> reader = Reader::Open(data, w_->reader_options_);
+    ReaderOptions options = w_->reader_options_;
+    options.holdout = config_.holdout();
+    options.holdout_rows = part.holdout()                  ? HoldoutRows::kOnlyHoldout
+                           : train_ && options.holdout > 0 ? HoldoutRows::kSkipHoldout
+                                                           : HoldoutRows::kAll;
+    Result<std::unique_ptr<Reader>> reader = Reader::Open(data, options);
     if (!reader.ok()) return reader.status();
     opened.reader = std::move(reader.value());
   }
@@ -102,6 +107,7 @@ Status Worker::PartPipeline::Replay(OpenPart& part) {
   if (part.replayed == batches.size()) {
     part.result.lines = part.replay->lines;
     part.result.bad_lines = part.replay->bad_lines;
+    part.result.held_out = part.replay->held_out;
     part.replay = nullptr;
     if (pass_ + 1 >= epochs_) w_->part_cache_->Release(part.cache_name);  // not needed again
   }
@@ -114,6 +120,7 @@ Status Worker::PartPipeline::ReadRows(OpenPart& reading) {
   if (n.value() == 0) {
     reading.result.bad_lines = reading.reader->bad_lines();
     reading.result.lines = reading.reader->lines_read();
+    reading.result.held_out = reading.reader->held_out();
     reading.reader.reset();
     // The part's cache entry is complete once its last minibatch is in (in Fill, if rows of it
     // are still being gathered).
@@ -141,9 +148,9 @@ Status Worker::PartPipeline::Enqueue() {
     source.caching = false;
     if (IsStream(source.part.path())) {
       return Status::InvalidArgument(
-          StreamName(source.part.path()) + " does not fit in the part cache (--cache_mb=" +
-          std::to_string(config_.cache_mb()) + ", full after about " +
-          std::to_string(source.result.rows + stage->batch.rows()) +
+          StreamName(source.part.path()) +
+          " does not fit in the part cache (--cache_mb=" + std::to_string(config_.cache_mb()) +
+          ", full after about " + std::to_string(source.result.rows + stage->batch.rows()) +
           " rows of it): epochs after the first replay a stream from the cache; write it to a "
           "file or raise --cache_mb");
     }

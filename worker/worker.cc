@@ -2,14 +2,13 @@
 
 #include <glog/logging.h>
 
-#include "models/model_math.h"
-#include "ps/base/env.h"
 #include "data/byte_source.h"
 #include "models/job_config.h"
+#include "models/model_math.h"
+#include "ps/base/env.h"
 
 namespace fmps {
-namespace {
-}  // namespace
+namespace {}  // namespace
 
 Worker::Worker(std::unique_ptr<Postoffice> po, const WorkerOptions& options)
     : po_(std::move(po)), options_(options) {}
@@ -235,6 +234,7 @@ Status Worker::ReportDoneParts(std::deque<OpenPart>* parts) {
     d->set_bad_lines(result.bad_lines);
     d->set_lines(result.lines);
     d->set_replayed(open.from_cache);
+    d->set_held_out(result.held_out);
     FMPS_RETURN_IF_ERROR(po_->Send(kSchedulerId, std::move(done)));
     parts->pop_front();
   }
@@ -247,7 +247,8 @@ Status Worker::ProcessParts(proto::Part first) {
 }
 
 void Worker::FinishCaching(OpenPart* part) {
-  part_cache_->Finish(part->cache_name, part->result.lines, part->result.bad_lines);
+  part_cache_->Finish(part->cache_name, part->result.lines, part->result.bad_lines,
+                      part->result.held_out);
   part->caching = false;
 }
 

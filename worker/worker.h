@@ -44,7 +44,7 @@ class Worker {
   struct PartResult {
     uint64_t rows = 0;
     double loss_sum = 0;
-    uint64_t bad_lines = 0, lines = 0;
+    uint64_t bad_lines = 0, lines = 0, held_out = 0;
     std::vector<float> labels, logits;  // test parts
   };
   // A part taken from the scheduler and not yet reported done: being read, with minibatches in

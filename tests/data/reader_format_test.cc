@@ -1,6 +1,7 @@
 // Formats: exact keys, labels and values of hand-written lines; malformed lines of every kind
 // with FILE:LINE messages; format names and sniffing on the real sample data.
 #include <cmath>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -432,6 +433,72 @@ TEST(ReaderFormatTest, SniffFormat) {
   // kAuto in Open sniffs.
   ReadOutcome out = ReadWhole(kData + "frappe/frappe.test.libfm", DataFormat::kAuto);
   EXPECT_EQ(out.batch.rows(), 28860u);
+}
+
+}  // namespace
+}  // namespace fmps
+
+namespace fmps {
+namespace {
+
+// --holdout: training readers skip exactly the held-out lines (and count them), validation
+// readers return exactly those; together they are the file, and a gzip file agrees.
+TEST(ReaderHoldoutTest, TrainingAndValidationRowsPartitionTheFile) {
+  testing::TempDir dir;
+  std::string text;
+  std::vector<float> labels;
+  uint64_t held = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const std::string line = std::to_string(i % 3 == 0) + "\t" + std::to_string(i) +
+                             std::string(13, '\t') + "a" + std::to_string(i % 17) +
+                             std::string(25, '\t');
+    text += line + "\n";
+    labels.push_back(i % 3 == 0 ? 1.f : 0.f);
+    held += IsHoldoutLine(line, 0.25);
+  }
+  ASSERT_GT(held, 400u);
+  ASSERT_LT(held, 600u);
+  for (const std::string& path :
+       {testing::WriteBytes(dir.Path("d.txt"), text),
+        testing::WriteBytes(dir.Path("d.gz"), testing::GzipBytes(text))}) {
+    SCOPED_TRACE(path);
+    ReaderOptions o;
+    o.format = DataFormat::kCriteo;
+    o.holdout = 0.25;
+    o.holdout_rows = HoldoutRows::kSkipHoldout;
+    uint64_t skipped = 0;
+    Minibatch train;
+    // Two parts of the plain file (the gzip one is read whole): counts add up across readers.
+    for (const DataPart& part : path.ends_with(".gz")
+                                    ? std::vector<DataPart>{{path, 0, kWholeFile}}
+                                    : std::vector<DataPart>{{path, 0, text.size() / 2},
+                                                            {path, text.size() / 2, kWholeFile}}) {
+      Result<std::unique_ptr<Reader>> reader = Reader::Open(part, o);
+      ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+      for (;;) {
+        Result<size_t> n = (*reader)->Read(100, &train);
+        ASSERT_TRUE(n.ok()) << n.status().ToString();
+        if (*n == 0) break;
+      }
+      skipped += (*reader)->held_out();
+    }
+    o.holdout_rows = HoldoutRows::kOnlyHoldout;
+    testing::ReadOutcome val = testing::ReadPart({path, 0, kWholeFile}, o, 100);
+    ASSERT_TRUE(val.status.ok());
+    EXPECT_EQ(skipped, held);
+    EXPECT_EQ(val.batch.rows(), held);
+    EXPECT_EQ(train.rows(), labels.size() - held);
+    // Which rows went where: rows keep their order, so merging by the hash gives the file back.
+    size_t t = 0, v = 0, i = 0;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.empty()) continue;
+      const bool is_held = IsHoldoutLine(line, 0.25);
+      const float label = is_held ? val.batch.labels.at(v++) : train.labels.at(t++);
+      ASSERT_EQ(label, labels[i++]) << line;
+    }
+    EXPECT_EQ(i, labels.size());
+  }
 }
 
 }  // namespace
