@@ -4,7 +4,9 @@
 Usage (python3 stdlib only; build the binary first:
   cmake -S . -B /tmp/build-mt -DCMAKE_BUILD_TYPE=Release && make -C /tmp/build-mt -j2 fmps):
   bench/models_table.py [--fmps /tmp/build-mt/launch/fmps] [--dataset frappe,criteo,avazu]
-                        [--no-peers] [--tune]
+                        [--no-peers] [--tune] [--defaults]
+--defaults trains fm, fwfm and dplr rho=3 with every flag at its default plus --holdout=0.1
+--early_stop=2 (issue 19: the "defaults" column of docs/models.md) and prints their test figures.
 --tune runs the hyper-parameter grid on a split of the TRAINING file (first 80% train, last 20%
 holdout; the test file is never read) and prints the best setting per model by holdout logloss.
 Without --tune it trains every model with the CHOSEN settings below on the full training file,
@@ -122,6 +124,24 @@ def tune(fmps, name, tmp):
         sys.stdout.flush()
 
 
+DEFAULTS_RUN = ["--holdout=0.1", "--early_stop=2"]
+DEFAULTS_MODELS = [("fm", ["--model=fm"]), ("fwfm", ["--model=fwfm"]),
+                   ("dplr rho=3", ["--model=dplr", "--rank=3"])]
+
+
+def defaults_table(fmps, name):
+    """Every flag at its default (the data-adapted ones included) plus a holdout and early stopping."""
+    train, test, fmt, m, _ = DATASETS[name]
+    print(f"\n### {name}: defaults + {' '.join(DEFAULTS_RUN)} (k=8, 2 servers, 2 workers)\n")
+    print("| model | test logloss | AUC | best epoch | epochs run | embedding floats | rows/s |")
+    print("|---|---|---|---|---|---|---|")
+    for row, flags in DEFAULTS_MODELS:
+        d = run_fmps(fmps, train, test, fmt, flags + DEFAULTS_RUN)
+        print(f"| {row} | {d['test_logloss']:.4f} | {d['test_auc']:.4f} | {d['best_epoch']} | "
+              f"{len(d['epochs'])} | {d['embedding_floats']} | {d['rows_per_s']:.0f} |")
+        sys.stdout.flush()
+
+
 def run_peer(peer, train_ffm, test_ffm):
     out = subprocess.run([os.path.join(PEERS, "run-peer.sh"), peer, train_ffm, test_ffm, "8"],
                          capture_output=True, text=True)
@@ -170,12 +190,15 @@ def main():
     ap.add_argument("--dataset", default="frappe", help="comma list of " + ",".join(DATASETS))
     ap.add_argument("--tune", action="store_true")
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--defaults", action="store_true", help="the defaults column (issue 19)")
     args = ap.parse_args()
     common = " ".join(f"--{k}={v}" for k, v in BASE.items())
     print(f"common flags: {' '.join(CLUSTER)} {common}")
     for name in args.dataset.split(","):
         with tempfile.TemporaryDirectory() as tmp:
-            if args.tune:
+            if args.defaults:
+                defaults_table(args.fmps, name)
+            elif args.tune:
                 tune(args.fmps, name, tmp)
             else:
                 table(args.fmps, name, tmp, not args.no_peers)

@@ -20,10 +20,13 @@
 #include <set>
 #include <sstream>
 
+#include "data/byte_source.h"
+#include "data/reader.h"
 #include "datagen/generator.h"
 #include "launch/cluster.h"
 #include "launch/predict.h"
 #include "launch/server_setup.h"
+#include "models/job_config.h"
 #include "models/model.h"
 #include "ps/base/env.h"
 #include "ps/base/keys.h"
@@ -32,9 +35,6 @@
 #include "scheduler/scheduler.h"
 #include "serving/http_service.h"
 #include "serving/model_snapshot.h"
-#include "data/byte_source.h"
-#include "models/job_config.h"
-#include "data/reader.h"
 #include "worker/worker.h"
 
 // Data and model.
@@ -68,7 +68,8 @@ DEFINE_double(rafm_distill_weight, 1.0,
 // Training loop.
 DEFINE_int32(num_servers, 2, "servers in the job");
 DEFINE_int32(num_workers, 2, "workers in the job");
-DEFINE_int32(epochs, 1, "passes over the training data");
+DEFINE_int32(epochs, 1,
+             "passes over the training data (with --early_stop the most it runs; unset: 30)");
 DEFINE_int32(batch_size, 1000, "rows per minibatch");
 DEFINE_int32(max_delay, 2, "minibatches a worker may have in flight (0: synchronous)");
 DEFINE_int32(pull_ahead_after, 100,
@@ -368,6 +369,11 @@ Result<int> ScanNumFields(const std::string& path, DataFormat format) {
   return static_cast<int>(max_field) + 1;
 }
 
+bool FlagGiven(const char* name) {
+  gflags::CommandLineFlagInfo info;
+  return gflags::GetCommandLineFlagInfo(name, &info) && !info.is_default;
+}
+
 Result<SchedulerOptions> SchedulerOptionsFromFlags() {
   SchedulerOptions o;
   if (FLAGS_data.empty())
@@ -396,6 +402,8 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
         "--early_stop and --validate_every need validation data: --validation=FILE or "
         "--holdout=FRACTION");
   }
+  // Early stopping decides when to end: --epochs is then only a bound.
+  if (FLAGS_early_stop > 0 && !FlagGiven("epochs")) FLAGS_epochs = 30;
   o.validate_every = FLAGS_validate_every;
   o.early_stop = FLAGS_early_stop;
   for (const auto& f : o.train_files) {

@@ -180,6 +180,21 @@ TEST(ValidationTest, EarlyStopNeedsValidationData) {
   EXPECT_NE(r.err.find("--validation=FILE or --holdout"), std::string::npos) << r.err;
 }
 
+// With early stopping and no --epochs, the bound is 30 epochs, not the default 1.
+TEST(ValidationTest, EarlyStopWithoutEpochsRunsUntilItStops) {
+  TempDir dir;
+  testing::RunResult r = testing::Run(kBinary,
+                                      {"train", "--data=" + kCriteo + "/train.txt", "--holdout=0.2",
+                                       "--early_stop=1", "--progress_every=100"},
+                                      dir.path(), kTimeout);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string json = LastLine(r.out);
+  const size_t evaluations = EpochObjects(json).size();
+  EXPECT_GE(evaluations, 2u) << json;
+  EXPECT_TRUE(json.find("\"stopped_early\":true") != std::string::npos || evaluations == 30)
+      << json;
+}
+
 // Logloss of the model saved in model_dir on `data` (offline, through fmps predict).
 double SavedModelLogLoss(const TempDir& dir, const std::string& model_dir,
                          const std::string& data) {
