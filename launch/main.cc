@@ -26,6 +26,7 @@
 #include "launch/cluster.h"
 #include "launch/predict.h"
 #include "launch/server_setup.h"
+#include "launch/tune.h"
 #include "models/job_config.h"
 #include "models/model.h"
 #include "ps/base/env.h"
@@ -52,6 +53,7 @@ DEFINE_uint64(validate_every, 0,
 DEFINE_int32(early_stop, 0,
              "> 0: stop when the validation logloss has not improved for this many evaluations "
              "and keep the best model (--epochs is then the most it runs)");
+DEFINE_double(tune_budget_s, 300, "tune: no trial starts after this many seconds");
 DEFINE_string(format, "criteo", "criteo | avazu | libffm | libsvm (libfm) | auto");
 DEFINE_string(model, "fm", "fm | fwfm | dplr | pruned_fwfm | rafm | ffm");
 DEFINE_int32(k, 8, "embedding rank (the largest rank when ranks adapt)");
@@ -226,6 +228,12 @@ const std::map<std::string, std::vector<std::string>>& CommandFlags() {
     sched.insert(sched.end(), {"host", "port"});
     return std::map<std::string, std::vector<std::string>>{
         {"train", train},
+        {"tune",
+         [&] {
+           std::vector<std::string> tune = job;
+           tune.push_back("tune_budget_s");
+           return tune;
+         }()},
         {"scheduler", sched},
         {"server", {"scheduler", "host", "port", "replace", "join_timeout"}},
         {"worker", {"scheduler", "host", "port", "replace", "join_timeout"}},
@@ -246,6 +254,9 @@ const char* CommandSummary(const std::string& cmd) {
   if (cmd == "worker") return "run a worker: fmps worker --scheduler=HOST:PORT";
   if (cmd == "predict") return "score data with a saved model: one probability per line";
   if (cmd == "serve") return "rank candidates over HTTP with a saved model (POST /rank)";
+  if (cmd == "tune")
+    return "search the settings that matter on a holdout of the training data (never --test); "
+           "prints the best as a flagfile for `fmps train --flagfile=`";
   if (cmd == "gen") return "write synthetic Criteo-format rows from a planted model to stdout";
   return "";
 }
@@ -739,6 +750,37 @@ int RunGen() {
   return 0;
 }
 
+// fmps tune: the job's flags go to every trial, except --test (a trial never reads the test file)
+// and the flags the search sets itself; without --validation a trial holds out 10% of --data.
+int RunTuneCommand(int argc, char** argv) {
+  TuneOptions o;
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) return Fail(Status::IOError("cannot find the fmps binary (/proc/self/exe)"));
+  o.binary.assign(self, static_cast<size_t>(n));
+  o.budget_s = FLAGS_tune_budget_s;
+  bool validation = false;
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto is = [&](const char* flag) {
+      const std::string f = std::string("--") + flag;
+      return a == f || a.rfind(f + "=", 0) == 0;
+    };
+    if (is("test") || is("tune_budget_s") || is("model_dir") || is("epochs") || is("early_stop") ||
+        is("v_l2") || is("dense_lr") || is("v_min_count") || is("rank_mid_count") ||
+        is("rank_head_count") || is("progress_every"))
+      continue;
+    validation = validation || is("holdout") || is("validation");
+    o.job_args.push_back(a);
+  }
+  if (!validation) o.job_args.push_back("--holdout=0.1");
+  Result<std::string> flagfile = RunTune(o);
+  if (!flagfile.ok()) return Fail(flagfile.status());
+  std::printf("%s", flagfile->c_str());
+  std::fflush(stdout);
+  return 0;
+}
+
 }  // namespace
 }  // namespace fmps
 
@@ -780,6 +822,7 @@ int main(int argc, char** argv) {
   }
   ApplyEnvironment();
   if (cmd == "train") return RunTrain(static_cast<int>(args.size()), args.data());
+  if (cmd == "tune") return RunTuneCommand(argc, argv);
   if (cmd == "scheduler") return RunScheduler();
   if (cmd == "server") return RunServerOrWorker(proto::SERVER);
   if (cmd == "worker") return RunServerOrWorker(proto::WORKER);

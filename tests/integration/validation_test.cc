@@ -2,6 +2,7 @@
 // are counted and never trained on, the per-epoch figures of the JSON report agree with the
 // progress lines, and early stopping saves the best model, not the last.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <fstream>
 #include <map>
@@ -193,6 +194,32 @@ TEST(ValidationTest, EarlyStopWithoutEpochsRunsUntilItStops) {
   EXPECT_GE(evaluations, 2u) << json;
   EXPECT_TRUE(json.find("\"stopped_early\":true") != std::string::npos || evaluations == 30)
       << json;
+}
+
+// fmps tune scores its trials on a holdout of the training data: --test is a FIFO nobody writes,
+// so opening it would block the job (and the test would time out). Its flagfile trains.
+TEST(ValidationTest, TuneNeverOpensTheTestFileAndItsFlagfileTrains) {
+  TempDir dir;
+  const std::string fifo = dir.File("test.fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::string train = kCriteo + "/train.txt";
+  testing::RunResult tune =
+      testing::Run(kBinary, {"tune", "--data=" + train, "--test=" + fifo, "--tune_budget_s=5"},
+                   dir.path(), kTimeout);
+  ASSERT_EQ(tune.exit_code, 0) << tune.err;
+  EXPECT_NE(tune.out.find("--v_l2="), std::string::npos) << tune.out;
+  EXPECT_NE(tune.out.find("--dense_lr="), std::string::npos) << tune.out;
+  const size_t at = tune.out.find("--epochs=");
+  ASSERT_NE(at, std::string::npos) << tune.out;
+  const int epochs = std::stoi(tune.out.substr(at + 9));
+  ASSERT_GE(epochs, 1);
+  const std::string flagfile = dir.File("best.flags");
+  std::ofstream(flagfile) << tune.out;
+  testing::RunResult r = testing::Run(
+      kBinary, {"train", "--flagfile=" + flagfile, "--data=" + train, "--progress_every=100"},
+      dir.path(), kTimeout);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(EpochObjects(LastLine(r.out)).size(), static_cast<size_t>(epochs)) << r.out;
 }
 
 // Logloss of the model saved in model_dir on `data` (offline, through fmps predict).
