@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -35,6 +36,8 @@
 #include "ps/server.h"
 #include "scheduler/scheduler.h"
 #include "serving/http_service.h"
+#include "serving/model_dump.h"
+#include "serving/model_export.h"
 #include "serving/model_snapshot.h"
 #include "worker/worker.h"
 
@@ -148,6 +151,11 @@ DEFINE_int32(serve_threads, 2, "serve: threads answering HTTP requests");
 DEFINE_double(reload_every, 10,
               "serve: seconds between looks for a newer checkpoint in --model_dir, which is then "
               "served without a restart (0: never; SIGHUP looks at once)");
+// Export and dump (`--version=N` is read as --model_version: gflags owns --version).
+DEFINE_int64(model_version, 0, "export: checkpoint version to export (0: the newest good one)");
+DEFINE_string(names, "", "dump: data file whose tokens name the features (hashed as in training)");
+DEFINE_uint64(top, 0, "dump: only the N largest features by --by (0: all, in key order)");
+DEFINE_string(by, "w", "dump --top: w (|w|) or v (the embedding's norm)");
 // Gen.
 DEFINE_uint64(rows, 100000, "gen: rows to write");
 DEFINE_uint64(model_seed, 42, "gen: seed of the planted model (share it between train and test)");
@@ -239,6 +247,8 @@ const std::map<std::string, std::vector<std::string>>& CommandFlags() {
         {"worker", {"scheduler", "host", "port", "replace", "join_timeout"}},
         {"predict", {"model_dir", "data", "format", "out", "batch_size"}},
         {"serve", {"model_dir", "listen", "serve_threads", "reload_every"}},
+        {"export", {"model_dir", "model_version", "out"}},
+        {"dump", {"names", "top", "by"}},
         {"gen",
          {"rows", "seed", "model_seed", "planted", "planted_k", "active_fields", "field_vocab",
           "linear_std", "interaction_std", "missing", "fwfm_strong_pairs", "fwfm_weak_std"}},
@@ -257,6 +267,8 @@ const char* CommandSummary(const std::string& cmd) {
   if (cmd == "tune")
     return "search the settings that matter on a holdout of the training data (never --test); "
            "prints the best as a flagfile for `fmps train --flagfile=`";
+  if (cmd == "export") return "write one checkpoint as one self-describing file (docs/model-format.md)";
+  if (cmd == "dump") return "print an export file as text: fmps dump FILE [--names=DATA] [--top=N]";
   if (cmd == "gen") return "write synthetic Criteo-format rows from a planted model to stdout";
   return "";
 }
@@ -725,6 +737,36 @@ int RunServe() {
   return 0;
 }
 
+int RunExport() {
+  if (FLAGS_model_dir.empty() || FLAGS_out.empty() || FLAGS_out == "-")
+    return Fail(Status::InvalidArgument("export needs --model_dir and --out=FILE"));
+  ExportOptions o;
+  o.model_dir = FLAGS_model_dir;
+  o.version = FLAGS_model_version;
+  o.out = FLAGS_out;
+  Result<ExportSummary> r = ExportModel(o, StoreOptionsFromConfig);
+  if (!r.ok()) return Fail(r.status());
+  LOG(INFO) << "exported checkpoint " << r->version << " of " << o.model_dir << " to " << o.out
+            << ": " << r->rows << " rows (" << r->embeddings << " with an embedding; " << r->dropped
+            << " with w = 0 and no embedding left out), " << r->bytes << " bytes";
+  return 0;
+}
+
+int RunDump(const std::vector<std::string>& positional) {
+  if (positional.size() != 1)
+    return Fail(Status::InvalidArgument("usage: fmps dump FILE [--names=DATA] [--top=N --by=w|v]"));
+  DumpOptions o;
+  o.file = positional[0];
+  o.names = FLAGS_names;
+  o.top = FLAGS_top;
+  o.by = FLAGS_by;
+  Result<DumpSummary> r = DumpModel(o, stdout);
+  if (!r.ok()) return Fail(r.status());
+  if (!o.names.empty())
+    LOG(INFO) << r->named << " of " << r->rows << " features named by tokens of " << o.names;
+  return 0;
+}
+
 int RunGen() {
   datagen::GeneratorOptions o;
   o.rows = FLAGS_rows;
@@ -808,11 +850,20 @@ int main(int argc, char** argv) {
   }
   // Shift the command away so gflags sees only flags.
   std::vector<char*> args{argv[0]};
-  for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
+  std::string model_version;
+  for (int i = 2; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--version=", 10) == 0) {
+      model_version = std::string("--model_version=") + (argv[i] + 10);
+      args.push_back(model_version.data());
+    } else {
+      args.push_back(argv[i]);
+    }
+  }
   int n = static_cast<int>(args.size());
   char** a = args.data();
   gflags::SetUsageMessage("fmps <command> [flags]; fmps help");
-  gflags::ParseCommandLineFlags(&n, &a, false);
+  const int first_positional = gflags::ParseCommandLineFlags(&n, &a, false);
+  std::vector<std::string> positional(args.begin() + first_positional, args.end());
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
   if (cmd != "gen") {
@@ -829,5 +880,7 @@ int main(int argc, char** argv) {
   if (cmd == "predict") return RunPredict();
   if (cmd == "serve") return RunServe();
   if (cmd == "gen") return RunGen();
+  if (cmd == "export") return RunExport();
+  if (cmd == "dump") return RunDump(positional);
   return 2;
 }

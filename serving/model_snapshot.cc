@@ -7,6 +7,7 @@
 #include "ps/base/keys.h"
 #include "ps/checkpoint.h"
 #include "ps/store/store.h"
+#include "serving/model_export.h"
 #include "models/job_config.h"
 
 namespace fmps {
@@ -126,8 +127,34 @@ Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::LoadNewer(
       ")");
 }
 
+Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::LoadExport(const std::string& path) {
+  Result<std::string> bytes = ReadFile(path);
+  if (!bytes.ok()) return bytes.status();
+  ExportHeader header;
+  std::vector<float> dense;
+  // The header first: the model it builds says how wide an embedding may be.
+  FMPS_RETURN_IF_ERROR(ReadExport(bytes.value(), path, &header, &dense, {}));
+  std::unique_ptr<ModelSnapshot> s(new ModelSnapshot());
+  FMPS_RETURN_IF_ERROR(s->Init(header.manifest.config()));
+  s->version_ = header.manifest.version();
+  if (dense.size() != s->model_->DenseSize()) {
+    return Status::Corruption(path + ": dense block of " + std::to_string(dense.size()) +
+                              " floats does not match model " + s->config_.model());
+  }
+  s->dense_ = std::move(dense);
+  std::vector<float> v(s->width_);
+  FMPS_RETURN_IF_ERROR(ReadExport(bytes.value(), path, &header, &dense, [&](const ExportRow& r) {
+    if (r.rank > v.size()) v.resize(r.rank);  // AddRow refuses it, naming the key
+    std::memcpy(v.data(), r.v, size_t{r.rank} * sizeof(float));
+    return s->AddRow(r.key, r.w, std::span<const float>(v.data(), r.rank), path);
+  }));
+  FMPS_RETURN_IF_ERROR(s->BuildIndex(path));
+  return s;
+}
+
 Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::Load(const std::string& model_dir,
                                                            const StoreOptionsFn& store_options) {
+  if (IsExportFile(model_dir)) return LoadExport(model_dir);
   Result<proto::Manifest> manifest = FindNewestGoodManifest(model_dir);
   if (!manifest.ok()) return manifest.status();
   std::unique_ptr<ModelSnapshot> s(new ModelSnapshot());

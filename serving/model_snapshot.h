@@ -41,7 +41,8 @@ StoreOptions StoreReadOptions(const proto::JobConfig& config, int embedding_widt
 
 class ModelSnapshot {
  public:
-  // The newest checkpoint of model_dir whose manifest and shards all verify.
+  // The newest checkpoint of model_dir whose manifest and shards all verify; when model_dir is an
+  // export file (`fmps export`, serving/model_export.h), the model it holds.
   static Result<std::unique_ptr<ModelSnapshot>> Load(const std::string& model_dir,
                                                      const StoreOptionsFn& store_options = {});
   // For reloading: the newest checkpoint of model_dir if its version is above `than`, else null
@@ -51,6 +52,8 @@ class ModelSnapshot {
   static Result<std::unique_ptr<ModelSnapshot>> LoadNewer(const std::string& model_dir,
                                                           int64_t than,
                                                           const StoreOptionsFn& store_options = {});
+  // The model of an export file (every byte checked by its CRC-32 first).
+  static Result<std::unique_ptr<ModelSnapshot>> LoadExport(const std::string& path);
   // A snapshot of the model config describes, with the given dense block and rows.
   static Result<std::unique_ptr<ModelSnapshot>> FromRows(const proto::JobConfig& config,
                                                          std::vector<float> dense,
