@@ -203,6 +203,39 @@ Result<proto::Manifest> FindNewestGoodManifest(const std::string& dir, Env* env)
   return Status::NotFound("no complete checkpoint (MANIFEST with verified shards) in " + dir);
 }
 
+Result<std::vector<int>> OverlappingShards(const proto::Manifest& manifest, uint64_t begin,
+                                           uint64_t end, const std::string& source) {
+  // Ends as 128-bit numbers: 0 stands for 2^64.
+  using U128 = unsigned __int128;
+  auto end_of = [](uint64_t e) { return e == 0 ? U128{1} << 64 : U128{e}; };
+  std::vector<int> order(manifest.shards_size());
+  for (int i = 0; i < manifest.shards_size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](int a, int b) {
+    return manifest.shards(a).range_begin() < manifest.shards(b).range_begin();
+  });
+  U128 covered = 0;
+  for (int i : order) {
+    const auto& shard = manifest.shards(i);
+    if (U128{shard.range_begin()} != covered || end_of(shard.range_end()) <= covered) {
+      return Status::Corruption(source + ": the key ranges of its " +
+                                std::to_string(manifest.shards_size()) +
+                                " shards do not tile the ring (shard " + shard.file() +
+                                " begins at " + std::to_string(shard.range_begin()) + ")");
+    }
+    covered = end_of(shard.range_end());
+  }
+  if (covered != U128{1} << 64) {
+    return Status::Corruption(source + ": the key ranges of its shards end before 2^64");
+  }
+  std::vector<int> overlapping;
+  for (int i : order) {
+    const auto& shard = manifest.shards(i);
+    if (U128{shard.range_begin()} < end_of(end) && U128{begin} < end_of(shard.range_end()))
+      overlapping.push_back(i);
+  }
+  return overlapping;
+}
+
 void PruneCheckpoints(const std::string& dir, int keep, Env* env) {
   std::vector<int64_t> versions = ManifestVersions(dir, env);
   for (size_t i = static_cast<size_t>(std::max(keep, 1)); i < versions.size(); ++i) {

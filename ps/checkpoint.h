@@ -49,6 +49,14 @@ Result<proto::Manifest> FindNewestGoodManifest(const std::string& dir,
 // cheap enough to poll; whether that checkpoint verifies is FindNewestGoodManifest's to say.
 int64_t NewestManifestVersion(const std::string& dir, Env* env = Env::Default());
 
+// The shards of `manifest` whose Mix64 range overlaps [begin, end) (end 0 stands for 2^64), by
+// their index in manifest.shards(): a server of a job with another number of servers than the
+// checkpoint's loads its own range from these (re-sharding). Corruption, naming `source`, when
+// the shards' ranges do not tile the ring (begin 0, each ending where the next begins, the last
+// at 2^64), so no key can be lost or found twice.
+Result<std::vector<int>> OverlappingShards(const proto::Manifest& manifest, uint64_t begin,
+                                           uint64_t end, const std::string& source);
+
 // Deletes all but the newest `keep` manifests and their shards.
 void PruneCheckpoints(const std::string& dir, int keep, Env* env = Env::Default());
 

@@ -306,29 +306,49 @@ void KVServer::HandleCheckpoint(const Message& msg) {
 Status KVServer::LoadShard(const std::string& dir) {
   Result<proto::Manifest> manifest = FindNewestGoodManifest(dir, options_.env);
   if (!manifest.ok()) return manifest.status();
-  if (manifest->shards_size() != po_->num_servers()) {
-    return Status::InvalidArgument(dir + " holds a model of " +
-                                   std::to_string(manifest->shards_size()) +
-                                   " servers; this job has " + std::to_string(po_->num_servers()));
-  }
-  const auto& entry = manifest->shards(rank_);
-  std::string path = dir + "/" + entry.file();
-  Result<std::string> bytes = ReadFile(path, options_.env);
-  if (!bytes.ok()) return bytes.status();
-  std::string_view store_bytes;
-  Result<ShardData> shard = DecodeShard(bytes.value(), path, &store_bytes);
-  if (!shard.ok()) return shard.status();
-  FMPS_RETURN_IF_ERROR(store_->Deserialize(store_bytes, path));
-  if (rank_ == 0) {
-    if (shard->dense.size() != dense_.size()) {
-      return Status::InvalidArgument(
-          path + ": dense block of " + std::to_string(shard->dense.size()) +
-          " floats does not fit this model's " + std::to_string(dense_.size()));
+  const std::string manifest_name = dir + "/" + ManifestFileName(manifest->version());
+  // The checkpoint may come from a job with another number of servers: this server's range is
+  // read from every old shard that overlaps it (with the same number, its own shard alone).
+  const KeyRange range = Range();
+  Result<std::vector<int>> sources =
+      OverlappingShards(manifest.value(), range.begin, range.end, manifest_name);
+  if (!sources.ok()) return sources.status();
+  std::vector<std::string> files;  // each shard's bytes, viewed by `stores` while loading
+  std::vector<Store::ShardSource> stores;
+  files.reserve(sources->size());
+  std::string names;
+  bool have_dense = false;
+  for (int i : sources.value()) {
+    const std::string path = dir + "/" + manifest->shards(i).file();
+    Result<std::string> bytes = ReadFile(path, options_.env);
+    if (!bytes.ok()) return bytes.status();
+    files.push_back(std::move(bytes.value()));
+    std::string_view store_bytes;
+    Result<ShardData> shard = DecodeShard(files.back(), path, &store_bytes);
+    if (!shard.ok()) return shard.status();
+    stores.push_back(Store::ShardSource{store_bytes, path});
+    // The dense block (and its accumulators) is server 0's in every job; both ranges begin at 0.
+    if (rank_ == 0 && manifest->shards(i).server() == 0) {
+      if (shard->dense.size() != dense_.size()) {
+        return Status::InvalidArgument(
+            path + ": dense block of " + std::to_string(shard->dense.size()) +
+            " floats does not fit this model's " + std::to_string(dense_.size()));
+      }
+      dense_ = shard->dense;
+      dense_accum_ = shard->dense_accum;
+      have_dense = true;
     }
-    dense_ = shard->dense;
-    dense_accum_ = shard->dense_accum;
+    names += (names.empty() ? "" : ", ") + path;
   }
-  LOG(INFO) << "server " << rank_ << " loaded " << path << " (" << store_->Stats().keys << " keys)";
+  FMPS_RETURN_IF_ERROR(store_->DeserializeSelected(
+      stores, [range](uint64_t key) { return range.Contains(Mix64(key)); }));
+  if (rank_ == 0 && !have_dense) {
+    return Status::Corruption(manifest_name + ": no shard of server 0 (the dense block) overlaps "
+                              "the range of server 0");
+  }
+  LOG(INFO) << "server " << rank_ << " loaded " << store_->Stats().keys << " keys of its range from "
+            << names << " (checkpoint " << manifest->version() << " of "
+            << manifest->shards_size() << " servers)";
   return Status::OK();
 }
 

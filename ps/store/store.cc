@@ -510,6 +510,14 @@ Status Store::Deserialize(std::string_view bytes, const std::string& source_name
   return Status::OK();
 }
 
+Status Store::DeserializeSelected(std::span<const ShardSource> shards,
+                                  const std::function<bool(uint64_t key)>& keep) {
+  auto fresh = std::make_unique<Impl>(impl_->options());
+  for (const ShardSource& shard : shards) FMPS_RETURN_IF_ERROR(fresh->Load(shard.bytes, shard.name, keep));
+  impl_ = std::move(fresh);
+  return Status::OK();
+}
+
 void Store::ForEach(
     const std::function<void(uint64_t key, float w, std::span<const float> v)>& fn) const {
   impl_->ForEach(fn);

@@ -112,6 +112,17 @@ class Store {
   // checksum; Load replaces the contents and verifies the checksum, naming the source in errors.
   std::string Serialize() const;
   Status Deserialize(std::string_view bytes, const std::string& source_name);
+  // One serialised shard and the name its errors carry.
+  struct ShardSource {
+    std::string_view bytes;
+    std::string name;
+  };
+  // Replaces the contents with the rows of several shards whose key `keep` accepts (re-sharding:
+  // a server of a job with another number of servers takes its key range from every old shard
+  // that overlaps it), each row with its whole state (FTRL z and n, count, V, accumulators). A
+  // key found in two shards is an error naming both.
+  Status DeserializeSelected(std::span<const ShardSource> shards,
+                             const std::function<bool(uint64_t key)>& keep);
 
   // Visits every row (for export): key, w, embedding of the row's width.
   void ForEach(

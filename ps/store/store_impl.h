@@ -40,8 +40,10 @@ class Store::Impl {
               std::span<const uint64_t> hints);
   StoreStats Stats() const;
   std::string Serialize() const;
-  // Fills this (empty) Impl from serialised bytes.
-  Status Load(std::string_view bytes, const std::string& source_name);
+  // Adds the rows of serialised bytes that `keep` accepts (all without it) to this Impl, which
+  // holds none of their keys yet.
+  Status Load(std::string_view bytes, const std::string& source_name,
+              const std::function<bool(uint64_t key)>& keep = {});
   void ForEach(const std::function<void(uint64_t, float, std::span<const float>)>& fn) const;
 
   const StoreOptions& options() const { return options_; }

@@ -164,17 +164,21 @@ float Store::WeightOf(const ShardRow& row, const StoreOptions& options) {
       FtrlParams{options.ftrl_alpha, options.ftrl_beta, options.ftrl_l1, options.ftrl_l2});
 }
 
-Status Store::Impl::Load(std::string_view bytes, const std::string& source_name) {
+Status Store::Impl::Load(std::string_view bytes, const std::string& source_name,
+                         const std::function<bool(uint64_t key)>& keep) {
   uint64_t rows = 0;
   uint64_t recomputed_w = 0;  // rows whose stored w differs from FTRL's closed form here
+  const uint64_t rows_before = map_.size();
   FMPS_RETURN_IF_ERROR(Store::ScanShard(
       bytes, options_.policy.MaxWidth(), source_name, [&](const ShardRow& r) -> Status {
+        if (keep && !keep(r.key)) return Status::OK();
         bool inserted = false;
         RowState* row = map_.FindOrInsert(r.key, &inserted);
         if (!inserted) {
           return Status::Corruption(source_name + ": duplicate key " + std::to_string(r.key) +
                                     " in row " + std::to_string(r.index) + " at byte " +
-                                    std::to_string(r.offset));
+                                    std::to_string(r.offset) +
+                                    (rows_before > 0 ? " (or already in an earlier shard)" : ""));
         }
         row->set_n(r.n);  // a negative n (never written by a store) loses its sign
         row->count = static_cast<uint16_t>(std::min<uint32_t>(r.count, RowState::kMaxCount));

@@ -203,5 +203,44 @@ TEST(CheckpointTest, PruneKeepsTheNewestN) {
   EXPECT_TRUE(exists(ManifestFileName(5)));
 }
 
+// Re-sharding: which old shards a new server reads, for 1 -> 3 and 3 -> 2 servers, and manifests
+// whose ranges do not tile the ring refused.
+TEST(CheckpointTest, OverlappingShardsOfAnotherNumberOfServers) {
+  auto manifest_of = [](const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
+    proto::Manifest m;
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      auto* s = m.add_shards();
+      s->set_server(static_cast<int>(i));
+      s->set_file("shard-" + std::to_string(i));
+      s->set_range_begin(ranges[i].first);
+      s->set_range_end(ranges[i].second);
+    }
+    return m;
+  };
+  const uint64_t third = 0x5555555555555555ULL, half = 0x8000000000000000ULL;
+  const proto::Manifest one = manifest_of({{0, 0}});
+  const proto::Manifest three = manifest_of({{0, third}, {third, 2 * third}, {2 * third, 0}});
+  for (auto [b, e] : std::vector<std::pair<uint64_t, uint64_t>>{{0, third}, {2 * third, 0}}) {
+    Result<std::vector<int>> r = OverlappingShards(one, b, e, "m");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r.value(), std::vector<int>{0});
+  }
+  EXPECT_EQ(OverlappingShards(three, 0, half, "m").value(), (std::vector<int>{0, 1}));
+  EXPECT_EQ(OverlappingShards(three, half, 0, "m").value(), (std::vector<int>{1, 2}));
+  EXPECT_EQ(OverlappingShards(three, third, 2 * third, "m").value(), std::vector<int>{1});
+  EXPECT_EQ(OverlappingShards(three, 0, 0, "m").value(), (std::vector<int>{0, 1, 2}));
+  // Listed out of order: found all the same.
+  const proto::Manifest shuffled = manifest_of({{2 * third, 0}, {0, third}, {third, 2 * third}});
+  EXPECT_EQ(OverlappingShards(shuffled, 0, half, "m").value(), (std::vector<int>{1, 2}));
+  // A gap, an overlap, or a ring not reaching 2^64 is corruption naming the manifest.
+  for (const proto::Manifest& bad :
+       {manifest_of({{0, third}, {third + 1, 0}}), manifest_of({{0, half}, {third, 0}}),
+        manifest_of({{0, third}, {third, half}}), manifest_of({})}) {
+    Result<std::vector<int>> r = OverlappingShards(bad, 0, half, "dir/MANIFEST-000007");
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().ToString().find("dir/MANIFEST-000007"), std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace fmps

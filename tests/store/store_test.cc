@@ -265,6 +265,54 @@ TEST(StoreTest, SerializedBytesDependOnlyOnTheContents) {
   EXPECT_EQ(copy.Serialize(), forward.Serialize());
 }
 
+// Re-sharding: one store split by key range into three, those three regrouped into two, and the
+// two merged into one again hold every row with its whole state (z, n, count, V, accumulators):
+// the serialised bytes depend on the contents alone, so equal bytes mean equal rows.
+TEST(StoreTest, DeserializeSelectedSplitsAndMergesShardsExactly) {
+  const StoreOptions options = TestOptions(RankPolicy::DiFacto(4, 2, 1, 3, 6));
+  Store whole(options);
+  for (uint64_t k = 1; k <= 3000; ++k) {
+    const uint32_t count = static_cast<uint32_t>(k % 9);
+    PushOne(whole, k * 0x9e3779b97f4a7c15ULL, k % 3 == 0 ? -3.0f : 2.0f, {}, count);
+    PushOne(whole, k * 0x9e3779b97f4a7c15ULL, -4.0f,
+            std::vector<float>(PullOne(whole, k * 0x9e3779b97f4a7c15ULL).v.size(), 0.5f), 1);
+  }
+  ASSERT_GT(whole.Stats().embeddings, 100u);
+  const std::string bytes = whole.Serialize();
+  auto in_thirds = [](int i) {
+    return [i](uint64_t key) { return (key % 3) == static_cast<uint64_t>(i); };
+  };
+  std::vector<std::string> thirds;
+  uint64_t keys = 0;
+  for (int i = 0; i < 3; ++i) {
+    Store part(options);
+    const Store::ShardSource one[] = {{bytes, "whole"}};
+    ASSERT_TRUE(part.DeserializeSelected(one, in_thirds(i)).ok());
+    keys += part.Stats().keys;
+    thirds.push_back(part.Serialize());
+  }
+  EXPECT_EQ(keys, whole.Stats().keys);
+  const std::vector<Store::ShardSource> sources = {
+      {thirds[0], "third 0"}, {thirds[1], "third 1"}, {thirds[2], "third 2"}};
+  Store low(options), high(options);
+  ASSERT_TRUE(low.DeserializeSelected(sources, [](uint64_t key) { return key % 2 == 0; }).ok());
+  ASSERT_TRUE(high.DeserializeSelected(sources, [](uint64_t key) { return key % 2 == 1; }).ok());
+  EXPECT_EQ(low.Stats().keys + high.Stats().keys, whole.Stats().keys);
+  const std::string low_bytes = low.Serialize(), high_bytes = high.Serialize();
+  Store merged(options);
+  const std::vector<Store::ShardSource> halves = {{low_bytes, "low"}, {high_bytes, "high"}};
+  ASSERT_TRUE(merged.DeserializeSelected(halves, {}).ok());
+  EXPECT_EQ(merged.Serialize(), bytes);
+  EXPECT_EQ(merged.Stats().embeddings, whole.Stats().embeddings);
+  EXPECT_EQ(merged.Stats().nonzero_w, whole.Stats().nonzero_w);
+  // A key in two shards is an error, not a silent overwrite.
+  Store twice(options);
+  const std::vector<Store::ShardSource> overlapping = {{bytes, "a"}, {low_bytes, "b"}};
+  const Status st = twice.DeserializeSelected(overlapping, {});
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.ToString().find("b: duplicate key"), std::string::npos) << st.ToString();
+}
+
 // w is not stored but derived from (z, n); a shard whose w disagrees (written under other FTRL
 // parameters) loads with the w of this store's parameters.
 TEST(StoreTest, LoadedWeightIsFtrlsClosedFormOfZAndN) {
