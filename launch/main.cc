@@ -148,9 +148,10 @@ DEFINE_string(out, "-", "predict: output file, one probability per line (- for s
 DEFINE_string(listen, "127.0.0.1:8080",
               "serve: HOST:PORT the HTTP service listens on (port 0: any)");
 DEFINE_int32(serve_threads, 2, "serve: threads answering HTTP requests");
-DEFINE_double(reload_every, 10,
-              "serve: seconds between looks for a newer checkpoint in --model_dir, which is then "
-              "served without a restart (0: never; SIGHUP looks at once)");
+DEFINE_double(reload_every, 0.25,
+              "serve: seconds between looks at --model_dir's manifest names (a directory listing) "
+              "for a newer version, which is then served without a restart (0: never; SIGHUP "
+              "looks at once)");
 // Export and dump (`--version=N` is read as --model_version: gflags owns --version).
 DEFINE_int64(model_version, 0, "export: checkpoint version to export (0: the newest good one)");
 DEFINE_string(names, "", "dump: data file whose tokens name the features (hashed as in training)");

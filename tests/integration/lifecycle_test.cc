@@ -1,6 +1,15 @@
 // A model's life after training, with real `fmps` processes: resumed on another number of
 // servers (re-sharding), retrained day after day while `fmps serve` answers.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <thread>
 
 #include <algorithm>
 #include <cmath>
@@ -11,6 +20,9 @@
 #include <string>
 #include <vector>
 
+#include "ps/base/env.h"
+#include "ps/checkpoint.h"
+#include "serving/model_export.h"
 #include "tests/integration/process_util.h"
 #include "tests/ps/temp_dir.h"
 
@@ -275,6 +287,170 @@ TEST(LifecycleTest, DumpPrintsTheExportAndDamageIsRefused) {
       dir.path(), kTimeout);
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err.find(dir.File("bad.fmps") + ": CRC-32 mismatch"), std::string::npos) << bad.err;
+}
+
+// One HTTP/1.1 request on a fresh connection (Connection: close): the status code and the body;
+// status -1 when the service did not answer.
+std::pair<int, std::string> Http(int port, const std::string& method, const std::string& target,
+                                 const std::string& body) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return {-1, "socket"};
+  timeval timeout{20, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string answer;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+                                "Content-Length: " + std::to_string(body.size()) +
+                                "\r\nConnection: close\r\n\r\n" + body;
+    size_t sent = 0;
+    while (sent < request.size()) {
+      const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      sent += static_cast<size_t>(n);
+    }
+    char buf[65536];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;) answer.append(buf, n);
+  }
+  ::close(fd);
+  const size_t head_end = answer.find("\r\n\r\n");
+  if (answer.rfind("HTTP/1.1 ", 0) != 0 || head_end == std::string::npos) return {-1, answer};
+  return {std::atoi(answer.c_str() + 9), answer.substr(head_end + 4)};
+}
+
+// The version /healthz names ("ok model=fm version=3"), -1 without an answer.
+int64_t ServedVersion(int port) {
+  auto [status, body] = Http(port, "GET", "/healthz", "");
+  const size_t at = body.find("version=");
+  return status == 200 && at != std::string::npos ? std::atoll(body.c_str() + at + 8) : -1;
+}
+
+// Rows of an export file: key -> count.
+std::map<uint64_t, uint32_t> ExportedCounts(const std::string& file) {
+  std::map<uint64_t, uint32_t> counts;
+  Result<std::string> bytes = ReadFile(file);
+  EXPECT_TRUE(bytes.ok()) << bytes.status().ToString();
+  if (!bytes.ok()) return counts;
+  ExportHeader header;
+  std::vector<float> dense;
+  Status st = ReadExport(bytes.value(), file, &header, &dense, [&](const ExportRow& r) {
+    counts[r.key] = r.count;
+    return Status::OK();
+  });
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return counts;
+}
+
+// Training that goes on writing versions into the served model_dir (here a job resumed for one
+// more epoch, twice) while `fmps serve` is up with its default flags and a client fires ranking
+// requests throughout: the service switches to each new version within a second of its manifest
+// and no request fails; the last version's counts carried on from the first. Before, serve looked
+// for a new version every 10 s (fails: still serving version 1 five seconds after version 2).
+TEST(LifecycleTest, ServeSwitchesToEachNewVersionWithinASecondWithoutAFailedRequest) {
+  TempDir dir;
+  const std::string model_dir = dir.File("model");
+  // Three days: thirds of the Criteo training file.
+  ASSERT_EQ(testing::Run("/bin/sh",
+                         {"-c", "cd " + dir.path() + " && sed -n 1,2400p " + kCriteo +
+                                    "/train.txt > day1 && sed -n 2401,4800p " + kCriteo +
+                                    "/train.txt > day2 && sed -n 4801,7200p " + kCriteo +
+                                    "/train.txt > day3"},
+                         dir.path(), kTimeout)
+                .exit_code,
+            0);
+  auto day = [&](int d) {
+    std::vector<std::string> args = {"train",       "--data=" + dir.File("day1"),
+                                     "--model=fm",  "--k=4",
+                                     "--v_min_count=2", "--rank_mid_count=4",
+                                     "--rank_head_count=8", "--num_servers=2",
+                                     "--num_workers=1", "--model_dir=" + model_dir};
+    if (d > 1) args.push_back("--resume");
+    args.push_back("--epochs=" + std::to_string(d));
+    return Train(dir, args);
+  };
+  day(1);
+  ASSERT_EQ(NewestManifestVersion(model_dir), 1);
+
+  const int port = testing::FreePort();
+  testing::Child serve = testing::Spawn(
+      kBinary, {"serve", "--model_dir=" + model_dir, "--listen=127.0.0.1:" + std::to_string(port)},
+      dir.File("serve.out"), dir.File("serve.err"));
+  for (int i = 0; i < 300 && ServedVersion(port) < 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_EQ(ServedVersion(port), 1) << testing::ReadText(dir.File("serve.err"));
+
+  // The client: one context and three candidates per request, Criteo columns as field:text.
+  const std::string body = "0:1 1:5 2:3 13:68fd1e64 14:80e26c9b\n15:fb936136 16:7b4723c4\n"
+                           "15:6fcd6dcb 17:25c83c98\n\n";
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> ok{0}, failed{0};
+  std::string first_failure;
+  std::thread client([&] {
+    while (!stop.load()) {
+      auto [status, answer] = Http(port, "POST", "/rank", body);
+      const bool good = status == 200 && std::count(answer.begin(), answer.end(), '\n') == 3;
+      if (!good && failed.fetch_add(1) == 0) first_failure = std::to_string(status) + " " + answer;
+      if (good) ok.fetch_add(1);
+    }
+  });
+
+  const std::string first_export = dir.File("v1.fmps");
+  ASSERT_EQ(testing::Run(kBinary, {"export", "--model_dir=" + model_dir, "--out=" + first_export},
+                         dir.path(), kTimeout)
+                .exit_code,
+            0);
+  int64_t served = 1;
+  for (int d = 2; d <= 3; ++d) {
+    day(d);
+    const int64_t newest = NewestManifestVersion(model_dir);
+    ASSERT_GT(newest, served) << "day " << d << " wrote no newer version";
+    // Within a second of the manifest, with room for a busy machine: 5 s, half the old period.
+    const auto written = std::chrono::steady_clock::now();
+    while (ServedVersion(port) != newest &&
+           std::chrono::steady_clock::now() - written < std::chrono::seconds(5)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    const double waited =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - written).count();
+    EXPECT_EQ(ServedVersion(port), newest) << "day " << d << ": still serving an older version "
+                                           << waited << " s after version " << newest;
+    std::printf("day %d: version %lld served %.3f s after its job ended\n", d,
+                static_cast<long long>(newest), waited);
+    served = newest;
+  }
+  const uint64_t before_stop = ok.load();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  stop = true;
+  client.join();
+  EXPECT_EQ(failed.load(), 0u) << first_failure;
+  EXPECT_GT(ok.load(), before_stop);  // requests were answered to the end
+  EXPECT_GT(ok.load(), 20u);
+  EXPECT_EQ(ServedVersion(port), NewestManifestVersion(model_dir));
+  std::printf("%llu requests answered, %llu failed\n", static_cast<unsigned long long>(ok.load()),
+              static_cast<unsigned long long>(failed.load()));
+  testing::KillAndReap(&serve);
+
+  // The last version holds the first one's features with their counts carried on.
+  const std::string last_export = dir.File("v3.fmps");
+  ASSERT_EQ(testing::Run(kBinary, {"export", "--model_dir=" + model_dir, "--out=" + last_export},
+                         dir.path(), kTimeout)
+                .exit_code,
+            0);
+  const std::map<uint64_t, uint32_t> before = ExportedCounts(first_export),
+                                     after = ExportedCounts(last_export);
+  size_t kept = 0, grew = 0;
+  for (const auto& [key, count] : after) {
+    auto it = before.find(key);
+    if (it == before.end()) continue;
+    ++kept;
+    EXPECT_GE(count, it->second) << "key " << key << ": its count went back";
+    grew += count > it->second;
+  }
+  EXPECT_GT(kept, 50u);
+  EXPECT_GT(grew, kept / 2);
 }
 
 }  // namespace
