@@ -41,11 +41,22 @@ results+=("$(run worker 3 'fmps worker' --restart_failed=1)")
 results+=("$(run server 3 'fmps server' --restart_failed=1)")
 results+=("$(run scheduler 3 'fmps scheduler')")
 clean_ll=$(cut -d'|' -f4 <<<"${results[0]}")
-printf "%-10s %4s %10s %12s %8s %9s %8s\n" fault exit rows test_ll vs_clean auc seconds
+# Every run must train exactly ROWS x 2 epochs (each part once per epoch, resumed rows included)
+# and reach the clean run's test logloss within 1%.
+want_rows=$((ROWS * 2))
+failed=0
+printf "%-10s %4s %10s %12s %8s %9s %8s  %s\n" fault exit rows test_ll vs_clean auc seconds check
 for r in "${results[@]}"; do
   IFS='|' read -r name rc rows ll auc secs <<<"$r"
   rel=$(python3 -c "print('%+.2f%%' % (100*($ll-$clean_ll)/$clean_ll))" 2>/dev/null || echo "?")
-  printf "%-10s %4s %10s %12s %8s %9s %8.1f\n" "$name" "$rc" "$rows" "$ll" "$rel" "$auc" "$secs"
+  check=ok
+  [ "$rc" = 0 ] || check="FAIL(exit)"
+  [ "$rows" = "$want_rows" ] || check="FAIL(rows $rows != $want_rows)"
+  python3 -c "import sys; sys.exit(0 if abs($ll-$clean_ll) <= 0.01*$clean_ll else 1)" 2>/dev/null ||
+    check="FAIL(logloss)"
+  [ "$check" = ok ] || failed=1
+  printf "%-10s %4s %10s %12s %8s %9s %8.1f  %s\n" "$name" "$rc" "$rows" "$ll" "$rel" "$auc" "$secs" "$check"
 done
 grep -h "declared dead\|replaces\|resuming\|restarted as" "$WORK"/{worker,server,scheduler}.err | sed 's/^[^]]*] /  /'
 printf '{"clean_logloss":%s,"runs":[%s]}\n' "$clean_ll" "$(printf '"%s",' "${results[@]}" | sed 's/,$//')"
+exit $failed

@@ -26,6 +26,7 @@
 #include "datagen/generator.h"
 #include "launch/cluster.h"
 #include "launch/predict.h"
+#include "launch/saved_models.h"
 #include "launch/server_setup.h"
 #include "launch/tune.h"
 #include "models/job_config.h"
@@ -113,8 +114,10 @@ DEFINE_double(sketch_mb, 8,
 DEFINE_uint64(
     evict_after, 0,
     "drop rows not pushed (or with w = 0) for this many pushes to their server (0: never)");
-DEFINE_uint64(max_memory_mb, 0,
-              "store memory cap per server; the coldest rows are evicted past it (0: none)");
+DEFINE_uint64(store_memory_mb, 0,
+              "memory cap of each server's store (its rows, index and admission sketch; not the "
+              "process's buffers): the coldest rows are evicted past it (0: none)");
+DEFINE_uint64(max_memory_mb, 0, "deprecated name of --store_memory_mb");
 // Cluster.
 DEFINE_string(scheduler, "", "HOST:PORT of the scheduler (servers and workers)");
 DEFINE_string(host, "127.0.0.1", "address this node listens on and tells its peers");
@@ -141,6 +144,9 @@ DEFINE_double(checkpoint_every, 0,
               "seconds between checkpoints during training (0: only at the end)");
 DEFINE_int32(keep_checkpoints, 3, "checkpoints kept in --model_dir");
 DEFINE_bool(resume, false, "continue from the newest good checkpoint in --model_dir");
+DEFINE_bool(resume_new_data, false,
+            "with --resume: train the checkpoint's model on data other than it recorded (all "
+            "epochs of it, from its first part) instead of refusing");
 DEFINE_string(init_model, "", "warm start: load this model directory before training");
 // Predict.
 DEFINE_string(out, "-", "predict: output file, one probability per line (- for stdout)");
@@ -220,13 +226,14 @@ const std::map<std::string, std::vector<std::string>>& CommandFlags() {
                                  "min_count",
                                  "sketch_mb",
                                  "evict_after",
-                                 "max_memory_mb",
+                                 "store_memory_mb",
                                  "join_timeout",
                                  "heartbeat_timeout",
                                  "progress_every",
                                  "checkpoint_every",
                                  "keep_checkpoints",
                                  "resume",
+                                 "resume_new_data",
                                  "init_model",
                                  "replace_timeout"};
     std::vector<std::string> train = job;
@@ -250,6 +257,7 @@ const std::map<std::string, std::vector<std::string>>& CommandFlags() {
         {"serve", {"model_dir", "listen", "serve_threads", "reload_every"}},
         {"export", {"model_dir", "model_version", "out"}},
         {"dump", {"names", "top", "by"}},
+        {"models", {"model_dir"}},
         {"gen",
          {"rows", "seed", "model_seed", "planted", "planted_k", "active_fields", "field_vocab",
           "linear_std", "interaction_std", "missing", "fwfm_strong_pairs", "fwfm_weak_std"}},
@@ -271,6 +279,7 @@ const char* CommandSummary(const std::string& cmd) {
   if (cmd == "export") return "write one checkpoint as one self-describing file (docs/model-format.md)";
   if (cmd == "dump") return "print an export file as text: fmps dump FILE [--names=DATA] [--top=N]";
   if (cmd == "gen") return "write synthetic Criteo-format rows from a planted model to stdout";
+  if (cmd == "models") return "list the versions in --model_dir (job, parent, rows, test figures)";
   return "";
 }
 
@@ -449,6 +458,7 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
               << DataFormatName(format.value());
   }
   int num_fields = FLAGS_num_fields > 0 ? FLAGS_num_fields : FormatNumFields(format.value());
+  const bool num_fields_from_data = num_fields <= 0;
   if (num_fields <= 0) {
     if (o.train_files[0] == "-")
       return Status::InvalidArgument("give --num_fields when reading this format from stdin");
@@ -468,6 +478,30 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
     return Status::InvalidArgument("--batch_size and --epochs must be >= 1");
   if (!FLAGS_init_model.empty() && ::access(FLAGS_init_model.c_str(), R_OK) != 0) {
     return Status::NotFound("--init_model=" + FLAGS_init_model + ": no such directory");
+  }
+  {
+    // Empty files give no part: a job on nothing but them would "train" 0 rows and succeed.
+    uint64_t bytes = 0;
+    bool sized = true;
+    for (const auto& f : o.train_files) {
+      Result<uint64_t> size = f == "-" || IsStream(f) ? Result<uint64_t>(Status::NotFound(f))
+                                                      : FileSize(f);
+      sized = sized && size.ok();
+      if (size.ok()) bytes += size.value();
+    }
+    if (sized && bytes == 0) {
+      return Status::InvalidArgument("--data=" + FLAGS_data + ": " +
+                                     (o.train_files.size() == 1 ? o.train_files[0] + " is empty"
+                                                                : "every file is empty"));
+    }
+  }
+  uint64_t store_memory_mb = FLAGS_store_memory_mb;
+  if (!gflags::GetCommandLineFlagInfoOrDie("max_memory_mb").is_default) {
+    if (!gflags::GetCommandLineFlagInfoOrDie("store_memory_mb").is_default)
+      return Status::InvalidArgument("give --store_memory_mb only (--max_memory_mb is its old name)");
+    LOG(WARNING) << "--max_memory_mb is deprecated: it caps each server's store, not the process; "
+                    "its name now is --store_memory_mb";
+    store_memory_mb = FLAGS_max_memory_mb;
   }
   Result<std::vector<int>> ranks = ParseIntList(FLAGS_rafm_ranks, "rafm_ranks");
   if (!ranks.ok()) return ranks.status();
@@ -504,7 +538,7 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
   c.set_min_count(FLAGS_min_count);
   c.set_sketch_mb(FLAGS_sketch_mb);
   c.set_evict_after(FLAGS_evict_after);
-  c.set_max_memory_mb(FLAGS_max_memory_mb);
+  c.set_max_memory_mb(store_memory_mb);
   c.set_format(DataFormatName(format.value()));
   c.set_batch_size(FLAGS_batch_size);
   c.set_max_delay(FLAGS_max_delay);
@@ -531,6 +565,9 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
   o.checkpoint_every_s = FLAGS_checkpoint_every;
   o.keep_checkpoints = FLAGS_keep_checkpoints;
   o.resume = FLAGS_resume;
+  o.resume_new_data = FLAGS_resume_new_data;
+  // Before any process starts: the saved model this job continues must fit it.
+  FMPS_RETURN_IF_ERROR(CheckAgainstSavedModel(num_fields_from_data, &o));
   o.max_bad_lines = FLAGS_max_bad_lines;
   o.replace_timeout_s = FLAGS_replace_timeout;
   return o;
@@ -768,6 +805,14 @@ int RunDump(const std::vector<std::string>& positional) {
   return 0;
 }
 
+int RunModels() {
+  if (FLAGS_model_dir.empty()) return Fail(Status::InvalidArgument("models needs --model_dir"));
+  Result<std::string> list = ListVersions(FLAGS_model_dir);
+  if (!list.ok()) return Fail(list.status());
+  std::fputs(list->c_str(), stdout);
+  return 0;
+}
+
 int RunGen() {
   datagen::GeneratorOptions o;
   o.rows = FLAGS_rows;
@@ -867,7 +912,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> positional(args.begin() + first_positional, args.end());
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
-  if (cmd != "gen") {
+  if (cmd != "gen" && cmd != "models") {
     const bool huge = GlibcTunables().find("glibc.malloc.hugetlb=1") != std::string::npos;
     LOG(INFO) << "fmps " << cmd << " pid " << getpid()
               << (huge ? ", heap on transparent huge pages" : "");
@@ -883,5 +928,6 @@ int main(int argc, char** argv) {
   if (cmd == "gen") return RunGen();
   if (cmd == "export") return RunExport();
   if (cmd == "dump") return RunDump(positional);
+  if (cmd == "models") return RunModels();
   return 2;
 }

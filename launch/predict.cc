@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "data/reader.h"
 #include "launch/server_setup.h"
 #include "models/job_config.h"
 #include "models/metrics.h"
@@ -24,7 +25,25 @@ Result<PredictReport> Predict(const PredictOptions& options) {
   if (!snapshot.ok()) return snapshot.status();
   const ModelSnapshot& model = *snapshot.value();
   proto::JobConfig config = model.config();
-  if (!options.format.empty()) config.set_format(options.format);
+  const std::string trained = config.format();
+  const std::string name = options.model_dir + " (version " + std::to_string(model.version()) + ")";
+  if (!options.format.empty() && options.format != trained) {
+    // Given on purpose: scored as asked, with a word that the scores may mean little.
+    LOG(WARNING) << "--format=" << options.format << ": the model in " << name
+                 << " was trained on " << trained << " data; scoring " << options.format
+                 << " rows as asked";
+    config.set_format(options.format);
+  } else if (options.format.empty() && options.data != "-") {
+    // Not given: the data must look like what the model was trained on (when it can be told).
+    Result<DataFormat> sniffed = SniffFormat(options.data);
+    if (sniffed.ok() && DataFormatName(sniffed.value()) != trained) {
+      const std::string looks = DataFormatName(sniffed.value());
+      return Status::InvalidArgument(options.data + " looks like " + looks +
+                                     " data, but the model in " + name + " was trained on " +
+                                     trained + " data; give --format=" + looks +
+                                     " to score it anyway");
+    }
+  }
 
   Result<ReaderOptions> reader_options = ReaderOptionsFromConfig(config);
   if (!reader_options.ok()) return reader_options.status();

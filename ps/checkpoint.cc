@@ -154,8 +154,6 @@ Result<proto::Manifest> ReadManifest(const std::string& path, Env* env) {
   return m;
 }
 
-namespace {
-
 std::vector<int64_t> ManifestVersions(const std::string& dir, Env* env) {
   std::vector<int64_t> versions;
   Result<std::vector<std::string>> names = env->GetChildren(dir);
@@ -169,36 +167,37 @@ std::vector<int64_t> ManifestVersions(const std::string& dir, Env* env) {
   return versions;
 }
 
-}  // namespace
+Status VerifyShards(const std::string& dir, const proto::Manifest& m, Env* env) {
+  const std::string path = dir + "/" + ManifestFileName(m.version());
+  for (const auto& shard : m.shards()) {
+    std::string file = dir + "/" + shard.file();
+    Result<std::string> bytes = ReadFile(file, env);
+    Status st = bytes.ok() ? VerifyTrailer(bytes.value(), kShardMagic, file) : bytes.status();
+    if (st.ok() && Checksum64(bytes->data(), bytes->size()) != shard.checksum()) {
+      st = Status::Corruption(file + ": does not match the checksum in " + path);
+    }
+    if (!st.ok()) return st;
+  }
+  return Status::OK();
+}
 
 int64_t NewestManifestVersion(const std::string& dir, Env* env) {
   const std::vector<int64_t> versions = ManifestVersions(dir, env);
   return versions.empty() ? 0 : versions.front();
 }
 
-Result<proto::Manifest> FindNewestGoodManifest(const std::string& dir, Env* env) {
+Result<proto::Manifest> FindNewestGoodManifest(const std::string& dir, Env* env,
+                                               std::vector<std::string>* problems) {
   for (int64_t v : ManifestVersions(dir, env)) {
     std::string path = dir + "/" + ManifestFileName(v);
     Result<proto::Manifest> m = ReadManifest(path, env);
-    if (!m.ok()) {
-      LOG(WARNING) << "skipping checkpoint " << v << ": " << m.status().ToString();
+    Status st = m.ok() ? VerifyShards(dir, m.value(), env) : m.status();
+    if (!st.ok()) {
+      LOG(WARNING) << "skipping checkpoint " << v << ": " << st.ToString();
+      if (problems != nullptr) problems->push_back(st.message());
       continue;
     }
-    bool good = true;
-    for (const auto& shard : m->shards()) {
-      std::string file = dir + "/" + shard.file();
-      Result<std::string> bytes = ReadFile(file, env);
-      Status st = bytes.ok() ? VerifyTrailer(bytes.value(), kShardMagic, file) : bytes.status();
-      if (st.ok() && Checksum64(bytes->data(), bytes->size()) != shard.checksum()) {
-        st = Status::Corruption(file + ": does not match the checksum in " + path);
-      }
-      if (!st.ok()) {
-        LOG(WARNING) << "skipping checkpoint " << v << ": " << st.ToString();
-        good = false;
-        break;
-      }
-    }
-    if (good) return m;
+    return m;
   }
   return Status::NotFound("no complete checkpoint (MANIFEST with verified shards) in " + dir);
 }

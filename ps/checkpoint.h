@@ -41,9 +41,16 @@ Status WriteManifest(const std::string& dir, const proto::Manifest& manifest,
 Result<proto::Manifest> ReadManifest(const std::string& path, Env* env = Env::Default());
 
 // The newest manifest in dir whose own checksum and every shard's checksum verify. Each bad
-// checkpoint is logged by name and skipped. NotFound when there is none.
-Result<proto::Manifest> FindNewestGoodManifest(const std::string& dir,
-                                               Env* env = Env::Default());
+// checkpoint is logged by name and skipped (and, with `problems`, described there: one line each).
+// NotFound when there is none.
+Result<proto::Manifest> FindNewestGoodManifest(const std::string& dir, Env* env = Env::Default(),
+                                               std::vector<std::string>* problems = nullptr);
+
+// The versions of dir's MANIFEST files, newest first, from their names alone.
+std::vector<int64_t> ManifestVersions(const std::string& dir, Env* env = Env::Default());
+
+// OK when every shard manifest `m` (read from dir) lists is there and matches its checksum.
+Status VerifyShards(const std::string& dir, const proto::Manifest& m, Env* env = Env::Default());
 
 // The largest version among dir's MANIFEST files (0 when there is none), from their names alone:
 // cheap enough to poll; whether that checkpoint verifies is FindNewestGoodManifest's to say.
@@ -57,7 +64,9 @@ int64_t NewestManifestVersion(const std::string& dir, Env* env = Env::Default())
 Result<std::vector<int>> OverlappingShards(const proto::Manifest& manifest, uint64_t begin,
                                            uint64_t end, const std::string& source);
 
-// Deletes all but the newest `keep` manifests and their shards.
+// Deletes all but the newest `keep` manifests and their shards. Versions are numbered on across
+// jobs (a job writing into a model_dir continues after its newest MANIFEST), so these are the
+// newest versions of any job.
 void PruneCheckpoints(const std::string& dir, int keep, Env* env = Env::Default());
 
 }  // namespace fmps

@@ -15,6 +15,7 @@
 #include "ps/checkpoint.h"
 #include "ps/postoffice.h"
 #include "data/byte_source.h"
+#include "scheduler/lineage.h"
 
 namespace fmps {
 
@@ -309,6 +310,7 @@ bool Scheduler::AdmitReplacement(const proto::NodeInfo& reg) {
                          : "worker " + std::to_string(target - 1 - options_.config.num_servers());
   n.info.set_name(role + " (" + reg.name() + ")");
   n.dead = false;
+  sent_home_dead_.erase(target);
   n.last_seen = NowSeconds();
   n.last_heartbeat = 0;
   n.heartbeat.Clear();
@@ -325,6 +327,11 @@ bool Scheduler::AdmitReplacement(const proto::NodeInfo& reg) {
     Result<proto::Manifest> m = dir.empty()
                                     ? Result<proto::Manifest>(Status::NotFound("no --model_dir"))
                                     : FindNewestGoodManifest(dir, options_.env);
+    // Only a version this job wrote, or the one it resumed: an older job's model is not this one.
+    if (m.ok() && m->version() < first_own_version_ &&
+        !(options_.resume && parent_dir_ == dir && m->version() == parent_version_)) {
+      m = Status::NotFound("no checkpoint of this job yet");
+    }
     if (m.ok()) {
       table.mutable_config()->set_init_model(dir);
       restored = "restored from checkpoint " + std::to_string(m->version()) + " (" +
@@ -351,8 +358,51 @@ bool Scheduler::AdmitReplacement(const proto::NodeInfo& reg) {
   return true;
 }
 
+Status Scheduler::Resume() {
+  const std::string& dir = options_.config.model_dir();
+  Result<std::optional<proto::Manifest>> found = FindResumeCheckpoint(dir, options_.env);
+  if (!found.ok()) return found.status();
+  if (!found->has_value()) {
+    LOG(INFO) << "--resume: no checkpoint in " << dir << " yet; starting from scratch";
+    return Status::OK();
+  }
+  const proto::Manifest& m = **found;
+  const std::string name = "--resume: checkpoint " + CheckpointName(dir, m.version());
+  FMPS_RETURN_IF_ERROR(CheckSameModelShape(m.config(), options_.config, name));
+  options_.config.set_init_model(dir);
+  parent_version_ = m.version();
+  parent_dir_ = dir;
+  Status same = CheckSameTrainingData(m, train_pool_, dir, options_.env);
+  if (!same.ok()) {
+    if (!options_.resume_new_data) return same;
+    LOG(WARNING) << "--resume_new_data: the data is not what checkpoint " << m.version()
+                 << " recorded (" << same.message() << "); its model is loaded and all "
+                 << options_.config.epochs() << " epoch(s) of this data are trained";
+    return Status::OK();
+  }
+  epoch_ = m.epoch();
+  rows_done_ = resumed_rows_ = m.rows();
+  std::vector<int> done(m.parts_done().begin(), m.parts_done().end());
+  if (epoch_ >= options_.config.epochs()) {
+    // A checkpoint written after the last epoch: training is over, only the test pass is left.
+    epoch_ = options_.config.epochs() - 1;
+    done.clear();
+    for (size_t id = 0; id < train_pool_.num_parts(); ++id) done.push_back(static_cast<int>(id));
+  }
+  train_pool_.MarkDone(done);
+  LOG(INFO) << "resuming from checkpoint " << m.version() << " in " << dir << ": epoch " << epoch_
+            << ", " << done.size() << " parts of it done, " << rows_done_ << " rows trained";
+  return Status::OK();
+}
+
 Result<JobReport> Scheduler::Run() {
   start_ = NowSeconds();
+  if (options_.config.job_id().empty()) {
+    std::random_device rd;
+    char id[17];
+    std::snprintf(id, sizeof(id), "%016" PRIx64, (uint64_t{rd()} << 32) ^ rd());
+    options_.config.set_job_id(id);
+  }
   FMPS_RETURN_IF_ERROR(train_pool_.AddFiles(options_.train_files));
   if (!options_.test_files.empty()) FMPS_RETURN_IF_ERROR(test_pool_.AddFiles(options_.test_files));
   if (!options_.validation_files.empty()) {
@@ -368,29 +418,23 @@ Result<JobReport> Scheduler::Run() {
     FMPS_RETURN_IF_ERROR(val_pool_.AddFiles(options_.train_files));
   }
   const std::string& dir = options_.config.model_dir();
-  if (!dir.empty()) FMPS_RETURN_IF_ERROR(MakeDirs(dir, options_.env));
-  if (options_.resume) {
-    Result<proto::Manifest> m = FindNewestGoodManifest(dir, options_.env);
+  if (!dir.empty()) {
+    FMPS_RETURN_IF_ERROR(MakeDirs(dir, options_.env));
+    // Versions only go forward: past every MANIFEST in the directory, of any job, good or not.
+    checkpoint_version_ = NewestManifestVersion(dir, options_.env);
+  }
+  if (options_.resume) FMPS_RETURN_IF_ERROR(Resume());
+  if (!options_.resume && !options_.config.init_model().empty()) {
+    Result<proto::Manifest> m = FindNewestGoodManifest(options_.config.init_model(), options_.env);
     if (m.ok()) {
-      options_.config.set_init_model(dir);
-      epoch_ = m->epoch();
-      checkpoint_version_ = m->version();
-      rows_done_ = resumed_rows_ = m->rows();
-      std::vector<int> done(m->parts_done().begin(), m->parts_done().end());
-      if (epoch_ >= options_.config.epochs()) {
-        // A checkpoint written after the last epoch: training is over, only the test pass is left.
-        epoch_ = options_.config.epochs() - 1;
-        done.clear();
-        for (size_t id = 0; id < train_pool_.num_parts(); ++id)
-          done.push_back(static_cast<int>(id));
-      }
-      train_pool_.MarkDone(done);
-      LOG(INFO) << "resuming from checkpoint " << m->version() << " in " << dir << ": epoch "
-                << epoch_ << ", " << done.size() << " parts of it done, " << rows_done_
-                << " rows trained";
-    } else {
-      LOG(WARNING) << "--resume: " << m.status().message() << "; starting from scratch";
+      parent_version_ = m->version();
+      parent_dir_ = options_.config.init_model();
     }
+  }
+  first_own_version_ = checkpoint_version_ + 1;
+  if (checkpoint_version_ > 0) {
+    LOG(INFO) << dir << " holds versions up to " << checkpoint_version_ << ": job "
+              << options_.config.job_id() << " writes its versions from " << first_own_version_;
   }
   Status st = Join();
   if (st.ok()) {
@@ -446,6 +490,14 @@ Result<JobReport> Scheduler::Run() {
       r.test_logloss = LogLoss(test_labels_, probs);
       LOG(WARNING) << r.test_nonfinite_scores << " of " << probs.size()
                    << " test rows scored NaN or infinite: left out of the test logloss and AUC";
+    }
+    if (final_checkpoint_done_) {
+      // The final version carries its test figures (`fmps models` lists them).
+      manifest_.set_test_rows(r.test_rows);
+      manifest_.set_test_logloss(r.test_logloss);
+      manifest_.set_test_auc(r.test_auc);
+      Status written = WriteManifest(dir, manifest_, options_.env);
+      if (!written.ok()) LOG(WARNING) << "test figures not recorded: " << written.ToString();
     }
   }
   double peak = static_cast<double>(PeakRssBytes());
@@ -528,8 +580,18 @@ Status Scheduler::Handle(Message&& msg) {
   }
   Node& node = nodes_[from];
   if (node.dead) {
-    LOG(WARNING) << "ignoring " << proto::Command_Name(msg.meta.cmd()) << " from " << Name(from)
-                 << ", declared dead earlier";
+    // A node that stalled past the heartbeat timeout and woke: its work went to others, so it is
+    // told to go (once) and exits with an error, instead of idling to the end of the job.
+    if (sent_home_dead_.insert(from).second) {
+      LOG(WARNING) << Name(from) << " was declared dead earlier and woke up ("
+                   << proto::Command_Name(msg.meta.cmd()) << "): sent home";
+      Message m;
+      m.meta.set_cmd(proto::SHUTDOWN);
+      m.meta.set_error("this node was declared dead (no heartbeat for more than " +
+                       std::to_string(options_.heartbeat_timeout_s) +
+                       " s) and its work was given to others");
+      (void)Send(from, std::move(m));
+    }
     return Status::OK();
   }
   node.last_seen = NowSeconds();
@@ -791,6 +853,16 @@ Status Scheduler::NextEpoch() {
 }
 
 Status Scheduler::FinishTraining() {
+  if (rows_done_ == 0) {
+    std::string files;
+    for (size_t i = 0; i < options_.train_files.size() && i < 5; ++i)
+      files += (i > 0 ? ", " : "") + options_.train_files[i];
+    if (options_.train_files.size() > 5) files += ", ...";
+    return Status::InvalidArgument("no row to train on: the training data (" + files +
+                                   ") holds no well-formed row (" + std::to_string(bad_lines_) +
+                                   " malformed lines; is --format=" + options_.config.format() +
+                                   " right?)");
+  }
   if (options_.early_stop > 0 && !evaluations_.LastIsBest()) {
     LOG(INFO) << "restoring the best model (epoch " << evaluations_.Best()->epoch
               << ", val_logloss " << evaluations_.Best()->val_logloss << ")";
@@ -854,6 +926,10 @@ void Scheduler::StartCheckpoint() {
   manifest_.set_version(++checkpoint_version_);
   *manifest_.mutable_config() = options_.config;
   manifest_.mutable_config()->clear_init_model();
+  manifest_.set_job_id(options_.config.job_id());
+  manifest_.set_parent_version(parent_version_);
+  manifest_.set_parent_dir(parent_dir_);
+  RecordTrainingData(train_pool_, &manifest_, options_.env);
   manifest_.set_epoch(epoch_);
   if (phase_ == Phase::kTraining) {
     for (int id : train_pool_.DoneParts()) manifest_.add_parts_done(id);
@@ -891,6 +967,7 @@ Status Scheduler::HandleCheckpointDone(const proto::Checkpoint& ckpt) {
     manifest_.mutable_shards(s)->set_range_end(partition.end(s));
   }
   const std::string& dir = options_.config.model_dir();
+  manifest_.set_written_unix_s(UnixSeconds());
   FMPS_RETURN_IF_ERROR(WriteManifest(dir, manifest_, options_.env));
   PruneCheckpoints(dir, options_.keep_checkpoints, options_.env);
   LOG(INFO) << "checkpoint " << manifest_.version() << " written to " << dir << " ("

@@ -38,6 +38,9 @@ struct SchedulerOptions {
   double checkpoint_every_s = 0;    // 0: checkpoint only at the end (when model_dir is set)
   int keep_checkpoints = 3;         // older checkpoints are deleted
   bool resume = false;              // continue from the newest good checkpoint in model_dir
+  // With resume: when the data is not what the checkpoint recorded, load its model and train all
+  // epochs of this data (instead of refusing to start).
+  bool resume_new_data = false;
   uint64_t max_bad_lines = 1000;    // more malformed lines than this end the job
   double replace_timeout_s = 300;   // a dead server must be replaced within this, or the job fails
   Env* env = Env::Default();        // manifests are written and read through it
@@ -92,6 +95,8 @@ class Scheduler {
   enum class Phase { kJoining, kTraining, kValidating, kTesting, kDone };
 
   Status Join();
+  // --resume: finds the checkpoint, checks it fits this job and its data, marks its parts done.
+  Status Resume();
   proto::NodeTable Table() const;
   bool AdmitReplacement(const proto::NodeInfo& reg);
   void DeclareDead(int id, double silent_s);
@@ -174,6 +179,10 @@ class Scheduler {
   int kept_copy_acks_ = 0;
   // Checkpoint in progress: version and the shards reported so far.
   int64_t checkpoint_version_ = 0;
+  int64_t first_own_version_ = 1;  // the first version this run writes
+  int64_t parent_version_ = 0;     // what --resume / --init_model started from (0: nothing)
+  std::string parent_dir_;
+  std::set<int> sent_home_dead_;  // ids of nodes declared dead that were told to go
   bool checkpoint_running_ = false;
   bool final_checkpoint_done_ = false;
   bool final_checkpoint_requested_ = false;

@@ -270,6 +270,11 @@ Result<uint64_t> FileSize(const std::string& path, Env* env) {
 
 double NowSeconds() { return Env::Default()->NowSeconds(); }
 
+double UnixSeconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 int64_t CurrentRssBytes() { return ReadStatusKb("VmRSS:"); }
 int64_t PeakRssBytes() { return ReadStatusKb("VmHWM:"); }
 

@@ -108,6 +108,9 @@ Result<std::vector<std::string>> ExpandPaths(const std::string& spec, Env* env =
 // Size of a regular file in bytes.
 Result<uint64_t> FileSize(const std::string& path, Env* env = Env::Default());
 
+// Wall-clock seconds since the epoch (for records a person reads; NowSeconds for intervals).
+double UnixSeconds();
+
 // Monotonic seconds (Env::Default()'s clock).
 double NowSeconds();
 

@@ -440,10 +440,17 @@ void Store::Impl::EvictColdest(uint64_t reserve) {
             << " MiB held): evicted the " << count
             << " coldest rows (idle >= " << cutoff * epoch_length_ << " pushes); " << map_.size()
             << " rows and " << LiveBytes() / 1048576 << " MiB left";
+  // A cap that throws out most of the model at each pass leaves little to train or serve.
+  if (count > map_.size() && !warned_most_evicted_) {
+    warned_most_evicted_ = true;
+    LOG(WARNING) << "Store: the memory cap of " << cap_bytes_ / 1048576 << " MiB forced the "
+                 << "eviction of most of the model (" << count << " of " << count + map_.size()
+                 << " rows); raise --store_memory_mb";
+  }
   if (fixed >= target && !warned_fixed_) {
     warned_fixed_ = true;
     LOG(WARNING) << "Store: the admission sketch alone takes " << fixed / 1048576 << " MiB of the "
-                 << cap_bytes_ / 1048576 << " MiB cap; raise --max_memory_mb or lower --sketch_mb";
+                 << cap_bytes_ / 1048576 << " MiB cap; raise --store_memory_mb or lower --sketch_mb";
   }
 }
 

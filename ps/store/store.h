@@ -75,7 +75,7 @@ struct StoreStats {
   uint64_t embedding_floats = 0;    // floats of V held (not counting accumulators)
   uint64_t bytes = 0;               // memory held by index, rows, arenas and the admission sketch
   uint64_t evicted = 0;             // rows dropped so far (stale, zero w, or over the memory cap)
-  uint64_t evicted_for_memory = 0;  // of those, rows dropped to stay under max_memory_mb
+  uint64_t evicted_for_memory = 0;  // of those, rows dropped to stay under the cap (--store_memory_mb)
   uint64_t sketch_bytes = 0;        // memory of the admission sketch (0 when min_count <= 1)
   uint64_t pending_pushes = 0;      // key occurrences counted in the sketch and not given a row
 };

@@ -122,6 +122,7 @@ class Store::Impl {
   uint64_t evicted_ = 0;
   uint64_t evicted_for_memory_ = 0;
   bool warned_fixed_ = false;  // the cap is below what index and sketch take (warned once)
+  bool warned_most_evicted_ = false;  // the cap evicted most rows (warned once)
 };
 
 }  // namespace fmps
