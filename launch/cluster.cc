@@ -187,9 +187,38 @@ int RunLocalCluster(const LocalClusterOptions& options) {
     return pid;
   };
   const std::string sched_host = options.scheduler_host;
+  // /metrics ports by role index: the scheduler, then servers and workers.
+  const int num_roles = 1 + options.num_servers + options.num_workers;
+  std::vector<int> metrics_ports;
+  std::string metrics_line;
+  for (int i = 0; options.metrics_port != 0 && i < num_roles; ++i) {
+    Result<int> free = options.metrics_port > 0 ? Result<int>(options.metrics_port + i)
+                                                : PickFreePort();
+    if (!free.ok()) {
+      LOG(ERROR) << free.status().ToString();
+      return 1;
+    }
+    metrics_ports.push_back(free.value());
+    std::string where = "scheduler " + sched_host;
+    if (i > 0) {
+      const int index = i - 1;  // servers first, as started below
+      const std::string& entry =
+          options.hosts.empty() ? sched_host : options.hosts[index % options.hosts.size()];
+      where = (index < options.num_servers
+                   ? "server " + std::to_string(index)
+                   : "worker " + std::to_string(index - options.num_servers)) +
+              " " + entry.substr(entry.find('@') + 1);
+    }
+    metrics_line += (i > 0 ? ", " : "") + where + ":" + std::to_string(free.value());
+  }
+  auto metrics_arg = [&](int role) {
+    return std::vector<std::string>{
+        "--metrics_port=" + std::to_string(metrics_ports.empty() ? 0 : metrics_ports[role])};
+  };
   std::vector<std::string> sched_cmd{options.binary, "scheduler", "--host=" + sched_host,
                                      "--port=" + std::to_string(port.value())};
   sched_cmd.insert(sched_cmd.end(), options.scheduler_args.begin(), options.scheduler_args.end());
+  for (const std::string& a : metrics_arg(0)) sched_cmd.push_back(a);  // after the job's flags
   pid_t scheduler = Spawn(sched_cmd, false, nullptr);
   children[scheduler] = "scheduler";
   const std::string at = "--scheduler=" + sched_host + ":" + std::to_string(port.value());
@@ -197,6 +226,7 @@ int RunLocalCluster(const LocalClusterOptions& options) {
     const bool server = i < options.num_servers;
     std::vector<std::string> args{server ? "server" : "worker", at};
     args.insert(args.end(), options.node_args.begin(), options.node_args.end());
+    for (const std::string& a : metrics_arg(1 + i)) args.push_back(a);
     pid_t pid = start(i, launcher.Command(i, args));
     children[pid] = (server ? "server process " + std::to_string(i)
                             : "worker process " + std::to_string(i - options.num_servers)) +
@@ -209,6 +239,7 @@ int RunLocalCluster(const LocalClusterOptions& options) {
                     ? " over ssh on " + std::to_string(options.hosts.size()) + " hosts"
                     : "")
             << " (pids: scheduler " << scheduler << ")";
+  if (!metrics_line.empty()) LOG(INFO) << "metrics (/metrics, /healthz) on " << metrics_line;
 
   int exit_code = 0;
   double kill_at = 0;  // when set, remaining children are killed at this time

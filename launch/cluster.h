@@ -34,6 +34,9 @@ struct LocalClusterOptions {
   std::string remote_binary;
   std::string scheduler_host = "127.0.0.1";
   int scheduler_port = 0;  // 0: a free port
+  // /metrics of the roles: 0 none; -1 a free port each (picked here); P > 0: the scheduler P,
+  // servers P+1.., workers after them. The ports are printed in one line.
+  int metrics_port = 0;
 };
 
 // Reads a host file: one entry per line (HOST or USER@HOST), '#' starts a comment. Errors name

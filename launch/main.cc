@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -20,20 +21,25 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "data/byte_source.h"
 #include "data/reader.h"
 #include "datagen/generator.h"
 #include "launch/cluster.h"
+#include "launch/plot.h"
 #include "launch/predict.h"
 #include "launch/saved_models.h"
 #include "launch/server_setup.h"
 #include "launch/tune.h"
 #include "models/job_config.h"
+#include "metrics/http_endpoint.h"
+#include "metrics/metrics.h"
 #include "models/model.h"
 #include "ps/base/env.h"
 #include "ps/base/keys.h"
 #include "ps/checkpoint.h"
+#include "ps/counting_transport.h"
 #include "ps/server.h"
 #include "scheduler/scheduler.h"
 #include "serving/http_service.h"
@@ -148,8 +154,20 @@ DEFINE_bool(resume_new_data, false,
             "with --resume: train the checkpoint's model on data other than it recorded (all "
             "epochs of it, from its first part) instead of refusing");
 DEFINE_string(init_model, "", "warm start: load this model directory before training");
+// Watching a job (docs/observability.md).
+DEFINE_int32(metrics_port, 0,
+             "port of this role's HTTP /metrics and /healthz (0: off, -1: any free port); train: "
+             "-1 gives every role a free port, P > 0 the scheduler P, the servers P+1.. and the "
+             "workers the ports after them");
+DEFINE_string(metrics_out, "",
+              "scheduler/train: JSONL file of the job's figures, a line per progress interval and "
+              "per epoch, named as on /metrics (`fmps plot` draws it)");
+DEFINE_double(metrics_linger, 0,
+              "scheduler/train: seconds the scheduler's /metrics stays up after the job, so a "
+              "scraper gets the final figures");
 // Predict.
-DEFINE_string(out, "-", "predict: output file, one probability per line (- for stdout)");
+DEFINE_string(out, "-",
+              "predict: output file, one probability per line; plot: the SVG (- for stdout)");
 // Serve.
 DEFINE_string(listen, "127.0.0.1:8080",
               "serve: HOST:PORT the HTTP service listens on (port 0: any)");
@@ -235,7 +253,13 @@ const std::map<std::string, std::vector<std::string>>& CommandFlags() {
                                  "resume",
                                  "resume_new_data",
                                  "init_model",
-                                 "replace_timeout"};
+                                 "replace_timeout",
+                                 "metrics_port",
+                                 "metrics_out",
+                                 "metrics_linger",
+                                 "log_dir",
+                                 "v",
+                                 "minloglevel"};
     std::vector<std::string> train = job;
     train.push_back("inprocess");
     train.insert(train.end(),
@@ -251,13 +275,18 @@ const std::map<std::string, std::vector<std::string>>& CommandFlags() {
            return tune;
          }()},
         {"scheduler", sched},
-        {"server", {"scheduler", "host", "port", "replace", "join_timeout"}},
-        {"worker", {"scheduler", "host", "port", "replace", "join_timeout"}},
+        {"server",
+         {"scheduler", "host", "port", "replace", "join_timeout", "metrics_port", "log_dir", "v",
+          "minloglevel"}},
+        {"worker",
+         {"scheduler", "host", "port", "replace", "join_timeout", "metrics_port", "log_dir", "v",
+          "minloglevel"}},
         {"predict", {"model_dir", "data", "format", "out", "batch_size"}},
         {"serve", {"model_dir", "listen", "serve_threads", "reload_every"}},
         {"export", {"model_dir", "model_version", "out"}},
         {"dump", {"names", "top", "by"}},
         {"models", {"model_dir"}},
+        {"plot", {"out"}},
         {"gen",
          {"rows", "seed", "model_seed", "planted", "planted_k", "active_fields", "field_vocab",
           "linear_std", "interaction_std", "missing", "fwfm_strong_pairs", "fwfm_weak_std"}},
@@ -280,6 +309,8 @@ const char* CommandSummary(const std::string& cmd) {
   if (cmd == "dump") return "print an export file as text: fmps dump FILE [--names=DATA] [--top=N]";
   if (cmd == "gen") return "write synthetic Criteo-format rows from a planted model to stdout";
   if (cmd == "models") return "list the versions in --model_dir (job, parent, rows, test figures)";
+  if (cmd == "plot")
+    return "draw a --metrics_out FILE.jsonl as curves (SVG): fmps plot FILE.jsonl --out=curves.svg";
   return "";
 }
 
@@ -570,6 +601,8 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
   FMPS_RETURN_IF_ERROR(CheckAgainstSavedModel(num_fields_from_data, &o));
   o.max_bad_lines = FLAGS_max_bad_lines;
   o.replace_timeout_s = FLAGS_replace_timeout;
+  o.metrics_out = FLAGS_metrics_out;
+  o.progress_bar = ::isatty(2) == 1;
   return o;
 }
 
@@ -590,10 +623,31 @@ int Fail(const Status& st) {
   return 1;
 }
 
+// The role's /metrics endpoint when --metrics_port is set (null when it is not).
+Result<std::unique_ptr<MetricsEndpoint>> StartMetrics(const MetricsRegistry* registry,
+                                                      const std::string& role) {
+  if (FLAGS_metrics_port == 0) return std::unique_ptr<MetricsEndpoint>();
+  if (FLAGS_metrics_port < -1 || FLAGS_metrics_port > 65535)
+    return Status::InvalidArgument("--metrics_port must be -1 (any), 0 (off) or a port");
+  MetricsEndpointOptions o;
+  o.host = FLAGS_host;
+  o.port = std::max(0, FLAGS_metrics_port);
+  auto endpoint = std::make_unique<MetricsEndpoint>(registry, o);
+  FMPS_RETURN_IF_ERROR(endpoint->Start());
+  LOG(INFO) << role << " metrics on http://" << FLAGS_host << ":" << endpoint->port()
+            << "/metrics (and /healthz)";
+  return endpoint;
+}
+
 int RunScheduler() {
   Result<SchedulerOptions> options = SchedulerOptionsFromFlags();
   if (!options.ok()) return Fail(options.status());
-  Scheduler scheduler(NewZmqTransport(ZmqTransportOptions()), options.value());
+  MetricsRegistry registry;
+  Result<std::unique_ptr<MetricsEndpoint>> endpoint = StartMetrics(&registry, "scheduler");
+  if (!endpoint.ok()) return Fail(endpoint.status());
+  options->metrics = &registry;
+  Scheduler scheduler(NewCountingTransport(NewZmqTransport(ZmqTransportOptions()), &registry),
+                      options.value());
   Result<int> port = scheduler.Bind();
   if (!port.ok()) return Fail(port.status());
   LOG(INFO) << "scheduler listening on " << FLAGS_host << ":" << port.value();
@@ -601,6 +655,11 @@ int RunScheduler() {
   if (!report.ok()) return Fail(report.status());
   std::printf("%s\n", report->ToJson().c_str());
   std::fflush(stdout);
+  if (endpoint.value() != nullptr && FLAGS_metrics_linger > 0) {
+    LOG(INFO) << "job done; /metrics stays up for " << FLAGS_metrics_linger
+              << " s (--metrics_linger)";
+    std::this_thread::sleep_for(std::chrono::duration<double>(FLAGS_metrics_linger));
+  }
   return 0;
 }
 
@@ -619,13 +678,22 @@ PostofficeOptions NodeOptions(proto::Role role, const std::pair<std::string, int
 int RunServerOrWorker(proto::Role role) {
   Result<std::pair<std::string, int>> sched = ParseHostPort(FLAGS_scheduler);
   if (!sched.ok()) return Fail(sched.status());
-  auto po = std::make_unique<Postoffice>(NewZmqTransport(ZmqTransportOptions()),
-                                         NodeOptions(role, sched.value()));
+  MetricsRegistry registry;
+  Result<std::unique_ptr<MetricsEndpoint>> endpoint =
+      StartMetrics(&registry, role == proto::SERVER ? "server" : "worker");
+  if (!endpoint.ok()) return Fail(endpoint.status());
+  auto po = std::make_unique<Postoffice>(
+      NewCountingTransport(NewZmqTransport(ZmqTransportOptions()), &registry),
+      NodeOptions(role, sched.value()));
   Status st;
   if (role == proto::SERVER) {
-    st = KVServer(std::move(po), MakeServerSetup, ServerOptions()).Run();
+    ServerOptions o;
+    o.metrics = &registry;
+    st = KVServer(std::move(po), MakeServerSetup, o).Run();
   } else {
-    st = Worker(std::move(po), WorkerOptions()).Run();
+    WorkerOptions o;
+    o.metrics = &registry;
+    st = Worker(std::move(po), o).Run();
   }
   return st.ok() ? 0 : Fail(st);
 }
@@ -655,6 +723,13 @@ int RunTrain(int argc, char** argv) {
   lc.num_servers = FLAGS_num_servers;
   lc.num_workers = FLAGS_num_workers;
   lc.restart_failed = FLAGS_restart_failed;
+  lc.metrics_port = FLAGS_metrics_port;
+  // The logging flags reach every role (the scheduler has all of ours).
+  for (const char* flag : {"log_dir", "v", "minloglevel", "vmodule"}) {
+    gflags::CommandLineFlagInfo info;
+    if (gflags::GetCommandLineFlagInfo(flag, &info) && !info.is_default)
+      lc.node_args.push_back("--" + info.name + "=" + info.current_value);
+  }
   if (!FLAGS_hosts.empty()) {
     Result<std::vector<std::string>> hosts = ReadHostFile(FLAGS_hosts);
     if (!hosts.ok()) return Fail(hosts.status());
@@ -813,6 +888,28 @@ int RunModels() {
   return 0;
 }
 
+int RunPlot(const std::vector<std::string>& files) {
+  if (files.size() != 1)
+    return Fail(Status::InvalidArgument("plot takes one --metrics_out file: fmps plot FILE.jsonl "
+                                        "--out=curves.svg"));
+  std::ifstream in(files[0]);
+  if (!in) return Fail(Status::IOError("cannot read " + files[0]));
+  std::stringstream text;
+  text << in.rdbuf();
+  Result<std::string> svg = PlotCurvesSvg(text.str(), files[0]);
+  if (!svg.ok()) return Fail(svg.status());
+  if (FLAGS_out == "-") {
+    std::fwrite(svg->data(), 1, svg->size(), stdout);
+    return 0;
+  }
+  std::ofstream out(FLAGS_out, std::ios::binary);
+  out << svg.value();
+  out.close();
+  if (!out) return Fail(Status::IOError("cannot write " + FLAGS_out));
+  LOG(INFO) << "wrote " << FLAGS_out << " (open it in a browser)";
+  return 0;
+}
+
 int RunGen() {
   datagen::GeneratorOptions o;
   o.rows = FLAGS_rows;
@@ -884,7 +981,7 @@ int main(int argc, char** argv) {
     PrintHelp("");
     return 2;
   }
-  if (cmd != "gen") {
+  if (cmd != "gen" && cmd != "plot") {
     MaybeReexecWithHugePages(argv);
     KeepFreedHeapForReuse();
   }
@@ -910,9 +1007,21 @@ int main(int argc, char** argv) {
   gflags::SetUsageMessage("fmps <command> [flags]; fmps help");
   const int first_positional = gflags::ParseCommandLineFlags(&n, &a, false);
   std::vector<std::string> positional(args.begin() + first_positional, args.end());
-  FLAGS_logtostderr = true;
+  // With --log_dir every process writes one file, fmps-ROLE.DATE-TIME.PID, and still streams to
+  // stderr; glog's own default (a file per severity, none on stderr) would hide a local cluster.
+  FLAGS_logtostderr = FLAGS_log_dir.empty();
+  FLAGS_alsologtostderr = !FLAGS_log_dir.empty();
   google::InitGoogleLogging(argv[0]);
-  if (cmd != "gen" && cmd != "models") {
+  if (!FLAGS_log_dir.empty()) {
+    if (Status st = MakeDirs(FLAGS_log_dir); !st.ok()) return Fail(st);
+    const std::string base = FLAGS_log_dir + "/fmps-" + cmd + ".";
+    google::SetLogDestination(google::GLOG_INFO, base.c_str());
+    for (auto severity : {google::GLOG_WARNING, google::GLOG_ERROR, google::GLOG_FATAL}) {
+      google::SetLogDestination(severity, "");
+    }
+    google::SetLogSymlink(google::GLOG_INFO, "");
+  }
+  if (cmd != "gen" && cmd != "models" && cmd != "plot") {
     const bool huge = GlibcTunables().find("glibc.malloc.hugetlb=1") != std::string::npos;
     LOG(INFO) << "fmps " << cmd << " pid " << getpid()
               << (huge ? ", heap on transparent huge pages" : "");
@@ -929,5 +1038,6 @@ int main(int argc, char** argv) {
   if (cmd == "export") return RunExport();
   if (cmd == "dump") return RunDump(positional);
   if (cmd == "models") return RunModels();
+  if (cmd == "plot") return RunPlot(positional);
   return 2;
 }

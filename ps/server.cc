@@ -13,7 +13,30 @@ namespace fmps {
 
 KVServer::KVServer(std::unique_ptr<Postoffice> po, ServerSetupFn setup,
                    const ServerOptions& options)
-    : po_(std::move(po)), setup_fn_(std::move(setup)), options_(options) {}
+    : po_(std::move(po)),
+      setup_fn_(std::move(setup)),
+      options_(options),
+      own_metrics_(options.metrics ? nullptr : std::make_unique<MetricsRegistry>()),
+      metrics_(options.metrics ? options.metrics : own_metrics_.get()) {
+  MetricsRegistry& m = *metrics_;
+  pulls_ = m.AddCounter("fmps_server_pulls_total", "Pull requests answered.");
+  pushes_ = m.AddCounter("fmps_server_pushes_total", "Push requests applied.");
+  pulled_keys_ = m.AddCounter("fmps_server_pulled_keys_total", "Keys answered in pulls.");
+  pushed_keys_ = m.AddCounter("fmps_server_pushed_keys_total", "Keys updated by pushes.");
+  // 0, 1, 2, 4, ... 1024 pushes: a worker's own pipeline gives 0-2, each other worker ~1 more.
+  std::vector<double> staleness{0};
+  for (double b : ExponentialBuckets(1, 2, 11)) staleness.push_back(b);
+  staleness_ = m.AddHistogram("fmps_server_push_staleness",
+                              "Pushes the server applied between a push's pull and the push.",
+                              staleness);
+  evictions_ = m.AddCounter("fmps_store_evictions_total",
+                            "Rows dropped from the store (stale, zero w, or over the memory cap).");
+  refused_ = m.AddCounter(
+      "fmps_store_admissions_refused_total",
+      "Key occurrences pushed before the key reached --min_count: counted in the sketch, no row.");
+  store_bytes_ = m.AddGauge("fmps_store_memory_bytes",
+                            "Memory held by the store: index, rows, arenas and admission sketch.");
+}
 
 KVServer::~KVServer() = default;
 
@@ -66,6 +89,7 @@ Status KVServer::Serve() {
   }
   if (!po_->config().init_model().empty())
     FMPS_RETURN_IF_ERROR(LoadShard(po_->config().init_model()));
+  metrics_->SetReady(true, "server " + std::to_string(rank_) + " joined");
   LOG(INFO) << "server " << rank_ << " (node " << po_->my_id() << ") serving keys ["
             << po_->partition().begin(rank_) << ", " << po_->partition().end(rank_) << ")";
   double last_heartbeat = 0, last_from_scheduler = NowSeconds();
@@ -150,6 +174,8 @@ void KVServer::HandlePull(const Message& msg) {
   std::vector<std::string> frames{ToFrame(pull_values_), ToFrame(pull_widths_)};
   if (req->with_dense) frames.push_back(ToFrame(dense_));
   Reply(msg, proto::PULL_REPLY, std::move(frames), "", clock_);
+  pulls_->Add();
+  pulled_keys_->Add(req->keys.size());
 }
 
 void KVServer::KeepPull(int sender, int64_t id, std::span<const uint64_t> keys) {
@@ -228,7 +254,10 @@ void KVServer::HandlePush(const Message& msg) {
     }
     if (setup_.after_dense_update) setup_.after_dense_update(dense_, progress_);
   }
+  staleness_->Observe(pulled <= clock_ ? static_cast<double>(clock_ - pulled) : 0.0);
   ++clock_;
+  pushes_->Add();
+  pushed_keys_->Add(req->keys.size());
   if (!msg.meta.kv().quiet()) Reply(msg, proto::PUSH_REPLY, {});
 }
 
@@ -365,6 +394,17 @@ void KVServer::SendHeartbeat() {
     h->set_embeddings(s.embeddings);
     h->set_embedding_floats(s.embedding_floats);
     h->set_dense_params(setup_.dense_params ? setup_.dense_params(dense_) : dense_.size());
+    evictions_->Set(s.evicted);
+    refused_->Set(s.pending_pushes);
+    store_bytes_->Set(static_cast<double>(s.bytes));
+    for (const StoreStats::Width& w : s.by_width) {
+      const MetricLabels width{{"width", std::to_string(w.width)}};
+      metrics_->AddGauge("fmps_store_rows", "Rows in the store by embedding width.", width)
+          ->Set(static_cast<double>(w.rows));
+      metrics_->AddGauge("fmps_store_bytes",
+                         "Bytes of the store by embedding width (width 0: the index).", width)
+          ->Set(static_cast<double>(w.bytes));
+    }
     if (s.evicted > evicted_logged_) {
       LOG(INFO) << "server " << rank_ << ": evicted " << s.evicted - evicted_logged_
                 << " rows since the last heartbeat (" << s.evicted << " in all, "

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "ps/base/env.h"
+#include "metrics/metrics.h"
 #include "ps/kv_messages.h"
 #include "ps/postoffice.h"
 #include "ps/store/store.h"
@@ -38,6 +39,7 @@ struct ServerOptions {
   double heartbeat_s = 1.0;          // seconds between heartbeats to the scheduler
   double scheduler_timeout_s = 120;  // exit when the scheduler has been silent this long
   Env* env = Env::Default();         // checkpoint files are written and read through it
+  MetricsRegistry* metrics = nullptr;  // where the server's figures go (null: kept privately)
 };
 
 class KVServer {
@@ -99,6 +101,13 @@ class KVServer {
   uint64_t clock_ = 0;    // pushes applied; a push's staleness is clock_ minus the clock it pulled
   uint64_t dropped_ = 0;  // malformed or foreign requests dropped
   uint64_t evicted_logged_ = 0;  // store evictions already reported in the log
+
+  // Figures for /metrics (see ServerMetrics in server.cc); the store's are refreshed at heartbeats.
+  std::unique_ptr<MetricsRegistry> own_metrics_;  // when options_.metrics is null
+  MetricsRegistry* metrics_;
+  Counter *pulls_, *pushes_, *pulled_keys_, *pushed_keys_, *evictions_, *refused_;
+  Histogram* staleness_;
+  Gauge* store_bytes_;
 };
 
 }  // namespace fmps

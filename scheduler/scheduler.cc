@@ -95,7 +95,10 @@ Scheduler::Scheduler(std::unique_ptr<Transport> transport, const SchedulerOption
       evaluations_(options.early_stop),
       incarnation_(Mix64(std::random_device()() ^ (uint64_t(std::random_device()()) << 32) ^
                          static_cast<uint64_t>(NowSeconds() * 1e6)) |
-                   1) {}
+                   1),
+      metrics_(std::make_unique<JobMetrics>(options.metrics, options.config.num_servers(),
+                                            options.config.num_workers(),
+                                            options.config.epochs())) {}
 
 bool Scheduler::SendHomeIfStale(const Message& msg) {
   if (msg.meta.incarnation() == 0 || msg.meta.incarnation() == incarnation_) return false;
@@ -236,6 +239,8 @@ Status Scheduler::Join() {
     FMPS_RETURN_IF_ERROR(Send(static_cast<int>(i), std::move(m)));
   }
   LOG(INFO) << "all " << want_servers << " servers and " << want_workers << " workers joined";
+  UpdateNodeGauges();
+  metrics_->registry().SetReady(true, "scheduler: all nodes joined");
   return Status::OK();
 }
 
@@ -257,6 +262,8 @@ bool Scheduler::AllServersAlive() const {
 void Scheduler::DeclareDead(int id, double silent_s) {
   Node& n = nodes_[id];
   n.dead = true;
+  metrics_->nodes_declared_dead->Add();
+  UpdateNodeGauges();
   if (n.info.role() == proto::WORKER) {
     retired_rows_ += n.heartbeat.rows();
     retired_loss_ += n.heartbeat.loss_sum();
@@ -311,6 +318,8 @@ bool Scheduler::AdmitReplacement(const proto::NodeInfo& reg) {
   n.info.set_name(role + " (" + reg.name() + ")");
   n.dead = false;
   sent_home_dead_.erase(target);
+  metrics_->restarts->Add();
+  UpdateNodeGauges();
   n.last_seen = NowSeconds();
   n.last_heartbeat = 0;
   n.heartbeat.Clear();
@@ -403,6 +412,7 @@ Result<JobReport> Scheduler::Run() {
     std::snprintf(id, sizeof(id), "%016" PRIx64, (uint64_t{rd()} << 32) ^ rd());
     options_.config.set_job_id(id);
   }
+  FMPS_RETURN_IF_ERROR(metrics_->OpenLog(options_.metrics_out, start_));
   FMPS_RETURN_IF_ERROR(train_pool_.AddFiles(options_.train_files));
   if (!options_.test_files.empty()) FMPS_RETURN_IF_ERROR(test_pool_.AddFiles(options_.test_files));
   if (!options_.validation_files.empty()) {
@@ -460,6 +470,7 @@ Result<JobReport> Scheduler::Run() {
   Broadcast(proto::SHUTDOWN);
   ShutDownUnadmitted(waiting_, "");
   PrintProgress();
+  if (bar_shown_) std::fputc('\n', stderr);
   JobReport r;
   r.rows = rows_done_;
   r.resumed_rows = resumed_rows_;
@@ -499,6 +510,8 @@ Result<JobReport> Scheduler::Run() {
       Status written = WriteManifest(dir, manifest_, options_.env);
       if (!written.ok()) LOG(WARNING) << "test figures not recorded: " << written.ToString();
     }
+    metrics_->test_logloss->Set(r.test_logloss);
+    metrics_->test_auc->Set(r.test_auc);
   }
   double peak = static_cast<double>(PeakRssBytes());
   uint64_t dense_params = 0;
@@ -523,6 +536,7 @@ Result<JobReport> Scheduler::Run() {
   r.bad_lines = bad_lines_;
   r.model = options_.config.model();
   r.model_dir = dir;
+  metrics_->WriteLine("end");
   return r;
 }
 
@@ -688,8 +702,10 @@ Status Scheduler::HandlePartDone(int worker, const proto::PartDone& done) {
         std::to_string(bad_lines_) + " malformed input lines, more than --max_bad_lines=" +
         std::to_string(options_.max_bad_lines) + " (the workers' warnings name each FILE:LINE)");
   }
+  metrics_->bad_lines->Set(bad_lines_);
   if (train) {
     rows_done_ += done.rows();
+    metrics_->train_rows->Set(rows_done_);
     if (done.replayed()) {
       replayed_rows_ += done.rows();
       epoch_replayed_rows_ += done.rows();
@@ -740,6 +756,8 @@ Status Scheduler::AdvanceIfPassDone() {
                         : std::string())
                 << "), train logloss " << last_epoch_logloss_;
       holdout_rows_ = epoch_held_out_;
+      metrics_->epoch_train_logloss->Set(last_epoch_logloss_);
+      metrics_->epoch_rows_per_second->Set(rate);
     }
     const EvaluationFigures figures = TrainingFigures(epoch_end);
     eval_rows_ = rows_done_;
@@ -752,6 +770,7 @@ Status Scheduler::AdvanceIfPassDone() {
     if (figures.rows > 0) {
       evaluations_.Add(figures);
       LOG(INFO) << evaluations_.Line(evaluations_.figures().size() - 1);
+      RecordEvaluation(figures);
     }
     FMPS_RETURN_IF_ERROR(ContinueTraining());
   }
@@ -813,6 +832,7 @@ Status Scheduler::FinishValidation() {
   val_seconds_ += NowSeconds() - val_start_;
   const bool best = evaluations_.Add(f);
   LOG(INFO) << evaluations_.Line(evaluations_.figures().size() - 1);
+  RecordEvaluation(f);
   if (f.val_rows == 0)
     LOG(WARNING) << "the validation data held no rows: nothing to score the model on";
   const bool last = epoch_ended_ && epoch_ + 1 >= options_.config.epochs();
@@ -974,6 +994,7 @@ Status Scheduler::HandleCheckpointDone(const proto::Checkpoint& ckpt) {
             << manifest_.rows() << " rows trained)";
   checkpoint_running_ = false;
   last_checkpoint_ = NowSeconds();
+  metrics_->CheckpointWritten(manifest_.version());
   bool was_final =
       manifest_.parts_done_size() == 0 && manifest_.epoch() >= options_.config.epochs();
   if (was_final) {
@@ -1091,7 +1112,58 @@ void Scheduler::PrintProgress() {
                 "  max RSS %.0f MB",
                 now - start_, std::min(epoch_ + 1, std::max(1, options_.config.epochs())), rows,
                 rate, mean_loss, nonzero_w, embeddings, rss / (1 << 20));
-  LOG(INFO) << buf;
+  metrics_->epoch->Set(std::min(epoch_ + 1, std::max(1, options_.config.epochs())));
+  metrics_->progress->Set(phase_ == Phase::kJoining ? 0.0 : Progress());
+  metrics_->train_logloss->Set(mean_loss);
+  metrics_->rows_per_second->Set(rate);
+  metrics_->nonzero_w->Set(static_cast<double>(nonzero_w));
+  metrics_->embeddings->Set(static_cast<double>(embeddings));
+  metrics_->WriteLine("progress");
+  if (!options_.progress_bar) {
+    LOG(INFO) << buf;
+    return;
+  }
+  // A bar redrawn in place; the ETA comes from the parts done, so input of unknown size (stdin,
+  // one part) shows no ETA.
+  const double done = phase_ == Phase::kTraining ? Progress() : 1.0;
+  constexpr int kWidth = 30;
+  const int filled = static_cast<int>(done * kWidth);
+  std::string bar(static_cast<size_t>(filled), '#');
+  bar.resize(kWidth, '.');
+  const double elapsed = now - train_start_;
+  char eta[32] = "";
+  if (train_pool_.num_parts() > 1 && done > 0 && done < 1 && phase_ == Phase::kTraining)
+    std::snprintf(eta, sizeof(eta), "  ETA %.0f s", elapsed * (1 - done) / done);
+  std::fprintf(stderr, "\r\033[K[%s] %3.0f%%  epoch %d/%d  rows %" PRIu64 "  %.0f rows/s%s  logloss %.5f",
+               bar.c_str(), 100 * done, std::min(epoch_ + 1, std::max(1, options_.config.epochs())),
+               options_.config.epochs(), rows, rate, eta, mean_loss);
+  std::fflush(stderr);
+  bar_shown_ = true;
+}
+
+}  // namespace fmps
+
+namespace fmps {
+
+void Scheduler::RecordEvaluation(const EvaluationFigures& f) {
+  if (f.validated) {
+    metrics_->validation_logloss->Set(f.val_logloss);
+    metrics_->validation_auc->Set(f.val_auc);
+  }
+  metrics_->WriteLine(f.epoch_end ? "epoch" : "evaluation",
+                      "\"epoch_done\":" + std::to_string(f.epoch_end ? f.epoch : f.epoch - 1));
+}
+
+void Scheduler::UpdateNodeGauges() {
+  int servers = 0, workers = 0, dead_servers = 0, dead_workers = 0;
+  for (const Node& n : nodes_) {
+    if (n.info.role() == proto::SERVER) (n.dead ? dead_servers : servers)++;
+    if (n.info.role() == proto::WORKER) (n.dead ? dead_workers : workers)++;
+  }
+  metrics_->joined_servers->Set(servers);
+  metrics_->joined_workers->Set(workers);
+  metrics_->dead_servers->Set(dead_servers);
+  metrics_->dead_workers->Set(dead_workers);
 }
 
 }  // namespace fmps

@@ -15,6 +15,7 @@
 #include "proto/fmps.pb.h"
 #include "ps/base/env.h"
 #include "ps/transport.h"
+#include "scheduler/job_metrics.h"
 #include "scheduler/validation.h"
 #include "scheduler/work_pool.h"
 
@@ -44,6 +45,9 @@ struct SchedulerOptions {
   uint64_t max_bad_lines = 1000;    // more malformed lines than this end the job
   double replace_timeout_s = 300;   // a dead server must be replaced within this, or the job fails
   Env* env = Env::Default();        // manifests are written and read through it
+  MetricsRegistry* metrics = nullptr;  // where the job's figures go (null: kept privately)
+  std::string metrics_out;             // JSONL file of the figures per progress line and epoch
+  bool progress_bar = false;           // progress as a bar redrawn on stderr (a terminal)
 };
 
 struct JobReport {
@@ -143,6 +147,9 @@ class Scheduler {
   Status Send(int id, Message msg);
   std::string Name(int id) const;
   bool JobComplete() const;
+  void UpdateNodeGauges();
+  // An evaluation was added to evaluations_: its figures go to /metrics and --metrics_out.
+  void RecordEvaluation(const EvaluationFigures& f);
 
   std::unique_ptr<Transport> transport_;
   SchedulerOptions options_;
@@ -198,6 +205,8 @@ class Scheduler {
   double done_time_ = 0;  // when the last pass ended; the report waits for fresher server figures
   uint64_t progress_rows_ = 0;
   double progress_time_ = 0;
+  std::unique_ptr<JobMetrics> metrics_;
+  bool bar_shown_ = false;  // a progress bar is on the terminal's last line
 };
 
 }  // namespace fmps

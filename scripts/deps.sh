@@ -6,9 +6,10 @@ PACKAGES=(cmake g++ make pkg-config libzmq3-dev cppzmq-dev libprotobuf-dev proto
 # OPTIONAL, fuzz build only (scripts/fuzz.sh sets FMPS_FUZZ=1): clang with libFuzzer. The normal build never needs it.
 if [ "${FMPS_FUZZ:-0}" = 1 ]; then PACKAGES+=(clang-14 libclang-rt-14-dev llvm-14); fi
 # OPTIONAL, test suite only (scripts/test.sh sets FMPS_TEST=1): sshd and Slurm for the launcher tests,
-# python3-yaml and debootstrap for the Kubernetes manifest's and image's.
+# python3-yaml and debootstrap for the Kubernetes manifest's and image's, prometheus for the /metrics test.
 if [ "${FMPS_TEST:-0}" = 1 ]; then
-  PACKAGES+=(openssh-server openssh-client slurmctld slurmd slurm-client munge python3-yaml debootstrap)
+  PACKAGES+=(openssh-server openssh-client slurmctld slurmd slurm-client munge python3-yaml debootstrap
+             prometheus)
 fi
 missing=()
 for p in "${PACKAGES[@]}"; do

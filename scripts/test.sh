@@ -10,7 +10,7 @@ FUZZ=0
 [ "${FMPS_FUZZ_SECONDS:-15}" != "0" ] && FUZZ=1
 FMPS_TEST=1 FMPS_FUZZ=$FUZZ bash scripts/deps.sh
 bash scripts/build.sh
-(cd build && FMPS_REQUIRE_SSHD=1 FMPS_REQUIRE_SLURM=1 ctest --output-on-failure -j 2 --timeout 600)
+(cd build && FMPS_REQUIRE_SSHD=1 FMPS_REQUIRE_SLURM=1 FMPS_REQUIRE_PROMETHEUS=1 ctest --output-on-failure -j 2 --timeout 600)
 if [ "${FMPS_SANITIZE:-1}" = "1" ]; then
   # Portable (FMPS_NATIVE=OFF) as well: the code paths of builds for other machines (the image's)
   # compile with -Werror and pass the tests too.

@@ -118,6 +118,8 @@ Status Worker::PartPipeline::ReadRows(OpenPart& reading) {
   Result<size_t> n = reading.reader->Read(batch_size_ - batch_.rows(), &batch_);
   if (!n.ok()) return n.status();
   if (n.value() == 0) {
+    const uint64_t end = reading.reader->offset(), begin = reading.part.begin();
+    w_->read_bytes_->Add(end > begin ? end - begin : 0);
     reading.result.bad_lines = reading.reader->bad_lines();
     reading.result.lines = reading.reader->lines_read();
     reading.result.held_out = reading.reader->held_out();
@@ -127,6 +129,7 @@ Status Worker::PartPipeline::ReadRows(OpenPart& reading) {
     if (reading.caching && batch_.rows() == 0) w_->FinishCaching(&reading);
     return Status::OK();
   }
+  w_->read_rows_->Add(n.value());
   if (segments_.empty() || segments_.back().part != &reading) segments_.push_back({&reading, 0});
   segments_.back().rows += n.value();
   // Ask for the next part while the last quarter of this one is read, so the answer is there when

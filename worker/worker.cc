@@ -11,7 +11,24 @@ namespace fmps {
 namespace {}  // namespace
 
 Worker::Worker(std::unique_ptr<Postoffice> po, const WorkerOptions& options)
-    : po_(std::move(po)), options_(options) {}
+    : po_(std::move(po)),
+      options_(options),
+      own_metrics_(options.metrics ? nullptr : std::make_unique<MetricsRegistry>()),
+      metrics_(options.metrics ? options.metrics : own_metrics_.get()) {
+  MetricsRegistry& m = *metrics_;
+  train_rows_ = m.AddCounter("fmps_worker_train_rows_total", "Training rows computed.");
+  test_rows_ = m.AddCounter("fmps_worker_test_rows_total", "Test rows scored.");
+  read_rows_ = m.AddCounter("fmps_read_rows_total", "Rows read from input files.");
+  read_bytes_ = m.AddCounter("fmps_read_bytes_total", "Bytes of input parts read to their end.");
+  minibatches_ = m.AddCounter("fmps_minibatches_total", "Minibatches computed.");
+  pulls_sent_ = m.AddCounter("fmps_worker_pulls_total", "Pulls sent (one per minibatch).");
+  pushes_done_ = m.AddCounter("fmps_worker_pushes_total", "Pushes sent (one per training minibatch).");
+  pulled_keys_ = m.AddCounter("fmps_worker_pulled_keys_total", "Unique keys pulled.");
+  pushed_keys_ = m.AddCounter("fmps_worker_pushed_keys_total", "Unique keys pushed.");
+  minibatch_seconds_ = m.AddHistogram(
+      "fmps_minibatch_seconds", "Time from a minibatch's pull sent to its push sent.",
+      ExponentialBuckets(0.0005, 2, 16));
+}
 
 Worker::~Worker() {
   stop_ = true;
@@ -94,6 +111,7 @@ Status Worker::Run() {
     LOG(INFO) << "the scheduler's job has already ended: nothing to do";
     return Status::OK();
   }
+  metrics_->SetReady(true, "worker (node " + std::to_string(po_->my_id()) + ") joined");
   const proto::JobConfig& config = po_->config();
   Result<std::unique_ptr<Model>> model = CreateModel(ModelOptionsFromConfig(config));
   if (!model.ok()) return model.status();
@@ -254,7 +272,10 @@ void Worker::FinishCaching(OpenPart* part) {
 
 void Worker::SendPull(Stage* stage) {
   stage->pushes_before_pull = pushes_sent_;
+  stage->pull_time = NowSeconds();
   stage->pull_ts = stage->keys_pull = kv_->Pull(PullOf(stage));
+  pulls_sent_->Add();
+  pulled_keys_->Add(stage->batch.keys.size());
 }
 
 PullSpec Worker::PullOf(Stage* stage) const {
@@ -295,6 +316,9 @@ Status Worker::ProcessBatch(const Stage& stage, bool train, Stage* next) {
       result.rows += segment.rows;
       row += segment.rows;
     }
+    test_rows_->Add(local.rows());
+    minibatches_->Add();
+    minibatch_seconds_->Observe(NowSeconds() - stage.pull_time);
     if (next != nullptr) SendPull(next);
     return Status::OK();
   }
@@ -334,12 +358,21 @@ Status Worker::ProcessBatch(const Stage& stage, bool train, Stage* next) {
                       local.counts, grads_.dense, push_clocks_, stage.keys_pull};
   int64_t push_ts;
   ++pushes_sent_;
+  const double now = NowSeconds();
   if (next != nullptr) {
     next->pushes_before_pull = pushes_sent_;  // the push goes first in the same messages
+    next->pull_time = now;
     next->pull_ts = next->keys_pull = kv_->PushPull(push, PullOf(next), &push_ts);
+    pulls_sent_->Add();
+    pulled_keys_->Add(next->batch.keys.size());
   } else {
     push_ts = kv_->Push(push);
   }
+  train_rows_->Add(local.rows());
+  minibatches_->Add();
+  pushes_done_->Add();
+  pushed_keys_->Add(local.keys.size());
+  minibatch_seconds_->Observe(now - stage.pull_time);
   pushes_.push_back(push_ts);
   for (const Segment& segment : stage.segments) segment.part->last_push = push_ts;
   while (pushes_.size() > static_cast<size_t>(std::max(0, config.max_delay()))) {

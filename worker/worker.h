@@ -17,6 +17,7 @@
 #include <optional>
 #include <thread>
 
+#include "metrics/metrics.h"
 #include "models/model.h"
 #include "ps/kv_client.h"
 #include "ps/postoffice.h"
@@ -31,6 +32,7 @@ struct WorkerOptions {
   double heartbeat_s = 1.0;        // seconds between heartbeats
   KVClientOptions kv;              // pull/push timeouts
   double control_timeout_s = 120;  // the scheduler must answer a part request within this
+  MetricsRegistry* metrics = nullptr;  // where the worker's figures go (null: kept privately)
 };
 
 class Worker {
@@ -91,6 +93,7 @@ class Worker {
     int64_t pull_ts = -1;           // its pull's timestamp; -1 before it is sent and once answered
     int64_t keys_pull = -1;         // its pull's timestamp, which its push names (keys_of_pull)
     uint64_t pushes_before_pull = 0;  // this worker's pushes sent before its pull
+    double pull_time = 0;             // when its pull was sent (minibatch latency)
   };
   // The parts of one pass in flight: reads them into minibatches (or replays them from the part
   // cache), keeps up to 2 + ahead minibatches queued with their pulls out, computes and pushes
@@ -170,6 +173,13 @@ class Worker {
   std::atomic<uint64_t> rows_trained_{0};
   std::atomic<double> loss_trained_{0};
   double last_heartbeat_ = 0;  // receive thread only
+
+  // Figures for /metrics, updated by the compute thread (relaxed atomics).
+  std::unique_ptr<MetricsRegistry> own_metrics_;  // when options_.metrics is null
+  MetricsRegistry* metrics_;
+  Counter *train_rows_, *test_rows_, *read_rows_, *read_bytes_, *minibatches_;
+  Counter *pulls_sent_, *pushes_done_, *pulled_keys_, *pushed_keys_;
+  Histogram* minibatch_seconds_;
 };
 
 }  // namespace fmps

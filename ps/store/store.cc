@@ -475,6 +475,11 @@ StoreStats Store::Impl::Stats() const {
   stats.evicted = evicted_;
   stats.evicted_for_memory = evicted_for_memory_;
   stats.pending_pushes = pending_pushes_;
+  stats.by_width.push_back({0, stats.keys - stats.embeddings, map_.bytes()});
+  for (const auto& arena : arenas_)
+    stats.by_width.push_back({arena->width(), arena->live_rows(), arena->bytes()});
+  std::sort(stats.by_width.begin() + 1, stats.by_width.end(),
+            [](const auto& a, const auto& b) { return a.width < b.width; });
   return stats;
 }
 

@@ -78,6 +78,13 @@ struct StoreStats {
   uint64_t evicted_for_memory = 0;  // of those, rows dropped to stay under the cap (--store_memory_mb)
   uint64_t sketch_bytes = 0;        // memory of the admission sketch (0 when min_count <= 1)
   uint64_t pending_pushes = 0;      // key occurrences counted in the sketch and not given a row
+  // Rows and bytes by embedding width, ascending; width 0: rows without an embedding, whose bytes
+  // are the index's (which every row also uses).
+  struct Width {
+    uint32_t width = 0;
+    uint64_t rows = 0, bytes = 0;
+  };
+  std::vector<Width> by_width;
 };
 
 class Store {

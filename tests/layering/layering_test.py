@@ -9,17 +9,19 @@ import sys
 ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", ".."))
 
 BASE = {"ps/base", "proto"}
+# metrics/ (the registry and the /metrics endpoint) sits on ps/base; every runtime layer above may use it.
 # folder -> folders it may include (itself always).
 LAYERS = {
     "ps/base": set(),
     "proto": set(),
+    "metrics": BASE,
     "data": BASE,
     "models": BASE | {"data"},
     "ps/store": BASE | {"data", "models"},
-    "ps": BASE | {"data", "models", "ps/store"},
-    "worker": BASE | {"data", "models", "ps", "ps/store"},
-    "scheduler": BASE | {"data", "models", "ps", "ps/store"},
-    "serving": BASE | {"data", "models", "ps", "ps/store"},
+    "ps": BASE | {"data", "models", "ps/store", "metrics"},
+    "worker": BASE | {"data", "models", "ps", "ps/store", "metrics"},
+    "scheduler": BASE | {"data", "models", "ps", "ps/store", "metrics"},
+    "serving": BASE | {"data", "models", "ps", "ps/store", "metrics"},
     "datagen": BASE | {"data", "models"},
 }
 # Tops: may include any library folder (not tests/).
