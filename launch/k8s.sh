@@ -77,4 +77,11 @@ else
   role=worker
 fi
 echo "fmps k8s: $role (pod $index, $host), scheduler $sched_name = $sched_addr:$port" >&2
-exec "$FMPS" "$role" --scheduler="$sched_addr:$port" --host="$host"
+# The logging flags and --metrics_port (each pod has its own address) reach every role.
+node_flags=()
+for a in "$@"; do
+  case $a in
+    --log_dir=* | --v=* | --minloglevel=* | --vmodule=* | --metrics_port=*) node_flags+=("$a") ;;
+  esac
+done
+exec "$FMPS" "$role" --scheduler="$sched_addr:$port" --host="$host" "${node_flags[@]}"

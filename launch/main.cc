@@ -643,11 +643,11 @@ int RunScheduler() {
   Result<SchedulerOptions> options = SchedulerOptionsFromFlags();
   if (!options.ok()) return Fail(options.status());
   MetricsRegistry registry;
-  Result<std::unique_ptr<MetricsEndpoint>> endpoint = StartMetrics(&registry, "scheduler");
-  if (!endpoint.ok()) return Fail(endpoint.status());
   options->metrics = &registry;
   Scheduler scheduler(NewCountingTransport(NewZmqTransport(ZmqTransportOptions()), &registry),
                       options.value());
+  Result<std::unique_ptr<MetricsEndpoint>> endpoint = StartMetrics(&registry, "scheduler");
+  if (!endpoint.ok()) return Fail(endpoint.status());
   Result<int> port = scheduler.Bind();
   if (!port.ok()) return Fail(port.status());
   LOG(INFO) << "scheduler listening on " << FLAGS_host << ":" << port.value();
@@ -678,23 +678,26 @@ PostofficeOptions NodeOptions(proto::Role role, const std::pair<std::string, int
 int RunServerOrWorker(proto::Role role) {
   Result<std::pair<std::string, int>> sched = ParseHostPort(FLAGS_scheduler);
   if (!sched.ok()) return Fail(sched.status());
+  // The node registers its figures when it is made, before the endpoint serves them.
   MetricsRegistry registry;
-  Result<std::unique_ptr<MetricsEndpoint>> endpoint =
-      StartMetrics(&registry, role == proto::SERVER ? "server" : "worker");
-  if (!endpoint.ok()) return Fail(endpoint.status());
   auto po = std::make_unique<Postoffice>(
       NewCountingTransport(NewZmqTransport(ZmqTransportOptions()), &registry),
       NodeOptions(role, sched.value()));
-  Status st;
+  std::unique_ptr<KVServer> server;
+  std::unique_ptr<Worker> worker;
   if (role == proto::SERVER) {
     ServerOptions o;
     o.metrics = &registry;
-    st = KVServer(std::move(po), MakeServerSetup, o).Run();
+    server = std::make_unique<KVServer>(std::move(po), MakeServerSetup, o);
   } else {
     WorkerOptions o;
     o.metrics = &registry;
-    st = Worker(std::move(po), o).Run();
+    worker = std::make_unique<Worker>(std::move(po), o);
   }
+  Result<std::unique_ptr<MetricsEndpoint>> endpoint =
+      StartMetrics(&registry, role == proto::SERVER ? "server" : "worker");
+  if (!endpoint.ok()) return Fail(endpoint.status());
+  Status st = server ? server->Run() : worker->Run();
   return st.ok() ? 0 : Fail(st);
 }
 

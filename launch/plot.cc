@@ -35,6 +35,18 @@ std::string Short(double v) {
   std::snprintf(buf, sizeof(buf), "%.4g", v);
   return buf;
 }
+// Tick labels: 200k, 1.5M rather than 2e+05.
+std::string TickLabel(double v) {
+  char buf[32];
+  if (std::fabs(v) >= 1e6) {
+    std::snprintf(buf, sizeof(buf), "%gM", v / 1e6);
+  } else if (std::fabs(v) >= 1e4) {
+    std::snprintf(buf, sizeof(buf), "%gk", v / 1e3);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%g", v);
+  }
+  return buf;
+}
 std::string Escape(const std::string& text) {
   std::string out;
   for (char c : text) {
@@ -107,13 +119,13 @@ void DrawPanel(const Panel& panel, double ox, double oy, std::string* svg) {
   for (double t : Ticks(xlo, xhi)) {
     out += "<line x1=\"" + Short(px(t)) + "\" y1=\"" + Short(kTop + h) + "\" x2=\"" + Short(px(t)) +
            "\" y2=\"" + Short(kTop) + "\" stroke=\"#eee\"/><text x=\"" + Short(px(t)) + "\" y=\"" +
-           Short(kTop + h + 16) + "\" text-anchor=\"middle\" font-size=\"11\">" + Short(t) +
+           Short(kTop + h + 16) + "\" text-anchor=\"middle\" font-size=\"11\">" + TickLabel(t) +
            "</text>\n";
   }
   for (double t : Ticks(ylo, yhi)) {
     out += "<line x1=\"" + Short(kLeft) + "\" y1=\"" + Short(py(t)) + "\" x2=\"" + Short(kLeft + w) +
            "\" y2=\"" + Short(py(t)) + "\" stroke=\"#eee\"/><text x=\"" + Short(kLeft - 6) +
-           "\" y=\"" + Short(py(t) + 4) + "\" text-anchor=\"end\" font-size=\"11\">" + Short(t) +
+           "\" y=\"" + Short(py(t) + 4) + "\" text-anchor=\"end\" font-size=\"11\">" + TickLabel(t) +
            "</text>\n";
   }
   out += "<text x=\"" + Short(kLeft + w / 2) + "\" y=\"" + Short(kPanelH - 12) +

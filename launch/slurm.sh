@@ -26,12 +26,24 @@ node_addr() {
 fmps_task() {
   local sched=$1 servers=$2
   shift 2
+  # The logging flags and --metrics_port reach every role; a port P becomes P + rank, so tasks
+  # sharing a node do not collide.
+  local node_flags=() a
+  for a in "$@"; do
+    case $a in
+      --log_dir=* | --v=* | --minloglevel=* | --vmodule=*) node_flags+=("$a") ;;
+      --metrics_port=*)
+        local p=${a#--metrics_port=}
+        [ "$p" -gt 0 ] 2>/dev/null && p=$((p + SLURM_PROCID))
+        node_flags+=("--metrics_port=$p") ;;
+    esac
+  done
   if [ "$SLURM_PROCID" = 0 ]; then
     exec "$FMPS" scheduler --host="${sched%:*}" --port="${sched##*:}" "$@"
   elif [ "$SLURM_PROCID" -le "$servers" ]; then
-    exec "$FMPS" server --scheduler="$sched" --host="$(node_addr)" </dev/null >/dev/null
+    exec "$FMPS" server --scheduler="$sched" --host="$(node_addr)" "${node_flags[@]}" </dev/null >/dev/null
   else
-    exec "$FMPS" worker --scheduler="$sched" --host="$(node_addr)" </dev/null >/dev/null
+    exec "$FMPS" worker --scheduler="$sched" --host="$(node_addr)" "${node_flags[@]}" </dev/null >/dev/null
   fi
 }
 

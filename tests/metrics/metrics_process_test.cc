@@ -243,8 +243,8 @@ TEST(MetricsProcessTest, MinloglevelSilencesInfoInEverySpawnedRole) {
       kBinary, {"train", "--data=" + kTrain, "--num_servers=2", "--num_workers=2", "--minloglevel=1"},
       dir.path(), kTimeout);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  // glog's INFO lines start with I and the date (I1207 ...).
-  static const std::regex info(R"((^|\n)I\d{4} )");
+  // glog's INFO lines start with I and the date (I1207 or, newer glog, I20261207).
+  static const std::regex info(R"((^|\n)I(\d{4}|\d{8}) \d\d:)");
   EXPECT_FALSE(std::regex_search(r.err, info)) << r.err;
   // The same job without the flag logs INFO from its servers and workers.
   testing::RunResult loud = testing::Run(
