@@ -10,11 +10,6 @@
 #include "ps/base/env.h"
 
 namespace fmps {
-namespace {
-double UnixSeconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-}  // namespace
 
 JobMetrics::JobMetrics(MetricsRegistry* registry, int servers, int workers, int epochs)
     : own_(registry ? nullptr : std::make_unique<MetricsRegistry>()),
