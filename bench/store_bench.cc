@@ -7,6 +7,8 @@
 // sizes N/2 .. N (several growth steps of x1.08) is the figure to bound at size N.
 // Usage: store_bench [num_keys] [batch_size] [policy: difacto | linear | fixed8] [trace]
 // (trace: one line per sample: keys, overhead, bytes, embedding floats).
+// finite_check_share_of_push_update: the CPU time of the server's NaN/inf check of the pushed
+// gradients (AllFinite) over that of Store::Push applying them.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -18,6 +20,7 @@
 
 #include "ps/base/env.h"
 #include "ps/base/keys.h"
+#include "ps/kv_messages.h"
 #include "ps/store/store.h"
 
 namespace {
@@ -135,6 +138,8 @@ int main(int argc, char** argv) {
   std::vector<uint32_t> ones(batch, 1);
   uint64_t update_keys = 0;
   double update_cpu = 0;  // only the Push calls: the gradients are drawn between them
+  double finite_cpu = 0;  // the server's check of a push's gradients (AllFinite) before Push
+  bool all_finite = true;
   start = fmps::NowSeconds();
   for (uint64_t begin = 0; begin < num_keys; begin += batch) {
     const uint64_t n = std::min(batch, num_keys - begin);
@@ -143,6 +148,9 @@ int main(int argc, char** argv) {
       grads.push_back(normal(rng));
       for (uint16_t d = 0; d < all_widths[i]; ++d) grads.push_back(normal(rng));
     }
+    const double check_start = ThreadCpuSeconds();
+    all_finite = fmps::AllFinite(grads) && all_finite;
+    finite_cpu += ThreadCpuSeconds() - check_start;
     const double push_start = ThreadCpuSeconds();
     const fmps::Status status =
         store.Push(std::span(keys).subspan(begin, n), grads,
@@ -181,6 +189,8 @@ int main(int argc, char** argv) {
   std::printf("push_insert_keys_per_cpu_s %.0f\n", num_keys / insert_cpu);
   std::printf("pull_keys_per_cpu_s %.0f\n", num_keys / pull_cpu);
   std::printf("push_update_keys_per_cpu_s %.0f\n", update_keys / update_cpu);
+  std::printf("finite_check_share_of_push_update %.4f (all finite: %d)\n", finite_cpu / update_cpu,
+              all_finite ? 1 : 0);
   std::printf("peak_rss_mb %.1f\n", rss_mb);
   std::printf(
       "{\"policy\":\"%s\",\"keys\":%llu,\"embeddings\":%llu,\"bytes\":%llu,\"bytes_per_key\":%.2f,"

@@ -1,6 +1,12 @@
 #include "ps/kv_messages.h"
 
+#include <algorithm>
+#include <cstring>
 #include <string>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 #include "ps/base/keys.h"
 
@@ -17,6 +23,33 @@ Status CheckRange(std::span<const uint64_t> keys, const KeyRange& range) {
 }
 
 }  // namespace
+
+bool AllFinite(std::span<const float> values) {
+  // A float is NaN or infinite exactly when its exponent bits are all ones: the largest magnitude
+  // (sign bit cleared) as an integer tells, and an integer max folds without a branch per value.
+  constexpr uint32_t kExponent = 0x7f800000u, kMagnitude = 0x7fffffffu;
+  const float* p = values.data();
+  const size_t n = values.size();
+  size_t i = 0;
+  uint32_t largest = 0;
+#if defined(__AVX2__)
+  const __m256i magnitude = _mm256_set1_epi32(static_cast<int>(kMagnitude));
+  __m256i wide = _mm256_setzero_si256();
+  for (; i + 8 <= n; i += 8) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i));
+    wide = _mm256_max_epu32(wide, _mm256_and_si256(v, magnitude));
+  }
+  alignas(32) uint32_t lanes[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), wide);
+  for (uint32_t lane : lanes) largest = std::max(largest, lane);
+#endif
+  for (; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, p + i, sizeof(bits));
+    largest = std::max(largest, bits & kMagnitude);
+  }
+  return largest < kExponent;
+}
 
 Result<PullRequest> DecodePull(const Message& msg, const KeyRange& range) {
   PullRequest r;

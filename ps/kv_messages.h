@@ -51,6 +51,11 @@ struct PushRequest {
   std::vector<uint32_t> owned_counts;
 };
 
+// True when every value is finite (no NaN, no infinity): a push with a value that is not is dropped
+// before it reaches the model, where one NaN would spread to every prediction. One pass over the
+// floats' bits, eight at a time where AVX2 is built in.
+bool AllFinite(std::span<const float> values);
+
 // frames: [keys]
 Result<PullRequest> DecodePull(const Message& msg, const KeyRange& range);
 // frames: [keys, grads, widths, counts (, dense grads of dense_size floats)]

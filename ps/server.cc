@@ -229,6 +229,11 @@ void KVServer::HandlePush(const Message& msg) {
     }
     return DecodeKeylessPush(msg, pushed_pull_.keys, pushed_pull_.widths, dense_.size());
   }();
+  if (req.ok() && !PushIsFinite(msg, *req)) {
+    // Dropped, not refused: a worker whose rows overflow the model goes on with the next batch.
+    if (!msg.meta.kv().quiet()) Reply(msg, proto::PUSH_REPLY, {});
+    return;
+  }
   // Asynchronous workers push gradients computed on parameters that other pushes have moved
   // since; damping the adaptive steps by the staleness keeps many workers from overshooting
   // together (the linear weights' FTRL state is a closed form and needs no damping).
@@ -259,6 +264,22 @@ void KVServer::HandlePush(const Message& msg) {
   pushes_->Add();
   pushed_keys_->Add(req->keys.size());
   if (!msg.meta.kv().quiet()) Reply(msg, proto::PUSH_REPLY, {});
+}
+
+bool KVServer::PushIsFinite(const Message& msg, const PushRequest& req) {
+  if (AllFinite(req.grads) && AllFinite(req.dense_grads)) return true;
+  ++nonfinite_pushes_;
+  const uint64_t n = ++nonfinite_pushes_by_sender_[msg.meta.sender()];
+  // One line for a sender's first, then at 10, 100, ...: a worker gone NaN must not flood the log.
+  uint64_t power = 1;
+  while (power < n && power <= UINT64_MAX / 10) power *= 10;
+  if (power == n) {
+    LOG(WARNING) << "server " << rank_ << ": dropped push " << n << " from "
+                 << po_->NodeName(msg.meta.sender()) << " (" << msg.peer
+                 << "): a gradient is NaN or infinite"
+                 << (n == 1 ? "; later ones are counted" : "");
+  }
+  return false;
 }
 
 void KVServer::HandlePushPull(Message&& msg) {
@@ -394,6 +415,7 @@ void KVServer::SendHeartbeat() {
     h->set_embeddings(s.embeddings);
     h->set_embedding_floats(s.embedding_floats);
     h->set_dense_params(setup_.dense_params ? setup_.dense_params(dense_) : dense_.size());
+    h->set_nonfinite_pushes(nonfinite_pushes_);
     evictions_->Set(s.evicted);
     refused_->Set(s.pending_pushes);
     store_bytes_->Set(static_cast<double>(s.bytes));

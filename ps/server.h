@@ -63,6 +63,8 @@ class KVServer {
   void Drop(const Message& msg, proto::Command reply, const Status& why);
   void HandlePull(const Message& msg);
   void HandlePush(const Message& msg);
+  // False, after counting and (rate-limited) logging, for a push with a non-finite gradient.
+  bool PushIsFinite(const Message& msg, const PushRequest& req);
   void HandlePushPull(Message&& msg);
   void KeepPull(int sender, int64_t id, std::span<const uint64_t> keys);
   // Takes the kept pull `id` of `sender` (and drops its older ones); false if it is not held.
@@ -100,6 +102,10 @@ class KVServer {
   double progress_ = 0;
   uint64_t clock_ = 0;    // pushes applied; a push's staleness is clock_ minus the clock it pulled
   uint64_t dropped_ = 0;  // malformed or foreign requests dropped
+  // Pushes dropped for a NaN or infinite gradient, per sender id (a node can be replaced under
+  // the same id), and in all.
+  std::map<int, uint64_t> nonfinite_pushes_by_sender_;
+  uint64_t nonfinite_pushes_ = 0;
   uint64_t evicted_logged_ = 0;  // store evictions already reported in the log
 
   // Figures for /metrics (see ServerMetrics in server.cc); the store's are refreshed at heartbeats.

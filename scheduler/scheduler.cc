@@ -56,7 +56,8 @@ std::string JobReport::ToJson() const {
     test = "\"test_logloss\":" + JsonDouble(test_logloss, "%.6f") +
            ",\"test_auc\":" + JsonDouble(test_auc, "%.6f");
   }
-  test += ",\"test_nonfinite_scores\":" + std::to_string(test_nonfinite_scores);
+  test += ",\"test_nonfinite_scores\":" + std::to_string(test_nonfinite_scores) +
+          ",\"nonfinite_pushes\":" + std::to_string(nonfinite_pushes);
   char buf[1536];
   std::snprintf(buf, sizeof(buf),
                 "{\"rows\":%" PRIu64 ",\"resumed_rows\":%" PRIu64
@@ -529,7 +530,12 @@ Result<JobReport> Scheduler::Run() {
       r.embeddings += n.heartbeat.embeddings();
       r.embedding_floats += n.heartbeat.embedding_floats();
       dense_params += n.heartbeat.dense_params();
+      r.nonfinite_pushes += n.heartbeat.nonfinite_pushes();
     }
+  }
+  if (r.nonfinite_pushes > 0) {
+    LOG(WARNING) << "servers dropped " << r.nonfinite_pushes
+                 << " pushes with NaN or infinite gradients (their logs name the senders)";
   }
   r.peak_rss_mb = peak / (1 << 20);
   r.params = r.nonzero_w + r.embedding_floats + dense_params;

@@ -63,7 +63,8 @@ struct JobReport {
   double test_logloss = 0, test_auc = 0;  // over the test rows whose score is finite
   uint64_t test_rows = 0;
   uint64_t test_nonfinite_scores = 0;  // test rows scored NaN or infinite
-  double peak_rss_mb = 0;  // largest peak RSS of any node
+  uint64_t nonfinite_pushes = 0;       // pushes the servers dropped for a NaN or infinite gradient
+  double peak_rss_mb = 0;              // largest peak RSS of any node
   double peak_rss_scheduler_mb = 0, peak_rss_server_mb = 0,
          peak_rss_worker_mb = 0;  // by role (max)
   uint64_t nonzero_w = 0, embeddings = 0, embedding_floats = 0, params = 0;

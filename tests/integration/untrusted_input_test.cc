@@ -68,11 +68,11 @@ TEST(UntrustedInputTest, ScoresThatOverflowEndTheJobAndPredictWithValidOutput) {
   }
   WriteLines(test, rows);
   const std::string model_dir = dir.File("model");
-  testing::RunResult r = testing::Run(
-      kBinary,
-      {"train", "--data=" + train, "--test=" + test, "--format=libsvm", "--model=fwfm",
-       "--num_servers=1", "--num_workers=1", "--model_dir=" + model_dir},
-      dir.path(), kTimeout);
+  testing::RunResult r =
+      testing::Run(kBinary,
+                   {"train", "--data=" + train, "--test=" + test, "--format=libsvm", "--model=fwfm",
+                    "--num_servers=1", "--num_workers=1", "--model_dir=" + model_dir},
+                   dir.path(), kTimeout);
   ASSERT_EQ(r.exit_code, 0) << (r.exit_code == -1 ? "hung: killed\n" : "") << r.err;
   const std::string json = LastLine(r.out);
   EXPECT_TRUE(ParsesAsJson(dir, json)) << json;
@@ -95,6 +95,73 @@ TEST(UntrustedInputTest, ScoresThatOverflowEndTheJobAndPredictWithValidOutput) {
       const double v = std::stod(out[i]);
       EXPECT_TRUE(v > 0 && v < 1) << "line " << i + 1 << ": " << out[i];
     }
+  }
+}
+
+// Trains `data` (libFM, fwfm, one server and one worker in lockstep: deterministic) into
+// dir/model_NAME and writes its predictions of `test` to dir/probs_NAME.txt; returns the JSON line.
+std::string TrainAndPredict(const TempDir& dir, const std::string& name, const std::string& data,
+                            const std::string& test) {
+  const std::string model_dir = dir.File("model_" + name);
+  testing::RunResult r =
+      testing::Run(kBinary,
+                   {"train", "--data=" + data, "--test=" + test, "--format=libsvm", "--model=fwfm",
+                    "--num_servers=1", "--num_workers=1", "--max_delay=0", "--batch_size=500",
+                    "--v_min_count=5", "--model_dir=" + model_dir},
+                   dir.path(), kTimeout);
+  EXPECT_EQ(r.exit_code, 0) << name << "\n" << r.err;
+  testing::RunResult p = testing::Run(kBinary,
+                                      {"predict", "--model_dir=" + model_dir, "--data=" + test,
+                                       "--out=" + dir.File("probs_" + name + ".txt")},
+                                      dir.path(), kTimeout);
+  EXPECT_EQ(p.exit_code, 0) << name << "\n" << p.err;
+  return LastLine(r.out);
+}
+
+// One minibatch of rows whose values (3e38) overflow the model makes its gradients NaN. Servers
+// drop that push (and count it); before, the NaN reached the bias and every weight it touched,
+// and the saved model predicted NaN for every row. The poisoned job's model predicts exactly as the
+// job without those rows does (the dropped push is the only difference in lockstep).
+TEST(UntrustedInputTest, APushWithNanGradientsNeverReachesTheModel) {
+  TempDir dir;
+  std::vector<std::string> rows = ReadLines(kFrappe + "/frappe.test.libfm");
+  ASSERT_GE(rows.size(), 8000u);
+  const std::vector<std::string> clean(rows.begin(), rows.begin() + 6000);
+  std::vector<std::string> poisoned(clean.begin(), clean.begin() + 3000);
+  for (size_t i = 6000; i < 6500; ++i) {  // one minibatch, starting at a minibatch boundary
+    std::string row = rows[i];
+    for (size_t at = 0; (at = row.find(":1", at)) != std::string::npos;)
+      row.replace(at, 2, ":3e38");
+    poisoned.push_back(row);
+  }
+  poisoned.insert(poisoned.end(), clean.begin() + 3000, clean.end());
+  const std::vector<std::string> test(rows.begin() + 7000, rows.begin() + 8000);
+  WriteLines(dir.File("clean.libfm"), clean);
+  WriteLines(dir.File("poisoned.libfm"), poisoned);
+  WriteLines(dir.File("test.libfm"), test);
+
+  const std::string clean_json =
+      TrainAndPredict(dir, "clean", dir.File("clean.libfm"), dir.File("test.libfm"));
+  const std::string poisoned_json =
+      TrainAndPredict(dir, "poisoned", dir.File("poisoned.libfm"), dir.File("test.libfm"));
+  EXPECT_TRUE(ParsesAsJson(dir, clean_json)) << clean_json;
+  EXPECT_TRUE(ParsesAsJson(dir, poisoned_json)) << poisoned_json;
+  EXPECT_EQ(JsonNumber(clean_json, "nonfinite_pushes").value_or(-1), 0) << clean_json;
+  EXPECT_EQ(JsonNumber(poisoned_json, "nonfinite_pushes").value_or(-1), 1) << poisoned_json;
+  EXPECT_EQ(JsonNumber(poisoned_json, "rows").value_or(-1), 6500) << poisoned_json;
+  EXPECT_EQ(JsonNumber(poisoned_json, "test_nonfinite_scores").value_or(-1), 0) << poisoned_json;
+  EXPECT_EQ(JsonNumber(poisoned_json, "test_logloss").value_or(-1),
+            JsonNumber(clean_json, "test_logloss").value_or(-2))
+      << poisoned_json << "\n"
+      << clean_json;
+
+  const std::vector<std::string> clean_probs = ReadLines(dir.File("probs_clean.txt"));
+  const std::vector<std::string> poisoned_probs = ReadLines(dir.File("probs_poisoned.txt"));
+  ASSERT_EQ(clean_probs.size(), test.size());
+  EXPECT_EQ(poisoned_probs, clean_probs);
+  for (const std::string& p : poisoned_probs) {
+    const double v = std::stod(p);
+    ASSERT_TRUE(v > 0 && v < 1) << p;
   }
 }
 

@@ -6,12 +6,14 @@
 #include <atomic>
 #include <cmath>
 #include <deque>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <thread>
 
 #include "ps/base/keys.h"
 #include "ps/kv_client.h"
+#include "ps/kv_messages.h"
 #include "ps/server.h"
 #include "ps/store/update_rules.h"
 
@@ -540,6 +542,72 @@ TEST_F(KVServerTest, MessagesFromSendersOutsideTheJobAreDropped) {
   ASSERT_TRUE(Pull({k}, &r).ok());
   EXPECT_EQ(r.values[0], 0.f);
   EXPECT_EQ(r.widths[0], 0);
+}
+
+// A push with one NaN or infinite gradient (a forged one, or a worker whose rows overflow the
+// model) is dropped whole and counted: nothing of it reaches the model, where one NaN bias gradient
+// made every later prediction NaN. The sender is not failed, and the next good push applies as
+// usual.
+TEST_F(KVServerTest, PushesWithNonFiniteGradientsAreDroppedAndCounted) {
+  std::vector<uint64_t> keys, mixed;
+  Sorted({KeyOn(0, 21), KeyOn(0, 2100)}, &keys, &mixed);
+  const std::vector<uint16_t> widths(keys.size(), 0);
+  const std::vector<uint32_t> counts(keys.size(), 1);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  // A NaN bias gradient with good sparse ones; then an infinite sparse one with a good bias.
+  auto push = [&](std::vector<float> grads, std::vector<float> dense_grads) {
+    return kv_->Wait(kv_->Push(keys, mixed, grads, widths, counts, dense_grads));
+  };
+  ASSERT_TRUE(push({1.f, 1.f}, {nan, 1.f}).ok());
+  ASSERT_TRUE(push({1.f, -inf}, {1.f, 1.f}).ok());
+  PullResult r;
+  ASSERT_TRUE(Pull(keys, &r, /*dense=*/true).ok());
+  EXPECT_EQ(r.values, (std::vector<float>{0.f, 0.f}));
+  EXPECT_EQ(r.dense, (std::vector<float>{0.25f, -0.5f}));
+  // A good push then makes Adagrad's first step (the accumulators saw nothing of the dropped ones).
+  ASSERT_TRUE(push({1.f, 1.f}, {1.f, -1.f}).ok());
+  ASSERT_TRUE(Pull(keys, &r, /*dense=*/true).ok());
+  float z = 0, n = 0, w = 0;
+  FtrlStep(z, n, w, 1.0f, FtrlParams());
+  ASSERT_EQ(r.widths.size(), keys.size());
+  EXPECT_FLOAT_EQ(r.values[0], w);
+  EXPECT_FLOAT_EQ(r.values[1 + r.widths[0]], w);
+  ASSERT_EQ(r.dense.size(), 2u);
+  EXPECT_NEAR(r.dense[0], 0.25f - 0.05f, 1e-5);
+  EXPECT_NEAR(r.dense[1], -0.5f + 0.05f, 1e-5);
+  // Server 0 (node 1) reports the two in its heartbeats.
+  uint64_t reported = 0;
+  for (int i = 0; i < 200 && reported != 2; ++i) {
+    std::optional<Message> m = sched_->Recv(50);
+    if (m && m->meta.cmd() == proto::HEARTBEAT && m->meta.sender() == 1)
+      reported = m->meta.heartbeat().nonfinite_pushes();
+  }
+  EXPECT_EQ(reported, 2u);
+}
+
+TEST(AllFiniteTest, MatchesIsfiniteAtEveryPositionAndLength) {
+  const float specials[] = {
+      std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::quiet_NaN(),
+      std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()};
+  const float finite[] = {0.f,
+                          -0.f,
+                          1.f,
+                          -3.4e38f,
+                          std::numeric_limits<float>::max(),
+                          std::numeric_limits<float>::denorm_min()};
+  for (size_t n = 0; n <= 40; ++n) {
+    std::vector<float> v(n);
+    for (size_t i = 0; i < n; ++i) v[i] = finite[i % std::size(finite)];
+    EXPECT_TRUE(AllFinite(v)) << n;
+    for (size_t at = 0; at < n; ++at) {
+      for (float special : specials) {
+        std::vector<float> bad = v;
+        bad[at] = special;
+        EXPECT_FALSE(AllFinite(bad)) << "n " << n << " at " << at << " value " << special;
+      }
+    }
+  }
 }
 
 TEST_F(KVServerTest, ManyAsynchronousRequestsInFlight) {
