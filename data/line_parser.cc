@@ -96,10 +96,21 @@ bool ParseLabel(std::string_view s, bool allow_minus_one, float* label) {
   return true;
 }
 
+// Up to 40 bytes of s for a message; bytes that are not printable ASCII (a binary file read as
+// text) as \xNN, so a log line stays one line of text.
 std::string Quote(std::string_view s) {
   constexpr size_t kMax = 40;
-  if (s.size() > kMax) return "'" + std::string(s.substr(0, kMax)) + "...'";
-  return "'" + std::string(s) + "'";
+  std::string out = "'";
+  for (char c : s.substr(0, kMax)) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u < 0x7f) {
+      out += c;
+    } else {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += {'\\', 'x', kHex[u >> 4], kHex[u & 15]};
+    }
+  }
+  return out + (s.size() > kMax ? "...'" : "'");
 }
 
 size_t CountChar(std::string_view s, char c) {
@@ -207,34 +218,28 @@ int DayOfWeek(int year, int month, int day) {
   return static_cast<int>(((days % 7) + 7 + 4) % 7);
 }
 
-bool ParseCriteoLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error) {
-  // Every column's end first (the last ends the line), then the columns.
-  std::array<uint32_t, kCriteoColumns> ends;
-  const size_t tabs = FindSeparators(line, '\t', ends.data(), kCriteoColumns - 1);
-  float label;
-  const std::string_view label_column = line.substr(0, tabs > 0 ? ends[0] : line.size());
-  if (!ParseLabel(label_column, /*allow_minus_one=*/false, &label)) {
-    *error = "label must be 0 or 1, got " + Quote(label_column);
-    return false;
-  }
-  if (tabs != kCriteoColumns - 1) {
-    *error = "expected " + std::to_string(kCriteoColumns) + " tab-separated columns, got " +
-             std::to_string(tabs + 1);
-    return false;
-  }
-  ends[kCriteoColumns - 1] = static_cast<uint32_t>(line.size());
+namespace {
+
+// The 39 feature columns of a Criteo line whose separators are at ends[] (a labelled line's
+// columns 1..39, an unlabelled one's 0..38).
+[[gnu::always_inline]] inline bool ParseCriteoColumns(std::string_view line, uint64_t seed,
+                                                      std::array<uint32_t, kCriteoColumns>& ends,
+                                                      bool labelled, float label, Minibatch* batch,
+                                                      std::string* error) {
+  const uint32_t lead = labelled ? 1 : 0;
+  ends[kCriteoFields - 1 + lead] = static_cast<uint32_t>(line.size());
   // The row's keys go to a local array first: no capacity check per entry, and nothing to roll
   // back when a column is bad.
   std::array<uint64_t, kCriteoFields> keys;
   size_t n = 0;
   const char* const text = line.data();
-  uint32_t start = ends[0] + 1;
-  for (uint32_t col = 1; col < kCriteoColumns; ++col) {
+  uint32_t start = labelled ? ends[0] + 1 : 0;
+  for (uint32_t col = lead; col < kCriteoFields + lead; ++col) {
     const std::string_view column(text + start, ends[col] - start);
     start = ends[col] + 1;
     if (column.empty()) continue;
-    const uint32_t field = col - 1;
-    if (col <= kCriteoIntegerFields) {
+    const uint32_t field = col - lead;
+    if (field < kCriteoIntegerFields) {
       int64_t x;
       if (!ParseIntInLine(column, text + line.size(), &x)) {
         *error = "bad integer " + Quote(column) + " in column " + std::to_string(col + 1);
@@ -251,21 +256,51 @@ bool ParseCriteoLine(std::string_view line, uint64_t seed, Minibatch* batch, std
   return true;
 }
 
-bool ParseAvazuLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error) {
+}  // namespace
+
+bool ParseCriteoLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error,
+                     const LineOptions& options) {
+  // Every column's end first (the last ends the line), then the columns.
+  std::array<uint32_t, kCriteoColumns> ends;
+  const size_t tabs = FindSeparators(line, '\t', ends.data(), kCriteoColumns - 1);
+  if (tabs == kCriteoColumns - 2 && options.allow_unlabelled) {
+    return ParseCriteoColumns(line, seed, ends, /*labelled=*/false, kNoLabel, batch, error);
+  }
+  float label;
+  const std::string_view label_column = line.substr(0, tabs > 0 ? ends[0] : line.size());
+  if (!ParseLabel(label_column, /*allow_minus_one=*/false, &label)) {
+    *error = "label must be 0 or 1, got " + Quote(label_column);
+    return false;
+  }
+  if (tabs != kCriteoColumns - 1) {
+    *error = "expected " + std::to_string(kCriteoColumns) + " tab-separated columns, got " +
+             std::to_string(tabs + 1);
+    return false;
+  }
+  return ParseCriteoColumns(line, seed, ends, /*labelled=*/true, label, batch, error);
+}
+
+bool ParseAvazuLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error,
+                    const LineOptions& options) {
   // Counting the columns first means nothing is appended before the line is known to be good.
-  if (CountChar(line, ',') + 1 != kAvazuColumns) {
+  // Without the click column (Avazu's test file) a line has one column fewer.
+  const size_t columns = CountChar(line, ',') + 1;
+  const bool labelled = columns == kAvazuColumns;
+  if (!labelled && !(options.allow_unlabelled && columns == kAvazuColumns - 1)) {
     *error = "expected " + std::to_string(kAvazuColumns) + " comma-separated columns, got " +
-             std::to_string(CountChar(line, ',') + 1);
+             std::to_string(columns);
     return false;
   }
   std::string_view rest = line, column;
   bool more = true;
   NextColumn(&rest, &more, ',', &column);  // id: not a feature
-  NextColumn(&rest, &more, ',', &column);
-  float label;
-  if (!ParseLabel(column, /*allow_minus_one=*/false, &label)) {
-    *error = "click must be 0 or 1, got " + Quote(column);
-    return false;
+  float label = kNoLabel;
+  if (labelled) {
+    NextColumn(&rest, &more, ',', &column);
+    if (!ParseLabel(column, /*allow_minus_one=*/false, &label)) {
+      *error = "click must be 0 or 1, got " + Quote(column);
+      return false;
+    }
   }
   NextColumn(&rest, &more, ',', &column);
   // hour is YYMMDDHH; the hour of the day and the weekday carry the signal, the date does not.
@@ -292,16 +327,38 @@ bool ParseAvazuLine(std::string_view line, uint64_t seed, Minibatch* batch, std:
   return true;
 }
 
-bool ParseLibffmLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error) {
-  batch->MakeValuesExplicit();
-  const size_t entries = batch->keys.size();
-  std::string_view rest = line, token;
-  NextToken(&rest, &token);  // a non-empty line has a first token
-  float label;
-  if (!ParseLabel(token, /*allow_minus_one=*/true, &label)) {
+namespace {
+
+// A libffm/libsvm line's label: its first token, or none when that is already a pair (has a ':')
+// and unlabelled rows are allowed; then *rest still holds that pair.
+bool ParsePairsLabel(std::string_view* rest, const LineOptions& options, float* label,
+                     std::string* error) {
+  std::string_view token, after = *rest;
+  if (!NextToken(&after, &token)) {  // a line of blanks
+    *error = "no label and no features";
+    return false;
+  }
+  if (options.allow_unlabelled && token.find(':') != std::string_view::npos) {
+    *label = kNoLabel;
+    return true;
+  }
+  *rest = after;
+  if (!ParseLabel(token, /*allow_minus_one=*/true, label)) {
     *error = "label must be 0/1 or -1/1, got " + Quote(token);
     return false;
   }
+  return true;
+}
+
+}  // namespace
+
+bool ParseLibffmLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error,
+                     const LineOptions& options) {
+  batch->MakeValuesExplicit();
+  const size_t entries = batch->keys.size();
+  std::string_view rest = line, token;
+  float label;
+  if (!ParsePairsLabel(&rest, options, &label, error)) return false;
   while (NextToken(&rest, &token)) {
     const char* p = token.data();
     const char* c1 = static_cast<const char*>(std::memchr(p, ':', token.size()));
@@ -319,9 +376,13 @@ bool ParseLibffmLine(std::string_view line, uint64_t seed, Minibatch* batch, std
       *error = "bad field in " + Quote(token);
       return false;
     }
-    if (field >= kMaxFields) {
+    if (field >= options.num_fields) {
       Rollback(entries, batch);
-      *error = "field " + std::to_string(field) + " >= " + std::to_string(kMaxFields);
+      *error = options.num_fields == kMaxFields
+                   ? "field " + std::to_string(field) + " >= " + std::to_string(kMaxFields)
+                   : "field " + std::to_string(field) + " is beyond the job's " +
+                         std::to_string(options.num_fields) + " fields (0.." +
+                         std::to_string(options.num_fields - 1) + "; --num_fields)";
       return false;
     }
     float value;
@@ -338,16 +399,13 @@ bool ParseLibffmLine(std::string_view line, uint64_t seed, Minibatch* batch, std
   return true;
 }
 
-bool ParseLibsvmLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error) {
+bool ParseLibsvmLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error,
+                     const LineOptions& options) {
   batch->MakeValuesExplicit();
   const size_t entries = batch->keys.size();
   std::string_view rest = line, token;
-  NextToken(&rest, &token);
   float label;
-  if (!ParseLabel(token, /*allow_minus_one=*/true, &label)) {
-    *error = "label must be 0/1 or -1/1, got " + Quote(token);
-    return false;
-  }
+  if (!ParsePairsLabel(&rest, options, &label, error)) return false;
   // The field of a pair is its position: libFM files such as Frappe keep a fixed field order.
   uint32_t position = 0;
   while (NextToken(&rest, &token)) {
@@ -359,9 +417,13 @@ bool ParseLibsvmLine(std::string_view line, uint64_t seed, Minibatch* batch, std
       *error = "expected id:value, got " + Quote(token);
       return false;
     }
-    if (position >= static_cast<uint32_t>(kMaxFields)) {
+    if (position >= static_cast<uint32_t>(options.num_fields)) {
       Rollback(entries, batch);
-      *error = "more than " + std::to_string(kMaxFields) + " pairs (the position is the field)";
+      *error =
+          options.num_fields == kMaxFields
+              ? "more than " + std::to_string(kMaxFields) + " pairs (the position is the field)"
+              : "more than the job's " + std::to_string(options.num_fields) +
+                    " pairs (the position is the field; --num_fields)";
       return false;
     }
     float value;

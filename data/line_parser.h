@@ -9,8 +9,8 @@
 #include <string>
 #include <string_view>
 
-#include "ps/base/keys.h"
 #include "data/minibatch.h"
+#include "ps/base/keys.h"
 
 namespace fmps {
 
@@ -75,11 +75,25 @@ inline uint64_t TokenKey(uint32_t field, std::string_view text, uint64_t seed) {
 // A decimal integer, all of s (an optional '-', then digits); false otherwise or on overflow.
 bool ParseInt(std::string_view s, int64_t* out);
 
+// What a parser accepts beyond a labelled row of its format with fields below 256.
+struct LineOptions {
+  // Rows without a label are scored with label kNoLabel (Criteo's 39 columns, Avazu's 23 without
+  // the click column, libffm/libsvm lines whose first token is a pair); otherwise they are
+  // malformed. For scoring only: training on them is meaningless.
+  bool allow_unlabelled = false;
+  // libffm/libsvm: a field at or beyond this (the job's number of fields) makes a line malformed.
+  int num_fields = kMaxFields;
+};
+
 // Each returns true and appends a row, or returns false with the reason in *error.
-bool ParseCriteoLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error);
-bool ParseAvazuLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error);
-bool ParseLibffmLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error);
-bool ParseLibsvmLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error);
+bool ParseCriteoLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error,
+                     const LineOptions& options = {});
+bool ParseAvazuLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error,
+                    const LineOptions& options = {});
+bool ParseLibffmLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error,
+                     const LineOptions& options = {});
+bool ParseLibsvmLine(std::string_view line, uint64_t seed, Minibatch* batch, std::string* error,
+                     const LineOptions& options = {});
 
 }  // namespace fmps
 

@@ -4,12 +4,17 @@
 #define FMPS_DATA_MINIBATCH_H_
 
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 namespace fmps {
 
+// The label of a row read without one (for scoring: ReaderOptions.allow_unlabelled). NaN, so that
+// it can never pass for a class.
+inline constexpr float kNoLabel = std::numeric_limits<float>::quiet_NaN();
+
 struct Minibatch {
-  std::vector<float> labels;         // [rows], 0 or 1
+  std::vector<float> labels;         // [rows], 0 or 1 (kNoLabel: read without one)
   std::vector<uint32_t> offsets{0};  // [rows + 1]
   std::vector<uint64_t> keys;        // [entries], MakeKey(field, token hash)
   // [entries], or empty while every value is 1: the Criteo and Avazu parsers write none (filling

@@ -48,7 +48,10 @@ class PartReader final : public Reader {
         source_(std::move(source)),
         capacity_(std::max(kMinBufferBytes, 2 * options.max_line_bytes + 2)),
         buffer_(std::make_unique_for_overwrite<char[]>(capacity_)),
-        display_name_(part.path == "-" ? "<stdin>" : part.path) {}
+        display_name_(part.path == "-" ? "<stdin>" : part.path) {
+    line_options_.allow_unlabelled = options.for_scoring;
+    if (options.num_fields > 0) line_options_.num_fields = options.num_fields;
+  }
 
   // Positions the reader on the part's first line: after the first '\n' at or after begin - 1,
   // so a line starting exactly at `begin` belongs to this part.
@@ -84,7 +87,10 @@ class PartReader final : public Reader {
         ReportBadLine("line longer than " + std::to_string(options_.max_line_bytes) + " bytes");
         continue;
       }
-      if (line.empty()) continue;
+      if (line.empty()) {
+        if (options_.for_scoring) ReportBadLine("empty line");
+        continue;
+      }
       // The header can only be the first line of the file.
       if (options_.format == DataFormat::kAvazu && line_start_ == 0 && line.substr(0, 3) == "id,")
         continue;
@@ -99,16 +105,16 @@ class PartReader final : public Reader {
       bool ok = false;
       switch (options_.format) {
         case DataFormat::kCriteo:
-          ok = ParseCriteoLine(line, options_.hash_seed, batch, &error);
+          ok = ParseCriteoLine(line, options_.hash_seed, batch, &error, line_options_);
           break;
         case DataFormat::kAvazu:
-          ok = ParseAvazuLine(line, options_.hash_seed, batch, &error);
+          ok = ParseAvazuLine(line, options_.hash_seed, batch, &error, line_options_);
           break;
         case DataFormat::kLibffm:
-          ok = ParseLibffmLine(line, options_.hash_seed, batch, &error);
+          ok = ParseLibffmLine(line, options_.hash_seed, batch, &error, line_options_);
           break;
         case DataFormat::kLibsvm:
-          ok = ParseLibsvmLine(line, options_.hash_seed, batch, &error);
+          ok = ParseLibsvmLine(line, options_.hash_seed, batch, &error, line_options_);
           break;
         case DataFormat::kAuto:
           error = "format not resolved";
@@ -231,6 +237,7 @@ class PartReader final : public Reader {
  private:
   DataPart part_;
   ReaderOptions options_;
+  LineOptions line_options_;
   std::unique_ptr<ByteSource> source_;
   size_t capacity_;
   std::unique_ptr<char[]> buffer_;

@@ -65,6 +65,12 @@ struct ReaderOptions {
   uint64_t hash_seed = 0;                   // seed of token hashing
   double holdout = 0;                       // fraction of rows held out for validation
   HoldoutRows holdout_rows = HoldoutRows::kAll;
+  // Scoring (fmps predict): rows without a label are read with label kNoLabel (LineOptions), and
+  // an empty line is a bad line, so that every line is either a row or reported.
+  bool for_scoring = false;
+  // libffm/libsvm: the job's number of fields; a line with a field at or beyond it is malformed.
+  // 0: up to the key layout's 256.
+  int num_fields = 0;
   // Told "FILE:LINE: reason" for each malformed line. Empty (default): LOG(WARNING) for the
   // first 20 bad lines of a reader, then every 1000th.
   std::function<void(const std::string& message)> on_bad_line;

@@ -281,7 +281,7 @@ const std::map<std::string, std::vector<std::string>>& CommandFlags() {
         {"worker",
          {"scheduler", "host", "port", "replace", "join_timeout", "metrics_port", "log_dir", "v",
           "minloglevel"}},
-        {"predict", {"model_dir", "data", "format", "out", "batch_size"}},
+        {"predict", {"model_dir", "data", "format", "out", "batch_size", "max_bad_lines"}},
         {"serve", {"model_dir", "listen", "serve_threads", "reload_every"}},
         {"export", {"model_dir", "model_version", "out"}},
         {"dump", {"names", "top", "by"}},
@@ -762,15 +762,26 @@ int RunPredict() {
   o.model_dir = FLAGS_model_dir;
   o.data = FLAGS_data;
   o.out = FLAGS_out;
+  o.max_bad_lines = FLAGS_max_bad_lines;
   gflags::CommandLineFlagInfo info;
   if (gflags::GetCommandLineFlagInfo("format", &info) && !info.is_default) o.format = FLAGS_format;
   if (o.model_dir.empty() || o.data.empty())
     return Fail(Status::InvalidArgument("predict needs --model_dir and --data"));
   Result<PredictReport> r = Predict(o);
   if (!r.ok()) return Fail(r.status());
-  LOG(INFO) << "scored " << r->rows << " rows with checkpoint " << r->version << " of "
-            << o.model_dir << ": logloss " << r->logloss << ", AUC " << r->auc
-            << " (against the input's labels)";
+  if (r->unlabelled == r->rows) {
+    LOG(INFO) << "scored " << r->rows << " rows (without labels) with checkpoint " << r->version
+              << " of " << o.model_dir;
+  } else {
+    LOG(INFO) << "scored " << r->rows << " rows with checkpoint " << r->version << " of "
+              << o.model_dir << ": logloss " << r->logloss << ", AUC " << r->auc
+              << " (against the input's labels; " << r->unlabelled << " rows without one)";
+  }
+  if (r->bad_lines > 0) {
+    LOG(WARNING) << r->bad_lines << " of " << r->lines
+                 << " lines could not be scored: written as nan (--max_bad_lines="
+                 << o.max_bad_lines << ")";
+  }
   if (r->nonfinite_scores > 0) {
     LOG(WARNING) << r->nonfinite_scores
                  << " rows scored NaN or infinite (written as nan, left out of logloss and AUC)";

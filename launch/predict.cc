@@ -47,14 +47,32 @@ Result<PredictReport> Predict(const PredictOptions& options) {
 
   Result<ReaderOptions> reader_options = ReaderOptionsFromConfig(config);
   if (!reader_options.ok()) return reader_options.status();
+  // Every line is a row or a bad line (told here, in order, while the batch fills): a bad one is
+  // written as nan where it stands, so output line N always belongs to input line N.
+  Minibatch batch;
+  std::vector<size_t> bad_before_row;  // per bad line of this batch: the rows read before it
+  std::string last_bad;
+  uint64_t bad_lines = 0;
+  reader_options->for_scoring = true;
+  reader_options->on_bad_line = [&](const std::string& message) {
+    bad_before_row.push_back(batch.rows());
+    ++bad_lines;
+    last_bad = message;
+    if (bad_lines <= 20 || bad_lines % 1000 == 0)
+      LOG(WARNING) << message << " (bad line " << bad_lines << "; written as nan)";
+  };
   Result<std::unique_ptr<Reader>> reader =
       Reader::Open(DataPart{options.data, 0, kWholeFile}, reader_options.value());
   if (!reader.ok()) return reader.status();
   FILE* out = options.out == "-" ? stdout : std::fopen(options.out.c_str(), "w");
   if (out == nullptr) return Status::IOError("cannot write " + options.out);
+  auto fail = [&](Status st) {
+    if (out != stdout) std::fclose(out);
+    return st;
+  };
+  const std::string name = options.data == "-" ? "<stdin>" : options.data;
 
   Localizer localizer(KeyPartition(1));
-  Minibatch batch;
   LocalBatch local;
   std::vector<float> w, V, labels, probs, logits;
   std::vector<uint16_t> widths;
@@ -62,38 +80,63 @@ Result<PredictReport> Predict(const PredictOptions& options) {
   report.version = model.version();
   while (true) {
     batch.Clear();
+    bad_before_row.clear();
     Result<size_t> n = (*reader)->Read(options.batch_size, &batch);
-    if (!n.ok()) {
-      if (out != stdout) std::fclose(out);
-      return n.status();
+    if (!n.ok()) return fail(n.status());
+    if (bad_lines > options.max_bad_lines) {
+      return fail(
+          Status::InvalidArgument(name + ": more than " + std::to_string(options.max_bad_lines) +
+                                  " malformed lines (--max_bad_lines); the last: " + last_bad));
     }
-    if (n.value() == 0) break;
-    localizer.Localize(batch, config.num_fields(), &local);
-    model.Lookup(local.keys, &w, &V, &widths);
-    logits.resize(local.rows());
-    model.model().Compute(local.View(),
-                          ParamView{w.data(), V.data(), widths.data(), model.dense().data()},
-                          logits, nullptr);
-    for (size_t i = 0; i < logits.size(); ++i) {
+    logits.resize(batch.rows());
+    if (batch.rows() > 0) {
+      localizer.Localize(batch, config.num_fields(), &local);
+      model.Lookup(local.keys, &w, &V, &widths);
+      model.model().Compute(local.View(),
+                            ParamView{w.data(), V.data(), widths.data(), model.dense().data()},
+                            logits, nullptr);
+    }
+    size_t next_bad = 0;
+    for (size_t i = 0; i <= logits.size(); ++i) {
+      for (; next_bad < bad_before_row.size() && bad_before_row[next_bad] == i; ++next_bad)
+        std::fputs("nan\n", out);
+      if (i == logits.size()) break;
       // A non-finite logit (input that overflows the model) is written as nan, whatever its sign.
-      float p = std::isfinite(logits[i]) ? static_cast<float>(Sigmoid(logits[i]))
-                                         : std::numeric_limits<float>::quiet_NaN();
+      const float p = std::isfinite(logits[i]) ? static_cast<float>(Sigmoid(logits[i]))
+                                               : std::numeric_limits<float>::quiet_NaN();
       if (std::isnan(p)) {
         std::fputs("nan\n", out);
       } else {
         std::fprintf(out, "%.9g\n", p);
       }
+      if (std::isnan(batch.labels[i])) {  // read without a label: scored, not measured
+        ++report.unlabelled;
+        report.nonfinite_scores += std::isnan(p);
+        continue;
+      }
       probs.push_back(p);
-      labels.push_back(local.labels[i]);
+      labels.push_back(batch.labels[i]);
     }
-    report.rows += local.rows();
+    report.rows += batch.rows();
+    if (n.value() == 0) break;
   }
-  report.bad_lines = (*reader)->bad_lines();
+  report.bad_lines = bad_lines;
+  report.lines = (*reader)->lines_read();
   if (std::fflush(out) != 0 || (out != stdout && std::fclose(out) != 0)) {
     return Status::IOError("cannot write " + options.out);
   }
+  if (report.rows == 0) {
+    // An empty file, or one of another format (or not text at all): nothing scored is an error.
+    return Status::InvalidArgument(
+        report.lines == 0 ? name + " holds no rows to score"
+                          : name + ": none of its " + std::to_string(report.lines) +
+                                " lines is a " + config.format() +
+                                " row (is it the model's format? --format); the last: " + last_bad);
+  }
+  uint64_t nonfinite = 0;
   report.logloss = LogLoss(labels, probs);
-  report.auc = Auc(labels, probs, &report.nonfinite_scores);
+  report.auc = Auc(labels, probs, &nonfinite);
+  report.nonfinite_scores += nonfinite;
   return report;
 }
 

@@ -29,6 +29,8 @@ inline Result<ReaderOptions> ReaderOptionsFromConfig(const proto::JobConfig& c) 
   if (!format.ok()) return format.status();
   ReaderOptions o;
   o.format = format.value();
+  // A libffm/libsvm field beyond the job's is a bad line, never silently dropped.
+  o.num_fields = c.num_fields();
   return o;
 }
 

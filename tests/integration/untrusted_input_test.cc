@@ -3,8 +3,10 @@
 // first appear late in a file, gradients that are not finite.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,8 @@ using testing::LastLine;
 
 const std::string kBinary = FMPS_BINARY;
 const std::string kFrappe = std::string(FMPS_SHARED_DIR) + "/data/frappe";
+const std::string kCriteo = std::string(FMPS_SHARED_DIR) + "/data/criteo-8k";
+const std::string kAvazu = std::string(FMPS_SHARED_DIR) + "/data/avazu-8k";
 constexpr double kTimeout = 60;  // per process; a hang fails the test instead of the suite
 
 std::vector<std::string> ReadLines(const std::string& path) {
@@ -162,6 +166,168 @@ TEST(UntrustedInputTest, APushWithNanGradientsNeverReachesTheModel) {
   for (const std::string& p : poisoned_probs) {
     const double v = std::stod(p);
     ASSERT_TRUE(v > 0 && v < 1) << p;
+  }
+}
+
+// Trains a small model of `format` on `data` into dir/NAME (one server, one worker).
+void TrainModel(const TempDir& dir, const std::string& name, const std::string& data,
+                const std::string& format) {
+  testing::RunResult r =
+      testing::Run(kBinary,
+                   {"train", "--data=" + data, "--format=" + format, "--num_servers=1",
+                    "--num_workers=1", "--model_dir=" + dir.File(name)},
+                   dir.path(), kTimeout);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+// `fmps predict` of `data` with the model dir/NAME into dir/OUT; returns the run (output lines
+// in *lines).
+testing::RunResult Predict(const TempDir& dir, const std::string& name, const std::string& data,
+                           const std::string& out, std::vector<std::string>* lines,
+                           const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args{"predict", "--model_dir=" + dir.File(name), "--data=" + data,
+                                "--out=" + dir.File(out)};
+  args.insert(args.end(), extra.begin(), extra.end());
+  testing::RunResult r = testing::Run(kBinary, args, dir.path(), kTimeout);
+  *lines = ReadLines(dir.File(out));
+  return r;
+}
+
+// "One probability per line, in order": 2,000 lines of which 400 cannot be scored give 2,000
+// output lines, nan where the bad ones stand and the clean file's probabilities everywhere else.
+// Before, bad lines were skipped: 1,600 lines, exit 0, every line after the first bad one
+// belonging to another input line. Over --max_bad_lines, an error; a binary file or an empty one
+// (nothing to score) is an error, not 0 lines with exit 0.
+TEST(UntrustedInputTest, PredictWritesOneLinePerInputLineAndNanForBadOnes) {
+  TempDir dir;
+  ASSERT_NO_FATAL_FAILURE(TrainModel(dir, "model", kCriteo + "/train.txt", "criteo"));
+  const std::vector<std::string> rows = ReadLines(kCriteo + "/train.txt");
+  ASSERT_GE(rows.size(), 1600u);
+  const std::vector<std::string> clean(rows.begin(), rows.begin() + 1600);
+  const std::vector<std::string> bad_kinds = {"this is not a criteo row",
+                                              "7" + clean[0].substr(1),
+                                              "",
+                                              "1\t2\t3",
+                                              std::string("\x7f"
+                                                          "ELF\x02\x01\x01\0\0",
+                                                          9),
+                                              "1" + std::string(45, '\t')};
+  std::vector<std::string> mixed;
+  std::vector<bool> is_bad;
+  for (size_t i = 0, good = 0; i < 2000; ++i) {
+    const bool bad = i % 5 == 2;
+    mixed.push_back(bad ? bad_kinds[i % bad_kinds.size()] : clean[good++]);
+    is_bad.push_back(bad);
+  }
+  WriteLines(dir.File("clean.txt"), clean);
+  WriteLines(dir.File("mixed.txt"), mixed);
+
+  std::vector<std::string> clean_probs, mixed_probs;
+  testing::RunResult c = Predict(dir, "model", dir.File("clean.txt"), "clean.out", &clean_probs);
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  ASSERT_EQ(clean_probs.size(), 1600u);
+  testing::RunResult m = Predict(dir, "model", dir.File("mixed.txt"), "mixed.out", &mixed_probs);
+  ASSERT_EQ(m.exit_code, 0) << m.err;
+  ASSERT_EQ(mixed_probs.size(), 2000u);
+  for (size_t i = 0, good = 0; i < mixed.size(); ++i) {
+    if (is_bad[i]) {
+      EXPECT_EQ(mixed_probs[i], "nan") << "line " << i + 1;
+    } else {
+      EXPECT_EQ(mixed_probs[i], clean_probs[good++]) << "line " << i + 1;
+    }
+  }
+  EXPECT_NE(m.err.find("400 of 2000 lines could not be scored"), std::string::npos) << m.err;
+  EXPECT_NE(m.err.find("mixed.txt:3: "), std::string::npos) << m.err;  // FILE:LINE: reason
+
+  std::vector<std::string> ignored;
+  testing::RunResult over =
+      Predict(dir, "model", dir.File("mixed.txt"), "over.out", &ignored, {"--max_bad_lines=399"});
+  EXPECT_NE(over.exit_code, 0);
+  EXPECT_NE(over.exit_code, -1) << "timed out";
+  EXPECT_NE(over.err.find("more than 399 malformed lines (--max_bad_lines)"), std::string::npos)
+      << over.err;
+  testing::RunResult binary = Predict(dir, "model", "/bin/ls", "ls.out", &ignored);
+  EXPECT_NE(binary.exit_code, 0);
+  EXPECT_NE(binary.exit_code, -1) << "timed out";
+  EXPECT_NE(binary.err.find("/bin/ls: none of its"), std::string::npos) << binary.err;
+  WriteLines(dir.File("empty.txt"), {});
+  testing::RunResult empty = Predict(dir, "model", dir.File("empty.txt"), "empty.out", &ignored);
+  EXPECT_NE(empty.exit_code, 0);
+  EXPECT_NE(empty.err.find("holds no rows to score"), std::string::npos) << empty.err;
+}
+
+// Rows without a label are what one usually scores: Criteo's 39 columns, libffm/libsvm lines that
+// start with a pair, Avazu without the click column. Each scores exactly as its labelled twin.
+// Before, every one was a bad line: 0 output lines, exit 0.
+TEST(UntrustedInputTest, UnlabelledRowsScoreAsTheirLabelledTwins) {
+  TempDir dir;
+  const std::vector<std::string> criteo = ReadLines(kCriteo + "/test.txt");
+  // libffm from the Criteo rows: field = column - 1, the column's text the feature.
+  std::vector<std::string> libffm;
+  for (const std::string& row : criteo) {
+    std::string line = row.substr(0, 1);
+    size_t start = 2;
+    for (int field = 0; field < 39; ++field) {
+      const size_t end = std::min(row.find('\t', start), row.size());
+      if (end > start)
+        line += " " + std::to_string(field) + ":" + row.substr(start, end - start) + ":1";
+      start = end + 1;
+    }
+    libffm.push_back(line);
+  }
+  WriteLines(dir.File("train.libffm"), libffm);
+  const std::vector<std::string> libsvm = ReadLines(kFrappe + "/frappe.test.libfm");
+  WriteLines(dir.File("train.libsvm"),
+             std::vector<std::string>(libsvm.begin(), libsvm.begin() + 3000));
+  struct Case {
+    std::string format, train;
+    std::vector<std::string> labelled;
+    // The line without its label (Avazu: without the click column, the second).
+    std::function<std::string(const std::string&)> drop_label;
+  };
+  auto after_first = [](char sep) {
+    return [sep](const std::string& l) { return l.substr(l.find(sep) + 1); };
+  };
+  std::vector<std::string> avazu = ReadLines(kAvazu + "/test.csv");
+  avazu.resize(300);
+  const std::vector<Case> cases = {
+      {"criteo", kCriteo + "/train.txt",
+       std::vector<std::string>(criteo.begin(), criteo.begin() + 300), after_first('\t')},
+      {"libffm", dir.File("train.libffm"),
+       std::vector<std::string>(libffm.begin(), libffm.begin() + 300), after_first(' ')},
+      {"libsvm", dir.File("train.libsvm"),
+       std::vector<std::string>(libsvm.begin() + 5000, libsvm.begin() + 5300), after_first(' ')},
+      {"avazu", kAvazu + "/train.csv", avazu,
+       [](const std::string& l) {
+         const size_t a = l.find(','), b = l.find(',', a + 1);
+         return l.substr(0, a) + l.substr(b);
+       }},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.format);
+    ASSERT_NO_FATAL_FAILURE(TrainModel(dir, "model_" + c.format, c.train, c.format));
+    std::vector<std::string> unlabelled;
+    for (const std::string& l : c.labelled) unlabelled.push_back(c.drop_label(l));
+    if (c.format == "avazu") {  // headers say which columns there are
+      std::vector<std::string> with = c.labelled, without = unlabelled;
+      with.insert(with.begin(), "id,click,hour,C1,banner_pos,site_id,...");
+      without.insert(without.begin(), "id,hour,C1,banner_pos,site_id,...");
+      WriteLines(dir.File("labelled." + c.format), with);
+      WriteLines(dir.File("unlabelled." + c.format), without);
+    } else {
+      WriteLines(dir.File("labelled." + c.format), c.labelled);
+      WriteLines(dir.File("unlabelled." + c.format), unlabelled);
+    }
+    std::vector<std::string> with_labels, without_labels;
+    testing::RunResult a = Predict(dir, "model_" + c.format, dir.File("labelled." + c.format),
+                                   "labelled.out", &with_labels);
+    ASSERT_EQ(a.exit_code, 0) << a.err;
+    testing::RunResult b = Predict(dir, "model_" + c.format, dir.File("unlabelled." + c.format),
+                                   "unlabelled.out", &without_labels);
+    ASSERT_EQ(b.exit_code, 0) << b.err;
+    ASSERT_EQ(with_labels.size(), c.labelled.size());
+    EXPECT_EQ(without_labels, with_labels);
+    EXPECT_EQ(std::count(with_labels.begin(), with_labels.end(), "nan"), 0);
   }
 }
 
