@@ -26,10 +26,10 @@ Result<PredictReport> Predict(const PredictOptions& options) {
   const ModelSnapshot& model = *snapshot.value();
   proto::JobConfig config = model.config();
   const std::string trained = config.format();
-  const std::string name = options.model_dir + " (version " + std::to_string(model.version()) + ")";
+  const std::string model_name = options.model_dir + " (version " + std::to_string(model.version()) + ")";
   if (!options.format.empty() && options.format != trained) {
     // Given on purpose: scored as asked, with a word that the scores may mean little.
-    LOG(WARNING) << "--format=" << options.format << ": the model in " << name
+    LOG(WARNING) << "--format=" << options.format << ": the model in " << model_name
                  << " was trained on " << trained << " data; scoring " << options.format
                  << " rows as asked";
     config.set_format(options.format);
@@ -39,7 +39,7 @@ Result<PredictReport> Predict(const PredictOptions& options) {
     if (sniffed.ok() && DataFormatName(sniffed.value()) != trained) {
       const std::string looks = DataFormatName(sniffed.value());
       return Status::InvalidArgument(options.data + " looks like " + looks +
-                                     " data, but the model in " + name + " was trained on " +
+                                     " data, but the model in " + model_name + " was trained on " +
                                      trained + " data; give --format=" + looks +
                                      " to score it anyway");
     }

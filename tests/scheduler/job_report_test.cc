@@ -26,7 +26,7 @@ TEST(JobReportTest, NonFiniteNumbersAreNullAndStringsAreEscaped) {
   EXPECT_NE(json.find("\"test_logloss\":null,\"test_auc\":null,\"test_nonfinite_scores\":5"),
             std::string::npos)
       << json;
-  EXPECT_NE(json.find("\"epoch_rows_per_s\":[null,2.5]}"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"epoch_rows_per_s\":[null,2.5]"), std::string::npos) << json;
   EXPECT_NE(json.find("\"model_dir\":\"/tmp/a\\\"b\\\\c\\u000a" + std::string(3000, 'd') + "\""),
             std::string::npos)
       << json;
