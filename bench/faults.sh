@@ -15,7 +15,12 @@ train=$WORK/train-$ROWS.txt test=$WORK/test.txt
 [ -s "$train" ] || $FMPS gen --rows="$ROWS" --seed=1 > "$train" 2>/dev/null
 [ -s "$test" ] || $FMPS gen --rows=100000 --seed=2 > "$test" 2>/dev/null
 JOB=(--data="$train" --test="$test" --epochs=2 --part_mb=2 --heartbeat_timeout=3 --checkpoint_every=2)
-field() { sed -n "s/.*\"$1\":\([-0-9.e]*\).*/\1/p" <<<"$2"; }
+field() {  # a top-level field of a JSON line (nested objects hold fields of the same name)
+  python3 -c 'import json, sys
+try: v = json.loads(sys.argv[2]).get(sys.argv[1])
+except Exception: v = None
+print("" if v is None else v)' "$1" "$2"
+}
 
 run() {  # name, seconds before the kill (0: none), pkill pattern, extra flags...
   local name=$1 delay=$2 pattern=$3; shift 3

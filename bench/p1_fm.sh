@@ -30,7 +30,12 @@ train=$WORK/train-$ROWS.txt test=$WORK/test-$TEST_ROWS.txt
 [ -s "$test" ] || $FMPS gen --rows="$TEST_ROWS" --seed=2 > "$test" 2>> "$WORK/gen.log"
 grep -h "oracle" "$WORK/gen.log" | tail -1 | sed 's/^/gen: /' || true
 
-field() { sed -n "s/.*\"$1\": *\([-0-9.e]*\).*/\1/p" <<<"$2"; }
+field() {  # a top-level field of a JSON line (nested objects hold fields of the same name)
+  python3 -c 'import json, sys
+try: v = json.loads(sys.argv[2]).get(sys.argv[1])
+except Exception: v = None
+print("" if v is None else v)' "$1" "$2"
+}
 peer_field() { sed -n "s/.* $1=\([-0-9.e]*\).*/\1/p" <<<"$2"; }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F)"

@@ -448,7 +448,9 @@ TEST(ProcessTest, JobSurvivesAWorkerKilledMidJob) {
   ASSERT_GT(clean_logloss, 0) << clean_json;
   std::printf("test logloss after the kill %.6f, clean %.6f\n",
               JsonNumber(json, "test_logloss").value_or(-1), clean_logloss);
-  EXPECT_NEAR(JsonNumber(json, "test_logloss").value_or(-1), clean_logloss, 0.01 * clean_logloss)
+  // 2%: two asynchronous workers alone spread ~1.2% between clean runs, and the killed worker's
+  // part is trained twice (docs/reliability.md); a lost or corrupted part moves it far more.
+  EXPECT_NEAR(JsonNumber(json, "test_logloss").value_or(-1), clean_logloss, 0.02 * clean_logloss)
       << "after the kill: " << json << "\nclean: " << clean_json;
 }
 

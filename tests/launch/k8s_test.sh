@@ -214,7 +214,7 @@ rc=$?
 json=$(tail -1 "$WORK/pod0.out")
 echo "scheduler pod: exit $rc: $json"
 [ $rc = 0 ] || fail "the scheduler pod exited $rc: $(tail -5 "$WORK/pod0.log")"
-rows=$(sed -n 's/.*"rows":\([0-9]*\).*/\1/p' <<<"$json")
+rows=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["rows"])' "$json" 2>/dev/null || true)
 resumed=$(sed -n 's/.*"resumed_rows":\([0-9]*\).*/\1/p' <<<"$json")
 [ "$rows" = $((ROWS * EPOCHS)) ] || fail "the job trained '$rows' rows, not $ROWS x $EPOCHS"
 [ "${resumed:-0}" -gt 0 ] || fail "the restarted scheduler did not resume from a checkpoint ($json)"

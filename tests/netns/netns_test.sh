@@ -143,7 +143,12 @@ remove_trouble() {
 }
 
 # --- one job: scheduler, servers and workers each in its namespace ---------------------------
-field() { sed -n "s/.*\"$1\":\([-0-9.e]*\).*/\1/p" <<<"$2"; }
+field() {  # a top-level field of a JSON line (nested objects hold fields of the same name)
+  python3 -c 'import json, sys
+try: v = json.loads(sys.argv[2]).get(sys.argv[1])
+except Exception: v = None
+print("" if v is None else v)' "$1" "$2"
+}
 
 # run_job NAME TIMEOUT_S "SERVERS" "WORKERS" SCHEDULER_FLAGS... : runs the scheduler and the nodes in
 # their namespaces (NODE_FLAGS go to servers and workers; ON_START runs once all are started) and
