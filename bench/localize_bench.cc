@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "data/reader.h"
 #include "ps/base/env.h"
 #include "ps/postoffice.h"
 #include "worker/localizer.h"
-#include "data/reader.h"
 
 int main(int argc, char** argv) {
   if (argc < 2 || argc > 5) {

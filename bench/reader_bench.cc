@@ -3,8 +3,8 @@
 #include <cstdio>
 #include <string>
 
-#include "ps/base/env.h"
 #include "data/reader.h"
+#include "ps/base/env.h"
 
 int main(int argc, char** argv) {
   if (argc < 2 || argc > 3) {

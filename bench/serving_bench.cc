@@ -20,11 +20,11 @@
 #include <string>
 #include <vector>
 
+#include "models/metrics.h"
 #include "ps/base/keys.h"
 #include "serving/http_service.h"
 #include "serving/rank_request.h"
 #include "serving/ranker.h"
-#include "models/metrics.h"
 
 namespace {
 

@@ -7,9 +7,9 @@
 #include <cstring>
 #include <vector>
 
-#include "ps/base/keys.h"
 #include "data/byte_source.h"
 #include "data/line_parser.h"
+#include "ps/base/keys.h"
 
 namespace fmps {
 namespace {
@@ -350,7 +350,8 @@ Result<std::unique_ptr<Reader>> Reader::Open(const DataPart& part, const ReaderO
   if (resolved.max_line_bytes == 0) {
     return Status::InvalidArgument(part.path + ": max_line_bytes must be positive");
   }
-  Result<OpenedSource> opened = OpenByteSource(part.path, part.begin == 0 ? 0 : part.begin - 1, options.env);
+  Result<OpenedSource> opened =
+      OpenByteSource(part.path, part.begin == 0 ? 0 : part.begin - 1, options.env);
   if (!opened.ok()) return opened.status();
   if (opened->compression != Compression::kNone && !whole) {
     return Status::InvalidArgument(part.path + " is " + CompressionName(opened->compression) +

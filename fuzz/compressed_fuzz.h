@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "data/byte_source.h"
 #include "fuzz/fuzz_util.h"
 #include "fuzz/reader_fuzz.h"
-#include "data/byte_source.h"
 
 namespace fmps::fuzz {
 

@@ -11,10 +11,10 @@
 #include <cstdint>
 #include <string>
 
-#include "fuzz/fuzz_util.h"
-#include "ps/base/keys.h"
 #include "data/byte_source.h"
 #include "data/reader.h"
+#include "fuzz/fuzz_util.h"
+#include "ps/base/keys.h"
 
 namespace fmps::fuzz {
 

@@ -192,8 +192,8 @@ int RunLocalCluster(const LocalClusterOptions& options) {
   std::vector<int> metrics_ports;
   std::string metrics_line;
   for (int i = 0; options.metrics_port != 0 && i < num_roles; ++i) {
-    Result<int> free = options.metrics_port > 0 ? Result<int>(options.metrics_port + i)
-                                                : PickFreePort();
+    Result<int> free =
+        options.metrics_port > 0 ? Result<int>(options.metrics_port + i) : PickFreePort();
     if (!free.ok()) {
       LOG(ERROR) << free.status().ToString();
       return 1;
@@ -204,10 +204,10 @@ int RunLocalCluster(const LocalClusterOptions& options) {
       const int index = i - 1;  // servers first, as started below
       const std::string& entry =
           options.hosts.empty() ? sched_host : options.hosts[index % options.hosts.size()];
-      where = (index < options.num_servers
-                   ? "server " + std::to_string(index)
-                   : "worker " + std::to_string(index - options.num_servers)) +
-              " " + entry.substr(entry.find('@') + 1);
+      where =
+          (index < options.num_servers ? "server " + std::to_string(index)
+                                       : "worker " + std::to_string(index - options.num_servers)) +
+          " " + entry.substr(entry.find('@') + 1);
     }
     metrics_line += (i > 0 ? ", " : "") + where + ":" + std::to_string(free.value());
   }

@@ -32,9 +32,9 @@
 #include "launch/saved_models.h"
 #include "launch/server_setup.h"
 #include "launch/tune.h"
-#include "models/job_config.h"
 #include "metrics/http_endpoint.h"
 #include "metrics/metrics.h"
+#include "models/job_config.h"
 #include "models/model.h"
 #include "ps/base/env.h"
 #include "ps/base/keys.h"
@@ -305,7 +305,8 @@ const char* CommandSummary(const std::string& cmd) {
   if (cmd == "tune")
     return "search the settings that matter on a holdout of the training data (never --test); "
            "prints the best as a flagfile for `fmps train --flagfile=`";
-  if (cmd == "export") return "write one checkpoint as one self-describing file (docs/model-format.md)";
+  if (cmd == "export")
+    return "write one checkpoint as one self-describing file (docs/model-format.md)";
   if (cmd == "dump") return "print an export file as text: fmps dump FILE [--names=DATA] [--top=N]";
   if (cmd == "gen") return "write synthetic Criteo-format rows from a planted model to stdout";
   if (cmd == "models") return "list the versions in --model_dir (job, parent, rows, test figures)";
@@ -515,21 +516,22 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
     uint64_t bytes = 0;
     bool sized = true;
     for (const auto& f : o.train_files) {
-      Result<uint64_t> size = f == "-" || IsStream(f) ? Result<uint64_t>(Status::NotFound(f))
-                                                      : FileSize(f);
+      Result<uint64_t> size =
+          f == "-" || IsStream(f) ? Result<uint64_t>(Status::NotFound(f)) : FileSize(f);
       sized = sized && size.ok();
       if (size.ok()) bytes += size.value();
     }
     if (sized && bytes == 0) {
-      return Status::InvalidArgument("--data=" + FLAGS_data + ": " +
-                                     (o.train_files.size() == 1 ? o.train_files[0] + " is empty"
-                                                                : "every file is empty"));
+      return Status::InvalidArgument(
+          "--data=" + FLAGS_data + ": " +
+          (o.train_files.size() == 1 ? o.train_files[0] + " is empty" : "every file is empty"));
     }
   }
   uint64_t store_memory_mb = FLAGS_store_memory_mb;
   if (!gflags::GetCommandLineFlagInfoOrDie("max_memory_mb").is_default) {
     if (!gflags::GetCommandLineFlagInfoOrDie("store_memory_mb").is_default)
-      return Status::InvalidArgument("give --store_memory_mb only (--max_memory_mb is its old name)");
+      return Status::InvalidArgument(
+          "give --store_memory_mb only (--max_memory_mb is its old name)");
     LOG(WARNING) << "--max_memory_mb is deprecated: it caps each server's store, not the process; "
                     "its name now is --store_memory_mb";
     store_memory_mb = FLAGS_max_memory_mb;
@@ -904,8 +906,9 @@ int RunModels() {
 
 int RunPlot(const std::vector<std::string>& files) {
   if (files.size() != 1)
-    return Fail(Status::InvalidArgument("plot takes one --metrics_out file: fmps plot FILE.jsonl "
-                                        "--out=curves.svg"));
+    return Fail(
+        Status::InvalidArgument("plot takes one --metrics_out file: fmps plot FILE.jsonl "
+                                "--out=curves.svg"));
   std::ifstream in(files[0]);
   if (!in) return Fail(Status::IOError("cannot read " + files[0]));
   std::stringstream text;
