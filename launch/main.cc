@@ -27,6 +27,7 @@
 #include "data/reader.h"
 #include "datagen/generator.h"
 #include "launch/cluster.h"
+#include "launch/field_count.h"
 #include "launch/plot.h"
 #include "launch/predict.h"
 #include "launch/saved_models.h"
@@ -419,21 +420,6 @@ Result<std::vector<int>> ParseIntList(const std::string& text, const char* flag)
   return out;
 }
 
-// Number of fields of data whose format does not fix it: the largest field id seen + 1.
-Result<int> ScanNumFields(const std::string& path, DataFormat format) {
-  ReaderOptions ro;
-  ro.format = format;
-  ro.on_bad_line = [](const std::string&) {};
-  Result<std::unique_ptr<Reader>> reader = Reader::Open(DataPart{path, 0, kWholeFile}, ro);
-  if (!reader.ok()) return reader.status();
-  Minibatch batch;
-  Result<size_t> n = (*reader)->Read(20000, &batch);
-  if (!n.ok()) return n.status();
-  uint32_t max_field = 0;
-  for (uint64_t key : batch.keys) max_field = std::max(max_field, KeyField(key));
-  return static_cast<int>(max_field) + 1;
-}
-
 bool FlagGiven(const char* name) {
   gflags::CommandLineFlagInfo info;
   return gflags::GetCommandLineFlagInfo(name, &info) && !info.is_default;
@@ -489,16 +475,17 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
     LOG(INFO) << "--format=auto: " << o.train_files[0] << " looks like "
               << DataFormatName(format.value());
   }
-  int num_fields = FLAGS_num_fields > 0 ? FLAGS_num_fields : FormatNumFields(format.value());
-  const bool num_fields_from_data = num_fields <= 0;
-  if (num_fields <= 0) {
-    if (o.train_files[0] == "-")
-      return Status::InvalidArgument("give --num_fields when reading this format from stdin");
-    Result<int> scanned = ScanNumFields(o.train_files[0], format.value());
-    if (!scanned.ok()) return scanned.status();
-    num_fields = scanned.value();
-    LOG(INFO) << "found " << num_fields << " fields in " << o.train_files[0];
-  }
+  FieldCountOptions fields;
+  fields.format = format.value();
+  fields.given = FLAGS_num_fields;
+  fields.model = FLAGS_model;
+  for (const auto* files : {&o.train_files, &o.validation_files, &o.test_files})
+    fields.inputs.insert(fields.inputs.end(), files->begin(), files->end());
+  Result<JobFields> job_fields = DecideNumFields(fields);
+  if (!job_fields.ok()) return job_fields.status();
+  const int num_fields = job_fields->num_fields;
+  const bool num_fields_from_data = job_fields->from_data;
+  LOG(INFO) << num_fields << " fields: " << job_fields->source;
   if (FLAGS_num_servers < 1 || FLAGS_num_workers < 1) {
     return Status::InvalidArgument("--num_servers and --num_workers must be at least 1");
   }
@@ -725,6 +712,9 @@ int RunTrain(int argc, char** argv) {
   if (n <= 0) return Fail(Status::IOError("cannot find the fmps binary (/proc/self/exe)"));
   lc.binary.assign(self, static_cast<size_t>(n));
   for (int i = 1; i < argc; ++i) lc.scheduler_args.push_back(argv[i]);
+  // The count decided here (a scan's, or a saved model's adopted): the scheduler need not scan.
+  if (FLAGS_num_fields == 0)
+    lc.scheduler_args.push_back("--num_fields=" + std::to_string(options->config.num_fields()));
   lc.num_servers = FLAGS_num_servers;
   lc.num_workers = FLAGS_num_workers;
   lc.restart_failed = FLAGS_restart_failed;

@@ -13,17 +13,24 @@
 namespace fmps {
 namespace {
 
-// A field count scanned from the data's first rows may be short of the saved model's (a field
-// that appears later); the saved model's then holds. More fields than the model has is a mismatch.
-void AdoptSavedFieldCount(const proto::JobConfig& saved, const std::string& what,
-                          bool num_fields_from_data, proto::JobConfig* job) {
+// A field count scanned from the data may be short of the saved model's (this data lacks a field
+// the model has); the saved model's then holds. More fields than the model has cannot be continued.
+Status AdoptSavedFieldCount(const proto::JobConfig& saved, const std::string& what,
+                            bool num_fields_from_data, proto::JobConfig* job) {
   if (!num_fields_from_data || saved.format() != job->format() ||
-      job->num_fields() >= saved.num_fields()) {
-    return;
+      job->num_fields() == saved.num_fields()) {
+    return Status::OK();
   }
-  LOG(INFO) << what << " has " << saved.num_fields() << " fields; the data's first rows show "
+  if (job->num_fields() > saved.num_fields()) {
+    return Status::InvalidArgument(what + " has " + std::to_string(saved.num_fields()) +
+                                   " fields (0.." + std::to_string(saved.num_fields() - 1) +
+                                   "); this job's data has " + std::to_string(job->num_fields()) +
+                                   ": a model cannot take fields it was not made with");
+  }
+  LOG(INFO) << what << " has " << saved.num_fields() << " fields; the data shows "
             << job->num_fields() << ": the job uses " << saved.num_fields();
   job->set_num_fields(saved.num_fields());
+  return Status::OK();
 }
 
 }  // namespace
@@ -38,7 +45,7 @@ Status CheckAgainstSavedModel(bool num_fields_from_data, SchedulerOptions* o) {
     if (!found->has_value()) return Status::OK();  // a first run: nothing to continue
     const proto::Manifest& m = **found;
     const std::string what = "--resume: checkpoint " + CheckpointName(dir, m.version());
-    AdoptSavedFieldCount(m.config(), what, num_fields_from_data, &job);
+    FMPS_RETURN_IF_ERROR(AdoptSavedFieldCount(m.config(), what, num_fields_from_data, &job));
     FMPS_RETURN_IF_ERROR(CheckSameModelShape(m.config(), job, what));
     WorkPool pool(o->pool);
     FMPS_RETURN_IF_ERROR(pool.AddFiles(o->train_files));
@@ -52,7 +59,7 @@ Status CheckAgainstSavedModel(bool num_fields_from_data, SchedulerOptions* o) {
     return Status::NotFound("--init_model=" + job.init_model() + ": " + m.status().message());
   }
   const std::string what = "--init_model: " + CheckpointName(job.init_model(), m->version());
-  AdoptSavedFieldCount(m->config(), what, num_fields_from_data, &job);
+  FMPS_RETURN_IF_ERROR(AdoptSavedFieldCount(m->config(), what, num_fields_from_data, &job));
   return CheckSameModelShape(m->config(), job, what);
 }
 

@@ -14,8 +14,8 @@ namespace fmps {
 // Checks the job in *o against the checkpoint it continues (--resume: the newest good one in
 // model_dir; --init_model: the newest good one there): model, k, format and field count, and for
 // --resume the data (unless o->resume_new_data). When the job's field count came from a scan of
-// its data's first rows (num_fields_from_data) and does not exceed the saved model's, the saved
-// model's is taken. Every error names both values.
+// its data (num_fields_from_data) and is below the saved model's, the saved model's is taken.
+// Every error names both values.
 Status CheckAgainstSavedModel(bool num_fields_from_data, SchedulerOptions* o);
 
 // One line per MANIFEST in model_dir, newest first: version, job, parent, rows, when written,

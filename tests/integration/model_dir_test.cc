@@ -282,11 +282,11 @@ TEST(ModelDirTest, MismatchesWithTheSavedModelAreCaughtBeforeAnythingStarts) {
   const std::vector<Case> cases = {
       {{"--resume", "--model=fwfm"}, kTrain, resume + "--model=fm; this job has --model=fwfm"},
       {{"--resume", "--k=4"}, kTrain, resume + "--k=8; this job has --k=4"},
-      {{"--resume", "--num_fields=40"}, kTrain, resume + "--num_fields=39; this job has --num_fields=40"},
+      {{"--resume", "--num_fields=40"}, kTrain, "--num_fields=40: --format=criteo has 39 fields"},
       {{"--resume", "--format=avazu"}, avazu, resume + "--format=criteo; this job has --format=avazu"},
       {{"--init_model=" + model, "--model=fwfm"}, kTrain, init + "--model=fm; this job has --model=fwfm"},
       {{"--init_model=" + model, "--k=16"}, kTrain, init + "--k=8; this job has --k=16"},
-      {{"--init_model=" + model, "--num_fields=40"}, kTrain, init + "--num_fields=39; this job has --num_fields=40"},
+      {{"--init_model=" + model, "--num_fields=40"}, kTrain, "--num_fields=40: --format=criteo has 39 fields"},
       {{"--init_model=" + model, "--format=avazu"}, avazu, init + "--format=criteo; this job has --format=avazu"},
   };
   for (const Case& c : cases) {
