@@ -2,6 +2,7 @@
 // like Criteo (1000 rows, 39 fields, one feature per field, k = 8, DPLR rho = 2, RaFM ranks
 // {4, 8, 16}). Prints rows/s per model (forward only and forward + backward) and a JSON line.
 // Usage: model_bench [seconds_per_model (default 0.5)] [only_this_model]
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -94,11 +95,14 @@ int main(int argc, char** argv) {
     for (float& x : w) x = normal(rng);
     for (float& x : V) x = normal(rng);
     model.InitDense(dense, 1);
-    if (name == "pruned_fwfm") model.AfterDenseUpdate(dense, 1.0);  // at its final sparsity
+    model.AfterDenseUpdate(dense, 1.0);  // as at the end of training (pruned FwFM: its sparsity)
     std::vector<uint16_t> widths(batch.num_keys, uint16_t(width));
-    if (name == "rafm") {  // a realistic mix of levels: half level 1, a third level 2, rest 3
-      const uint16_t cum[] = {4, 12, 28};
-      for (size_t i = 0; i < widths.size(); ++i) widths[i] = cum[i % 6 < 3 ? 0 : i % 6 < 5 ? 1 : 2];
+    const std::vector<fmps::RankLevelSpec> levels = model.RankLevels();
+    if (!levels.empty()) {  // a realistic mix of levels: half the first, a third the second, rest 3
+      for (size_t i = 0; i < widths.size(); ++i) {
+        const size_t level = i % 6 < 3 ? 0 : i % 6 < 5 ? 1 : 2;
+        widths[i] = uint16_t(levels[std::min(level, levels.size() - 1)].width);
+      }
       for (size_t i = 0; i < widths.size(); ++i)
         for (size_t d = widths[i]; d < width; ++d) V[i * width + d] = 0.f;
     }

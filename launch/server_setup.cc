@@ -22,12 +22,15 @@ StoreOptions StoreOptionsFromConfig(const proto::JobConfig& c, int embedding_wid
   s.evict_after = c.evict_after();
   s.max_memory_mb = c.max_memory_mb();
   const uint64_t min_count = std::max<uint64_t>(1, c.v_min_count());
-  if (c.model() == "rafm") {
-    std::vector<int> ranks(c.rafm_ranks().begin(), c.rafm_ranks().end());
+  // The model's own rank levels, if it has them (a config the registry refuses has none here:
+  // whoever builds the model reports that).
+  std::vector<RankLevelSpec> levels;
+  if (Result<std::unique_ptr<Model>> model = CreateModel(ModelOptionsFromConfig(c)); model.ok())
+    levels = model.value()->RankLevels();
+  if (!levels.empty()) {
     RankPolicy p;
-    for (auto [count, width] :
-         RafmLevels(ranks, c.rafm_count_scale() > 0 ? c.rafm_count_scale() : 1.0))
-      p.levels.push_back({std::max(count, min_count), width});
+    for (const RankLevelSpec& level : levels)
+      p.levels.push_back({std::max(level.min_count, min_count), level.width});
     // Levels whose threshold fell below min_count collapse onto it: keep the widest of equals.
     std::vector<RankLevel> kept;
     for (const RankLevel& l : p.levels) {

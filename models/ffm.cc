@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "models/model_math.h"
+#include "models/reference.h"
 
 namespace fmps {
 namespace {
@@ -29,6 +30,18 @@ class FfmModel : public Model {
   int EmbeddingWidth() const override { return k_ * m_; }
   size_t DenseSize() const override { return 1; }
   void InitDense(std::span<float> dense, uint64_t) const override { dense[0] = 0.f; }
+
+  // Pair (i, j) uses i's block for j's field and j's block for i's field.
+  double ReferenceLogit(const BatchView& b, const ParamView& p, size_t row,
+                        int) const override {
+    const int k = k_;
+    const size_t width = size_t(m_) * k;
+    return reference::PairwiseLogit(b, p, row, [&](uint32_t a, uint32_t c) {
+      const uint32_t i = b.index[a], j = b.index[c];
+      return reference::Dot(p.V + i * width + size_t(b.fields[c]) * k,
+                            p.V + j * width + size_t(b.fields[a]) * k, k);
+    });
+  }
 
   double Compute(const BatchView& b, const ParamView& p, std::span<float> logits,
                  GradView* grads) const override {

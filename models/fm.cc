@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "models/model_math.h"
+#include "models/reference.h"
 
 namespace fmps {
 namespace {
@@ -134,6 +135,72 @@ double FmKernel(const BatchView& b, const ParamView& p, int k_dyn, std::span<flo
   return total;
 }
 
+// FM's cached context: the context's bias + linear term and its sums S^C_d = sum x v_d and
+// Q^C_d = sum (x v_d)^2 once; per candidate its own entries on top, O(|I| k).
+class FmContextScorer : public ContextScorer {
+ public:
+  FmContextScorer(int k, const FrozenParams& params) : k_(k), params_(params) {}
+
+  void Score(FeatureSpan context, const Minibatch& candidates, float* logits) const override {
+    model_math::WithStaticRank(k_, [&](auto rank) {
+      ScoreRank<decltype(rank)::value>(context, candidates, logits);
+    });
+  }
+
+ private:
+  struct Scratch {
+    std::vector<float> ctx;  // [2k] S^C then Q^C
+    std::vector<float> row;  // [2k] S then Q of one candidate row
+    LookedUpRows context, candidates;
+  };
+
+  template <int kFixed>
+  void ScoreRank(FeatureSpan context, const Minibatch& candidates, float* logits) const {
+    const int k = kFixed > 0 ? kFixed : k_;
+    thread_local Scratch t;
+    t.context.Get(*params_.rows, context.keys);
+    t.candidates.Get(*params_.rows, candidates.keys);
+    t.ctx.assign(2 * size_t(k), 0.f);
+    float* ctx_sum = t.ctx.data();
+    float* ctx_sq = ctx_sum + k;
+    double ctx_linear = params_.dense[0];
+    for (size_t e = 0; e < context.keys.size(); ++e) {
+      const float* v = t.context.v[e];
+      const float x = context.values[e];
+      ctx_linear += double(t.context.w[e]) * x;
+      for (int d = 0; d < k; ++d) {
+        const float tv = x * v[d];
+        ctx_sum[d] += tv;
+        ctx_sq[d] += tv * tv;
+      }
+    }
+    t.row.resize(2 * size_t(k));
+    float* sum = t.row.data();
+    float* sq = sum + k;
+    const size_t rows = candidates.offsets.size() - 1;
+    for (size_t r = 0; r < rows; ++r) {
+      std::copy(ctx_sum, ctx_sum + 2 * k, sum);  // S and Q start from the context's
+      double z = ctx_linear;
+      for (uint32_t e = candidates.offsets[r]; e < candidates.offsets[r + 1]; ++e) {
+        const float* v = t.candidates.v[e];
+        const float x = candidates.values[e];
+        z += double(t.candidates.w[e]) * x;
+        for (int d = 0; d < k; ++d) {
+          const float tv = x * v[d];
+          sum[d] += tv;
+          sq[d] += tv * tv;
+        }
+      }
+      float phi = 0.f;
+      for (int d = 0; d < k; ++d) phi += sum[d] * sum[d] - sq[d];
+      logits[r] = static_cast<float>(z + 0.5 * phi);
+    }
+  }
+
+  int k_;
+  FrozenParams params_;
+};
+
 class FmModel : public Model {
  public:
   explicit FmModel(const ModelOptions& o) : k_(o.k) {}
@@ -151,6 +218,18 @@ class FmModel : public Model {
       } else {
         return FmKernel<ScalarSums>(b, p, k_, logits, grads);
       }
+    });
+  }
+
+  std::unique_ptr<ContextScorer> MakeContextScorer(const FrozenParams& params) const override {
+    return std::make_unique<FmContextScorer>(k_, params);
+  }
+
+  double ReferenceLogit(const BatchView& b, const ParamView& p, size_t row,
+                        int) const override {
+    const int k = k_;
+    return reference::PairwiseLogit(b, p, row, [&](uint32_t a, uint32_t c) {
+      return reference::Dot(p.V + size_t(b.index[a]) * k, p.V + size_t(b.index[c]) * k, k);
     });
   }
 

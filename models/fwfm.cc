@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "models/model_math.h"
+#include "models/reference.h"
 
 namespace fmps {
 namespace {
@@ -175,6 +176,25 @@ class FwfmModel : public Model {
       constexpr int K = decltype(rank)::value;
       return FwfmKernel<K>(b, p, k_, m_, pruned_, logits, grads);
     });
+  }
+
+  std::string DenseLayout() const override { return pruned_ ? "b, R[P], mask[P]" : "b, R[P]"; }
+
+  // R (times the mask when pruned) as the symmetric m x m matrix with a zero diagonal.
+  double ReferenceLogit(const BatchView& b, const ParamView& p, size_t row,
+                        int) const override {
+    const int m = m_;
+    const size_t np = NumPairs();
+    std::vector<double> r(size_t(m) * m, 0.0);
+    for (int f = 0; f < m; ++f) {
+      for (int g = 0; g < m; ++g) {
+        if (f == g) continue;
+        const size_t idx = PairIndex(std::min(f, g), std::max(f, g), m);
+        r[size_t(f) * m + g] =
+            pruned_ ? double(p.dense[1 + idx]) * p.dense[1 + np + idx] : p.dense[1 + idx];
+      }
+    }
+    return reference::FieldMatrixLogit(b, p, row, k_, m, r);
   }
 
   // Gradual magnitude pruning (Zhu & Gupta's cubic ramp, the shape of the structural pruning

@@ -20,6 +20,7 @@ inline ModelOptions ModelOptionsFromConfig(const proto::JobConfig& c) {
   o.rafm_ranks.assign(c.rafm_ranks().begin(), c.rafm_ranks().end());
   if (o.rafm_ranks.empty()) o.rafm_ranks = {4, 8, 16};
   if (c.has_rafm_distill_weight()) o.rafm_distill_weight = c.rafm_distill_weight();
+  if (c.rafm_count_scale() > 0) o.rafm_count_scale = c.rafm_count_scale();
   o.normalize_field_pairs = !c.keep_field_pair_scale();
   return o;
 }

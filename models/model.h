@@ -1,28 +1,19 @@
 // Models: pure math over a localized minibatch. A model scores rows and computes the gradient of
 // the summed logloss with respect to the parameters the batch touches; it knows nothing of
-// networking or storage. Models are chosen by name through a small registry (CreateModel).
+// networking or storage. Models are chosen by name through a small registry (CreateModel), and a
+// model owns everything specific to it: its kernels, its dense block's layout, its rank levels on
+// the servers, its cached-context scorer for serving and its plain reference twin. Adding a model
+// is one file (models/<name>.cc), one line in registry.cc and one line in the kernels test list
+// (docs/design.md, "Adding a model").
 //
 // Parameter layout seen by a model, for a batch with K unique keys:
 //   w[K]                 linear weight of each key;
 //   V[K * width]         embedding block of each key, width = EmbeddingWidth(). A key whose
-//                        embedding is smaller on the servers (adaptive rank, RaFM levels) or absent
+//                        embedding is smaller on the servers (adaptive rank, rank levels) or absent
 //                        is zero-padded: its row holds a prefix of the layout, the rest is zero.
 //   dense[DenseSize()]   one small block shared by all rows (owned by server 0): dense[0] is the
-//                        global bias for every model; field-pair parameters (R, U, e, masks)
-//                        follow.
-//
-// Models and their dense blocks (P = m(m-1)/2 field pairs, upper triangle row-major over f < g):
-//   fm           {b}.                                   V width k.
-//   fwfm         {b, R[P]}; R starts at 1 (+jitter) = FM's start point.   V width k.
-//   pruned_fwfm  {b, R[P], mask[P]} (mask 1 kept / 0 pruned, never trained; R is used as R*mask);
-//                AfterDenseUpdate prunes by a cubic ramp to the target by progress 0.5.
-//   dplr         {b, U[rho*m] (U[p*m+f]), e[rho]}; R = U^T diag(e) U with its diagonal removed.
-//   rafm         {b}. V width D_l (nested): a key of level q holds D_q floats and its rank-D_p
-//                embedding (p < q) is the prefix of D_p floats; a key's level is the number of
-//                ranks within widths[i]. Gradients follow Algorithm 1 adapted to the prefixes:
-//                each block also gets the distillation gradients of the truncated models that
-//                use it (see rafm.cc), so they are not the gradient of the returned loss.
-//   ffm          {b}. V width m*k, block f of a key pairs with features of field f.
+//                        global bias for every model; field-pair parameters follow, as each
+//                        model's file describes (DenseLayout() names them).
 // Field ids must be < num_fields (the reader validates input). Compute is const and thread-safe:
 // per-call scratch lives in thread_local buffers sized once and reused.
 #ifndef FMPS_MODELS_MODEL_H_
@@ -36,12 +27,13 @@
 #include <utility>
 #include <vector>
 
+#include "models/context_scorer.h"
 #include "ps/base/status.h"
 
 namespace fmps {
 
 struct ModelOptions {
-  std::string name = "fm";            // fm | fwfm | dplr | pruned_fwfm | rafm | ffm
+  std::string name = "fm";            // one of ModelNames()
   int k = 8;                          // embedding rank (the largest rank when ranks adapt)
   int num_fields = 39;                // m: fields are ids 0..m-1
   int dplr_rank = 2;                  // DPLR rho
@@ -50,6 +42,7 @@ struct ModelOptions {
   std::vector<int> rafm_ranks;        // RaFM ranks D_1 < ... < D_l (default {4, 8, 16})
   float rafm_distill_weight = 1.0f;   // RaFM: weight of Algorithm 1's distillation terms in the
                                       // prefixes' gradient (1 = the paper, 0 = plain FM gradient)
+  double rafm_count_scale = 1.0;      // RaFM: counts are divided by this before eq. 17 (RafmLevels)
   float dense_init_scale = 0.01f;     // stddev of random init of the dense block beyond the bias
   bool normalize_field_pairs = true;  // fwfm, pruned_fwfm, dplr: rescale R to mean |R| = 1 after
                                       // each dense update (R and V trade scale; only V has L2)
@@ -64,6 +57,15 @@ struct BatchView {
   const float* values = nullptr;      // [entries], feature value (1 for categorical)
   const uint8_t* fields = nullptr;    // [entries], field id of the entry (< num_fields)
   size_t num_keys = 0;
+};
+
+// One level of a model's rank policy on the servers (Model::RankLevels).
+struct RankLevelSpec {
+  uint64_t min_count = 0;  // occurrences from which a feature is at this level
+  uint32_t width = 0;      // floats of its embedding at this level
+  bool operator==(const RankLevelSpec& o) const {
+    return min_count == o.min_count && width == o.width;
+  }
 };
 
 struct ParamView {
@@ -108,21 +110,48 @@ class Model {
   }
   // Number of floats of the dense block that are real parameters (e.g. unpruned R entries).
   virtual size_t DenseParams(std::span<const float> dense) const { return dense.size(); }
+
+  // The dense block's layout in the notation of docs/model-format.md (the export header's
+  // "dense_layout"), e.g. "b, R[P]".
+  virtual std::string DenseLayout() const { return "b"; }
+
+  // The servers' rank levels for this model: one {min_count, width} per level, min_count
+  // increasing (a feature seen n times gets the widest level with min_count <= n). Empty: the
+  // store's default policy for EmbeddingWidth() (DiFacto's levels for width k, else fixed).
+  virtual std::vector<RankLevelSpec> RankLevels() const { return {}; }
+
+  // Serving: a scorer that ranks candidates against one context faster than Compute on each
+  // concatenated row (the model's cached context), reading `params`, which must outlive it.
+  // Null: the model has none and the caller runs Compute on full rows.
+  virtual std::unique_ptr<ContextScorer> MakeContextScorer(const FrozenParams& params) const {
+    (void)params;
+    return nullptr;
+  }
+
+  // The plain reference twin of Compute: row's logit in double precision, pair by pair over the
+  // row's entries (O(nnz^2 k)) with any field matrix built explicitly. Slow on purpose; tests
+  // compare the fast kernels and their gradients against it (models/reference.h). level_cap p > 0
+  // caps a model with rank levels at level p (RaFM's truncated model B_{1,p}); 0: the model.
+  virtual double ReferenceLogit(const BatchView& batch, const ParamView& params, size_t row,
+                                int level_cap) const = 0;
 };
 
 // The registry: builds the model named by options.name, or says which names exist.
 Result<std::unique_ptr<Model>> CreateModel(const ModelOptions& options);
 std::vector<std::string> ModelNames();
 
-// RaFM rank policy for the servers: one (min_count, width D_q) per level, min_count
+// The model options an export file's header records for every model (docs/model-format.md), as
+// JSON members: "rafm_ranks":[...],"dplr_rank":N.
+std::string ExportedOptionsJson(const ModelOptions& options);
+
+// RaFM rank policy for the servers: one {min_count, width D_q} per level, min_count
 // increasing. A feature seen n times gets the largest level whose min_count <= n, i.e.
 // argmin_k |log n - log D_k| (RaFM eq. 17): level k+1 starts at n >= sqrt(D_k * D_{k+1})
 // (rounded up; ties go to the larger rank). The first level's min_count is 0 (admission is the
 // store's business). Empty ranks mean the default {4, 8, 16}. count_scale c compares n / c with
 // the ranks instead of n (eq. 17 is c = 1): the servers count occurrences over all epochs, and
 // with ranks as small as 2..8 eq. 17 puts nearly every feature at the top level.
-std::vector<std::pair<uint64_t, uint32_t>> RafmLevels(const std::vector<int>& ranks,
-                                                      double count_scale = 1.0);
+std::vector<RankLevelSpec> RafmLevels(const std::vector<int>& ranks, double count_scale = 1.0);
 
 }  // namespace fmps
 

@@ -81,13 +81,6 @@ inline size_t PairIndex(int f, int g, int m) {
 
 }  // namespace model_math
 
-// Factories used by the registry; each validates its own options.
-Result<std::unique_ptr<Model>> NewFmModel(const ModelOptions& o);
-Result<std::unique_ptr<Model>> NewFwfmModel(const ModelOptions& o);  // fwfm and pruned_fwfm
-Result<std::unique_ptr<Model>> NewDplrModel(const ModelOptions& o);
-Result<std::unique_ptr<Model>> NewRafmModel(const ModelOptions& o);
-Result<std::unique_ptr<Model>> NewFfmModel(const ModelOptions& o);
-
 // Checks k and num_fields, the options every model shares.
 Status ValidateCommonOptions(const ModelOptions& o);
 

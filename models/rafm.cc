@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "models/model_math.h"
+#include "models/reference.h"
 
 namespace fmps {
 namespace {
@@ -39,8 +40,8 @@ struct RafmScratch {
 
 class RafmModel : public Model {
  public:
-  RafmModel(std::vector<int> ranks, float distill_weight)
-      : ranks_(std::move(ranks)), distill_weight_(distill_weight) {
+  RafmModel(std::vector<int> ranks, float distill_weight, double count_scale)
+      : ranks_(std::move(ranks)), distill_weight_(distill_weight), count_scale_(count_scale) {
     begin_.push_back(0);
     for (int d : ranks_) begin_.push_back(d);
   }
@@ -48,6 +49,26 @@ class RafmModel : public Model {
   int EmbeddingWidth() const override { return ranks_.back(); }
   size_t DenseSize() const override { return 1; }
   void InitDense(std::span<float> dense, uint64_t) const override { dense[0] = 0.f; }
+
+  // Eq. 17 on the servers' counts (RafmLevels).
+  std::vector<RankLevelSpec> RankLevels() const override {
+    return RafmLevels(ranks_, count_scale_);
+  }
+
+  // Pair (i, j) uses the first D_q floats of both rows (nested), q = min(l_i, l_j, level_cap).
+  double ReferenceLogit(const BatchView& b, const ParamView& p, size_t row,
+                        int level_cap) const override {
+    const int nl = int(ranks_.size());
+    const size_t width = size_t(ranks_.back());
+    auto level_of = [&](uint32_t i) { return p.widths == nullptr ? nl : LevelOf(p.widths[i]); };
+    return reference::PairwiseLogit(b, p, row, [&](uint32_t a, uint32_t c) {
+      const uint32_t i = b.index[a], j = b.index[c];
+      int level = std::min(level_of(i), level_of(j));
+      if (level == 0) return 0.0;
+      if (level_cap > 0) level = std::min(level, level_cap);
+      return reference::Dot(p.V + i * width, p.V + j * width, ranks_[level - 1]);
+    });
+  }
 
   // Level of a key with `width` real floats: the number of ranks it reaches.
   int LevelOf(int width) const {
@@ -128,6 +149,7 @@ class RafmModel : public Model {
   std::vector<int> ranks_;  // D_1 < ... < D_l
   std::vector<int> begin_;  // block q is lanes [begin_[q-1], begin_[q]) = [D_{q-1}, D_q), D_0 = 0
   float distill_weight_;    // weight of the distillation terms (ModelOptions::rafm_distill_weight)
+  double count_scale_;      // ModelOptions::rafm_count_scale
 };
 
 }  // namespace
@@ -145,14 +167,16 @@ Result<std::unique_ptr<Model>> NewRafmModel(const ModelOptions& o) {
   if (!(o.rafm_distill_weight >= 0.f && o.rafm_distill_weight <= 1e3f)) {
     return Status::InvalidArgument("rafm: rafm_distill_weight must be in [0, 1000]");
   }
-  return std::unique_ptr<Model>(
-      std::make_unique<RafmModel>(std::move(ranks), o.rafm_distill_weight));
+  if (!(o.rafm_count_scale > 0)) {
+    return Status::InvalidArgument("rafm: rafm_count_scale must be > 0");
+  }
+  return std::unique_ptr<Model>(std::make_unique<RafmModel>(
+      std::move(ranks), o.rafm_distill_weight, o.rafm_count_scale));
 }
 
-std::vector<std::pair<uint64_t, uint32_t>> RafmLevels(const std::vector<int>& ranks_in,
-                                                      double count_scale) {
+std::vector<RankLevelSpec> RafmLevels(const std::vector<int>& ranks_in, double count_scale) {
   const std::vector<int> ranks = ranks_in.empty() ? std::vector<int>{4, 8, 16} : ranks_in;
-  std::vector<std::pair<uint64_t, uint32_t>> levels;
+  std::vector<RankLevelSpec> levels;
   for (size_t q = 0; q < ranks.size(); ++q) {
     uint64_t min_count = 0;
     if (q > 0) {
@@ -160,7 +184,7 @@ std::vector<std::pair<uint64_t, uint32_t>> RafmLevels(const std::vector<int>& ra
       const double geometric_mean = std::sqrt(double(ranks[q - 1]) * ranks[q]);
       min_count = uint64_t(std::ceil(count_scale * geometric_mean - 1e-9));
     }
-    levels.emplace_back(min_count, uint32_t(ranks[q]));  // nested: the row holds D_q floats
+    levels.push_back({min_count, uint32_t(ranks[q])});  // nested: the row holds D_q floats
   }
   return levels;
 }

@@ -55,14 +55,6 @@ std::string JsonString(const std::string& s) {
   return out + "\"";
 }
 
-// The dense block's layout, in the notation of docs/model-format.md.
-std::string DenseLayout(const std::string& model) {
-  if (model == "fwfm") return "b, R[P]";
-  if (model == "pruned_fwfm") return "b, R[P], mask[P]";
-  if (model == "dplr") return "b, U[rho*m], e[rho]";
-  return "b";
-}
-
 // The checkpoint `version` of dir (0: the newest good one), every shard checked against the
 // checksum its manifest lists.
 Result<proto::Manifest> VerifiedManifest(const std::string& dir, int64_t version) {
@@ -153,9 +145,6 @@ Result<ExportSummary> ExportModel(const ExportOptions& options,
   json_options.always_print_primitive_fields = true;
   if (!google::protobuf::util::MessageToJsonString(described, &manifest_json, json_options).ok())
     return Status::Aborted("cannot print the manifest as JSON");
-  const ModelOptions mo = ModelOptionsFromConfig(config);
-  std::string ranks;
-  for (int r : mo.rafm_ranks) ranks += (ranks.empty() ? "" : ",") + std::to_string(r);
   for (const Row& r : rows) summary.embeddings += r.rank > 0;
   summary.rows = rows.size();
   const std::string header =
@@ -163,9 +152,9 @@ Result<ExportSummary> ExportModel(const ExportOptions& options,
       ",\"model\":" + JsonString(config.model()) +
       ",\"num_fields\":" + std::to_string(config.num_fields()) +
       ",\"k\":" + std::to_string(config.k()) + ",\"embedding_width\":" + std::to_string(width) +
-      ",\"rafm_ranks\":[" + ranks + "],\"dplr_rank\":" + std::to_string(config.dplr_rank()) +
+      "," + ExportedOptionsJson(ModelOptionsFromConfig(config)) +
       ",\"dense_size\":" + std::to_string(dense.size()) +
-      ",\"dense_layout\":" + JsonString(DenseLayout(config.model())) +
+      ",\"dense_layout\":" + JsonString(model.value()->DenseLayout()) +
       ",\"rows\":" + std::to_string(rows.size()) +
       ",\"embeddings\":" + std::to_string(summary.embeddings) +
       ",\"dropped_rows\":" + std::to_string(summary.dropped) +

@@ -2,15 +2,11 @@
 // is the context's features followed by one candidate's; the probability equals what
 // Model::Compute gives on that concatenated row (and what `fmps predict` prints for it).
 //
-// Paths (chosen once from the model's name):
-//   dplr  cached context, DPLR-FwFM paper Algorithm 1: with d_f = sum_p e_p U_pf^2 (minus the
-//         diagonal of U^T diag(e) U), per context P^C_p = sum_{f in C} U_pf S^C_f,
-//         s_C = sum_{f in C} d_f ||S^C_f||^2 and the context's bias + linear term are computed
-//         once; per candidate only O(rho |I| k). A field present in both halves is handled
-//         exactly (its cross term 2 d_f <S^C_f, S^I_f> joins the candidate's part).
-//   fm    cached context: the context's sum vector S^C and sum of squares Q^C (k floats each);
-//         per candidate O(|I| k).
-//   other a generic path: full rows (context + candidate) through Model::Compute in batches.
+// Paths (chosen once, by asking the model):
+//   cached   the model's cached context (Model::MakeContextScorer, models/context_scorer.h): the
+//            context's part once, then each candidate's part on top;
+//   generic  for a model without one (or when options say so): full rows (context + candidate)
+//            through Model::Compute in batches.
 // Score is const and thread-safe (scratch is thread_local), so one Ranker serves every thread.
 #ifndef FMPS_SERVING_RANKER_H_
 #define FMPS_SERVING_RANKER_H_
@@ -21,9 +17,10 @@
 #include <span>
 #include <vector>
 
+#include "data/minibatch.h"
+#include "models/context_scorer.h"
 #include "ps/base/status.h"
 #include "serving/model_snapshot.h"
-#include "data/minibatch.h"
 
 namespace fmps {
 
@@ -32,15 +29,9 @@ struct RankerOptions {
   size_t batch_rows = 256;     // generic path: candidates per Model::Compute call
 };
 
-// Features of one row: keys made as the training reader makes them (field in the top 8 bits).
-struct FeatureSpan {
-  std::span<const uint64_t> keys;
-  std::span<const float> values;
-};
-
 class Ranker {
  public:
-  enum class Path { kGeneric, kFmCached, kDplrCached };
+  enum class Path { kGeneric, kCachedContext };
 
   explicit Ranker(std::shared_ptr<const ModelSnapshot> snapshot, RankerOptions options = {});
 
@@ -54,14 +45,23 @@ class Ranker {
  private:
   Status CheckFields(std::span<const uint64_t> keys, const char* where) const;
   void ScoreGeneric(FeatureSpan context, const Minibatch& candidates, float* probs) const;
-  void ScoreFm(FeatureSpan context, const Minibatch& candidates, float* probs) const;
-  void ScoreDplr(FeatureSpan context, const Minibatch& candidates, float* probs) const;
+
+  // The snapshot's rows as the model's scorer reads them.
+  class SnapshotRows : public RowLookup {
+   public:
+    explicit SnapshotRows(const ModelSnapshot* snapshot) : snapshot_(snapshot) {}
+    void Get(std::span<const uint64_t> keys, float* w, const float** v) const override;
+
+   private:
+    const ModelSnapshot* snapshot_;
+  };
 
   std::shared_ptr<const ModelSnapshot> snapshot_;
   RankerOptions options_;
   Path path_ = Path::kGeneric;
-  int k_ = 0, m_ = 0, rho_ = 0;
-  std::vector<float> diag_weight_;  // dplr: d_f = sum_p e_p U_pf^2, [m]
+  int m_ = 0;
+  std::unique_ptr<SnapshotRows> rows_;     // on the heap: scorer_ keeps its address across moves
+  std::unique_ptr<ContextScorer> scorer_;  // the model's cached context; null: generic path
 };
 
 }  // namespace fmps

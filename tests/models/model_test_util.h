@@ -105,9 +105,10 @@ inline double ReferenceLoss(const ModelOptions& o, const RandomBatch& b, const P
                             int level_cap = 0) {
   const BatchView view = b.View();
   const ParamView pv = p.View();
+  const std::unique_ptr<Model> model = CreateModel(o).value();
   double total = 0;
   for (size_t r = 0; r < view.rows; ++r) {
-    const double z = ReferenceLogit(o, view, pv, r, level_cap);
+    const double z = model->ReferenceLogit(view, pv, r, level_cap);
     const double loss = std::log1p(std::exp(-std::fabs(z))) + std::max(z, 0.0) - b.labels[r] * z;
     total += loss;
   }

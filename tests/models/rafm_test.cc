@@ -134,9 +134,9 @@ TEST(RafmTest, PrefixOfAHigherLevelRowIsItsLowerRankEmbedding) {
 TEST(RafmTest, LevelsSwitchAtTheGeometricMeanOfRanks) {
   const auto levels = RafmLevels({4, 8, 16});
   ASSERT_EQ(levels.size(), 3u);
-  EXPECT_EQ(levels[0], std::make_pair(uint64_t(0), uint32_t(4)));
-  EXPECT_EQ(levels[1], std::make_pair(uint64_t(6), uint32_t(8)));    // sqrt(32) = 5.66
-  EXPECT_EQ(levels[2], std::make_pair(uint64_t(12), uint32_t(16)));  // sqrt(128) = 11.3
+  EXPECT_EQ(levels[0], (RankLevelSpec{0, 4}));
+  EXPECT_EQ(levels[1], (RankLevelSpec{6, 8}));    // sqrt(32) = 5.66
+  EXPECT_EQ(levels[2], (RankLevelSpec{12, 16}));  // sqrt(128) = 11.3
   // Checked against eq. 17 directly for every count.
   const std::vector<int> ranks = {2, 8, 32, 64};
   const auto policy = RafmLevels(ranks);
@@ -149,16 +149,16 @@ TEST(RafmTest, LevelsSwitchAtTheGeometricMeanOfRanks) {
       }
     }
     size_t chosen = 0;
-    while (chosen + 1 < policy.size() && policy[chosen + 1].first <= n) ++chosen;
+    while (chosen + 1 < policy.size() && policy[chosen + 1].min_count <= n) ++chosen;
     EXPECT_EQ(chosen, best) << "count " << n;
   }
   EXPECT_EQ(RafmLevels({}), levels);  // default ranks
   // count_scale c compares n / c with the ranks: thresholds scale by c, widths stay.
   const auto scaled = RafmLevels({2, 4, 8}, 30.0);
   ASSERT_EQ(scaled.size(), 3u);
-  EXPECT_EQ(scaled[0], std::make_pair(uint64_t(0), uint32_t(2)));
-  EXPECT_EQ(scaled[1], std::make_pair(uint64_t(85), uint32_t(4)));   // 30 sqrt(8) = 84.9
-  EXPECT_EQ(scaled[2], std::make_pair(uint64_t(170), uint32_t(8)));  // 30 sqrt(32) = 169.7
+  EXPECT_EQ(scaled[0], (RankLevelSpec{0, 2}));
+  EXPECT_EQ(scaled[1], (RankLevelSpec{85, 4}));   // 30 sqrt(8) = 84.9
+  EXPECT_EQ(scaled[2], (RankLevelSpec{170, 8}));  // 30 sqrt(32) = 169.7
 }
 
 }  // namespace

@@ -98,10 +98,10 @@ TEST_P(RankerTest, EqualsModelComputeOnConcatenatedRows) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, RankerTest,
-                         ::testing::Values(Case{"fm", 8, true, Ranker::Path::kFmCached},
-                                           Case{"fm", 5, true, Ranker::Path::kFmCached},
-                                           Case{"dplr", 8, true, Ranker::Path::kDplrCached},
-                                           Case{"dplr", 3, true, Ranker::Path::kDplrCached},
+                         ::testing::Values(Case{"fm", 8, true, Ranker::Path::kCachedContext},
+                                           Case{"fm", 5, true, Ranker::Path::kCachedContext},
+                                           Case{"dplr", 8, true, Ranker::Path::kCachedContext},
+                                           Case{"dplr", 3, true, Ranker::Path::kCachedContext},
                                            Case{"fwfm", 4, true, Ranker::Path::kGeneric},
                                            Case{"ffm", 4, true, Ranker::Path::kGeneric},
                                            Case{"fm", 8, false, Ranker::Path::kGeneric},
