@@ -34,7 +34,8 @@ class Localizer {
  public:
   explicit Localizer(const KeyPartition& partition) : partition_(partition) {}
   // Fills *out (reusing its buffers). Entries whose field is >= num_fields are dropped (a model
-  // cannot score fields it has no parameters for); the count of dropped entries is returned.
+  // cannot score fields it has no parameters for); the count of dropped entries is returned. The
+  // readers report a line with such a field as bad, so a job's batches have none to drop.
   size_t Localize(const Minibatch& batch, int num_fields, LocalBatch* out);
 
  private:

@@ -145,7 +145,9 @@ Status Worker::PartPipeline::ReadRows(OpenPart& reading) {
 Status Worker::PartPipeline::Enqueue() {
   Stage* stage = free_stages_.back();
   free_stages_.pop_back();
-  w_->localizer_->Localize(batch_, num_fields_, &stage->batch);
+  // The reader made every line with a field beyond the job's a bad line: nothing is left to drop.
+  const size_t dropped = w_->localizer_->Localize(batch_, num_fields_, &stage->batch);
+  DCHECK_EQ(dropped, 0u) << "entries beyond the job's " << num_fields_ << " fields";
   OpenPart& source = *segments_.front().part;
   if (source.caching && !w_->part_cache_->Add(source.cache_name, stage->batch)) {
     source.caching = false;
