@@ -1,6 +1,8 @@
 // Fast kernels vs their plain references, and gradients vs central finite differences, for every
 // model on small random batches (several features per field, absent fields, real values).
 #include <cmath>
+#include <set>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -39,15 +41,19 @@ ModelOptions Options(const std::string& name, int k, int m) {
   return o;
 }
 
-// Widths as the servers would send them: some keys without embedding, some narrower.
+// Widths as the servers would send them: some keys without embedding, some narrower; a model
+// with rank levels gets keys at every level (and below the first).
 std::vector<uint16_t> MixedWidths(const ModelOptions& o, const Model& model, size_t num_keys) {
   std::vector<uint16_t> widths(num_keys, uint16_t(model.EmbeddingWidth()));
   if (o.name == "fm") {
     for (size_t i = 0; i < num_keys; i += 3) widths[i] = uint16_t(i % 2 ? 0 : o.k / 2);
   }
-  if (o.name == "rafm") {
-    const uint16_t levels[] = {0, 2, 3, 5};  // widths of levels 0..3 for {2, 3, 5} (nested)
-    for (size_t i = 0; i < num_keys; ++i) widths[i] = levels[i % 4];
+  const std::vector<RankLevelSpec> levels = model.RankLevels();
+  if (!levels.empty()) {
+    for (size_t i = 0; i < num_keys; ++i) {
+      const size_t level = i % (levels.size() + 1);
+      widths[i] = level == 0 ? 0 : uint16_t(levels[level - 1].width);
+    }
   }
   return widths;
 }
@@ -129,17 +135,31 @@ TEST_P(KernelTest, GradientsMatchFiniteDifferences) {
   EXPECT_GT(checked, batch.num_keys + (name == "rafm" ? 4 : 10));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Models, KernelTest,
-    ::testing::Values(std::make_tuple("fm", 8), std::make_tuple("fm", 16), std::make_tuple("fm", 5),
-                      std::make_tuple("fwfm", 8), std::make_tuple("fwfm", 3),
-                      std::make_tuple("dplr", 4), std::make_tuple("dplr", 3),
-                      std::make_tuple("pruned_fwfm", 4), std::make_tuple("pruned_fwfm", 3),
-                      std::make_tuple("rafm", 4), std::make_tuple("ffm", 4),
-                      std::make_tuple("ffm", 3)),
-    [](const auto& info) {
-      return std::get<0>(info.param) + "_k" + std::to_string(std::get<1>(info.param));
-    });
+// The kernels test list: every registered model, at a few ranks (adding a model adds its line).
+const std::vector<std::tuple<std::string, int>> kKernelCases = {
+    {"fm", 8},          {"fm", 16},         {"fm", 5},
+    {"fwfm", 8},        {"fwfm", 3},
+    {"dplr", 4},        {"dplr", 3},
+    {"pruned_fwfm", 4}, {"pruned_fwfm", 3},
+    {"rafm", 4},
+    {"ffm", 4},         {"ffm", 3},
+};
+
+INSTANTIATE_TEST_SUITE_P(Models, KernelTest, ::testing::ValuesIn(kKernelCases),
+                         [](const auto& info) {
+                           return std::get<0>(info.param) + "_k" +
+                                  std::to_string(std::get<1>(info.param));
+                         });
+
+// A model in the registry but not in the list above would go untested against its reference
+// twin; a listed name the registry does not know would fail only as a creation error.
+TEST(KernelTest, TheListNamesExactlyTheRegisteredModels) {
+  std::set<std::string> listed;
+  for (const auto& c : kKernelCases) listed.insert(std::get<0>(c));
+  const std::vector<std::string> names = ModelNames();
+  EXPECT_EQ(listed, std::set<std::string>(names.begin(), names.end()))
+      << "add the model's line to kKernelCases (docs/design.md, Adding a model)";
+}
 
 // A row's gradient and loss share one exp: the same bits as Sigmoid and LogLoss, at logits of
 // both signs, near 0 and far out (where a careless form overflows or loses the tail).

@@ -111,6 +111,30 @@ INSTANTIATE_TEST_SUITE_P(Models, RankerTest,
                                   (info.param.cached ? "_cached" : "_generic");
                          });
 
+// Every registered model, through whatever path it takes (its cached context when it has one),
+// scores as Compute on the concatenated rows: a new model's scorer is checked without a line here.
+TEST(RankerTest, EveryRegisteredModelScoresAsCompute) {
+  constexpr int kFields = 12;
+  for (const std::string& name : ModelNames()) {
+    auto snapshot = RandomSnapshot(TestConfig(name, 4, kFields), 13);
+    ASSERT_NE(snapshot, nullptr) << name;
+    Ranker ranker(snapshot);
+    std::mt19937_64 rng(9);
+    for (int ctx = 0; ctx < 3; ++ctx) {
+      Minibatch context, candidates;
+      AppendRandomRow(&rng, 0, 8, &context);
+      for (int r = 0; r < 60; ++r) AppendRandomRow(&rng, 6, kFields, &candidates);
+      std::vector<float> probs;
+      ASSERT_TRUE(ranker.Score({context.keys, context.values}, candidates, &probs).ok()) << name;
+      ASSERT_EQ(probs.size(), 60u);
+      for (size_t r = 0; r < probs.size(); ++r) {
+        const float want = ReferenceScore(*snapshot, context, candidates, r);
+        ASSERT_NEAR(probs[r], want, 1e-5 * want) << name << " context " << ctx << " row " << r;
+      }
+    }
+  }
+}
+
 TEST(RankerTest, RefusesFieldsBeyondTheModel) {
   auto snapshot = RandomSnapshot(TestConfig("dplr", 4, 6), 3);
   Ranker ranker(snapshot);
