@@ -68,7 +68,9 @@ DEFINE_double(tune_budget_s, 300, "tune: no trial starts after this many seconds
 DEFINE_string(format, "criteo", "criteo | avazu | libffm | libsvm (libfm) | auto");
 DEFINE_string(model, "fm", "fm | fwfm | dplr | pruned_fwfm | rafm | ffm");
 DEFINE_int32(k, 8, "embedding rank (the largest rank when ranks adapt)");
-DEFINE_int32(num_fields, 0, "fields in the data (0: from the format, or scanned from the data)");
+DEFINE_int32(num_fields, 0,
+             "libffm/libsvm: the job's fields 0..N-1, a line with another is a bad line (0: a scan "
+             "of every input; stdin needs it unless --model=fm|rafm); Criteo and Avazu fix theirs");
 DEFINE_int32(rank, 2, "DPLR-FwFM: rank rho of the field-pair matrix");
 DEFINE_double(keep, 1.0, "pruned_fwfm: fraction of field-pair entries kept");
 DEFINE_int64(keep_entries, -1, "pruned_fwfm: field-pair entries kept (overrides --keep when >= 0)");
