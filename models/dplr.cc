@@ -312,6 +312,9 @@ class DplrModel : public Model {
   }
 
   std::string DenseLayout() const override { return "b, U[rho*m], e[rho]"; }
+  std::vector<std::pair<std::string, std::string>> ShapeFlags() const override {
+    return {{"rank", std::to_string(rho_)}};
+  }
 
   std::unique_ptr<ContextScorer> MakeContextScorer(const FrozenParams& params) const override {
     return std::make_unique<DplrContextScorer>(k_, m_, rho_, params);

@@ -42,7 +42,7 @@ struct ModelOptions {
   std::vector<int> rafm_ranks;        // RaFM ranks D_1 < ... < D_l (default {4, 8, 16})
   float rafm_distill_weight = 1.0f;   // RaFM: weight of Algorithm 1's distillation terms in the
                                       // prefixes' gradient (1 = the paper, 0 = plain FM gradient)
-  double rafm_count_scale = 1.0;      // RaFM: counts are divided by this before eq. 17 (RafmLevels)
+  double rafm_count_scale = 1.0;      // RaFM: counts are divided by this before eq. 17
   float dense_init_scale = 0.01f;     // stddev of random init of the dense block beyond the bias
   bool normalize_field_pairs = true;  // fwfm, pruned_fwfm, dplr: rescale R to mean |R| = 1 after
                                       // each dense update (R and V trade scale; only V has L2)
@@ -115,6 +115,10 @@ class Model {
   // "dense_layout"), e.g. "b, R[P]".
   virtual std::string DenseLayout() const { return "b"; }
 
+  // The options beyond model, k, num_fields and format that fix the shape of the parameters, as
+  // (flag name, value): a saved model continues (--resume, --init_model) only under equal ones.
+  virtual std::vector<std::pair<std::string, std::string>> ShapeFlags() const { return {}; }
+
   // The servers' rank levels for this model: one {min_count, width} per level, min_count
   // increasing (a feature seen n times gets the widest level with min_count <= n). Empty: the
   // store's default policy for EmbeddingWidth() (DiFacto's levels for width k, else fixed).
@@ -143,15 +147,6 @@ std::vector<std::string> ModelNames();
 // The model options an export file's header records for every model (docs/model-format.md), as
 // JSON members: "rafm_ranks":[...],"dplr_rank":N.
 std::string ExportedOptionsJson(const ModelOptions& options);
-
-// RaFM rank policy for the servers: one {min_count, width D_q} per level, min_count
-// increasing. A feature seen n times gets the largest level whose min_count <= n, i.e.
-// argmin_k |log n - log D_k| (RaFM eq. 17): level k+1 starts at n >= sqrt(D_k * D_{k+1})
-// (rounded up; ties go to the larger rank). The first level's min_count is 0 (admission is the
-// store's business). Empty ranks mean the default {4, 8, 16}. count_scale c compares n / c with
-// the ranks instead of n (eq. 17 is c = 1): the servers count occurrences over all epochs, and
-// with ranks as small as 2..8 eq. 17 puts nearly every feature at the top level.
-std::vector<RankLevelSpec> RafmLevels(const std::vector<int>& ranks, double count_scale = 1.0);
 
 }  // namespace fmps
 

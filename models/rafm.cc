@@ -27,6 +27,27 @@
 namespace fmps {
 namespace {
 
+// RaFM rank policy for the servers: one {min_count, width D_q} per level, min_count
+// increasing. A feature seen n times gets the largest level whose min_count <= n, i.e.
+// argmin_k |log n - log D_k| (RaFM eq. 17): level k+1 starts at n >= sqrt(D_k * D_{k+1})
+// (rounded up; ties go to the larger rank). The first level's min_count is 0 (admission is the
+// store's business). count_scale c compares n / c with the ranks instead of n (eq. 17 is c = 1):
+// the servers count occurrences over all epochs, and with ranks as small as 2..8 eq. 17 puts
+// nearly every feature at the top level.
+std::vector<RankLevelSpec> RafmLevels(const std::vector<int>& ranks, double count_scale) {
+  std::vector<RankLevelSpec> levels;
+  for (size_t q = 0; q < ranks.size(); ++q) {
+    uint64_t min_count = 0;
+    if (q > 0) {
+      // |log n - log D_q| < |log n - log D_{q-1}| iff n > sqrt(D_{q-1} D_q); ties go up.
+      const double geometric_mean = std::sqrt(double(ranks[q - 1]) * ranks[q]);
+      min_count = uint64_t(std::ceil(count_scale * geometric_mean - 1e-9));
+    }
+    levels.push_back({min_count, uint32_t(ranks[q])});  // nested: the row holds D_q floats
+  }
+  return levels;
+}
+
 using model_math::FinishRow;
 using model_math::Sigmoid;
 
@@ -49,6 +70,12 @@ class RafmModel : public Model {
   int EmbeddingWidth() const override { return ranks_.back(); }
   size_t DenseSize() const override { return 1; }
   void InitDense(std::span<float> dense, uint64_t) const override { dense[0] = 0.f; }
+
+  std::vector<std::pair<std::string, std::string>> ShapeFlags() const override {
+    std::string ranks;
+    for (int r : ranks_) ranks += (ranks.empty() ? "" : ",") + std::to_string(r);
+    return {{"rafm_ranks", ranks}};
+  }
 
   // Eq. 17 on the servers' counts (RafmLevels).
   std::vector<RankLevelSpec> RankLevels() const override {
@@ -172,21 +199,6 @@ Result<std::unique_ptr<Model>> NewRafmModel(const ModelOptions& o) {
   }
   return std::unique_ptr<Model>(std::make_unique<RafmModel>(
       std::move(ranks), o.rafm_distill_weight, o.rafm_count_scale));
-}
-
-std::vector<RankLevelSpec> RafmLevels(const std::vector<int>& ranks_in, double count_scale) {
-  const std::vector<int> ranks = ranks_in.empty() ? std::vector<int>{4, 8, 16} : ranks_in;
-  std::vector<RankLevelSpec> levels;
-  for (size_t q = 0; q < ranks.size(); ++q) {
-    uint64_t min_count = 0;
-    if (q > 0) {
-      // |log n - log D_q| < |log n - log D_{q-1}| iff n > sqrt(D_{q-1} D_q); ties go up.
-      const double geometric_mean = std::sqrt(double(ranks[q - 1]) * ranks[q]);
-      min_count = uint64_t(std::ceil(count_scale * geometric_mean - 1e-9));
-    }
-    levels.push_back({min_count, uint32_t(ranks[q])});  // nested: the row holds D_q floats
-  }
-  return levels;
 }
 
 }  // namespace fmps

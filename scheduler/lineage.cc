@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "data/byte_source.h"
+#include "models/job_config.h"
 #include "ps/base/env.h"
 #include "ps/checkpoint.h"
 
@@ -18,12 +19,6 @@ const char kNewDataHint[] =
 std::string Describe(const proto::Manifest::DataFile& f) {
   return f.path() + " (" + std::to_string(f.size()) + " bytes, mtime " +
          std::to_string(f.mtime_ns()) + " ns)";
-}
-
-std::string RanksText(const proto::JobConfig& c) {
-  std::string out;
-  for (int r : c.rafm_ranks()) out += (out.empty() ? "" : ",") + std::to_string(r);
-  return out;
 }
 
 }  // namespace
@@ -114,11 +109,16 @@ Status CheckSameModelShape(const proto::JobConfig& saved, const proto::JobConfig
     return differ("num_fields", std::to_string(saved.num_fields()),
                   std::to_string(job.num_fields()));
   }
-  if (job.model() == "dplr" && saved.dplr_rank() != job.dplr_rank()) {
-    return differ("rank", std::to_string(saved.dplr_rank()), std::to_string(job.dplr_rank()));
+  // The model's own shape options (same model on both sides here). A config the registry refuses
+  // is reported by whoever builds the model.
+  Result<std::unique_ptr<Model>> was = CreateModel(ModelOptionsFromConfig(saved));
+  Result<std::unique_ptr<Model>> is = CreateModel(ModelOptionsFromConfig(job));
+  if (!was.ok() || !is.ok()) return Status::OK();
+  const auto was_flags = was.value()->ShapeFlags(), is_flags = is.value()->ShapeFlags();
+  for (size_t i = 0; i < was_flags.size() && i < is_flags.size(); ++i) {
+    if (was_flags[i] != is_flags[i])
+      return differ(was_flags[i].first, was_flags[i].second, is_flags[i].second);
   }
-  if (job.model() == "rafm" && RanksText(saved) != RanksText(job))
-    return differ("rafm_ranks", RanksText(saved), RanksText(job));
   return Status::OK();
 }
 

@@ -131,6 +131,15 @@ TEST(RafmTest, PrefixOfAHigherLevelRowIsItsLowerRankEmbedding) {
   EXPECT_FLOAT_EQ(logit[0], 11.f - 9.f);
 }
 
+// The servers' levels of a RaFM with these ranks (Model::RankLevels).
+std::vector<RankLevelSpec> RafmLevels(const std::vector<int>& ranks, double count_scale = 1.0) {
+  ModelOptions o;
+  o.name = "rafm";
+  o.rafm_ranks = ranks;
+  o.rafm_count_scale = count_scale;
+  return std::move(CreateModel(o)).value()->RankLevels();
+}
+
 TEST(RafmTest, LevelsSwitchAtTheGeometricMeanOfRanks) {
   const auto levels = RafmLevels({4, 8, 16});
   ASSERT_EQ(levels.size(), 3u);
