@@ -30,6 +30,7 @@ Result<JobReport> RunInProcessCluster(const SchedulerOptions& options) {
   if (!port.ok()) return port.status();
   PostofficeOptions po;
   po.scheduler_port = port.value();
+  po.job_id = scheduler.job_id();
   std::vector<std::thread> threads;
   std::vector<Status> results(options.config.num_servers() + options.config.num_workers());
   for (int i = 0; i < options.config.num_servers(); ++i) {

@@ -17,6 +17,7 @@
 #                         name the headless Service gives pod 0 (the pods' `subdomain`)
 #   FMPS_SERVICE          the headless Service (default fmps)
 #   FMPS_PORT             the scheduler's port (default 9000)
+#   FMPS_JOB_ID           the job's id, the same for every pod (default the Job's name)
 #   FMPS_DNS_WAIT         seconds to wait for the scheduler's name to resolve (default 300): pods
 #                         start in any order and a name exists only once its pod does
 #   FMPS                  the fmps binary (default: fmps on PATH, else build/launch/fmps of this repo)
@@ -57,6 +58,8 @@ job=${pod%-"$index"}
 [ "$job" != "$pod" ] || [ -n "${FMPS_SCHEDULER_HOST:-}" ] ||
   die "hostname '$pod' is not <job>-$index: set FMPS_SCHEDULER_HOST"
 sched_name=${FMPS_SCHEDULER_HOST:-$job-0.${FMPS_SERVICE:-fmps}}
+# Every pod of the job, and a scheduler pod restarted in place, share the job's id (not a secret).
+export FMPS_JOB_ID=${FMPS_JOB_ID:-$job}
 
 if [ "$index" = 0 ]; then
   echo "fmps k8s: scheduler ($sched_name, $host:$port) for $servers servers and $workers workers" >&2

@@ -41,6 +41,7 @@
 #include "ps/base/keys.h"
 #include "ps/checkpoint.h"
 #include "ps/counting_transport.h"
+#include "ps/job_id.h"
 #include "ps/server.h"
 #include "scheduler/scheduler.h"
 #include "serving/http_service.h"
@@ -132,6 +133,9 @@ DEFINE_string(scheduler, "", "HOST:PORT of the scheduler (servers and workers)")
 DEFINE_string(host, "127.0.0.1", "address this node listens on and tells its peers");
 DEFINE_int32(port, 0, "port this node listens on (0: any free port)");
 DEFINE_int32(replace, -1, "start as the replacement of this node id");
+DEFINE_string(job_id, "",
+              "the job's id (default: the environment's FMPS_JOB_ID, else made at start by train "
+              "and scheduler); servers and workers started by hand need the job's");
 DEFINE_int32(restart_failed, 0,
              "train: restart a failed server or worker process, up to this many times in all");
 DEFINE_double(replace_timeout, 300,
@@ -262,7 +266,8 @@ const std::map<std::string, std::vector<std::string>>& CommandFlags() {
                                  "metrics_linger",
                                  "log_dir",
                                  "v",
-                                 "minloglevel"};
+                                 "minloglevel",
+                                 "job_id"};
     std::vector<std::string> train = job;
     train.push_back("inprocess");
     train.insert(train.end(),
@@ -279,10 +284,10 @@ const std::map<std::string, std::vector<std::string>>& CommandFlags() {
          }()},
         {"scheduler", sched},
         {"server",
-         {"scheduler", "host", "port", "replace", "join_timeout", "metrics_port", "log_dir", "v",
+         {"scheduler", "host", "port", "replace", "join_timeout", "job_id", "metrics_port", "log_dir", "v",
           "minloglevel"}},
         {"worker",
-         {"scheduler", "host", "port", "replace", "join_timeout", "metrics_port", "log_dir", "v",
+         {"scheduler", "host", "port", "replace", "join_timeout", "job_id", "metrics_port", "log_dir", "v",
           "minloglevel"}},
         {"predict", {"model_dir", "data", "format", "out", "batch_size", "max_bad_lines"}},
         {"serve", {"model_dir", "listen", "serve_threads", "reload_every"}},
@@ -427,8 +432,22 @@ bool FlagGiven(const char* name) {
   return gflags::GetCommandLineFlagInfo(name, &info) && !info.is_default;
 }
 
+// --job_id, else FMPS_JOB_ID, else "" (the scheduler then makes one); checked when given.
+Result<std::string> JobIdFromFlags() {
+  std::string id = FLAGS_job_id;
+  if (id.empty()) {
+    const char* env = std::getenv("FMPS_JOB_ID");
+    if (env != nullptr) id = env;
+  }
+  if (!id.empty()) FMPS_RETURN_IF_ERROR(CheckJobId(id));
+  return id;
+}
+
 Result<SchedulerOptions> SchedulerOptionsFromFlags() {
   SchedulerOptions o;
+  Result<std::string> job_id = JobIdFromFlags();
+  if (!job_id.ok()) return job_id.status();
+  o.config.set_job_id(job_id.value());
   if (FLAGS_data.empty())
     return Status::InvalidArgument("--data is required (a file, list, glob or directory)");
   Result<std::vector<std::string>> train = ExpandPaths(FLAGS_data);
@@ -641,7 +660,9 @@ int RunScheduler() {
   if (!endpoint.ok()) return Fail(endpoint.status());
   Result<int> port = scheduler.Bind();
   if (!port.ok()) return Fail(port.status());
-  LOG(INFO) << "scheduler listening on " << FLAGS_host << ":" << port.value();
+  LOG(INFO) << "scheduler listening on " << FLAGS_host << ":" << port.value() << ", job id "
+            << scheduler.job_id() << " (servers and workers join with --job_id="
+            << scheduler.job_id() << ")";
   Result<JobReport> report = scheduler.Run();
   if (!report.ok()) return Fail(report.status());
   std::printf("%s\n", report->ToJson().c_str());
@@ -669,11 +690,14 @@ PostofficeOptions NodeOptions(proto::Role role, const std::pair<std::string, int
 int RunServerOrWorker(proto::Role role) {
   Result<std::pair<std::string, int>> sched = ParseHostPort(FLAGS_scheduler);
   if (!sched.ok()) return Fail(sched.status());
+  Result<std::string> job_id = JobIdFromFlags();
+  if (!job_id.ok()) return Fail(job_id.status());
+  PostofficeOptions po_options = NodeOptions(role, sched.value());
+  po_options.job_id = job_id.value();
   // The node registers its figures when it is made, before the endpoint serves them.
   MetricsRegistry registry;
   auto po = std::make_unique<Postoffice>(
-      NewCountingTransport(NewZmqTransport(ZmqTransportOptions()), &registry),
-      NodeOptions(role, sched.value()));
+      NewCountingTransport(NewZmqTransport(ZmqTransportOptions()), &registry), po_options);
   std::unique_ptr<KVServer> server;
   std::unique_ptr<Worker> worker;
   if (role == proto::SERVER) {
@@ -717,6 +741,10 @@ int RunTrain(int argc, char** argv) {
   // The count decided here (a scan's, or a saved model's adopted): the scheduler need not scan.
   if (FLAGS_num_fields == 0)
     lc.scheduler_args.push_back("--num_fields=" + std::to_string(options->config.num_fields()));
+  // Made here, so that the launcher can hand it to every role (an id, not a secret).
+  if (options->config.job_id().empty()) options->config.set_job_id(NewJobId());
+  lc.scheduler_args.push_back("--job_id=" + options->config.job_id());
+  lc.node_args.push_back("--job_id=" + options->config.job_id());
   lc.num_servers = FLAGS_num_servers;
   lc.num_workers = FLAGS_num_workers;
   lc.restart_failed = FLAGS_restart_failed;

@@ -10,7 +10,7 @@
 # Every flag is the job's (as for `fmps train`); --num_servers and --num_workers (default 2 each)
 # must fit the allocation: 1 + S + W tasks. Data paths must be readable on every node.
 # Environment: FMPS (path of fmps on the nodes; default: build/launch/fmps under the directory the
-# job was submitted from, else fmps on PATH), FMPS_PORT (scheduler port; default 9000 + job id mod 1000), FMPS_IFACE_ADDR (address a
+# job was submitted from, else fmps on PATH), FMPS_PORT (scheduler port; default 9000 + job id mod 1000), FMPS_JOB_ID (default slurm-<job id>), FMPS_IFACE_ADDR (address a
 # node listens on; default its first `hostname -I` address).
 set -euo pipefail
 
@@ -77,6 +77,8 @@ else
   sched_host=$(srun -N1 -n1 -w "$first" bash -c "$(declare -f node_addr); node_addr")
 fi
 port=${FMPS_PORT:-$((9000 + SLURM_JOB_ID % 1000))}
+# Every task joins the same job (the id is not a secret; srun passes the environment on).
+export FMPS_JOB_ID=${FMPS_JOB_ID:-slurm-$SLURM_JOB_ID}
 echo "fmps: scheduler on $first ($sched_host:$port), $servers servers, $workers workers, $FMPS" >&2
 exec srun --ntasks="$tasks" --kill-on-bad-exit=1 --distribution=block \
   bash -c "$(declare -f node_addr fmps_task); fmps_task \"\$@\"" fmps-task "$sched_host:$port" "$servers" "$@"

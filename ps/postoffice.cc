@@ -7,12 +7,14 @@
 
 #include "ps/base/env.h"
 #include "ps/base/keys.h"
+#include "ps/job_id.h"
 
 namespace fmps {
 namespace {
 // Early messages kept while joining: a few per worker in a real job, so this only bounds garbage.
 constexpr size_t kMaxEarlyMessages = 10000;
-constexpr double kRegisterEvery_s = 2;  // a joining node repeats its registration this often
+constexpr double kRegisterEvery_s = 2;     // a joining node repeats its registration this often
+constexpr double kForeignLogEvery_s = 10;  // at most one line per this long about other jobs
 }  // namespace
 
 KeyPartition::KeyPartition(int num_servers) {
@@ -46,7 +48,20 @@ std::vector<size_t> KeyPartition::Slices(std::span<const uint64_t> mixed_sorted)
 }
 
 Postoffice::Postoffice(std::unique_ptr<Transport> transport, const PostofficeOptions& options)
-    : transport_(std::move(transport)), options_(options) {}
+    : transport_(std::move(transport)), options_(options), job_tag_(JobTag(options.job_id)) {}
+
+bool Postoffice::OfThisJob(const Message& msg) {
+  if (msg.meta.job() == job_tag_ && job_tag_ != 0) return true;
+  ++foreign_dropped_;
+  if (NowSeconds() - foreign_logged_at_ >= kForeignLogEvery_s) {
+    foreign_logged_at_ = NowSeconds();
+    LOG(WARNING) << "dropping " << proto::Command_Name(msg.meta.cmd()) << " from " << msg.peer
+                 << " (sender " << msg.meta.sender()
+                 << "): " << (msg.meta.job() == 0 ? "no job id" : "another job's id") << " ("
+                 << foreign_dropped_ << " such messages dropped so far)";
+  }
+  return false;
+}
 
 std::string Postoffice::NodeName(int id) const {
   for (const auto& n : table_.nodes()) {
@@ -64,6 +79,7 @@ Status Postoffice::Join() {
   Message reg;
   reg.meta.set_cmd(proto::REGISTER);
   reg.meta.set_sender(-1);
+  reg.meta.set_job(job_tag_);
   proto::NodeInfo* me = reg.meta.mutable_node();
   me->set_role(options_.role);
   me->set_host(options_.host);
@@ -89,6 +105,13 @@ Status Postoffice::Join() {
     }
     auto msg = transport_->Recv(static_cast<int>(std::min(left, 1.0) * 1000));
     if (!msg) continue;
+    // The scheduler's refusal of a node without the job's id carries the node's own (none).
+    if (job_tag_ == 0 && msg->meta.job() == 0 && msg->meta.cmd() == proto::SHUTDOWN &&
+        !msg->meta.error().empty()) {
+      return Status::Aborted("the scheduler at " + sched +
+                             " refused this node: " + msg->meta.error());
+    }
+    if (!OfThisJob(*msg)) continue;
     if (msg->meta.cmd() == proto::SHUTDOWN) {
       if (msg->meta.error().empty()) {  // a job that ended well before this node could join it
         job_over_ = true;
@@ -148,7 +171,12 @@ std::optional<Message> Postoffice::Recv(int timeout_ms) {
     early_.pop_front();
     return msg;
   }
-  return transport_->Recv(timeout_ms);
+  const double deadline = NowSeconds() + timeout_ms / 1000.0;
+  while (true) {
+    std::optional<Message> msg = transport_->Recv(timeout_ms);
+    if (!msg || OfThisJob(*msg)) return msg;
+    timeout_ms = std::max(0, static_cast<int>((deadline - NowSeconds()) * 1000));
+  }
 }
 
 void Postoffice::StampHeartbeat(proto::Heartbeat* heartbeat) const {
@@ -158,7 +186,11 @@ void Postoffice::StampHeartbeat(proto::Heartbeat* heartbeat) const {
 
 Status Postoffice::Send(int id, Message msg) {
   msg.meta.set_sender(my_id());
-  if (id == kSchedulerId) msg.meta.set_incarnation(table_.incarnation());
+  msg.meta.set_job(job_tag_);
+  if (id == kSchedulerId) {
+    msg.meta.set_incarnation(table_.incarnation());
+    msg.meta.set_token(table_.your_token());
+  }
   return transport_->Send(id, std::move(msg));
 }
 

@@ -44,6 +44,9 @@ struct PostofficeOptions {
   int port = 0;                    // 0: any free port
   int replace_id = -1;             // >= 0: take over this id (a replacement node)
   double join_timeout_s = 120;     // give up joining after this long, saying why
+  // The job this node joins (JobConfig.job_id): its messages carry it, and it believes only
+  // messages that carry it. Empty: none, which the scheduler refuses.
+  std::string job_id;
 };
 
 class Postoffice {
@@ -73,7 +76,10 @@ class Postoffice {
   // address changed. Called from the thread that owns the Postoffice's receive side.
   Status UpdateTable(const proto::NodeTable& table);
 
-  // Sends msg to node id, stamping the sender.
+  // Messages dropped because they carried another job's id (or none).
+  uint64_t foreign_dropped() const { return foreign_dropped_; }
+
+  // Sends msg to node id, stamping the sender, the job and (to the scheduler) the token.
   Status Send(int id, Message msg);
   // The next message for this node: first those that arrived while joining, then the transport's.
   std::optional<Message> Recv(int timeout_ms);
@@ -82,10 +88,15 @@ class Postoffice {
   std::unique_ptr<Transport> transport_;
   PostofficeOptions options_;
   Status ConnectPeers(const proto::NodeTable* old);
+  // True for a message of this job; otherwise counts and (rate-limited) logs it.
+  bool OfThisJob(const Message& msg);
 
   proto::NodeTable table_;
   KeyPartition partition_;
   bool job_over_ = false;
+  const uint64_t job_tag_;  // JobTag(options_.job_id)
+  uint64_t foreign_dropped_ = 0;
+  double foreign_logged_at_ = -1e9;
   // Requests that reached us before our node table (a worker can get its table first and pull at
   // once); kept for the receive loop instead of dropped, which would leave the sender waiting.
   // Filled by Join, drained by Recv: both on the receive side, never at the same time.

@@ -23,8 +23,8 @@
 namespace fmps {
 namespace {
 
-constexpr int kCloseLingerMs = 1000;  // longest wait at exit for queued messages to leave
-constexpr double kDropLogEvery_s = 60;  // one line per offending peer per this long
+constexpr int kCloseLingerMs = 1000;      // longest wait at exit for queued messages to leave
+constexpr double kDropLogEvery_s = 60;    // one line per offending peer per this long
 constexpr size_t kMaxLoggedPeers = 1024;  // peers remembered for the rate limit (a scan has many)
 
 // The peer's address as ZeroMQ recorded it, or "unknown". The C call, not cppzmq's gets(): that
@@ -170,12 +170,10 @@ class ZmqTransport : public Transport {
       ++it->second.suppressed;
       return;
     }
-    LOG(WARNING) << "dropping a message from " << peer << ": " << why << " (" << bytes
-                 << " bytes)"
-                 << (it->second.suppressed > 0
-                         ? "; " + std::to_string(it->second.suppressed) +
-                               " more dropped since the last such line"
-                         : std::string());
+    LOG(WARNING) << "dropping a message from " << peer << ": " << why << " (" << bytes << " bytes)"
+                 << (it->second.suppressed > 0 ? "; " + std::to_string(it->second.suppressed) +
+                                                     " more dropped since the last such line"
+                                               : std::string());
     it->second = DropLog{now, 0};
   }
 
@@ -251,10 +249,9 @@ class ZmqTransport : public Transport {
     }
     zmq::message_t part = Pack(msg);
     if (part.size() > static_cast<size_t>(options_.max_message_bytes)) {
-      return Status::InvalidArgument("a message of " + std::to_string(part.size()) +
-                                     " bytes to node " + std::to_string(id) +
-                                     " is over the limit of " +
-                                     std::to_string(options_.max_message_bytes) + " bytes");
+      return Status::InvalidArgument(
+          "a message of " + std::to_string(part.size()) + " bytes to node " + std::to_string(id) +
+          " is over the limit of " + std::to_string(options_.max_message_bytes) + " bytes");
     }
     std::lock_guard<std::mutex> lock(peer->mu);
     try {

@@ -13,6 +13,7 @@
 #include "ps/base/env.h"
 #include "ps/base/keys.h"
 #include "ps/checkpoint.h"
+#include "ps/job_id.h"
 #include "ps/postoffice.h"
 #include "data/byte_source.h"
 #include "scheduler/lineage.h"
@@ -45,6 +46,12 @@ std::string JsonString(const std::string& s) {
     }
   }
   return out + "\"";
+}
+
+// Makes the job's id when none was given; its tag.
+uint64_t TagOfJob(proto::JobConfig* config) {
+  if (config->job_id().empty()) config->set_job_id(NewJobId());
+  return JobTag(config->job_id());
 }
 
 }  // namespace
@@ -97,9 +104,55 @@ Scheduler::Scheduler(std::unique_ptr<Transport> transport, const SchedulerOption
       incarnation_(Mix64(std::random_device()() ^ (uint64_t(std::random_device()()) << 32) ^
                          static_cast<uint64_t>(NowSeconds() * 1e6)) |
                    1),
+      job_tag_(TagOfJob(&options_.config)),
       metrics_(std::make_unique<JobMetrics>(options.metrics, options.config.num_servers(),
                                             options.config.num_workers(),
                                             options.config.epochs())) {}
+
+void Scheduler::LogRefusal(int kind, const std::string& what) {
+  ++refusals_[kind];
+  if (NowSeconds() - refusal_logged_at_[kind] < 10) return;
+  refusal_logged_at_[kind] = NowSeconds();
+  LOG(WARNING) << what << " (" << refusals_[kind] << " such messages dropped so far)";
+}
+
+bool Scheduler::OfThisJob(const Message& msg) {
+  if (msg.meta.job() == job_tag_) return true;
+  const std::string whose = msg.meta.job() == 0 ? "no job id" : "another job's id";
+  if (msg.meta.cmd() != proto::REGISTER || !msg.meta.has_node()) {
+    LogRefusal(0, "dropping " + proto::Command_Name(msg.meta.cmd()) + " from " + msg.peer +
+                      " (sender " + std::to_string(msg.meta.sender()) + "): " + whose);
+    return false;
+  }
+  const proto::NodeInfo& n = msg.meta.node();
+  const std::string at = n.host() + ":" + std::to_string(n.port());
+  ++refusals_[0];
+  if (refused_.size() < 10000 && refused_.insert(at).second) {
+    LOG(WARNING) << "refusing the registration of " << n.name() << " (from " << msg.peer
+                 << "): " << whose << "; nodes of this job are started with its --job_id";
+    const int temp = static_cast<int>(nodes_.size()) + 1000 + next_temp_id_++;
+    if (transport_->Connect(temp, n.host(), n.port()).ok()) {
+      Message m;
+      m.meta.set_cmd(proto::SHUTDOWN);
+      m.meta.set_sender(kSchedulerId);
+      m.meta.set_job(msg.meta.job());  // its own: the node believes only its job's messages
+      m.meta.set_error(whose == "no job id"
+                           ? "it has no job id (--job_id or FMPS_JOB_ID, as the job's nodes)"
+                           : "its job id is not this job's");
+      (void)transport_->Send(temp, std::move(m));
+    }
+  }
+  return false;
+}
+
+bool Scheduler::FromTheNodeItNames(const Message& msg) {
+  const int from = msg.meta.sender();
+  if (msg.meta.incarnation() != 0 && msg.meta.token() == nodes_[from].token) return true;
+  LogRefusal(1, "dropping " + proto::Command_Name(msg.meta.cmd()) + " from " + msg.peer +
+                    " claiming to be " + Name(from) + ": " +
+                    (msg.meta.incarnation() == 0 ? "no incarnation" : "not that node's token"));
+  return false;
+}
 
 bool Scheduler::SendHomeIfStale(const Message& msg) {
   if (msg.meta.incarnation() == 0 || msg.meta.incarnation() == incarnation_) return false;
@@ -133,6 +186,7 @@ std::string Scheduler::Name(int id) const {
 
 Status Scheduler::Send(int id, Message msg) {
   msg.meta.set_sender(kSchedulerId);
+  msg.meta.set_job(job_tag_);
   return transport_->Send(id, msg);
 }
 
@@ -190,7 +244,7 @@ Status Scheduler::Join() {
     }
     auto msg = transport_->Recv(200);
     if (!msg) continue;
-    if (SendHomeIfStale(*msg)) continue;
+    if (!OfThisJob(*msg) || SendHomeIfStale(*msg)) continue;
     if (msg->meta.cmd() != proto::REGISTER) {
       LOG(WARNING) << "ignoring " << proto::Command_Name(msg->meta.cmd()) << " from " << msg->peer
                    << " before the job started";
@@ -226,6 +280,7 @@ Status Scheduler::Join() {
         n.set_name("worker " + std::to_string(id - 1 - want_servers) + " (" + n.name() + ")");
       }
       nodes_[id].info = n;
+      nodes_[id].token = RandomNonzero64();
       nodes_[id].last_seen = NowSeconds();
       FMPS_RETURN_IF_ERROR(transport_->Connect(id, n.host(), n.port()));
       ++id;
@@ -237,6 +292,7 @@ Status Scheduler::Join() {
     m.meta.set_cmd(proto::NODE_TABLE);
     *m.meta.mutable_table() = table;
     m.meta.mutable_table()->set_your_id(static_cast<int>(i));
+    m.meta.mutable_table()->set_your_token(nodes_[i].token);
     FMPS_RETURN_IF_ERROR(Send(static_cast<int>(i), std::move(m)));
   }
   LOG(INFO) << "all " << want_servers << " servers and " << want_workers << " workers joined";
@@ -321,6 +377,7 @@ bool Scheduler::AdmitReplacement(const proto::NodeInfo& reg) {
   sent_home_dead_.erase(target);
   metrics_->restarts->Add();
   UpdateNodeGauges();
+  n.token = RandomNonzero64();  // the node it replaces (if it wakes) no longer speaks for it
   n.last_seen = NowSeconds();
   n.last_heartbeat = 0;
   n.heartbeat.Clear();
@@ -358,6 +415,7 @@ bool Scheduler::AdmitReplacement(const proto::NodeInfo& reg) {
     m.meta.set_cmd(proto::NODE_TABLE);
     *m.meta.mutable_table() = table;
     m.meta.mutable_table()->set_your_id(static_cast<int>(id));
+    m.meta.mutable_table()->set_your_token(nodes_[id].token);
     if (static_cast<int>(id) != target)
       m.meta.mutable_table()->mutable_config()->set_init_model(options_.config.init_model());
     (void)Send(static_cast<int>(id), std::move(m));
@@ -574,7 +632,7 @@ void Scheduler::SendProgressToServers(double progress) {
 
 Status Scheduler::Handle(Message&& msg) {
   const int from = msg.meta.sender();
-  if (SendHomeIfStale(msg)) return Status::OK();
+  if (!OfThisJob(msg) || SendHomeIfStale(msg)) return Status::OK();
   if (msg.meta.cmd() == proto::REGISTER) {
     const proto::NodeInfo& reg = msg.meta.node();
     if (reg.role() != proto::SERVER && reg.role() != proto::WORKER) {
@@ -598,6 +656,7 @@ Status Scheduler::Handle(Message&& msg) {
                  << ": sender " << from << " is not in this job";
     return Status::OK();
   }
+  if (!FromTheNodeItNames(msg)) return Status::OK();
   Node& node = nodes_[from];
   if (node.dead) {
     // A node that stalled past the heartbeat timeout and woke: its work went to others, so it is

@@ -88,6 +88,8 @@ class Scheduler {
   Result<int> Bind();
   // Runs the job to its end. On failure, tells every node to stop and returns why.
   Result<JobReport> Run();
+  // The job's id (JobConfig.job_id, made here when the options had none): nodes need it to join.
+  const std::string& job_id() const { return options_.config.job_id(); }
 
  private:
   struct Node {
@@ -96,6 +98,7 @@ class Scheduler {
     bool dead = false;
     proto::Heartbeat heartbeat;
     double last_heartbeat = 0;  // when heartbeat was received
+    uint64_t token = 0;         // its NodeTable.your_token: its messages must carry it
   };
   enum class Phase { kJoining, kTraining, kValidating, kTesting, kDone };
 
@@ -145,6 +148,14 @@ class Scheduler {
   // True for a message of a node of an earlier run of this scheduler (its incarnation is not ours):
   // to be dropped; at its heartbeat the node is told to go (once).
   bool SendHomeIfStale(const Message& msg);
+  // False (and the message counted and logged) for a message of another job or none; a REGISTER
+  // of one is refused: told so once per address, so that its node exits saying why.
+  bool OfThisJob(const Message& msg);
+  // False (counted, logged) for a message from a node of the table that does not carry that
+  // node's token (or carries incarnation 0): a stranger's forgery, e.g. a FATAL naming a node.
+  bool FromTheNodeItNames(const Message& msg);
+  // At most one warning per kind of refusal per 10 s, with the count so far.
+  void LogRefusal(int kind, const std::string& what);
   Status Send(int id, Message msg);
   std::string Name(int id) const;
   bool JobComplete() const;
@@ -200,8 +211,12 @@ class Scheduler {
   int next_temp_id_ = 0;        // for ShutDownUnadmitted
   const uint64_t incarnation_;  // random, nonzero: tells this run's nodes from an earlier run's
   std::set<std::string> sent_home_;  // HOST:PORT of earlier-run nodes already sent home
-  double server_dead_since_ = 0;     // 0: every server alive
-  uint64_t retired_rows_ = 0;        // heartbeat figures of workers declared dead
+  const uint64_t job_tag_;           // JobTag(job_id())
+  std::set<std::string> refused_;    // HOST:PORT of registrations of another job already told
+  uint64_t refusals_[2] = {0, 0};    // messages dropped: of another job; forged sender
+  double refusal_logged_at_[2] = {-1e9, -1e9};
+  double server_dead_since_ = 0;  // 0: every server alive
+  uint64_t retired_rows_ = 0;     // heartbeat figures of workers declared dead
   double retired_loss_ = 0;
   double done_time_ = 0;  // when the last pass ended; the report waits for fresher server figures
   uint64_t progress_rows_ = 0;

@@ -42,8 +42,8 @@ std::string Zmtp3Hello() {
   g[9] = '\x7f';
   g[10] = 3;  // version 3.0
   g.replace(12, 4, "NULL");
-  std::string body = std::string("\x05READY") + "\x0bSocket-Type" + std::string("\0\0\0\x04", 4) +
-                     "PUSH";
+  std::string body =
+      std::string("\x05READY") + "\x0bSocket-Type" + std::string("\0\0\0\x04", 4) + "PUSH";
   return g + '\x04' + static_cast<char>(body.size()) + body;
 }
 
@@ -142,8 +142,7 @@ TEST(HostilePortTest, EveryRoleSurvivesStrangersBytesDuringAJob) {
   EXPECT_EQ(JsonNumber(attacked.json, "test_rows").value_or(-1), 5000) << attacked.json;
   const double logloss = JsonNumber(attacked.json, "test_logloss").value_or(99);
   std::printf("test logloss: clean %.6f, attacked %.6f\n", clean_logloss, logloss);
-  EXPECT_NEAR(logloss, clean_logloss, 0.01 * clean_logloss) << attacked.json << "\n"
-                                                           << clean.json;
+  EXPECT_NEAR(logloss, clean_logloss, 0.01 * clean_logloss) << attacked.json << "\n" << clean.json;
   // What decoded into a message is dropped with a line naming where it came from.
   EXPECT_NE(attacked.err.find("dropping a message from tcp"), std::string::npos) << attacked.err;
   EXPECT_EQ(attacked.err.find("terminate called"), std::string::npos) << attacked.err;

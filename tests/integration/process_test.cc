@@ -93,8 +93,11 @@ TEST(ProcessTest, LocalClusterTrainsSavesAndPredicts) {
   EXPECT_NEAR(LogLoss(labels, p), logloss, 1e-4);
 }
 
+// The job id every hand-started role of these tests is given (nodes without it are refused).
+const std::string kJobIdFlag = "--job_id=process-test";
+
 // Hand-started roles: a scheduler with the job's flags, then servers and workers that only know
-// where the scheduler is.
+// where the scheduler is and the job's id.
 struct HandCluster {
   std::vector<Child> children;  // [0] scheduler
   int port = 0;
@@ -102,14 +105,14 @@ struct HandCluster {
   void Start(const TempDir& dir, std::vector<std::string> job, int servers, int workers,
              const std::vector<std::string>& node_flags = {}) {
     port = testing::FreePort();
-    job.insert(job.begin(), {"scheduler", "--port=" + std::to_string(port)});
+    job.insert(job.begin(), {"scheduler", "--port=" + std::to_string(port), kJobIdFlag});
     children.push_back(
         testing::Spawn(kBinary, job, dir.File("scheduler.out"), dir.File("scheduler.err")));
     const std::string at = "--scheduler=127.0.0.1:" + std::to_string(port);
     for (int i = 0; i < servers + workers; ++i) {
       std::string role = i < servers ? "server" : "worker";
       std::string name = role + std::to_string(i);
-      std::vector<std::string> args{role, at};
+      std::vector<std::string> args{role, at, kJobIdFlag};
       args.insert(args.end(), node_flags.begin(), node_flags.end());
       children.push_back(
           testing::Spawn(kBinary, args, dir.File(name + ".out"), dir.File(name + ".err")));
@@ -154,7 +157,8 @@ TEST(ProcessTest, ANodeWaitingToReplaceExitsZeroWhenTheJobEnds) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   Child late = testing::Spawn(
       kBinary,
-      {"worker", "--scheduler=127.0.0.1:" + std::to_string(cluster.port), "--join_timeout=60"},
+      {"worker", "--scheduler=127.0.0.1:" + std::to_string(cluster.port), "--join_timeout=60",
+       kJobIdFlag},
       dir.File("late.out"), dir.File("late.err"));
   std::optional<int> code = testing::Wait(cluster.children[0], kTimeout);
   ASSERT_TRUE(code.has_value()) << "scheduler hung";
@@ -203,7 +207,8 @@ TEST(ProcessTest, ARestartedSchedulerSendsHomeTheNodesOfItsEarlierRun) {
   ::kill(cluster.children[0].pid, SIGKILL);
   testing::Wait(cluster.children[0], 10);
   cluster.children[0].pid = -1;
-  std::vector<std::string> args = {"scheduler", "--port=" + std::to_string(cluster.port)};
+  std::vector<std::string> args = {"scheduler", "--port=" + std::to_string(cluster.port),
+                                   kJobIdFlag};
   args.insert(args.end(), job.begin(), job.end());
   Child scheduler =
       testing::Spawn(kBinary, args, dir.File("scheduler2.out"), dir.File("scheduler2.err"));
@@ -218,8 +223,10 @@ TEST(ProcessTest, ARestartedSchedulerSendsHomeTheNodesOfItsEarlierRun) {
     cluster.children[i].pid = -1;
   }
   const std::string at = "--scheduler=127.0.0.1:" + std::to_string(cluster.port);
-  Child server = testing::Spawn(kBinary, {"server", at}, dir.File("s2.out"), dir.File("s2.err"));
-  Child worker = testing::Spawn(kBinary, {"worker", at}, dir.File("w2.out"), dir.File("w2.err"));
+  Child server =
+      testing::Spawn(kBinary, {"server", at, kJobIdFlag}, dir.File("s2.out"), dir.File("s2.err"));
+  Child worker =
+      testing::Spawn(kBinary, {"worker", at, kJobIdFlag}, dir.File("w2.out"), dir.File("w2.err"));
   std::optional<int> code = testing::Wait(scheduler, kTimeout);
   ASSERT_TRUE(code.has_value()) << "the restarted scheduler hung";
   EXPECT_EQ(*code, 0) << testing::ReadText(scheduler.err_path);

@@ -13,6 +13,7 @@
 set -uo pipefail
 
 FMPS=$(readlink -f "${1:?usage: netns_test.sh FMPS_BINARY}")
+export FMPS_JOB_ID=netns-test  # every role started here joins this job
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROWS=${NETNS_ROWS:-300000}
 # Two passes of 300k rows. Asynchronous workers make the test logloss vary from run to run by up to

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "ps/base/keys.h"
+#include "ps/job_id.h"
 #include "ps/kv_client.h"
 #include "ps/kv_messages.h"
 #include "ps/server.h"
@@ -24,6 +25,7 @@ constexpr int kServers = 2;
 constexpr int kWorkerId = 1 + kServers;
 constexpr int64_t kRawRequest = 1000000;  // request ids at or above this bypass the KVClient
 constexpr uint32_t kWidth = 4;
+constexpr char kJobId[] = "kv-server-test";
 
 StoreOptions TestStoreOptions() {
   StoreOptions o;
@@ -86,7 +88,7 @@ class KVServerTest : public ::testing::Test {
       Message bye;
       bye.meta.set_cmd(proto::SHUTDOWN);
       bye.meta.set_sender(kSchedulerId);
-      EXPECT_TRUE(sched_->Send(1 + s, bye).ok());
+      EXPECT_TRUE(StandInSend(1 + s, bye).ok());
     }
     for (auto& t : servers_) t.join();
     stop_ = true;
@@ -95,8 +97,15 @@ class KVServerTest : public ::testing::Test {
       EXPECT_TRUE(server_status_[i].ok()) << server_status_[i].ToString();
   }
 
+  // The stand-in scheduler's messages carry the job's id, as the real one's do.
+  Status StandInSend(int id, Message m) {
+    m.meta.set_job(JobTag(kJobId));
+    return sched_->Send(id, std::move(m));
+  }
+
   PostofficeOptions NodeOptions(proto::Role role) {
     PostofficeOptions o;
+    o.job_id = kJobId;
     o.scheduler_port = sched_port_;
     o.role = role;
     o.join_timeout_s = 10;
@@ -144,7 +153,7 @@ class KVServerTest : public ::testing::Test {
       m.meta.set_sender(kSchedulerId);
       *m.meta.mutable_table() = table;
       m.meta.mutable_table()->set_your_id(n.id());
-      ASSERT_TRUE(sched_->Send(n.id(), m).ok());
+      ASSERT_TRUE(StandInSend(n.id(), m).ok());
     }
   }
 
@@ -534,7 +543,7 @@ TEST_F(KVServerTest, MessagesFromSendersOutsideTheJobAreDropped) {
     push.frames = {ToFrame(keys), ToFrame(std::vector<float>{5.f}),
                    ToFrame(std::vector<uint16_t>{0}), ToFrame(std::vector<uint32_t>{1})};
     // Sent straight from the stand-in's transport, which can reach the server and forge a sender.
-    ASSERT_TRUE(sched_->Send(1, push).ok());
+    ASSERT_TRUE(StandInSend(1, push).ok());
   }
   // A pull from the real worker is answered after those pushes (one queue, one thread): w is
   // untouched.
