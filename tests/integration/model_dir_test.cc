@@ -330,18 +330,19 @@ TEST(ModelDirTest, AWorkerThatWakesAfterBeingDeclaredDeadIsSentHome) {
   ASSERT_TRUE(testing::GenerateFile(data, 20000, 3));
   const int port = testing::FreePort();
   const std::string at = "--scheduler=127.0.0.1:" + std::to_string(port);
+  const std::string job = "--job_id=model-dir-test";  // every hand-started role of the job
   testing::Child scheduler = testing::Spawn(
       kBinary,
-      {"scheduler", "--port=" + std::to_string(port), "--data=" + data, "--num_servers=1",
+      {"scheduler", job, "--port=" + std::to_string(port), "--data=" + data, "--num_servers=1",
        "--num_workers=2", "--heartbeat_timeout=2", "--batch_size=20", "--max_delay=0",
        "--part_mb=0.1", "--epochs=40"},
       dir.File("scheduler.out"), dir.File("scheduler.err"));
   testing::Child server =
-      testing::Spawn(kBinary, {"server", at}, dir.File("server.out"), dir.File("server.err"));
+      testing::Spawn(kBinary, {"server", at, job}, dir.File("server.out"), dir.File("server.err"));
   testing::Child worker0 =
-      testing::Spawn(kBinary, {"worker", at}, dir.File("w0.out"), dir.File("w0.err"));
+      testing::Spawn(kBinary, {"worker", at, job}, dir.File("w0.out"), dir.File("w0.err"));
   testing::Child worker1 =
-      testing::Spawn(kBinary, {"worker", at}, dir.File("w1.out"), dir.File("w1.err"));
+      testing::Spawn(kBinary, {"worker", at, job}, dir.File("w1.out"), dir.File("w1.err"));
   auto wait_for = [&](const std::string& text, double seconds) {
     for (int i = 0; i < seconds * 100; ++i) {
       if (testing::ReadText(scheduler.err_path).find(text) != std::string::npos) return true;
