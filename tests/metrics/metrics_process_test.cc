@@ -104,8 +104,9 @@ TEST(MetricsProcessTest, HealthzBeforeAndAfterJoinAndSchedulerFiguresEqualTheRep
   const int sched_port = testing::FreePort(), worker_metrics = testing::FreePort(),
             server_metrics = testing::FreePort(), sched_metrics = testing::FreePort();
   const std::string at = "--scheduler=127.0.0.1:" + std::to_string(sched_port);
-  Child worker =
-      testing::Spawn(kBinary, {"worker", at, "--metrics_port=" + std::to_string(worker_metrics)},
+  const std::string job = "--job_id=00000000000000a1";  // hand-started roles share the job's id
+  Child worker = testing::Spawn(
+      kBinary, {"worker", at, job, "--metrics_port=" + std::to_string(worker_metrics)},
                      dir.File("worker.out"), dir.File("worker.err"));
   // No scheduler yet: the worker is up but has not joined.
   HttpAnswer joining = PollUntil(
@@ -117,11 +118,11 @@ TEST(MetricsProcessTest, HealthzBeforeAndAfterJoinAndSchedulerFiguresEqualTheRep
   EXPECT_EQ(CheckTextFormat(early.body).at("fmps_worker_train_rows_total"), 0);
 
   Child server =
-      testing::Spawn(kBinary, {"server", at, "--metrics_port=" + std::to_string(server_metrics)},
+      testing::Spawn(kBinary, {"server", at, job, "--metrics_port=" + std::to_string(server_metrics)},
                      dir.File("server.out"), dir.File("server.err"));
   Child scheduler = testing::Spawn(
       kBinary,
-      {"scheduler", "--port=" + std::to_string(sched_port), "--data=" + kTrain, "--num_servers=1",
+      {"scheduler", job, "--port=" + std::to_string(sched_port), "--data=" + kTrain, "--num_servers=1",
        "--num_workers=1", "--epochs=20", "--metrics_port=" + std::to_string(sched_metrics),
        "--metrics_linger=120"},
       dir.File("sched.out"), dir.File("sched.err"));
