@@ -33,7 +33,7 @@ class RowLookup {
 
 // What a scorer reads: the dense block and the rows, both owned by the caller.
 struct FrozenParams {
-  std::span<const float> dense;      // [DenseSize()]
+  std::span<const float> dense;  // [DenseSize()]
   const RowLookup* rows = nullptr;
 };
 

@@ -159,9 +159,8 @@ class DplrContextScorer : public ContextScorer {
   }
 
   void Score(FeatureSpan context, const Minibatch& candidates, float* logits) const override {
-    model_math::WithStaticRank(k_, [&](auto rank) {
-      ScoreRank<decltype(rank)::value>(context, candidates, logits);
-    });
+    model_math::WithStaticRank(
+        k_, [&](auto rank) { ScoreRank<decltype(rank)::value>(context, candidates, logits); });
   }
 
  private:
@@ -321,8 +320,7 @@ class DplrModel : public Model {
   }
 
   // R = U^T diag(e) U off the diagonal; d cancels its diagonal exactly, so R's diagonal is zero.
-  double ReferenceLogit(const BatchView& b, const ParamView& p, size_t row,
-                        int) const override {
+  double ReferenceLogit(const BatchView& b, const ParamView& p, size_t row, int) const override {
     const int m = m_;
     std::vector<double> r(size_t(m) * m, 0.0);
     for (int f = 0; f < m; ++f) {

@@ -32,8 +32,7 @@ class FfmModel : public Model {
   void InitDense(std::span<float> dense, uint64_t) const override { dense[0] = 0.f; }
 
   // Pair (i, j) uses i's block for j's field and j's block for i's field.
-  double ReferenceLogit(const BatchView& b, const ParamView& p, size_t row,
-                        int) const override {
+  double ReferenceLogit(const BatchView& b, const ParamView& p, size_t row, int) const override {
     const int k = k_;
     const size_t width = size_t(m_) * k;
     return reference::PairwiseLogit(b, p, row, [&](uint32_t a, uint32_t c) {

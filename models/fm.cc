@@ -142,9 +142,8 @@ class FmContextScorer : public ContextScorer {
   FmContextScorer(int k, const FrozenParams& params) : k_(k), params_(params) {}
 
   void Score(FeatureSpan context, const Minibatch& candidates, float* logits) const override {
-    model_math::WithStaticRank(k_, [&](auto rank) {
-      ScoreRank<decltype(rank)::value>(context, candidates, logits);
-    });
+    model_math::WithStaticRank(
+        k_, [&](auto rank) { ScoreRank<decltype(rank)::value>(context, candidates, logits); });
   }
 
  private:
@@ -225,8 +224,7 @@ class FmModel : public Model {
     return std::make_unique<FmContextScorer>(k_, params);
   }
 
-  double ReferenceLogit(const BatchView& b, const ParamView& p, size_t row,
-                        int) const override {
+  double ReferenceLogit(const BatchView& b, const ParamView& p, size_t row, int) const override {
     const int k = k_;
     return reference::PairwiseLogit(b, p, row, [&](uint32_t a, uint32_t c) {
       return reference::Dot(p.V + size_t(b.index[a]) * k, p.V + size_t(b.index[c]) * k, k);

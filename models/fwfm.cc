@@ -181,8 +181,7 @@ class FwfmModel : public Model {
   std::string DenseLayout() const override { return pruned_ ? "b, R[P], mask[P]" : "b, R[P]"; }
 
   // R (times the mask when pruned) as the symmetric m x m matrix with a zero diagonal.
-  double ReferenceLogit(const BatchView& b, const ParamView& p, size_t row,
-                        int) const override {
+  double ReferenceLogit(const BatchView& b, const ParamView& p, size_t row, int) const override {
     const int m = m_;
     const size_t np = NumPairs();
     std::vector<double> r(size_t(m) * m, 0.0);

@@ -197,8 +197,8 @@ Result<std::unique_ptr<Model>> NewRafmModel(const ModelOptions& o) {
   if (!(o.rafm_count_scale > 0)) {
     return Status::InvalidArgument("rafm: rafm_count_scale must be > 0");
   }
-  return std::unique_ptr<Model>(std::make_unique<RafmModel>(
-      std::move(ranks), o.rafm_distill_weight, o.rafm_count_scale));
+  return std::unique_ptr<Model>(
+      std::make_unique<RafmModel>(std::move(ranks), o.rafm_distill_weight, o.rafm_count_scale));
 }
 
 }  // namespace fmps

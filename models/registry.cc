@@ -5,12 +5,12 @@
 #include "models/model_math.h"
 
 // name, factory (defined in the model's file; each validates its own options).
-#define FMPS_MODELS(X)                 \
-  X("fm", NewFmModel)                  \
-  X("fwfm", NewFwfmModel)              \
-  X("dplr", NewDplrModel)              \
-  X("pruned_fwfm", NewFwfmModel)       \
-  X("rafm", NewRafmModel)              \
+#define FMPS_MODELS(X)           \
+  X("fm", NewFmModel)            \
+  X("fwfm", NewFwfmModel)        \
+  X("dplr", NewDplrModel)        \
+  X("pruned_fwfm", NewFwfmModel) \
+  X("rafm", NewRafmModel)        \
   X("ffm", NewFfmModel)
 
 namespace fmps {

@@ -26,8 +26,8 @@ Status CheckSameTrainingData(const proto::Manifest& m, const WorkPool& pool,
                              const std::string& model_dir, Env* env = Env::Default());
 
 // OK when a job with config `job` can continue the model saved with config `saved`: the same
-// model, k, field count, format and the model's own shape options (Model::ShapeFlags). Otherwise an error
-// "<what> was trained with --model=fm; this job has --model=fwfm"-style, naming both values.
+// model, k, field count, format and the model's shape options (Model::ShapeFlags). Otherwise an
+// error "<what> was trained with --model=fm; this job has --model=fwfm"-style, naming both values.
 Status CheckSameModelShape(const proto::JobConfig& saved, const proto::JobConfig& job,
                            const std::string& what);
 

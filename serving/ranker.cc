@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <string>
 
-#include "ps/base/keys.h"
 #include "models/metrics.h"
+#include "ps/base/keys.h"
 
 namespace fmps {
 namespace {

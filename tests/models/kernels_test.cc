@@ -2,8 +2,8 @@
 // model on small random batches (several features per field, absent fields, real values).
 #include <cmath>
 #include <set>
-#include <tuple>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -135,7 +135,9 @@ TEST_P(KernelTest, GradientsMatchFiniteDifferences) {
   EXPECT_GT(checked, batch.num_keys + (name == "rafm" ? 4 : 10));
 }
 
-// The kernels test list: every registered model, at a few ranks (adding a model adds its line).
+// The kernels test list: every registered model, at a few ranks; adding a model adds its line
+// (kept one line per model by hand).
+// clang-format off
 const std::vector<std::tuple<std::string, int>> kKernelCases = {
     {"fm", 8},          {"fm", 16},         {"fm", 5},
     {"fwfm", 8},        {"fwfm", 3},
@@ -144,6 +146,7 @@ const std::vector<std::tuple<std::string, int>> kKernelCases = {
     {"rafm", 4},
     {"ffm", 4},         {"ffm", 3},
 };
+// clang-format on
 
 INSTANTIATE_TEST_SUITE_P(Models, KernelTest, ::testing::ValuesIn(kKernelCases),
                          [](const auto& info) {

@@ -29,7 +29,8 @@ TEST(LineageTest, TheModelsOwnShapeOptionsMustMatch) {
   other_ranks.clear_rafm_ranks();
   for (int r : {4, 8}) other_ranks.add_rafm_ranks(r);
   st = CheckSameModelShape(Config("rafm"), other_ranks, "saved");
-  EXPECT_EQ(st.message(), "saved was trained with --rafm_ranks=4,8,16; this job has --rafm_ranks=4,8");
+  EXPECT_EQ(st.message(),
+            "saved was trained with --rafm_ranks=4,8,16; this job has --rafm_ranks=4,8");
   // No ranks given means the default ranks: the same model.
   proto::JobConfig default_ranks = Config("rafm");
   default_ranks.clear_rafm_ranks();
