@@ -179,6 +179,9 @@ DEFINE_string(out, "-",
 DEFINE_string(listen, "127.0.0.1:8080",
               "serve: HOST:PORT the HTTP service listens on (port 0: any)");
 DEFINE_int32(serve_threads, 2, "serve: threads answering HTTP requests");
+DEFINE_string(auth_token_file, "",
+              "serve: file holding the token POST /rank then requires as 'Authorization: Bearer "
+              "TOKEN' (read once at start, a trailing newline stripped); empty: no token needed");
 DEFINE_double(reload_every, 0.25,
               "serve: seconds between looks at --model_dir's manifest names (a directory listing) "
               "for a newer version, which is then served without a restart (0: never; SIGHUP "
@@ -290,7 +293,7 @@ const std::map<std::string, std::vector<std::string>>& CommandFlags() {
          {"scheduler", "host", "port", "replace", "join_timeout", "job_id", "metrics_port", "log_dir", "v",
           "minloglevel"}},
         {"predict", {"model_dir", "data", "format", "out", "batch_size", "max_bad_lines"}},
-        {"serve", {"model_dir", "listen", "serve_threads", "reload_every"}},
+        {"serve", {"model_dir", "listen", "serve_threads", "reload_every", "auth_token_file"}},
         {"export", {"model_dir", "model_version", "out"}},
         {"dump", {"names", "top", "by"}},
         {"models", {"model_dir"}},
@@ -811,12 +814,39 @@ int RunPredict() {
   return 0;
 }
 
+// The bearer token of --auth_token_file: its bytes without the trailing newline; an error naming
+// the file when it cannot be read, is empty, or holds what an HTTP header cannot carry.
+Result<std::string> ReadAuthToken(const std::string& path) {
+  Result<std::string> text = ReadFile(path);
+  if (!text.ok()) {
+    return Status::IOError("--auth_token_file=" + path + ": " + text.status().message());
+  }
+  std::string token = std::move(text.value());
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+  if (token.empty()) return Status::InvalidArgument("--auth_token_file=" + path + " is empty");
+  for (size_t i = 0; i < token.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(token[i]);
+    if (c <= 0x20 || c >= 0x7f) {
+      return Status::InvalidArgument("--auth_token_file=" + path + ": byte " + std::to_string(i) +
+                                     " of the token is not a printable ASCII character other "
+                                     "than space (an HTTP header cannot carry it)");
+    }
+  }
+  return token;
+}
+
 int RunServe() {
   if (FLAGS_model_dir.empty()) return Fail(Status::InvalidArgument("serve needs --model_dir"));
   if (FLAGS_serve_threads < 1 || FLAGS_serve_threads > 256)
     return Fail(Status::InvalidArgument("--serve_threads must be in 1..256"));
   if (FLAGS_reload_every < 0)
     return Fail(Status::InvalidArgument("--reload_every must be >= 0 seconds"));
+  std::string auth_token;
+  if (!FLAGS_auth_token_file.empty()) {
+    Result<std::string> token = ReadAuthToken(FLAGS_auth_token_file);
+    if (!token.ok()) return Fail(token.status());
+    auth_token = std::move(token.value());
+  }
   // SIGINT/SIGTERM (stop) and SIGHUP (reload now) are blocked before any thread starts, so only
   // the sigtimedwait below receives them.
   sigset_t signals;
@@ -838,12 +868,15 @@ int RunServe() {
   HttpServiceOptions o;
   o.listen = FLAGS_listen;
   o.threads = FLAGS_serve_threads;
+  o.auth_token = std::move(auth_token);
+  const bool needs_token = !o.auth_token.empty();
   HttpService service(std::shared_ptr<const ModelSnapshot>(std::move(snapshot.value())), o);
   Status st = service.Start();
   if (!st.ok()) return Fail(st);
   LOG(INFO) << "serving on " << FLAGS_listen.substr(0, FLAGS_listen.rfind(':')) << ":"
             << service.port() << " (POST /rank, GET /healthz, GET /metrics) with "
-            << FLAGS_serve_threads << " threads";
+            << FLAGS_serve_threads << " threads"
+            << (needs_token ? "; /rank needs the bearer token of --auth_token_file" : "");
   // A newer checkpoint (training goes on writing them) is loaded beside the one served and then
   // swapped in. Manifests are written atomically after their shards, so one that does not verify is
   // damaged for good: it is reported once and not read again (a still newer one is).

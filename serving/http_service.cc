@@ -10,12 +10,14 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
 #include <optional>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -60,6 +62,33 @@ Result<tcp::endpoint> ParseListen(const std::string& listen) {
   return tcp::endpoint(address, static_cast<uint16_t>(port));
 }
 
+// True when `given` equals `want`. Every byte of the longer is compared whatever differs, so the
+// time taken does not tell a guesser how many leading bytes were right.
+bool TokenMatches(std::string_view given, std::string_view want) {
+  unsigned diff = given.size() == want.size() ? 0 : 1;
+  const size_t n = std::max(given.size(), want.size());
+  for (size_t i = 0; i < n; ++i) {
+    const unsigned char a = i < given.size() ? static_cast<unsigned char>(given[i]) : 0;
+    const unsigned char b = i < want.size() ? static_cast<unsigned char>(want[i]) : 0;
+    diff |= a ^ b;
+  }
+  return diff == 0;
+}
+
+// The token of an "Authorization: Bearer TOKEN" value (the scheme is case-insensitive, RFC 7235);
+// nullopt for another scheme or none.
+std::optional<std::string_view> BearerToken(std::string_view value) {
+  constexpr std::string_view kScheme = "bearer";
+  if (value.size() <= kScheme.size() || value[kScheme.size()] != ' ') return std::nullopt;
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(value[i])) != kScheme[i]) return std::nullopt;
+  }
+  value.remove_prefix(kScheme.size());
+  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+  return value;
+}
+
 }  // namespace
 
 class HttpSession;
@@ -96,6 +125,7 @@ class HttpService::Impl {
     c.rank_requests = rank_requests_.load();
     c.candidates = candidates_.load();
     c.errors = errors_.load();
+    c.unauthorized = unauthorized_.load();
     return c;
   }
   std::string MetricsText() const;
@@ -110,6 +140,9 @@ class HttpService::Impl {
   http::response<http::string_body> Reply(http::status status, unsigned version, bool keep_alive,
                                           std::string body);
   http::response<http::string_body> Rank(const http::request<http::string_body>& req);
+  // The 401 answer when auth_token is set and req does not carry it; nullopt when it may go on.
+  std::optional<http::response<http::string_body>> RefuseUnauthorized(
+      const http::request<http::string_body>& req);
   void ObserveLatency(double seconds);
 
   HttpServiceOptions options_;
@@ -127,7 +160,8 @@ class HttpService::Impl {
   int port_ = 0;
   bool started_ = false, stopped_ = false;  // touched by Start/Stop callers only
 
-  std::atomic<uint64_t> requests_{0}, rank_requests_{0}, candidates_{0}, errors_{0};
+  std::atomic<uint64_t> requests_{0}, rank_requests_{0}, candidates_{0}, errors_{0},
+      unauthorized_{0};
   std::array<std::atomic<uint64_t>, kLatencyBuckets.size() + 1> latency_counts_{};  // per bucket
   std::atomic<uint64_t> latency_sum_ns_{0};
 };
@@ -319,6 +353,7 @@ http::response<http::string_body> HttpService::Impl::Handle(
   target = target.substr(0, target.find('?'));
   const bool get = req.method() == http::verb::get;
   if (target == "/rank") {
+    if (auto refused = RefuseUnauthorized(req)) return std::move(*refused);
     if (req.method() != http::verb::post) {
       auto res = Reply(http::status::method_not_allowed, req.version(), req.keep_alive(),
                        "/rank takes POST\n");
@@ -342,6 +377,23 @@ http::response<http::string_body> HttpService::Impl::Handle(
   return Reply(
       http::status::not_found, req.version(), req.keep_alive(),
       "no such endpoint: " + std::string(target) + " (POST /rank, GET /healthz, GET /metrics)\n");
+}
+
+std::optional<http::response<http::string_body>> HttpService::Impl::RefuseUnauthorized(
+    const http::request<http::string_body>& req) {
+  if (options_.auth_token.empty()) return std::nullopt;
+  const auto header = req.find(http::field::authorization);
+  std::optional<std::string_view> token;
+  if (header != req.end())
+    token = BearerToken(std::string_view(header->value().data(), header->value().size()));
+  if (token && TokenMatches(*token, options_.auth_token)) return std::nullopt;
+  unauthorized_.fetch_add(1, std::memory_order_relaxed);
+  // RFC 6750: a request without credentials gets the bare challenge, a wrong token invalid_token.
+  auto res = Reply(http::status::unauthorized, req.version(), req.keep_alive(),
+                   token ? "wrong bearer token\n" : "/rank needs Authorization: Bearer TOKEN\n");
+  res.set(http::field::www_authenticate,
+          token ? "Bearer realm=\"fmps\", error=\"invalid_token\"" : "Bearer realm=\"fmps\"");
+  return res;
 }
 
 http::response<http::string_body> HttpService::Impl::Rank(
@@ -390,6 +442,8 @@ std::string HttpService::Impl::MetricsText() const {
   counter("fmps_serve_rank_requests_total", "POST /rank requests.", c.rank_requests);
   counter("fmps_serve_candidates_total", "Candidates scored.", c.candidates);
   counter("fmps_serve_errors_total", "Answers with status >= 400.", c.errors);
+  counter("fmps_serve_unauthorized_total",
+          "/rank requests refused (401) for a missing or wrong bearer token.", c.unauthorized);
   counter("fmps_serve_reloads_total", "Newer checkpoints loaded while serving.", c.reloads);
   out +=
       "# HELP fmps_serve_request_seconds Time to parse, score and format a successful /rank "

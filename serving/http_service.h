@@ -1,6 +1,7 @@
 // HttpService: the ranking service over HTTP/1.1 (Boost.Beast on Asio), keep-alive connections.
 //   POST /rank     body text/plain, see rank_request.h; answers one probability per candidate
 //                  line, "%.9g\n". Bad input -> 400 with a message naming the line and token.
+//                  With an auth_token it needs "Authorization: Bearer TOKEN" (else 401).
 //   GET  /healthz  "ok model=NAME version=N".
 //   GET  /metrics  Prometheus text: requests, candidates, errors, latency histogram.
 // Threads: Start() runs `threads` threads on one io_context; every connection lives on its own
@@ -29,15 +30,20 @@ struct HttpServiceOptions {
   double idle_timeout_s = 60;             // a connection silent this long is closed
   double drain_timeout_s = 10;            // Stop() waits this long for requests under way
   RankerOptions ranker;                   // how candidates are scored
+  // Non-empty: /rank answers only requests with "Authorization: Bearer <auth_token>", others get
+  // 401. /healthz and /metrics stay open: probes and scrapers carry no token, and tell nothing
+  // about the model's answers. Empty (the default): no token needed.
+  std::string auth_token;
 };
 
 // Counters of the service, as /metrics prints them.
 struct ServiceCounters {
   uint64_t requests = 0;  // every HTTP request answered
   uint64_t rank_requests = 0;
-  uint64_t candidates = 0;  // candidates scored
-  uint64_t errors = 0;      // answers with status >= 400
-  uint64_t reloads = 0;     // snapshots swapped in by SwapSnapshot
+  uint64_t candidates = 0;    // candidates scored
+  uint64_t errors = 0;        // answers with status >= 400
+  uint64_t unauthorized = 0;  // /rank requests refused (401) for a missing or wrong token
+  uint64_t reloads = 0;       // snapshots swapped in by SwapSnapshot
 };
 
 class HttpService {

@@ -5,6 +5,8 @@
 #include <signal.h>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
@@ -49,6 +51,23 @@ std::optional<http::response<http::string_body>> Request(int port, http::verb ve
     return res;
   } catch (const std::exception&) {
     return std::nullopt;
+  }
+}
+
+// Writes `request` as is on a fresh connection and returns all the service writes back until it
+// closes the connection ("" when nothing answers).
+std::string RawExchange(int port, const std::string& request) {
+  try {
+    asio::io_context ioc;
+    tcp::socket socket(ioc);
+    socket.connect(tcp::endpoint(asio::ip::address_v4::loopback(), static_cast<uint16_t>(port)));
+    asio::write(socket, asio::buffer(request));
+    std::string answer;
+    boost::system::error_code ec;
+    asio::read(socket, asio::dynamic_buffer(answer), ec);  // to the end of the stream
+    return answer;
+  } catch (const std::exception&) {
+    return "";
   }
 }
 
@@ -412,6 +431,92 @@ TEST(ServeProcessTest, ReloadsNewerCheckpointsWithoutARestart) {
       << metrics->body();
 
   EXPECT_EQ(serve.Stop(), std::optional<int>(0)) << serve.log();
+}
+
+// --auth_token_file: POST /rank needs "Authorization: Bearer TOKEN" (raw HTTP over a socket, so
+// the test sees exactly what is sent); /healthz and /metrics stay open; refusals are counted. A
+// token file that is missing or empty stops `fmps serve` with an error naming it.
+TEST(ServeProcessTest, RankNeedsTheBearerTokenOfAuthTokenFile) {
+  ScratchDir scratch("fmps_serve_auth");
+  ASSERT_FALSE(scratch.path.empty());
+  const std::string& dir = scratch.path;
+  const std::string binary = FMPS_BINARY;
+  const std::string model_dir = dir + "/model";
+  ASSERT_EQ(Generate(dir, {{dir + "/train", 5000, 8}}), 0);
+  testing::RunResult trained =
+      testing::Run(binary,
+                   {"train", "--data=" + dir + "/train", "--model=fm", "--k=4", "--epochs=1",
+                    "--inprocess", "--model_dir=" + model_dir},
+                   dir, 120);
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  std::ofstream(dir + "/token") << "s3cr3t-T0ken\n";
+
+  ServeProcess serve(dir, model_dir, {"--auth_token_file=" + dir + "/token"});
+  ASSERT_TRUE(serve.up()) << serve.log();
+  const int port = serve.port();
+  // An empty context and three candidates (Criteo columns by field number).
+  const std::string body = "\n0:3 13:68fd1e64\n1:7 14:80e26c9b 20:fb936136\n2:1\n";
+  auto rank = [&](const std::string& authorization) {
+    return RawExchange(
+        port, "POST /rank HTTP/1.1\r\nHost: 127.0.0.1\r\n" + authorization +
+                  "Content-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) +
+                  "\r\nConnection: close\r\n\r\n" + body);
+  };
+  auto status_line = [](const std::string& answer) { return answer.substr(0, answer.find('\r')); };
+  auto body_of = [](const std::string& answer) {
+    const size_t at = answer.find("\r\n\r\n");
+    return at == std::string::npos ? std::string() : answer.substr(at + 4);
+  };
+
+  const std::vector<std::string> refused = {
+      "",                                           // no header
+      "Authorization: Bearer wrong-token\r\n",      // another token
+      "Authorization: Bearer s3cr3t-T0ke\r\n",      // a prefix of it
+      "Authorization: Bearer s3cr3t-T0ken2\r\n",    // it and more
+      "Authorization: Basic czNjcjN0LVQwa2Vu\r\n",  // another scheme
+      "Authorization: Bearer s3cr3t-t0ken\r\n",     // the token's case matters
+  };
+  for (const std::string& authorization : refused) {
+    const std::string answer = rank(authorization);
+    EXPECT_EQ(status_line(answer), "HTTP/1.1 401 Unauthorized") << authorization << answer;
+    EXPECT_NE(answer.find("\r\nWWW-Authenticate: Bearer realm=\"fmps\""), std::string::npos)
+        << answer;
+    EXPECT_EQ(answer.find("0."), std::string::npos) << "scores sent without the token: " << answer;
+  }
+  // The right token (the scheme's case does not matter) is scored.
+  for (const std::string scheme : {"Bearer", "bearer"}) {
+    const std::string answer = rank("Authorization: " + scheme + " s3cr3t-T0ken\r\n");
+    ASSERT_EQ(status_line(answer), "HTTP/1.1 200 OK") << answer;
+    std::istringstream lines(body_of(answer));
+    int scores = 0;
+    for (std::string line; std::getline(lines, line); ++scores) {
+      const double p = std::stod(line);
+      EXPECT_TRUE(p > 0 && p < 1) << line;
+    }
+    EXPECT_EQ(scores, 3) << answer;
+  }
+  // Probes and scrapers need no token.
+  const std::string health =
+      RawExchange(port, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_line(health), "HTTP/1.1 200 OK") << health;
+  EXPECT_EQ(body_of(health).rfind("ok model=fm version=", 0), 0u) << health;
+  const std::string metrics =
+      RawExchange(port, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_line(metrics), "HTTP/1.1 200 OK") << metrics;
+  EXPECT_NE(metrics.find("\nfmps_serve_unauthorized_total 6\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("\nfmps_serve_candidates_total 6\n"), std::string::npos) << metrics;
+  EXPECT_EQ(serve.Stop(), std::optional<int>(0)) << serve.log();
+
+  // A token file that is missing, or empty but for a newline: no service, an error naming it.
+  std::ofstream(dir + "/empty_token") << "\n";
+  for (const std::string& file : {dir + "/no_such_token", dir + "/empty_token"}) {
+    testing::RunResult run = testing::Run(
+        binary,
+        {"serve", "--model_dir=" + model_dir, "--listen=127.0.0.1:0", "--auth_token_file=" + file},
+        dir, 60);
+    EXPECT_NE(run.exit_code, 0) << run.err;
+    EXPECT_NE(run.err.find("--auth_token_file=" + file), std::string::npos) << run.err;
+  }
 }
 
 }  // namespace
