@@ -14,9 +14,11 @@
 #include <string>
 #include <vector>
 
+#include "fuzz/live_socket_wire.h"
 #include "ps/base/env.h"
 #include "ps/base/keys.h"
 #include "ps/checkpoint.h"
+#include "ps/job_id.h"
 #include "ps/store/store.h"
 #include "ps/transport.h"
 
@@ -179,6 +181,81 @@ void CheckpointSeeds(const std::string& out) {
   Write(out + "/checkpoint", "manifest-fixsum", std::string(1, '\3') + *bytes);
 }
 
+// The live_socket harness's connections (control byte, split offsets, bytes; see
+// fuzz/live_socket_wire.h): the job's own pull and push after a proper greeting, another job's,
+// and what a stranger writes: garbage, HTTP, cut greetings, ZMTP 1.0/2.0, a frame declaring 2^62
+// bytes, a multi-frame message, another security mechanism.
+void LiveSocketSeeds(const std::string& out) {
+  using namespace fmps::fuzz;
+  const std::string dir = out + "/live_socket";
+  const uint64_t job = JobTag(kLiveSocketJobId);
+  auto control = [](bool greeting, int writes, bool reset) {
+    return std::string(
+        1, static_cast<char>((greeting ? kSendGreeting : 0) | ((writes - 1) << kWritesShift) |
+                             (reset ? kResetAtEnd : 0)));
+  };
+  auto cuts = [](std::vector<uint16_t> at) {
+    return std::string(reinterpret_cast<const char*>(at.data()), 2 * at.size());
+  };
+  const std::vector<uint64_t> keys = {MakeKey(1, 11), MakeKey(2, 22), MakeKey(3, 33)};
+  Message pull;
+  pull.meta.set_cmd(proto::PULL);
+  pull.meta.set_sender(kLiveWorkerId);
+  pull.meta.set_job(job);
+  pull.meta.set_request_id(7);
+  pull.meta.mutable_kv()->set_num_keys(static_cast<uint32_t>(keys.size()));
+  pull.meta.mutable_kv()->set_keep_keys(true);
+  pull.frames = {ToFrame(keys)};
+  Write(dir, "pull", control(true, 1, false) + ZmtpFrame(PackedMessage(pull)));
+  Message push = pull;
+  push.meta.set_cmd(proto::PUSH);
+  push.meta.set_request_id(8);
+  push.meta.mutable_kv()->set_keep_keys(false);
+  const std::vector<uint16_t> widths = {0, 2, 1};
+  const std::vector<uint32_t> counts = {1, 5, 2};
+  const std::vector<float> grads = {0.1f, -0.2f, 0.3f, 0.4f, 0.5f, -0.6f};
+  push.frames = {ToFrame(keys), ToFrame(grads), ToFrame(widths), ToFrame(counts)};
+  // The greeting written by the input itself, the connection cut into three writes.
+  const std::string push_bytes = ZmtpGreetingAndReady() + ZmtpFrame(PackedMessage(push));
+  Write(dir, "push-in-three-writes", control(false, 3, false) + cuts({5, 70}) + push_bytes);
+  Message foreign = pull;
+  foreign.meta.set_job(JobTag("another-job"));
+  Write(dir, "pull-of-another-job", control(true, 1, true) + ZmtpFrame(PackedMessage(foreign)));
+  Write(dir, "pull-then-push-multiframe",
+        control(true, 2, false) + cuts({40}) + ZmtpFrame(PackedMessage(pull), true) +
+            ZmtpFrame(PackedMessage(push)));
+  std::string hello;
+  for (int i = 0; i < 20; ++i) hello += "hello world\n";
+  Write(dir, "hello-world", control(false, 1, false) + hello);
+  std::string noise;
+  uint64_t x = 15;
+  for (int i = 0; i < 512; ++i) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    noise += static_cast<char>(x >> 56);
+  }
+  Write(dir, "random", control(false, 4, false) + cuts({100, 200, 300}) + noise);
+  Write(dir, "http",
+        control(false, 1, false) +
+            "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: curl/7.88\r\n\r\n");
+  const std::string greeting = ZmtpGreetingAndReady();
+  Write(dir, "greeting-cut-11", control(false, 1, false) + greeting.substr(0, 11));
+  Write(dir, "greeting-cut-40", control(false, 2, true) + cuts({10}) + greeting.substr(0, 40));
+  std::string v1 = std::string("\x01\x00", 2);
+  for (int i = 0; i < 10; ++i) v1 += std::string("\x06\x00", 2) + "hello";
+  Write(dir, "zmtp1", control(false, 1, false) + v1);
+  std::string v2 = std::string("\xff\0\0\0\0\0\0\0\0\x7f\x01\x08", 12) + std::string("\0\0", 2);
+  for (int i = 0; i < 10; ++i) v2 += std::string("\x00\x05", 2) + "hello";
+  Write(dir, "zmtp2", control(false, 1, false) + v2);
+  Write(dir, "huge-declared-length",
+        control(true, 1, false) + std::string("\x02\x40\0\0\0\0\0\0\0", 9) + noise.substr(0, 64));
+  std::string plain = greeting.substr(0, 64);
+  plain.replace(12, 5, "PLAIN");
+  Write(dir, "mechanism-plain", control(false, 1, false) + plain);
+  std::string v30 = greeting;
+  v30[11] = 1;  // ZMTP 3.1: a newer peer, minor version 1
+  Write(dir, "zmtp31-pull", control(false, 1, false) + v30 + ZmtpFrame(PackedMessage(pull)));
+}
+
 }  // namespace
 }  // namespace fmps
 
@@ -197,5 +274,6 @@ int main(int argc, char** argv) {
   fmps::CompressedSeeds(out, criteo);
   fmps::KvSeeds(out);
   fmps::CheckpointSeeds(out);
+  fmps::LiveSocketSeeds(out);
   return 0;
 }

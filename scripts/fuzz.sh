@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 DURATION=${1:-60}
 shift || true
-ALL=(reader_criteo reader_avazu reader_libffm reader_libsvm gzip_source zstd_source kv_messages store checkpoint)
+ALL=(reader_criteo reader_avazu reader_libffm reader_libsvm gzip_source zstd_source kv_messages store checkpoint live_socket)
 HARNESSES=("${ALL[@]}")
 if [ $# -gt 0 ]; then HARNESSES=("$@"); fi
 BUILD=${FUZZ_BUILD_DIR:-/tmp/build-fuzz}
