@@ -18,6 +18,8 @@
 #   FMPS_SERVICE          the headless Service (default fmps)
 #   FMPS_PORT             the scheduler's port (default 9000)
 #   FMPS_JOB_ID           the job's id, the same for every pod (default the Job's name)
+#   FMPS_KEYS             directory of the cluster's CURVE key (default /etc/fmps/keys when it holds
+#                         cluster.key: the manifest mounts the Secret fmps-keys there)
 #   FMPS_DNS_WAIT         seconds to wait for the scheduler's name to resolve (default 300): pods
 #                         start in any order and a name exists only once its pod does
 #   FMPS                  the fmps binary (default: fmps on PATH, else build/launch/fmps of this repo)
@@ -60,6 +62,8 @@ job=${pod%-"$index"}
 sched_name=${FMPS_SCHEDULER_HOST:-$job-0.${FMPS_SERVICE:-fmps}}
 # Every pod of the job, and a scheduler pod restarted in place, share the job's id (not a secret).
 export FMPS_JOB_ID=${FMPS_JOB_ID:-$job}
+# The key is read from the mounted Secret by every role, never passed on a command line.
+if [ -z "${FMPS_KEYS:-}" ] && [ -f /etc/fmps/keys/cluster.key ]; then export FMPS_KEYS=/etc/fmps/keys; fi
 
 if [ "$index" = 0 ]; then
   echo "fmps k8s: scheduler ($sched_name, $host:$port) for $servers servers and $workers workers" >&2

@@ -8,6 +8,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -41,6 +42,7 @@
 #include "ps/base/keys.h"
 #include "ps/checkpoint.h"
 #include "ps/counting_transport.h"
+#include "ps/curve_keys.h"
 #include "ps/job_id.h"
 #include "ps/server.h"
 #include "scheduler/scheduler.h"
@@ -136,6 +138,10 @@ DEFINE_int32(replace, -1, "start as the replacement of this node id");
 DEFINE_string(job_id, "",
               "the job's id (default: the environment's FMPS_JOB_ID, else made at start by train "
               "and scheduler); servers and workers started by hand need the job's");
+DEFINE_string(keys, "",
+              "directory of the cluster's CURVE key (`fmps keygen --out=DIR`; default: the "
+              "environment's FMPS_KEYS): every connection is encrypted and only nodes holding the key "
+              "are admitted. Empty: plain TCP (trusted networks only)");
 DEFINE_int32(restart_failed, 0,
              "train: restart a failed server or worker process, up to this many times in all");
 DEFINE_double(replace_timeout, 300,
@@ -270,7 +276,8 @@ const std::map<std::string, std::vector<std::string>>& CommandFlags() {
                                  "log_dir",
                                  "v",
                                  "minloglevel",
-                                 "job_id"};
+                                 "job_id",
+                                 "keys"};
     std::vector<std::string> train = job;
     train.push_back("inprocess");
     train.insert(train.end(),
@@ -287,10 +294,10 @@ const std::map<std::string, std::vector<std::string>>& CommandFlags() {
          }()},
         {"scheduler", sched},
         {"server",
-         {"scheduler", "host", "port", "replace", "join_timeout", "job_id", "metrics_port", "log_dir", "v",
+         {"scheduler", "host", "port", "replace", "join_timeout", "job_id", "keys", "metrics_port", "log_dir", "v",
           "minloglevel"}},
         {"worker",
-         {"scheduler", "host", "port", "replace", "join_timeout", "job_id", "metrics_port", "log_dir", "v",
+         {"scheduler", "host", "port", "replace", "join_timeout", "job_id", "keys", "metrics_port", "log_dir", "v",
           "minloglevel"}},
         {"predict", {"model_dir", "data", "format", "out", "batch_size", "max_bad_lines"}},
         {"serve", {"model_dir", "listen", "serve_threads", "reload_every", "auth_token_file"}},
@@ -298,6 +305,7 @@ const std::map<std::string, std::vector<std::string>>& CommandFlags() {
         {"dump", {"names", "top", "by"}},
         {"models", {"model_dir"}},
         {"plot", {"out"}},
+        {"keygen", {"out"}},
         {"gen",
          {"rows", "seed", "model_seed", "planted", "planted_k", "active_fields", "field_vocab",
           "linear_std", "interaction_std", "missing", "fwfm_strong_pairs", "fwfm_weak_std"}},
@@ -321,6 +329,9 @@ const char* CommandSummary(const std::string& cmd) {
   if (cmd == "dump") return "print an export file as text: fmps dump FILE [--names=DATA] [--top=N]";
   if (cmd == "gen") return "write synthetic Criteo-format rows from a planted model to stdout";
   if (cmd == "models") return "list the versions in --model_dir (job, parent, rows, test figures)";
+  if (cmd == "keygen")
+    return "write a new cluster CURVE key to --out=DIR (DIR/cluster.key, mode 0600); jobs use it "
+           "with --keys=DIR";
   if (cmd == "plot")
     return "draw a --metrics_out FILE.jsonl as curves (SVG): fmps plot FILE.jsonl --out=curves.svg";
   return "";
@@ -444,6 +455,33 @@ Result<std::string> JobIdFromFlags() {
   }
   if (!id.empty()) FMPS_RETURN_IF_ERROR(CheckJobId(id));
   return id;
+}
+
+// --keys, else FMPS_KEYS; "" when neither is set.
+std::string KeysDirFromFlags() {
+  if (!FLAGS_keys.empty()) return FLAGS_keys;
+  const char* env = std::getenv("FMPS_KEYS");
+  return env != nullptr ? env : "";
+}
+
+// The transport's options: CURVE with the cluster key when --keys (or FMPS_KEYS) names one. A key
+// file others may read is refused, as ssh refuses such a private key: the key is the membership.
+Result<ZmqTransportOptions> TransportOptionsFromFlags() {
+  ZmqTransportOptions o;
+  const std::string dir = KeysDirFromFlags();
+  if (dir.empty()) return o;
+  const std::string path = dir + "/" + kCurveKeyFile;
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return Status::InvalidArgument(path + " is readable by others (mode " + mode +
+                                   "): the key admits its holder to the cluster; chmod 600 " + path);
+  }
+  Result<CurveKeys> keys = ReadCurveKeys(Env::Default(), dir);
+  if (!keys.ok()) return keys.status();
+  o.curve = keys.value();
+  return o;
 }
 
 Result<SchedulerOptions> SchedulerOptionsFromFlags() {
@@ -655,9 +693,11 @@ Result<std::unique_ptr<MetricsEndpoint>> StartMetrics(const MetricsRegistry* reg
 int RunScheduler() {
   Result<SchedulerOptions> options = SchedulerOptionsFromFlags();
   if (!options.ok()) return Fail(options.status());
+  Result<ZmqTransportOptions> transport = TransportOptionsFromFlags();
+  if (!transport.ok()) return Fail(transport.status());
   MetricsRegistry registry;
   options->metrics = &registry;
-  Scheduler scheduler(NewCountingTransport(NewZmqTransport(ZmqTransportOptions()), &registry),
+  Scheduler scheduler(NewCountingTransport(NewZmqTransport(transport.value()), &registry),
                       options.value());
   Result<std::unique_ptr<MetricsEndpoint>> endpoint = StartMetrics(&registry, "scheduler");
   if (!endpoint.ok()) return Fail(endpoint.status());
@@ -697,10 +737,12 @@ int RunServerOrWorker(proto::Role role) {
   if (!job_id.ok()) return Fail(job_id.status());
   PostofficeOptions po_options = NodeOptions(role, sched.value());
   po_options.job_id = job_id.value();
+  Result<ZmqTransportOptions> transport = TransportOptionsFromFlags();
+  if (!transport.ok()) return Fail(transport.status());
   // The node registers its figures when it is made, before the endpoint serves them.
   MetricsRegistry registry;
   auto po = std::make_unique<Postoffice>(
-      NewCountingTransport(NewZmqTransport(ZmqTransportOptions()), &registry), po_options);
+      NewCountingTransport(NewZmqTransport(transport.value()), &registry), po_options);
   std::unique_ptr<KVServer> server;
   std::unique_ptr<Worker> worker;
   if (role == proto::SERVER) {
@@ -748,6 +790,12 @@ int RunTrain(int argc, char** argv) {
   if (options->config.job_id().empty()) options->config.set_job_id(NewJobId());
   lc.scheduler_args.push_back("--job_id=" + options->config.job_id());
   lc.node_args.push_back("--job_id=" + options->config.job_id());
+  // The key's directory, not the key: secrets stay off command lines.
+  if (!KeysDirFromFlags().empty()) {
+    Result<ZmqTransportOptions> transport = TransportOptionsFromFlags();
+    if (!transport.ok()) return Fail(transport.status());
+    lc.node_args.push_back("--keys=" + KeysDirFromFlags());
+  }
   lc.num_servers = FLAGS_num_servers;
   lc.num_workers = FLAGS_num_workers;
   lc.restart_failed = FLAGS_restart_failed;
@@ -949,6 +997,18 @@ int RunDump(const std::vector<std::string>& positional) {
   return 0;
 }
 
+int RunKeygen() {
+  if (FLAGS_out.empty()) return Fail(Status::InvalidArgument("--out=DIR is required"));
+  Result<CurveKeys> keys = NewCurveKeys();
+  if (!keys.ok()) return Fail(keys.status());
+  ::umask(077);  // the directory and the file are the owner's alone
+  Status st = WriteCurveKeys(Env::Default(), FLAGS_out, keys.value());
+  if (!st.ok()) return Fail(st);
+  std::printf("wrote %s/%s (public key %s); start every role of a job with --keys=%s\n",
+              FLAGS_out.c_str(), kCurveKeyFile, keys->public_key.c_str(), FLAGS_out.c_str());
+  return 0;
+}
+
 int RunModels() {
   if (FLAGS_model_dir.empty()) return Fail(Status::InvalidArgument("models needs --model_dir"));
   Result<std::string> list = ListVersions(FLAGS_model_dir);
@@ -1051,7 +1111,7 @@ int main(int argc, char** argv) {
     PrintHelp("");
     return 2;
   }
-  if (cmd != "gen" && cmd != "plot") {
+  if (cmd != "gen" && cmd != "plot" && cmd != "keygen") {
     MaybeReexecWithHugePages(argv);
     KeepFreedHeapForReuse();
   }
@@ -1091,7 +1151,7 @@ int main(int argc, char** argv) {
     }
     google::SetLogSymlink(google::GLOG_INFO, "");
   }
-  if (cmd != "gen" && cmd != "models" && cmd != "plot") {
+  if (cmd != "gen" && cmd != "models" && cmd != "plot" && cmd != "keygen") {
     const bool huge = GlibcTunables().find("glibc.malloc.hugetlb=1") != std::string::npos;
     LOG(INFO) << "fmps " << cmd << " pid " << getpid()
               << (huge ? ", heap on transparent huge pages" : "");
@@ -1109,5 +1169,6 @@ int main(int argc, char** argv) {
   if (cmd == "dump") return RunDump(positional);
   if (cmd == "models") return RunModels();
   if (cmd == "plot") return RunPlot(positional);
+  if (cmd == "keygen") return RunKeygen();
   return 2;
 }

@@ -10,7 +10,7 @@
 # Every flag is the job's (as for `fmps train`); --num_servers and --num_workers (default 2 each)
 # must fit the allocation: 1 + S + W tasks. Data paths must be readable on every node.
 # Environment: FMPS (path of fmps on the nodes; default: build/launch/fmps under the directory the
-# job was submitted from, else fmps on PATH), FMPS_PORT (scheduler port; default 9000 + job id mod 1000), FMPS_JOB_ID (default slurm-<job id>), FMPS_IFACE_ADDR (address a
+# job was submitted from, else fmps on PATH), FMPS_PORT (scheduler port; default 9000 + job id mod 1000), FMPS_JOB_ID (default slurm-<job id>), FMPS_KEYS (the cluster key's directory on a shared file system, `fmps keygen`; srun passes it on), FMPS_IFACE_ADDR (address a
 # node listens on; default its first `hostname -I` address).
 set -euo pipefail
 

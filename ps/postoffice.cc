@@ -87,21 +87,31 @@ Status Postoffice::Join() {
   me->set_replace_id(options_.replace_id);
   me->set_name(std::string(proto::Role_Name(options_.role)) + " pid " + std::to_string(getpid()) +
                " at " + options_.host + ":" + std::to_string(port.value()));
-  FMPS_RETURN_IF_ERROR(transport_->Send(kSchedulerId, reg));
+  // A send that blocks here means no connection to the scheduler came up; with CURVE, that is
+  // also what a key the scheduler refuses looks like from this side.
+  auto send_registration = [&]() -> Status {
+    Status st = transport_->Send(kSchedulerId, reg);
+    if (st.ok()) return st;
+    return Status::Timeout(
+        "cannot register with the scheduler at " + sched + ": " + st.ToString() +
+        " (is it running, are all nodes started, and do they share its --keys?)");
+  };
+  FMPS_RETURN_IF_ERROR(send_registration());
   double deadline = NowSeconds() + options_.join_timeout_s;
   // The registration is repeated until the table comes: a scheduler that restarted meanwhile (at
   // the same address) never saw the first one. The scheduler ignores repeats.
   double registered_at = NowSeconds();
   while (true) {
     if (NowSeconds() - registered_at >= kRegisterEvery_s) {
-      FMPS_RETURN_IF_ERROR(transport_->Send(kSchedulerId, reg));
+      FMPS_RETURN_IF_ERROR(send_registration());
       registered_at = NowSeconds();
     }
     double left = deadline - NowSeconds();
     if (left <= 0) {
-      return Status::Timeout("no node table from the scheduler at " + sched + " within " +
-                             std::to_string(static_cast<int>(options_.join_timeout_s)) +
-                             " s (is it running, and are all nodes started?)");
+      return Status::Timeout(
+          "no node table from the scheduler at " + sched + " within " +
+          std::to_string(static_cast<int>(options_.join_timeout_s)) +
+          " s (is it running, are all nodes started, and do they share its --keys?)");
     }
     auto msg = transport_->Recv(static_cast<int>(std::min(left, 1.0) * 1000));
     if (!msg) continue;

@@ -18,6 +18,7 @@
 
 #include "proto/fmps.pb.h"
 #include "ps/base/status.h"
+#include "ps/curve_keys.h"
 
 namespace fmps {
 
@@ -97,6 +98,9 @@ struct ZmqTransportOptions {
   // A frame declaring more is refused by the receiver (its connection closed) and not sent.
   int64_t max_message_bytes = int64_t{1} << 30;
   int handshake_timeout_ms = 10000;  // a connection that has not finished its greeting is closed
+  // Set: every socket speaks CURVE with the cluster key, and only peers holding it are admitted
+  // (a refused peer is logged once per address per minute). Empty: plain TCP.
+  CurveKeys curve;
 };
 std::unique_ptr<Transport> NewZmqTransport(const ZmqTransportOptions& options);
 

@@ -87,13 +87,15 @@ struct JobResult {
 
 // Runs `fmps train`; with attack, writes every hostile connection to every role's port once all
 // four roles listen.
-JobResult Train(const TempDir& dir, const std::string& name, bool attack) {
-  const std::vector<std::string> args{
+JobResult Train(const TempDir& dir, const std::string& name, bool attack,
+                const std::string& keys = "") {
+  std::vector<std::string> args{
       "train", "--data=" + dir.File("train.txt"), "--test=" + dir.File("test.txt"),
       "--num_servers=2", "--num_workers=1", "--epochs=" + std::to_string(kEpochs),
       // Small synchronous batches make the job last long enough (seconds) to be attacked. One
       // worker: the run is deterministic, so the attacked model can be held to the clean one's.
       "--batch_size=20", "--max_delay=0", "--part_mb=0.1", "--seed=1"};
+  if (!keys.empty()) args.push_back("--keys=" + keys);
   Child launcher = testing::Spawn(kBinary, args, dir.File(name + ".out"), dir.File(name + ".err"));
   JobResult r;
   if (attack) {
@@ -145,6 +147,37 @@ TEST(HostilePortTest, EveryRoleSurvivesStrangersBytesDuringAJob) {
   EXPECT_NEAR(logloss, clean_logloss, 0.01 * clean_logloss) << attacked.json << "\n" << clean.json;
   // What decoded into a message is dropped with a line naming where it came from.
   EXPECT_NE(attacked.err.find("dropping a message from tcp"), std::string::npos) << attacked.err;
+  EXPECT_EQ(attacked.err.find("terminate called"), std::string::npos) << attacked.err;
+}
+
+// The same bytes against a job with --keys: every socket speaks CURVE, so nothing a stranger writes
+// gets past the handshake; each stranger's address is logged as refused.
+TEST(HostilePortTest, EveryRoleOfAKeyedJobSurvivesStrangersBytes) {
+  TempDir dir;
+  ASSERT_TRUE(testing::GenerateFile(dir.File("train.txt"), kRows, 3));
+  ASSERT_TRUE(testing::GenerateFile(dir.File("test.txt"), 5000, 4));
+  testing::RunResult keygen =
+      testing::Run(kBinary, {"keygen", "--out=" + dir.File("keys")}, dir.path(), 30);
+  ASSERT_EQ(keygen.exit_code, 0) << keygen.err;
+
+  JobResult clean = Train(dir, "clean", false, dir.File("keys"));
+  ASSERT_EQ(clean.exit_code, 0) << clean.err;
+  const double clean_logloss = JsonNumber(clean.json, "test_logloss").value_or(99);
+  ASSERT_LT(clean_logloss, 0.69) << clean.json;
+
+  JobResult attacked = Train(dir, "attacked", true, dir.File("keys"));
+  EXPECT_EQ(attacked.ports_attacked, 4 * static_cast<int>(HostileConnections().size()));
+  ASSERT_EQ(attacked.exit_code, 0) << attacked.err;
+  EXPECT_EQ(JsonNumber(attacked.json, "rows").value_or(-1), kEpochs * kRows) << attacked.json;
+  EXPECT_EQ(JsonNumber(attacked.json, "test_rows").value_or(-1), 5000) << attacked.json;
+  const double logloss = JsonNumber(attacked.json, "test_logloss").value_or(99);
+  std::printf("test logloss: clean %.6f, attacked %.6f (CURVE)\n", clean_logloss, logloss);
+  EXPECT_NEAR(logloss, clean_logloss, 0.01 * clean_logloss) << attacked.json;
+  EXPECT_NE(attacked.err.find("refusing a connection from tcp 127.0.0.1: its handshake failed"),
+            std::string::npos)
+      << attacked.err;
+  // Nothing reached a node's decoder: no frame was dropped there.
+  EXPECT_EQ(attacked.err.find("dropping a message from"), std::string::npos) << attacked.err;
   EXPECT_EQ(attacked.err.find("terminate called"), std::string::npos) << attacked.err;
 }
 

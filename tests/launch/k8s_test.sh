@@ -66,6 +66,11 @@ check(env.get("FMPS_HOST", {}).get("valueFrom", {}).get("fieldRef", {}).get("fie
 ports = [p["containerPort"] for p in c.get("ports", [])]
 check(ports == [9000] and [p["port"] for p in svc["spec"]["ports"]] == [9000],
       "the scheduler's port (k8s.sh default 9000) is not the container's and the Service's")
+vols = {v["name"]: v for v in pod.get("volumes", [])}
+mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts", [])}
+keys = vols.get("keys", {}).get("secret", {})
+check(mounts.get("keys") == "/etc/fmps/keys" and keys.get("defaultMode") == 0o400,
+      "the CURVE key Secret is not mounted at /etc/fmps/keys (k8s.sh's default) with mode 0400")
 if errors:
     print("\n".join("manifest: " + e for e in errors), file=sys.stderr)
     sys.exit(1)
