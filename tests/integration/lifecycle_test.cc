@@ -344,8 +344,8 @@ std::map<uint64_t, uint32_t> ExportedCounts(const std::string& file) {
   return counts;
 }
 
-// Training that goes on writing versions into the served model_dir (here a job resumed for one
-// more epoch, twice) while `fmps serve` is up with its default flags and a client fires ranking
+// The daily retrain (a new job per day's file with --init_model=D --model_dir=D, twice) writing
+// versions into the served model_dir while `fmps serve` is up with its default flags and a client fires ranking
 // requests throughout: the service switches to each new version within a second of its manifest
 // and no request fails; the last version's counts carried on from the first. Before, serve looked
 // for a new version every 10 s (fails: still serving version 1 five seconds after version 2).
@@ -361,14 +361,21 @@ TEST(LifecycleTest, ServeSwitchesToEachNewVersionWithinASecondWithoutAFailedRequ
                          dir.path(), kTimeout)
                 .exit_code,
             0);
+  // docs/serving.md's daily retrain: each day a new job on that day's file, continuing from the
+  // newest version (--init_model=D) and writing the next versions into the same model_dir.
   auto day = [&](int d) {
-    std::vector<std::string> args = {"train",       "--data=" + dir.File("day1"),
-                                     "--model=fm",  "--k=4",
-                                     "--v_min_count=2", "--rank_mid_count=4",
-                                     "--rank_head_count=8", "--num_servers=2",
-                                     "--num_workers=1", "--model_dir=" + model_dir};
-    if (d > 1) args.push_back("--resume");
-    args.push_back("--epochs=" + std::to_string(d));
+    std::vector<std::string> args = {"train",
+                                     "--data=" + dir.File("day" + std::to_string(d)),
+                                     "--model=fm",
+                                     "--k=4",
+                                     "--v_min_count=2",
+                                     "--rank_mid_count=4",
+                                     "--rank_head_count=8",
+                                     "--num_servers=2",
+                                     "--num_workers=1",
+                                     "--epochs=1",
+                                     "--model_dir=" + model_dir};
+    if (d > 1) args.push_back("--init_model=" + model_dir);
     return Train(dir, args);
   };
   day(1);
@@ -404,7 +411,8 @@ TEST(LifecycleTest, ServeSwitchesToEachNewVersionWithinASecondWithoutAFailedRequ
             0);
   int64_t served = 1;
   for (int d = 2; d <= 3; ++d) {
-    day(d);
+    const std::string json = day(d);
+    EXPECT_EQ(testing::JsonNumber(json, "rows").value_or(-1), 2400) << "day " << d << ": " << json;
     const int64_t newest = NewestManifestVersion(model_dir);
     ASSERT_GT(newest, served) << "day " << d << " wrote no newer version";
     // Within a second of the manifest, with room for a busy machine: 5 s, half the old period.
