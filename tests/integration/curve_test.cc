@@ -48,25 +48,6 @@ std::vector<std::string> JobArgs(const TempDir& dir) {
           "--keys=" + dir.File("keys")};
 }
 
-std::map<std::string, std::vector<int>> RolePorts(const Child& launcher) {
-  std::map<std::string, std::vector<int>> ports;
-  for (int i = 0; i < 2000; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    ports.clear();
-    size_t n = 0;
-    for (const char* role : {"scheduler", "server", "worker"}) {
-      for (pid_t pid : testing::ChildrenWithRole(launcher.pid, role)) {
-        for (int port : testing::ListeningTcpPorts(pid)) {
-          ports[role].push_back(port);
-          ++n;
-        }
-      }
-    }
-    if (n == 4) break;
-  }
-  return ports;
-}
-
 Message Forged(proto::Command cmd, int sender) {
   Message m;
   m.meta.set_cmd(cmd);
@@ -150,7 +131,7 @@ TEST(CurveTest, StrangersWithoutTheKeyNeverReachAKeyedJob) {
   const double clean_logloss = JsonNumber(LastLine(clean.out), "test_logloss").value_or(99);
 
   Child launcher = testing::Spawn(kBinary, JobArgs(dir), dir.File("job.out"), dir.File("job.err"));
-  std::map<std::string, std::vector<int>> ports = RolePorts(launcher);
+  std::map<std::string, std::vector<int>> ports = testing::RolePorts(launcher, 4);
   ASSERT_EQ(ports["scheduler"].size(), 1u);
   ASSERT_EQ(ports["server"].size(), 2u);
   ASSERT_EQ(ports["worker"].size(), 1u);

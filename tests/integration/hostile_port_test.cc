@@ -101,15 +101,8 @@ JobResult Train(const TempDir& dir, const std::string& name, bool attack,
   if (attack) {
     // The roles' ports: every child of the launcher, each listening on one.
     std::vector<int> ports;
-    for (int i = 0; i < 2000 && ports.size() < 4; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      ports.clear();
-      for (const char* role : {"scheduler", "server", "worker"}) {
-        for (pid_t pid : testing::ChildrenWithRole(launcher.pid, role)) {
-          for (int port : testing::ListeningTcpPorts(pid)) ports.push_back(port);
-        }
-      }
-    }
+    for (const auto& [role, list] : testing::RolePorts(launcher, 4))
+      ports.insert(ports.end(), list.begin(), list.end());
     EXPECT_EQ(ports.size(), 4u) << "expected the ports of 1 scheduler, 2 servers, 1 worker";
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // training under way
     for (const auto& connection : HostileConnections()) {

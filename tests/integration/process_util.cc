@@ -201,7 +201,8 @@ std::vector<int> ListeningTcpPorts(pid_t pid) {
         continue;
       }
       if (state != "0A" || inodes.count(inode) == 0) continue;  // 0A: LISTEN
-      ports.push_back(static_cast<int>(std::stoul(local.substr(local.rfind(':') + 1), nullptr, 16)));
+      ports.push_back(
+          static_cast<int>(std::stoul(local.substr(local.rfind(':') + 1), nullptr, 16)));
     }
   }
   std::sort(ports.begin(), ports.end());
@@ -236,6 +237,25 @@ bool SendRawTcp(int port, const std::vector<std::string>& writes, int hold_ms) {
   }
   ::close(fd);
   return true;
+}
+
+std::map<std::string, std::vector<int>> RolePorts(const Child& launcher, size_t expected) {
+  std::map<std::string, std::vector<int>> ports;
+  for (int i = 0; i < 2000; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ports.clear();
+    size_t n = 0;
+    for (const char* role : {"scheduler", "server", "worker"}) {
+      for (pid_t pid : ChildrenWithRole(launcher.pid, role)) {
+        for (int port : ListeningTcpPorts(pid)) {
+          ports[role].push_back(port);
+          ++n;
+        }
+      }
+    }
+    if (n == expected) break;
+  }
+  return ports;
 }
 
 }  // namespace fmps::testing

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -58,6 +59,10 @@ int FreePort(int* hold_fd = nullptr);
 // The TCP ports process pid listens on (its sockets in /proc/PID/fd matched against the LISTEN
 // entries of /proc/net/tcp), sorted.
 std::vector<int> ListeningTcpPorts(pid_t pid);
+
+// The ports the launcher's roles (children "scheduler", "server", "worker") listen on, by role,
+// polled until `expected` ports in all are listening or about 20 s have passed.
+std::map<std::string, std::vector<int>> RolePorts(const Child& launcher, size_t expected);
 
 // Connects to 127.0.0.1:port as a stranger would, writes bytes (each string of `writes` in its own
 // write), reads whatever comes back for up to hold_ms, and closes. False when it cannot connect.
