@@ -22,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "metrics/metrics.h"
 #include "serving/rank_request.h"
 
 namespace fmps {
@@ -32,11 +33,6 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 namespace {
-
-// Upper bounds (seconds) of the latency histogram's buckets; +Inf is implicit.
-constexpr std::array<double, 16> kLatencyBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                                    0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
-                                                    1,      2.5,     5,      10};
 
 Result<tcp::endpoint> ParseListen(const std::string& listen) {
   const size_t colon = listen.rfind(':');
@@ -99,7 +95,12 @@ class HttpService::Impl {
       : options_(std::move(options)),
         ranker_(std::make_shared<const Ranker>(std::move(snapshot), options_.ranker)),
         ioc_(std::max(1, options_.threads)),
-        acceptor_(asio::make_strand(ioc_)) {}
+        acceptor_(asio::make_strand(ioc_)) {
+    registry_.AddGaugeFunction(
+        "fmps_serve_model_version", "Checkpoint version being served.",
+        [this] { return static_cast<double>(ranker()->snapshot().version()); },
+        {{"model", ranker()->snapshot().config().model()}});
+  }
 
   Status Start();
   void Stop();
@@ -115,17 +116,17 @@ class HttpService::Impl {
   std::shared_ptr<const Ranker> ranker() const { return ranker_.load(); }
   void Swap(std::shared_ptr<const ModelSnapshot> snapshot) {
     ranker_.store(std::make_shared<const Ranker>(std::move(snapshot), options_.ranker));
-    reloads_.fetch_add(1);
+    reloads_->Add();
   }
 
   ServiceCounters Counters() const {
     ServiceCounters c;
-    c.reloads = reloads_.load();
-    c.requests = requests_.load();
-    c.rank_requests = rank_requests_.load();
-    c.candidates = candidates_.load();
-    c.errors = errors_.load();
-    c.unauthorized = unauthorized_.load();
+    c.reloads = reloads_->value();
+    c.requests = requests_->value();
+    c.rank_requests = rank_requests_->value();
+    c.candidates = candidates_->value();
+    c.errors = errors_->value();
+    c.unauthorized = unauthorized_->value();
     return c;
   }
   std::string MetricsText() const;
@@ -143,11 +144,9 @@ class HttpService::Impl {
   // The 401 answer when auth_token is set and req does not carry it; nullopt when it may go on.
   std::optional<http::response<http::string_body>> RefuseUnauthorized(
       const http::request<http::string_body>& req);
-  void ObserveLatency(double seconds);
 
   HttpServiceOptions options_;
   std::atomic<std::shared_ptr<const Ranker>> ranker_;
-  std::atomic<uint64_t> reloads_{0};
   // Declared before ioc_ so they outlive any handler the context still holds when destroyed.
   std::mutex sessions_mu_;
   bool stopping_ = false;  // GUARDED_BY(sessions_mu_)
@@ -160,10 +159,22 @@ class HttpService::Impl {
   int port_ = 0;
   bool started_ = false, stopped_ = false;  // touched by Start/Stop callers only
 
-  std::atomic<uint64_t> requests_{0}, rank_requests_{0}, candidates_{0}, errors_{0},
-      unauthorized_{0};
-  std::array<std::atomic<uint64_t>, kLatencyBuckets.size() + 1> latency_counts_{};  // per bucket
-  std::atomic<uint64_t> latency_sum_ns_{0};
+  // The service's figures, in the metrics library's registry like every other role's.
+  MetricsRegistry registry_;
+  Counter* requests_ = registry_.AddCounter("fmps_serve_requests_total", "HTTP requests answered.");
+  Counter* rank_requests_ =
+      registry_.AddCounter("fmps_serve_rank_requests_total", "POST /rank requests.");
+  Counter* candidates_ = registry_.AddCounter("fmps_serve_candidates_total", "Candidates scored.");
+  Counter* errors_ = registry_.AddCounter("fmps_serve_errors_total", "Answers with status >= 400.");
+  Counter* unauthorized_ =
+      registry_.AddCounter("fmps_serve_unauthorized_total",
+                           "/rank requests refused (401) for a missing or wrong bearer token.");
+  Counter* reloads_ =
+      registry_.AddCounter("fmps_serve_reloads_total", "Newer checkpoints loaded while serving.");
+  Histogram* latency_ = registry_.AddHistogram(
+      "fmps_serve_request_seconds", "Time to parse, score and format a successful /rank request.",
+      {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+       10});
 };
 
 // One connection: read a request, answer it, repeat while the client keeps the connection alive.
@@ -335,12 +346,12 @@ http::response<http::string_body> HttpService::Impl::Reply(http::status status, 
   res.keep_alive(keep_alive);
   res.body() = std::move(body);
   res.prepare_payload();
-  if (static_cast<unsigned>(status) >= 400) errors_.fetch_add(1, std::memory_order_relaxed);
+  if (static_cast<unsigned>(status) >= 400) errors_->Add(1);
   return res;
 }
 
 http::response<http::string_body> HttpService::Impl::TooLarge(unsigned version) {
-  requests_.fetch_add(1, std::memory_order_relaxed);
+  requests_->Add(1);
   // The rest of the body is still on the wire: answer and close.
   return Reply(http::status::bad_request, version, false,
                "body over the limit of " + std::to_string(options_.max_body_bytes) + " bytes\n");
@@ -348,7 +359,7 @@ http::response<http::string_body> HttpService::Impl::TooLarge(unsigned version) 
 
 http::response<http::string_body> HttpService::Impl::Handle(
     const http::request<http::string_body>& req) {
-  requests_.fetch_add(1, std::memory_order_relaxed);
+  requests_->Add(1);
   std::string_view target(req.target().data(), req.target().size());
   target = target.substr(0, target.find('?'));
   const bool get = req.method() == http::verb::get;
@@ -387,7 +398,7 @@ std::optional<http::response<http::string_body>> HttpService::Impl::RefuseUnauth
   if (header != req.end())
     token = BearerToken(std::string_view(header->value().data(), header->value().size()));
   if (token && TokenMatches(*token, options_.auth_token)) return std::nullopt;
-  unauthorized_.fetch_add(1, std::memory_order_relaxed);
+  unauthorized_->Add(1);
   // RFC 6750: a request without credentials gets the bare challenge, a wrong token invalid_token.
   auto res = Reply(http::status::unauthorized, req.version(), req.keep_alive(),
                    token ? "wrong bearer token\n" : "/rank needs Authorization: Bearer TOKEN\n");
@@ -399,7 +410,7 @@ std::optional<http::response<http::string_body>> HttpService::Impl::RefuseUnauth
 http::response<http::string_body> HttpService::Impl::Rank(
     const http::request<http::string_body>& req) {
   const auto start = std::chrono::steady_clock::now();
-  rank_requests_.fetch_add(1, std::memory_order_relaxed);
+  rank_requests_->Add(1);
   thread_local RankRequest parsed;
   thread_local std::vector<float> probs;
   const std::shared_ptr<const Ranker> ranker = this->ranker();
@@ -418,59 +429,14 @@ http::response<http::string_body> HttpService::Impl::Rank(
     *out++ = '\n';
   }
   body.resize(static_cast<size_t>(out - body.data()));
-  candidates_.fetch_add(probs.size(), std::memory_order_relaxed);
+  candidates_->Add(probs.size());
   auto res = Reply(http::status::ok, req.version(), req.keep_alive(), std::move(body));
-  ObserveLatency(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  latency_->Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return res;
 }
 
-void HttpService::Impl::ObserveLatency(double seconds) {
-  size_t b = 0;
-  while (b < kLatencyBuckets.size() && seconds > kLatencyBuckets[b]) ++b;
-  latency_counts_[b].fetch_add(1, std::memory_order_relaxed);
-  latency_sum_ns_.fetch_add(static_cast<uint64_t>(seconds * 1e9), std::memory_order_relaxed);
-}
-
-std::string HttpService::Impl::MetricsText() const {
-  std::string out;
-  auto counter = [&out](const char* name, const char* help, uint64_t value) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +
-           " " + std::to_string(value) + "\n";
-  };
-  const ServiceCounters c = Counters();
-  counter("fmps_serve_requests_total", "HTTP requests answered.", c.requests);
-  counter("fmps_serve_rank_requests_total", "POST /rank requests.", c.rank_requests);
-  counter("fmps_serve_candidates_total", "Candidates scored.", c.candidates);
-  counter("fmps_serve_errors_total", "Answers with status >= 400.", c.errors);
-  counter("fmps_serve_unauthorized_total",
-          "/rank requests refused (401) for a missing or wrong bearer token.", c.unauthorized);
-  counter("fmps_serve_reloads_total", "Newer checkpoints loaded while serving.", c.reloads);
-  out +=
-      "# HELP fmps_serve_request_seconds Time to parse, score and format a successful /rank "
-      "request.\n# TYPE fmps_serve_request_seconds histogram\n";
-  uint64_t cumulative = 0;
-  char buf[64];
-  for (size_t b = 0; b <= kLatencyBuckets.size(); ++b) {
-    cumulative += latency_counts_[b].load(std::memory_order_relaxed);
-    if (b < kLatencyBuckets.size()) {
-      std::snprintf(buf, sizeof(buf), "%g", kLatencyBuckets[b]);
-    } else {
-      std::snprintf(buf, sizeof(buf), "+Inf");
-    }
-    out += std::string("fmps_serve_request_seconds_bucket{le=\"") + buf + "\"} " +
-           std::to_string(cumulative) + "\n";
-  }
-  std::snprintf(buf, sizeof(buf), "%.9g", double(latency_sum_ns_.load()) * 1e-9);
-  out += std::string("fmps_serve_request_seconds_sum ") + buf + "\n";
-  out += "fmps_serve_request_seconds_count " + std::to_string(cumulative) + "\n";
-  const std::shared_ptr<const Ranker> ranker = this->ranker();
-  const ModelSnapshot& s = ranker->snapshot();
-  out +=
-      "# HELP fmps_serve_model_version Checkpoint version being served.\n"
-      "# TYPE fmps_serve_model_version gauge\nfmps_serve_model_version{model=\"" +
-      s.config().model() + "\"} " + std::to_string(s.version()) + "\n";
-  return out;
-}
+std::string HttpService::Impl::MetricsText() const { return registry_.Text(); }
 
 HttpService::HttpService(std::shared_ptr<const ModelSnapshot> snapshot, HttpServiceOptions options)
     : impl_(std::make_unique<Impl>(std::move(snapshot), std::move(options))) {}
