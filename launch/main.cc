@@ -1083,7 +1083,8 @@ int RunTuneCommand(int argc, char** argv) {
     };
     if (is("test") || is("tune_budget_s") || is("model_dir") || is("epochs") || is("early_stop") ||
         is("v_l2") || is("dense_lr") || is("v_min_count") || is("rank_mid_count") ||
-        is("rank_head_count") || is("progress_every"))
+        is("rank_head_count") || is("progress_every") || is("v_lr") || is("v_init_scale") ||
+        is("ftrl_l1") || is("ftrl_alpha") || is("batch_size"))
       continue;
     validation = validation || is("holdout") || is("validation");
     o.job_args.push_back(a);

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <random>
+#include <set>
 
 #include "ps/base/env.h"
 
@@ -14,6 +16,8 @@ namespace {
 
 struct Trial {
   std::vector<std::string> flags;  // the candidate's settings
+  std::vector<size_t> pick;        // its value index on each axis of Space()
+  bool embed_all = false;          // every feature gets an embedding (else the default counts)
   double val_logloss = 1e300;      // best validation logloss of its last run
   int best_epoch = 0;
 };
@@ -66,35 +70,94 @@ Status RunTrial(const TuneOptions& o, int epochs, Trial* trial) {
   return Status::OK();
 }
 
+// One searched setting: its flag and the values tried.
+struct Axis {
+  const char* flag;
+  std::vector<const char*> values;
+};
+
+// The space: the update settings (L2 on V, learning rates, FTRL L1, batch), the initial scale
+// and admission. Values span what suits Criteo-scale logs (today's defaults) to small data sets
+// (Frappe's tuned settings), so both ends are reachable from every data set.
+const std::vector<Axis>& Space() {
+  static const std::vector<Axis> space = {
+      {"--v_l2", {"0.1", "0.3", "1"}},
+      {"--dense_lr", {"0.1", "0.3", "1"}},
+      {"--v_lr", {"0.05", "0.1", "0.2"}},
+      {"--v_init_scale", {"0.01", "0.03", "0.1"}},
+      {"--ftrl_l1", {"0", "1", "5"}},
+      {"--ftrl_alpha", {"0.05", "0.1"}},
+      {"--batch_size", {"256", "512", "1000"}},
+  };
+  return space;
+}
+
+Trial MakeTrial(const std::vector<size_t>& pick, bool embed_all) {
+  Trial t;
+  t.pick = pick;
+  t.embed_all = embed_all;
+  for (size_t a = 0; a < Space().size(); ++a)
+    t.flags.push_back(std::string(Space()[a].flag) + "=" + Space()[a].values[pick[a]]);
+  if (embed_all)
+    t.flags.insert(t.flags.end(),
+                   {"--v_min_count=0", "--rank_mid_count=0", "--rank_head_count=0"});
+  return t;
+}
+
+// The candidates: two anchors (today's defaults' neighbourhood for large logs, the small-data
+// corner that won on Frappe) and a fixed-seed random sample of the rest, so a search is repeatable.
+std::vector<Trial> Candidates(size_t random_count) {
+  std::vector<Trial> trials;
+  auto index = [](size_t axis, const char* value) {
+    const auto& v = Space()[axis].values;
+    for (size_t i = 0; i < v.size(); ++i)
+      if (std::string(v[i]) == value) return i;
+    LOG(FATAL) << "tune: " << value << " is not a value of " << Space()[axis].flag;
+    return size_t{0};
+  };
+  // Large logs: v_l2 0.1, dense_lr 0.1, v_lr 0.05, scale 0.01, l1 5, alpha 0.05, batch 1000.
+  trials.push_back(MakeTrial({index(0, "0.1"), index(1, "0.1"), index(2, "0.05"), index(3, "0.01"),
+                              index(4, "5"), index(5, "0.05"), index(6, "1000")},
+                             false));
+  // Small data: v_l2 0.3, dense_lr 0.3, v_lr 0.1, scale 0.1, l1 0, alpha 0.1, batch 256.
+  trials.push_back(MakeTrial({index(0, "0.3"), index(1, "0.3"), index(2, "0.1"), index(3, "0.1"),
+                              index(4, "0"), index(5, "0.1"), index(6, "256")},
+                             true));
+  std::mt19937_64 rng(20261207);
+  std::set<std::vector<std::string>> seen;
+  for (const Trial& t : trials) seen.insert(t.flags);
+  for (size_t tries = 0; trials.size() < random_count + 2 && tries < 100 * random_count; ++tries) {
+    std::vector<size_t> pick;
+    for (const Axis& a : Space()) pick.push_back(rng() % a.values.size());
+    Trial t = MakeTrial(pick, rng() % 2 == 0);
+    if (seen.insert(t.flags).second) trials.push_back(t);
+  }
+  return trials;
+}
+
+// Runs one trial and logs its figures and settings.
+Status RunAndLog(const TuneOptions& o, int epochs, Trial* t) {
+  Status st = RunTrial(o, epochs, t);
+  if (!st.ok()) return st;
+  LOG(INFO) << "tune: " << epochs << " epochs, val_logloss " << t->val_logloss << " (best epoch "
+            << t->best_epoch << ") with";
+  for (const std::string& f : t->flags) LOG(INFO) << "  " << f;
+  return Status::OK();
+}
+
 }  // namespace
 
 Result<std::string> RunTune(const TuneOptions& o) {
   const double start = NowSeconds();
-  std::vector<Trial> trials;
-  for (const char* admission : {"0", "default"}) {
-    for (const char* v_l2 : {"0.1", "0.3", "1"}) {
-      for (const char* dense_lr : {"0.1", "0.3", "1"}) {
-        Trial t;
-        t.flags = {std::string("--v_l2=") + v_l2, std::string("--dense_lr=") + dense_lr};
-        if (std::string(admission) == "0") {
-          t.flags.insert(t.flags.end(),
-                         {"--v_min_count=0", "--rank_mid_count=0", "--rank_head_count=0"});
-        }
-        trials.push_back(t);
-      }
-    }
-  }
-  // Successive halving: 2 epochs for all, 6 for the best third, a full run for the best two.
-  const std::vector<std::pair<int, size_t>> rounds = {{2, 6}, {6, 2}, {30, 1}};
+  std::vector<Trial> trials = Candidates(34);
+  // Successive halving: 2 epochs for all, 6 for the best third, a full run for the best three.
+  const std::vector<std::pair<int, size_t>> rounds = {{2, 12}, {6, 3}, {30, 1}};
   for (const auto& [epochs, keep] : rounds) {
     std::vector<Trial> done;
     for (Trial& t : trials) {
       if (NowSeconds() - start > o.budget_s) break;
-      Status st = RunTrial(o, epochs, &t);
+      Status st = RunAndLog(o, epochs, &t);
       if (!st.ok()) return st;
-      LOG(INFO) << "tune: " << epochs << " epochs, val_logloss " << t.val_logloss << " (best epoch "
-                << t.best_epoch << ") with";
-      for (const std::string& f : t.flags) LOG(INFO) << "  " << f;
       done.push_back(t);
     }
     if (done.empty()) break;
@@ -103,6 +166,34 @@ Result<std::string> RunTune(const TuneOptions& o) {
     done.resize(std::min(done.size(), keep));
     trials = done;
     if (NowSeconds() - start > o.budget_s) break;
+  }
+  // Refinement: steepest descent from the winner until no neighbour (one step along an axis, or
+  // the other admission) improves, each a full run: a random sample rarely holds the best point.
+  if (!trials.empty() && trials[0].best_epoch > 0) {
+    Trial& best = trials[0];
+    std::set<std::vector<std::string>> tried = {best.flags};
+    for (bool improved = true; improved && NowSeconds() - start <= o.budget_s;) {
+      std::vector<Trial> neighbours = {MakeTrial(best.pick, !best.embed_all)};
+      for (size_t a = 0; a < Space().size(); ++a) {
+        for (int step : {-1, 1}) {
+          const long v = static_cast<long>(best.pick[a]) + step;
+          if (v < 0 || v >= static_cast<long>(Space()[a].values.size())) continue;
+          std::vector<size_t> pick = best.pick;
+          pick[a] = static_cast<size_t>(v);
+          neighbours.push_back(MakeTrial(pick, best.embed_all));
+        }
+      }
+      Trial winner = best;
+      for (Trial& t : neighbours) {
+        if (NowSeconds() - start > o.budget_s) break;
+        if (!tried.insert(t.flags).second) continue;
+        Status st = RunAndLog(o, 30, &t);
+        if (!st.ok()) return st;
+        if (t.best_epoch > 0 && t.val_logloss < winner.val_logloss) winner = t;
+      }
+      improved = winner.flags != best.flags;
+      best = winner;
+    }
   }
   if (trials.empty() || trials[0].best_epoch == 0)
     return Status::Timeout("--tune_budget_s=" + std::to_string(o.budget_s) +

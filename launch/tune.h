@@ -1,7 +1,9 @@
-// fmps tune: a small search over the settings that matter most (L2 on V, the dense learning rate,
-// the admission count), by successive halving: every candidate trains two epochs on a local
-// cluster and is scored on a holdout of the TRAINING data; the best third goes on to six epochs,
-// the best two to a full run with early stopping. The test file is never passed to a trial.
+// fmps tune: a search over the settings that matter most (L2 on V, the learning rates, FTRL L1,
+// batch size, the initial embedding scale, admission) by successive halving over a fixed-seed random
+// sample: every candidate trains two epochs on a local cluster and is scored on a holdout of the
+// TRAINING data; the best third goes on to six epochs, the best three to a full run with early
+// stopping; then steepest descent over the winner's neighbours. The test file is never passed
+// to a trial.
 #ifndef FMPS_LAUNCH_TUNE_H_
 #define FMPS_LAUNCH_TUNE_H_
 

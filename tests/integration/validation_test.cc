@@ -207,8 +207,9 @@ TEST(ValidationTest, TuneNeverOpensTheTestFileAndItsFlagfileTrains) {
       testing::Run(kBinary, {"tune", "--data=" + train, "--test=" + fifo, "--tune_budget_s=5"},
                    dir.path(), kTimeout);
   ASSERT_EQ(tune.exit_code, 0) << tune.err;
-  EXPECT_NE(tune.out.find("--v_l2="), std::string::npos) << tune.out;
-  EXPECT_NE(tune.out.find("--dense_lr="), std::string::npos) << tune.out;
+  for (const char* searched : {"--v_l2=", "--dense_lr=", "--v_lr=", "--v_init_scale=", "--ftrl_l1=",
+                               "--ftrl_alpha=", "--batch_size="})
+    EXPECT_NE(tune.out.find(searched), std::string::npos) << searched << " missing from " << tune.out;
   const size_t at = tune.out.find("--epochs=");
   ASSERT_NE(at, std::string::npos) << tune.out;
   const int epochs = std::stoi(tune.out.substr(at + 9));
