@@ -2,7 +2,9 @@
 // hands out data parts from a WorkPool (epoch by epoch, then the test set), aggregates progress,
 // notices nodes that stop sending heartbeats (a dead worker's parts go back to the pool),
 // coordinates checkpoints (shards, then MANIFEST) and ends the job with a report.
-// Single-threaded: Run() owns all state.
+// Single-threaded: Run() owns all state. Its definitions are split by concern: scheduler.cc (the
+// loop and message dispatch), scheduler_membership.cc, scheduler_passes.cc,
+// scheduler_checkpoints.cc and scheduler_report.cc.
 #ifndef FMPS_SCHEDULER_SCHEDULER_H_
 #define FMPS_SCHEDULER_SCHEDULER_H_
 
