@@ -2,14 +2,10 @@
 
 #include <glog/logging.h>
 
-#include <algorithm>
 #include <cinttypes>
-#include <cmath>
 #include <cstdio>
-#include <limits>
 #include <random>
 
-#include "models/metrics.h"
 #include "ps/base/env.h"
 #include "ps/base/keys.h"
 #include "ps/checkpoint.h"
@@ -73,7 +69,7 @@ void Scheduler::Broadcast(proto::Command cmd, const std::string& error) {
   }
 }
 
-Result<JobReport> Scheduler::Run() {
+Status Scheduler::PrepareJob() {
   start_ = NowSeconds();
   if (options_.config.job_id().empty()) {
     std::random_device rd;
@@ -115,19 +111,13 @@ Result<JobReport> Scheduler::Run() {
     LOG(INFO) << dir << " holds versions up to " << checkpoint_version_ << ": job "
               << options_.config.job_id() << " writes its versions from " << first_own_version_;
   }
+  return Status::OK();
+}
+
+Result<JobReport> Scheduler::Run() {
+  FMPS_RETURN_IF_ERROR(PrepareJob());
   Status st = Join();
-  if (st.ok()) {
-    phase_ = Phase::kTraining;
-    train_start_ = last_progress_ = last_checkpoint_ = progress_time_ = epoch_start_ =
-        eval_train_start_ = NowSeconds();
-    progress_rows_ = eval_rows_ = rows_done_;
-    st = AdvanceIfPassDone();
-    while (st.ok() && !JobComplete()) {
-      auto msg = transport_->Recv(50);
-      if (msg) st = Handle(std::move(*msg));
-      if (st.ok()) st = Tick();
-    }
-  }
+  if (st.ok()) st = RunPasses();
   // Registrations still waiting for a node to replace are told too: a late node (a restarted
   // pod) then exits at once, with success when the job ended well.
   if (!st.ok()) {
@@ -140,78 +130,21 @@ Result<JobReport> Scheduler::Run() {
   ShutDownUnadmitted(waiting_, "");
   PrintProgress();
   if (bar_shown_) std::fputc('\n', stderr);
-  JobReport r;
-  r.rows = rows_done_;
-  r.resumed_rows = resumed_rows_;
-  r.seconds = NowSeconds() - start_;
-  r.train_seconds = train_end_ - train_start_ - val_seconds_;
-  r.validation_seconds = val_seconds_;
-  r.epochs_json = evaluations_.Json();
-  r.holdout_rows = holdout_rows_;
-  r.stopped_early = stopped_early_;
-  if (const EvaluationFigures* best = evaluations_.Best()) {
-    r.best_epoch = best->epoch;
-    r.best_val_logloss = best->val_logloss;
+  return MakeReport();
+}
+
+Status Scheduler::RunPasses() {
+  phase_ = Phase::kTraining;
+  train_start_ = last_progress_ = last_checkpoint_ = progress_time_ = epoch_start_ =
+      eval_train_start_ = NowSeconds();
+  progress_rows_ = eval_rows_ = rows_done_;
+  Status st = AdvanceIfPassDone();
+  while (st.ok() && !JobComplete()) {
+    auto msg = transport_->Recv(50);
+    if (msg) st = Handle(std::move(*msg));
+    if (st.ok()) st = Tick();
   }
-  r.train_logloss = last_epoch_logloss_;
-  r.epoch_rows_per_s = epoch_rows_per_s_;
-  r.replayed_rows = replayed_rows_;
-  r.test_rows = test_labels_.size();
-  if (!test_labels_.empty()) {
-    std::vector<float> probs(test_logits_.size());
-    for (size_t i = 0; i < probs.size(); ++i)
-      probs[i] = static_cast<float>(Sigmoid(test_logits_[i]));
-    r.test_logloss = LogLoss(test_labels_, probs);
-    // Sigmoid maps an infinite logit to a finite probability: the logits say what is non-finite.
-    r.test_auc = Auc(test_labels_, test_logits_, &r.test_nonfinite_scores);
-    if (r.test_nonfinite_scores > 0) {
-      for (size_t i = 0; i < probs.size(); ++i)
-        if (!std::isfinite(test_logits_[i])) probs[i] = std::numeric_limits<float>::quiet_NaN();
-      r.test_logloss = LogLoss(test_labels_, probs);
-      LOG(WARNING) << r.test_nonfinite_scores << " of " << probs.size()
-                   << " test rows scored NaN or infinite: left out of the test logloss and AUC";
-    }
-    if (final_checkpoint_done_) {
-      // The final version carries its test figures (`fmps models` lists them).
-      manifest_.set_test_rows(r.test_rows);
-      manifest_.set_test_logloss(r.test_logloss);
-      manifest_.set_test_auc(r.test_auc);
-      Status written = WriteManifest(dir, manifest_, options_.env);
-      if (!written.ok()) LOG(WARNING) << "test figures not recorded: " << written.ToString();
-    }
-    metrics_->test_logloss->Set(r.test_logloss);
-    metrics_->test_auc->Set(r.test_auc);
-  }
-  double peak = static_cast<double>(PeakRssBytes());
-  uint64_t dense_params = 0;
-  r.peak_rss_scheduler_mb = peak / (1 << 20);
-  for (const Node& n : nodes_) {
-    peak = std::max(peak, static_cast<double>(n.heartbeat.peak_rss_bytes()));
-    double& role_peak =
-        n.info.role() == proto::SERVER ? r.peak_rss_server_mb : r.peak_rss_worker_mb;
-    if (n.info.role() != proto::SCHEDULER) {
-      role_peak =
-          std::max(role_peak, static_cast<double>(n.heartbeat.peak_rss_bytes()) / (1 << 20));
-    }
-    if (n.info.role() == proto::SERVER) {
-      r.nonzero_w += n.heartbeat.nonzero_w();
-      r.embeddings += n.heartbeat.embeddings();
-      r.embedding_floats += n.heartbeat.embedding_floats();
-      dense_params += n.heartbeat.dense_params();
-      r.nonfinite_pushes += n.heartbeat.nonfinite_pushes();
-    }
-  }
-  if (r.nonfinite_pushes > 0) {
-    LOG(WARNING) << "servers dropped " << r.nonfinite_pushes
-                 << " pushes with NaN or infinite gradients (their logs name the senders)";
-  }
-  r.peak_rss_mb = peak / (1 << 20);
-  r.params = r.nonzero_w + r.embedding_floats + dense_params;
-  r.bad_lines = bad_lines_;
-  r.model = options_.config.model();
-  r.model_dir = dir;
-  metrics_->WriteLine("end");
-  return r;
+  return st;
 }
 
 Status Scheduler::Handle(Message&& msg) {

@@ -104,6 +104,13 @@ class Scheduler {
   };
   enum class Phase { kJoining, kTraining, kValidating, kTesting, kDone };
 
+  // Run's steps. PrepareJob: the data's parts, model_dir, what --resume or --init_model starts
+  // from. RunPasses: from the first part handed out to the job's end. MakeReport: the figures,
+  // ScoreTestPass: the test pass's (also into the final manifest).
+  Status PrepareJob();
+  Status RunPasses();
+  JobReport MakeReport();
+  void ScoreTestPass(JobReport* r);
   Status Join();
   // --resume: finds the checkpoint, checks it fits this job and its data, marks its parts done.
   Status Resume();
