@@ -157,6 +157,178 @@ std::string DescribeExit(int status) {
   return "status " + std::to_string(status);
 }
 
+// The roles of a job as child processes (RunLocalCluster): started, watched, restarted and
+// stopped. Servers and workers are numbered from 0, servers first.
+class LocalCluster {
+ public:
+  LocalCluster(const LocalClusterOptions& options, int port)
+      : options_(options),
+        port_(port),
+        launcher_(options),
+        restarts_left_(options.restart_failed) {}
+
+  // With options.metrics_port: the /metrics port of each role, scheduler first. False (logged)
+  // when a port cannot be found.
+  bool PickMetricsPorts();
+  // Starts the scheduler, then the servers and workers.
+  void SpawnRoles();
+  // Until every role has ended: collects the ended ones, restarts failed ones (restart_failed),
+  // stops the rest after the scheduler or a server ends or on a signal. Returns the exit code.
+  int Supervise();
+
+ private:
+  struct Restart {
+    int index;
+    std::vector<std::string> command;
+  };
+  // Starts server/worker `index`; it can be restarted.
+  pid_t Start(int index, const std::vector<std::string>& command);
+  std::vector<std::string> MetricsArg(int role) const;
+  // Role `pid` ended with `status`: restarted, or counted and the others' end scheduled.
+  void Collect(pid_t pid, int status);
+
+  const LocalClusterOptions& options_;
+  const int port_;
+  RoleLauncher launcher_;
+  std::map<pid_t, std::string> children_;  // pid -> role name
+  std::map<pid_t, Restart> restartable_;   // servers and workers: how to start them again
+  std::map<pid_t, int> stdin_pipes_;       // remote roles: the write end of their ssh's stdin
+  int restarts_left_;
+  std::vector<int> metrics_ports_;  // by role index: the scheduler, then servers and workers
+  std::string metrics_line_;
+  pid_t scheduler_ = -1;
+  int exit_code_ = 0;
+  double kill_at_ = 0;  // when set, remaining children are killed at this time
+  bool terminated_ = false;
+};
+
+pid_t LocalCluster::Start(int index, const std::vector<std::string>& command) {
+  int fd = -1;
+  pid_t pid = Spawn(command, launcher_.remote(), &fd);
+  if (fd >= 0) stdin_pipes_[pid] = fd;
+  restartable_[pid] = Restart{index, command};
+  return pid;
+}
+
+bool LocalCluster::PickMetricsPorts() {
+  const std::string& sched_host = options_.scheduler_host;
+  const int num_roles = 1 + options_.num_servers + options_.num_workers;
+  for (int i = 0; options_.metrics_port != 0 && i < num_roles; ++i) {
+    Result<int> free =
+        options_.metrics_port > 0 ? Result<int>(options_.metrics_port + i) : PickFreePort();
+    if (!free.ok()) {
+      LOG(ERROR) << free.status().ToString();
+      return false;
+    }
+    metrics_ports_.push_back(free.value());
+    std::string where = "scheduler " + sched_host;
+    if (i > 0) {
+      const int index = i - 1;  // servers first, as started below
+      const std::string& entry =
+          options_.hosts.empty() ? sched_host : options_.hosts[index % options_.hosts.size()];
+      where = (index < options_.num_servers
+                   ? "server " + std::to_string(index)
+                   : "worker " + std::to_string(index - options_.num_servers)) +
+              " " + entry.substr(entry.find('@') + 1);
+    }
+    metrics_line_ += (i > 0 ? ", " : "") + where + ":" + std::to_string(free.value());
+  }
+  return true;
+}
+
+std::vector<std::string> LocalCluster::MetricsArg(int role) const {
+  return std::vector<std::string>{
+      "--metrics_port=" + std::to_string(metrics_ports_.empty() ? 0 : metrics_ports_[role])};
+}
+
+void LocalCluster::SpawnRoles() {
+  const std::string& sched_host = options_.scheduler_host;
+  std::vector<std::string> sched_cmd{options_.binary, "scheduler", "--host=" + sched_host,
+                                     "--port=" + std::to_string(port_)};
+  sched_cmd.insert(sched_cmd.end(), options_.scheduler_args.begin(), options_.scheduler_args.end());
+  for (const std::string& a : MetricsArg(0)) sched_cmd.push_back(a);  // after the job's flags
+  scheduler_ = Spawn(sched_cmd, false, nullptr);
+  children_[scheduler_] = "scheduler";
+  const std::string at = "--scheduler=" + sched_host + ":" + std::to_string(port_);
+  for (int i = 0; i < options_.num_servers + options_.num_workers; ++i) {
+    const bool server = i < options_.num_servers;
+    std::vector<std::string> args{server ? "server" : "worker", at};
+    args.insert(args.end(), options_.node_args.begin(), options_.node_args.end());
+    for (const std::string& a : MetricsArg(1 + i)) args.push_back(a);
+    pid_t pid = Start(i, launcher_.Command(i, args));
+    children_[pid] = (server ? "server process " + std::to_string(i)
+                             : "worker process " + std::to_string(i - options_.num_servers)) +
+                     launcher_.Where(i);
+  }
+  LOG(INFO) << (launcher_.remote() ? "cluster" : "local cluster") << ": scheduler on " << sched_host
+            << ":" << port_ << ", " << options_.num_servers << " servers, " << options_.num_workers
+            << " workers"
+            << (launcher_.remote()
+                    ? " over ssh on " + std::to_string(options_.hosts.size()) + " hosts"
+                    : "")
+            << " (pids: scheduler " << scheduler_ << ")";
+  if (!metrics_line_.empty()) LOG(INFO) << "metrics (/metrics, /healthz) on " << metrics_line_;
+}
+
+void LocalCluster::Collect(pid_t pid, int status) {
+  std::string role = children_[pid];
+  children_.erase(pid);
+  if (auto it = stdin_pipes_.find(pid); it != stdin_pipes_.end()) {
+    ::close(it->second);
+    stdin_pipes_.erase(it);
+  }
+  bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  if (!ok && !terminated_ && g_stop_signal == 0 && pid != scheduler_ && kill_at_ == 0 &&
+      restarts_left_ > 0 && restartable_.count(pid)) {
+    --restarts_left_;
+    Restart r = restartable_[pid];
+    restartable_.erase(pid);
+    pid_t again = Start(r.index, r.command);
+    LOG(WARNING) << role << " (pid " << pid << ") failed: " << DescribeExit(status)
+                 << "; restarted as pid " << again << " (it replaces the failed node; "
+                 << restarts_left_ << " restarts left)";
+    children_[again] = role;
+    return;
+  }
+  if (!ok && !terminated_ && g_stop_signal == 0) {
+    LOG(ERROR) << role << " (pid " << pid << ") failed: " << DescribeExit(status);
+    exit_code_ = 1;
+  }
+  // The job goes on without a failed worker (the scheduler hands its parts to the others);
+  // without its server it cannot, unless a replacement is started.
+  bool worker = role.rfind("worker", 0) == 0;
+  if (pid == scheduler_ || (!ok && !worker)) {
+    if (kill_at_ == 0) kill_at_ = NowSeconds() + (ok ? options_.grace_s : 2.0);
+  }
+}
+
+int LocalCluster::Supervise() {
+  while (!children_.empty()) {
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid > 0 && children_.count(pid)) {
+      Collect(pid, status);
+      continue;
+    }
+    if (g_stop_signal != 0 && !terminated_) {
+      LOG(WARNING) << "stopping the local cluster (" << strsignal(g_stop_signal) << ")";
+      for (auto& [child, role] : children_) ::kill(child, SIGTERM);
+      terminated_ = true;
+      exit_code_ = 130;
+      kill_at_ = NowSeconds() + 5;
+    }
+    if (kill_at_ != 0 && NowSeconds() > kill_at_) {
+      for (auto& [child, role] : children_) {
+        LOG(WARNING) << "killing " << role << " (pid " << child << ")";
+        ::kill(child, SIGKILL);
+      }
+      kill_at_ = NowSeconds() + 5;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return exit_code_;
+}
+
 }  // namespace
 
 int RunLocalCluster(const LocalClusterOptions& options) {
@@ -171,131 +343,10 @@ int RunLocalCluster(const LocalClusterOptions& options) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
 
-  std::map<pid_t, std::string> children;  // pid -> role name
-  struct Restart {
-    int index;
-    std::vector<std::string> command;
-  };
-  std::map<pid_t, Restart> restartable;  // servers and workers: how to start them again
-  std::map<pid_t, int> stdin_pipes;      // remote roles: the write end of their ssh's stdin
-  int restarts_left = options.restart_failed;
-  RoleLauncher launcher(options);
-  auto start = [&](int index, const std::vector<std::string>& command) {
-    int fd = -1;
-    pid_t pid = Spawn(command, launcher.remote(), &fd);
-    if (fd >= 0) stdin_pipes[pid] = fd;
-    restartable[pid] = Restart{index, command};
-    return pid;
-  };
-  const std::string sched_host = options.scheduler_host;
-  // /metrics ports by role index: the scheduler, then servers and workers.
-  const int num_roles = 1 + options.num_servers + options.num_workers;
-  std::vector<int> metrics_ports;
-  std::string metrics_line;
-  for (int i = 0; options.metrics_port != 0 && i < num_roles; ++i) {
-    Result<int> free =
-        options.metrics_port > 0 ? Result<int>(options.metrics_port + i) : PickFreePort();
-    if (!free.ok()) {
-      LOG(ERROR) << free.status().ToString();
-      return 1;
-    }
-    metrics_ports.push_back(free.value());
-    std::string where = "scheduler " + sched_host;
-    if (i > 0) {
-      const int index = i - 1;  // servers first, as started below
-      const std::string& entry =
-          options.hosts.empty() ? sched_host : options.hosts[index % options.hosts.size()];
-      where =
-          (index < options.num_servers ? "server " + std::to_string(index)
-                                       : "worker " + std::to_string(index - options.num_servers)) +
-          " " + entry.substr(entry.find('@') + 1);
-    }
-    metrics_line += (i > 0 ? ", " : "") + where + ":" + std::to_string(free.value());
-  }
-  auto metrics_arg = [&](int role) {
-    return std::vector<std::string>{
-        "--metrics_port=" + std::to_string(metrics_ports.empty() ? 0 : metrics_ports[role])};
-  };
-  std::vector<std::string> sched_cmd{options.binary, "scheduler", "--host=" + sched_host,
-                                     "--port=" + std::to_string(port.value())};
-  sched_cmd.insert(sched_cmd.end(), options.scheduler_args.begin(), options.scheduler_args.end());
-  for (const std::string& a : metrics_arg(0)) sched_cmd.push_back(a);  // after the job's flags
-  pid_t scheduler = Spawn(sched_cmd, false, nullptr);
-  children[scheduler] = "scheduler";
-  const std::string at = "--scheduler=" + sched_host + ":" + std::to_string(port.value());
-  for (int i = 0; i < options.num_servers + options.num_workers; ++i) {
-    const bool server = i < options.num_servers;
-    std::vector<std::string> args{server ? "server" : "worker", at};
-    args.insert(args.end(), options.node_args.begin(), options.node_args.end());
-    for (const std::string& a : metrics_arg(1 + i)) args.push_back(a);
-    pid_t pid = start(i, launcher.Command(i, args));
-    children[pid] = (server ? "server process " + std::to_string(i)
-                            : "worker process " + std::to_string(i - options.num_servers)) +
-                    launcher.Where(i);
-  }
-  LOG(INFO) << (launcher.remote() ? "cluster" : "local cluster") << ": scheduler on " << sched_host
-            << ":" << port.value() << ", " << options.num_servers << " servers, "
-            << options.num_workers << " workers"
-            << (launcher.remote()
-                    ? " over ssh on " + std::to_string(options.hosts.size()) + " hosts"
-                    : "")
-            << " (pids: scheduler " << scheduler << ")";
-  if (!metrics_line.empty()) LOG(INFO) << "metrics (/metrics, /healthz) on " << metrics_line;
-
-  int exit_code = 0;
-  double kill_at = 0;  // when set, remaining children are killed at this time
-  bool terminated = false;
-  while (!children.empty()) {
-    int status = 0;
-    pid_t pid = ::waitpid(-1, &status, WNOHANG);
-    if (pid > 0 && children.count(pid)) {
-      std::string role = children[pid];
-      children.erase(pid);
-      if (auto it = stdin_pipes.find(pid); it != stdin_pipes.end()) {
-        ::close(it->second);
-        stdin_pipes.erase(it);
-      }
-      bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-      if (!ok && !terminated && g_stop_signal == 0 && pid != scheduler && kill_at == 0 &&
-          restarts_left > 0 && restartable.count(pid)) {
-        --restarts_left;
-        Restart r = restartable[pid];
-        restartable.erase(pid);
-        pid_t again = start(r.index, r.command);
-        LOG(WARNING) << role << " (pid " << pid << ") failed: " << DescribeExit(status)
-                     << "; restarted as pid " << again << " (it replaces the failed node; "
-                     << restarts_left << " restarts left)";
-        children[again] = role;
-        continue;
-      }
-      if (!ok && !terminated && g_stop_signal == 0) {
-        LOG(ERROR) << role << " (pid " << pid << ") failed: " << DescribeExit(status);
-        exit_code = 1;
-      }
-      // The job goes on without a failed worker (the scheduler hands its parts to the others);
-      // without its server it cannot, unless a replacement is started.
-      bool worker = role.rfind("worker", 0) == 0;
-      if (pid == scheduler || (!ok && !worker)) {
-        if (kill_at == 0) kill_at = NowSeconds() + (ok ? options.grace_s : 2.0);
-      }
-      continue;
-    }
-    if (g_stop_signal != 0 && !terminated) {
-      LOG(WARNING) << "stopping the local cluster (" << strsignal(g_stop_signal) << ")";
-      for (auto& [child, role] : children) ::kill(child, SIGTERM);
-      terminated = true;
-      exit_code = 130;
-      kill_at = NowSeconds() + 5;
-    }
-    if (kill_at != 0 && NowSeconds() > kill_at) {
-      for (auto& [child, role] : children) {
-        LOG(WARNING) << "killing " << role << " (pid " << child << ")";
-        ::kill(child, SIGKILL);
-      }
-      kill_at = NowSeconds() + 5;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  LocalCluster cluster(options, port.value());
+  if (!cluster.PickMetricsPorts()) return 1;
+  cluster.SpawnRoles();
+  const int exit_code = cluster.Supervise();
   if (g_stop_signal != 0) {
     LOG(WARNING) << "local cluster stopped (" << strsignal(g_stop_signal) << ")";
     return 130;
