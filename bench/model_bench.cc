@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
     o.name = name;
     o.k = 8;
     o.num_fields = fields;
-    o.dplr_rank = 2;
+    o.rank = 2;
     o.keep = 0.2;
     o.rafm_ranks = {4, 8, 16};
     auto created = fmps::CreateModel(o);

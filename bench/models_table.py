@@ -20,7 +20,9 @@ import subprocess
 import sys
 import tempfile
 
-SHARED = "/work/shared"
+# The shared data and peers beside the repository, or $SHARED_DIR.
+SHARED = os.environ.get("SHARED_DIR") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")
 PEERS = os.path.join(SHARED, "peers")
 DATASETS = {
     # name: (train, test, --format, fields m, to-libffm format or None when peers cannot read it)

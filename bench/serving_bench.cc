@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "models/job_config.h"
 #include "models/metrics.h"
 #include "ps/base/keys.h"
 #include "serving/http_service.h"
@@ -37,11 +38,11 @@ constexpr int kRank = 8, kRho = 3, kVocabulary = 1000, kCandidates = 1000;
 std::string Token(int field, int id) { return "t" + std::to_string(field * 7919 + id); }
 
 std::shared_ptr<const ModelSnapshot> MakeSnapshot() {
-  proto::JobConfig c;
+  proto::JobConfig c = DefaultJobConfig();
   c.set_model("dplr");
   c.set_k(kRank);
   c.set_num_fields(kFields);
-  c.set_dplr_rank(kRho);
+  c.set_rank(kRho);
   c.set_format("libffm");
   std::mt19937_64 rng(1);
   std::normal_distribution<float> normal(0.f, 1.f);

@@ -46,7 +46,13 @@ int main(int argc, char** argv) {
   const uint64_t batch = ParseOr(argc, argv, 2, 10'000);
   const std::string policy = argc > 3 ? argv[3] : "difacto";
   const bool trace = argc > 4 && std::string(argv[4]) == "trace";
-  fmps::StoreOptions options;  // defaults: DiFacto(k=8, mid=4, thresholds 1/10/100), l1 = 0.5
+  fmps::StoreOptions options;  // DiFacto(k=8, mid=4, thresholds 1/10/100), l1 = 0.5
+  options.ftrl = {/*alpha=*/0.05f, /*beta=*/1.0f, /*l1=*/0.5f, /*l2=*/1.0f};
+  options.v_lr = 0.05f;
+  options.v_init_scale = 0.01f;
+  options.v_l2 = 1e-4f;
+  options.policy = fmps::RankPolicy::DiFacto(8, 4, 1, 10, 100);
+  options.seed = 1;
   if (policy == "linear") {
     options.policy = fmps::RankPolicy{};  // no embeddings: FTRL state only
   } else if (policy == "fixed8") {

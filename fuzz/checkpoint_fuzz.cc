@@ -39,7 +39,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // DecodeShard ignores bytes between the store and the checksum, so re-encoding may be shorter.
   FMPS_FUZZ_ASSERT(fmps::EncodeShard(*shard).size() <= file.size(),
                    "a decoded shard re-encodes within its size");
-  fmps::StoreOptions options;
+  fmps::StoreOptions options;  // max width 8, as the seeds are written
+  options.ftrl = {0.05f, 1.0f, 0.5f, 1.0f};
+  options.policy = fmps::RankPolicy::DiFacto(8, 4, 1, 10, 100);
   fmps::Store store(options);
   (void)store.Deserialize(shard->store, "fuzz-shard/store");
   return 0;

@@ -68,7 +68,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       FMPS_FUZZ_ASSERT(keyless->grads.size() == want, "keyless gradients match kept widths");
       FMPS_FUZZ_ASSERT(!keyless->with_dense || keyless->dense_grads.size() == dense_size,
                        "keyless dense block size");
-      fmps::StoreOptions options;
+      fmps::StoreOptions options;  // max width 8, as the seeds are written
+      options.ftrl = {0.05f, 1.0f, 0.5f, 1.0f};
+      options.policy = fmps::RankPolicy::DiFacto(8, 4, 1, 10, 100);
       options.sketch_mb = 0.01;
       fmps::Store store(options);
       (void)store.Push(keyless->keys, keyless->grads, keyless->widths, keyless->counts);
@@ -87,7 +89,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FMPS_FUZZ_ASSERT(range.Contains(fmps::Mix64(k)), "push key in range");
 
   // What the server does next: apply the push, then answer a pull of the same keys.
-  fmps::StoreOptions options;
+  fmps::StoreOptions options;  // max width 8, as the seeds are written
+  options.ftrl = {0.05f, 1.0f, 0.5f, 1.0f};
+  options.policy = fmps::RankPolicy::DiFacto(8, 4, 1, 10, 100);
   options.sketch_mb = 0.01;
   fmps::Store store(options);
   fmps::Status st = store.Push(push->keys, push->grads, push->widths, push->counts);

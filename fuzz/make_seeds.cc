@@ -3,7 +3,7 @@
 // zstd streams, pull and push messages framed as the kv harness expects, store images and a
 // checkpoint shard and MANIFEST. Deterministic, so regenerating gives the same files.
 //
-// Usage: fuzz_make_seeds OUT_DIR DATA_DIR   (DATA_DIR: /work/shared/data or a copy of it)
+// Usage: fuzz_make_seeds OUT_DIR DATA_DIR   (DATA_DIR: ../shared/data or a copy of it)
 #include <zlib.h>
 #include <zstd.h>
 
@@ -129,7 +129,10 @@ void KvSeeds(const std::string& out) {
 }
 
 std::string StoreImage(int rows) {
-  Store store{StoreOptions{}};
+  StoreOptions options;  // max width 8, as the harnesses read them
+  options.ftrl = {0.05f, 1.0f, 0.5f, 1.0f};
+  options.policy = RankPolicy::DiFacto(8, 4, 1, 10, 100);
+  Store store{options};
   std::vector<uint64_t> keys;
   std::vector<float> values;
   std::vector<uint16_t> widths;

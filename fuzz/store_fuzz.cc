@@ -21,7 +21,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint64_t sum = fmps::Checksum64(image.data(), image.size() - 8);
     std::memcpy(image.data() + image.size() - 8, &sum, 8);
   }
-  fmps::StoreOptions options;  // default policy: max width 8, as the seeds are written
+  fmps::StoreOptions options;  // max width 8, as the seeds are written
+  options.ftrl = {0.05f, 1.0f, 0.5f, 1.0f};
+  options.policy = fmps::RankPolicy::DiFacto(8, 4, 1, 10, 100);
   fmps::Store store(options);
   if (!store.Deserialize(image, "fuzz-store").ok()) return 0;
   std::vector<uint64_t> keys;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "config/params.h"
 #include "scheduler/scheduler.h"
 
 namespace fmps {
@@ -18,12 +19,13 @@ Result<JobReport> RunInProcessCluster(const SchedulerOptions& options);
 struct LocalClusterOptions {
   std::string binary;                       // path of the fmps binary
   std::vector<std::string> scheduler_args;  // flags for `fmps scheduler` (the job's flags)
-  int num_servers = 2;
-  int num_workers = 2;
+  int num_servers = params::kDefault.num_servers;
+  int num_workers = params::kDefault.num_workers;
   std::vector<std::string> node_args;  // extra flags for servers and workers (logging)
   double grace_s = 10;                 // after the scheduler ends, others get this long
-  int restart_failed = 0;              // a failed server/worker is restarted (as a replacement)
-                                       // up to this many times in all; 0: a failure ends the job
+  int restart_failed =
+      params::kDefault.restart_failed;  // a failed server/worker is restarted (as a replacement)
+                                        // up to this many times in all; 0: a failure ends the job
   // Remote roles. With hosts, servers then workers are started on hosts[0], hosts[1], ... in turn
   // (an entry is HOST or USER@HOST; HOST is also the address the role listens on), each through
   // `ssh [ssh_options] ENTRY`, running remote_binary (default: binary). The scheduler stays here,

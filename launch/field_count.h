@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "config/params.h"
 #include "data/reader.h"
 #include "ps/base/env.h"
 #include "ps/base/status.h"
@@ -16,10 +17,10 @@
 namespace fmps {
 
 struct FieldCountOptions {
-  DataFormat format = DataFormat::kLibffm;  // resolved (not kAuto)
-  int given = 0;                            // --num_fields (0: not given)
-  std::string model = "fm";                 // the model's name (--model)
-  std::vector<std::string> inputs;          // every training, validation and test file
+  DataFormat format = DataFormat::kLibffm;     // resolved (not kAuto)
+  int given = params::kDefault.num_fields;     // --num_fields (0: not given)
+  std::string model = params::kDefault.model;  // the model's name (--model)
+  std::vector<std::string> inputs;             // every training, validation and test file
   Env* env = Env::Default();
 };
 

@@ -29,6 +29,7 @@
 #include "datagen/generator.h"
 #include "launch/cluster.h"
 #include "launch/field_count.h"
+#include "launch/flags.h"
 #include "launch/plot.h"
 #include "launch/predict.h"
 #include "launch/saved_models.h"
@@ -52,311 +53,8 @@
 #include "serving/model_snapshot.h"
 #include "worker/worker.h"
 
-// Data and model.
-DEFINE_string(data, "", "training data: a file, a comma list, a glob or a directory; - for stdin");
-DEFINE_string(test, "", "test data scored after training (logloss, AUC in the JSON line)");
-DEFINE_string(
-    validation, "",
-    "validation data scored after every epoch (logloss, AUC in the progress lines and the "
-    "JSON's \"epochs\"); see also --holdout");
-DEFINE_double(holdout, 0,
-              "fraction of the training rows held out for validation (by line hash, never trained "
-              "on), when no --validation is given");
-DEFINE_uint64(validate_every, 0,
-              "> 0: also validate after about this many training rows (long one-pass jobs)");
-DEFINE_int32(early_stop, 0,
-             "> 0: stop when the validation logloss has not improved for this many evaluations "
-             "and keep the best model (--epochs is then the most it runs)");
-DEFINE_double(tune_budget_s, 300, "tune: no trial starts after this many seconds");
-DEFINE_string(format, "criteo", "criteo | avazu | libffm | libsvm (libfm) | auto");
-DEFINE_string(model, "fm", "fm | fwfm | dplr | pruned_fwfm | rafm | ffm");
-DEFINE_int32(k, 8, "embedding rank (the largest rank when ranks adapt)");
-DEFINE_int32(num_fields, 0,
-             "libffm/libsvm: the job's fields 0..N-1, a line with another is a bad line (0: a scan "
-             "of every input; stdin needs it unless --model=fm|rafm); Criteo and Avazu fix theirs");
-DEFINE_int32(rank, 2, "DPLR-FwFM: rank rho of the field-pair matrix");
-DEFINE_double(keep, 1.0, "pruned_fwfm: fraction of field-pair entries kept");
-DEFINE_int64(keep_entries, -1, "pruned_fwfm: field-pair entries kept (overrides --keep when >= 0)");
-DEFINE_bool(normalize_field_pairs, true,
-            "fwfm/dplr: keep the mean |R| of field pairs at 1 (R and V trade scale)");
-DEFINE_double(rafm_count_scale, 1.0, "RaFM: levels compare n / scale with the ranks (eq. 17 is 1)");
-DEFINE_string(rafm_ranks, "4,8,16", "RaFM: embedding ranks D_1 < ... < D_l");
-DEFINE_double(rafm_distill_weight, 1.0,
-              "RaFM: weight of the distillation terms (Algorithm 1 is 1, 0: none)");
-// Training loop.
-DEFINE_int32(num_servers, 2, "servers in the job");
-DEFINE_int32(num_workers, 2, "workers in the job");
-DEFINE_int32(epochs, 1,
-             "passes over the training data (with --early_stop the most it runs; unset: 30)");
-DEFINE_int32(batch_size, 1000, "rows per minibatch");
-DEFINE_int32(max_delay, 2, "minibatches a worker may have in flight (0: synchronous)");
-DEFINE_int32(pull_ahead_after, 100,
-             "after this many minibatches (-1: never) a worker pulls its next minibatch before "
-             "pushing this one (with max_delay >= 1): faster; the next misses this one's update");
-DEFINE_uint64(cache_mb, 1024,
-              "MiB per worker of parsed, localized minibatches kept in memory for the next "
-              "epochs, which replay them instead of reading the files again (0: read every epoch; "
-              "used only with --epochs > 1)");
-DEFINE_uint64(seed, 1, "seed of parameter initialisation");
-DEFINE_string(model_dir, "", "where checkpoints and the final model go (empty: not saved)");
-DEFINE_double(part_mb, 4, "size of a data part handed to a worker, in MB");
-DEFINE_uint64(max_bad_lines, 1000, "malformed lines tolerated before the job stops");
-// Update rules.
-DEFINE_double(ftrl_alpha, 0.05, "FTRL learning rate alpha for w");
-DEFINE_double(ftrl_beta, 1.0, "FTRL beta for w");
-DEFINE_double(ftrl_l1, 5.0, "FTRL L1 for w (exact zeros)");
-DEFINE_double(ftrl_l2, 1.0, "FTRL L2 for w");
-DEFINE_double(v_lr, 0.05, "Adagrad learning rate for embeddings V");
-DEFINE_double(v_init_scale, 0.01, "stddev of a new embedding's entries");
-DEFINE_double(v_l2, 1e-4, "L2 on V");
-DEFINE_double(stale_damping, 0.5,
-              "servers scale Adagrad steps of a push by (1 + staleness)^-this (0: off)");
-DEFINE_double(dense_lr, 0.05, "Adagrad learning rate for the bias and field-pair parameters");
-DEFINE_uint64(v_min_count, 200, "occurrences (with w != 0) before a feature gets an embedding");
-DEFINE_int32(rank_mid, 4, "DiFacto middle level: rank of features seen >= rank_mid_count times");
-DEFINE_uint64(rank_mid_count, 500,
-              "DiFacto: count from which a feature gets rank --rank_mid (below: min(n, rank_mid))");
-DEFINE_uint64(rank_head_count, 1000, "DiFacto: count from which a feature gets the full rank --k");
-// --- memory flags ---
-DEFINE_uint64(
-    min_count, 1,
-    "occurrences before a feature gets a row on the servers (counted in a sketch until then)");
-DEFINE_double(sketch_mb, 8,
-              "MiB per server of the count-min sketch that counts features not yet admitted");
-DEFINE_uint64(
-    evict_after, 0,
-    "drop rows not pushed (or with w = 0) for this many pushes to their server (0: never)");
-DEFINE_uint64(store_memory_mb, 0,
-              "memory cap of each server's store (its rows, index and admission sketch; not the "
-              "process's buffers): the coldest rows are evicted past it (0: none)");
-DEFINE_uint64(max_memory_mb, 0, "deprecated name of --store_memory_mb");
-// Cluster.
-DEFINE_string(scheduler, "", "HOST:PORT of the scheduler (servers and workers)");
-DEFINE_string(host, "127.0.0.1", "address this node listens on and tells its peers");
-DEFINE_int32(port, 0, "port this node listens on (0: any free port)");
-DEFINE_int32(replace, -1, "start as the replacement of this node id");
-DEFINE_string(job_id, "",
-              "the job's id (default: the environment's FMPS_JOB_ID, else made at start by train "
-              "and scheduler); servers and workers started by hand need the job's");
-DEFINE_string(keys, "",
-              "directory of the cluster's CURVE key (`fmps keygen --out=DIR`; default: the "
-              "environment's FMPS_KEYS): every connection is encrypted and only nodes holding the key "
-              "are admitted. Empty: plain TCP (trusted networks only)");
-DEFINE_int32(restart_failed, 0,
-             "train: restart a failed server or worker process, up to this many times in all");
-DEFINE_double(replace_timeout, 300,
-              "seconds a dead server may stay unreplaced before the job fails");
-DEFINE_bool(inprocess, false, "train: run every role as a thread of this process (no network)");
-DEFINE_string(hosts, "",
-              "train: host file (one HOST or USER@HOST per line); servers then workers are started "
-              "on its hosts in turn through ssh, the scheduler here");
-DEFINE_string(ssh_options, "",
-              "train --hosts: extra ssh options, split on spaces (e.g. \"-p 2222\")");
-DEFINE_string(remote_fmps, "", "train --hosts: path of fmps on the hosts (default: this binary's)");
-DEFINE_string(scheduler_host, "",
-              "train --hosts: address of this machine that the hosts reach (default 127.0.0.1 "
-              "when every host is loopback; otherwise required)");
-DEFINE_double(join_timeout, 60, "seconds to wait for all nodes to register");
-DEFINE_double(heartbeat_timeout, 20, "seconds without a heartbeat before a node is declared dead");
-DEFINE_double(progress_every, 2, "seconds between progress lines");
-DEFINE_double(checkpoint_every, 0,
-              "seconds between checkpoints during training (0: only at the end)");
-DEFINE_int32(keep_checkpoints, 3, "checkpoints kept in --model_dir");
-DEFINE_bool(resume, false, "continue from the newest good checkpoint in --model_dir");
-DEFINE_bool(resume_new_data, false,
-            "with --resume: train the checkpoint's model on data other than it recorded (all "
-            "epochs of it, from its first part) instead of refusing");
-DEFINE_string(init_model, "", "warm start: load this model directory before training");
-// Watching a job (docs/observability.md).
-DEFINE_int32(metrics_port, 0,
-             "port of this role's HTTP /metrics and /healthz (0: off, -1: any free port); train: "
-             "-1 gives every role a free port, P > 0 the scheduler P, the servers P+1.. and the "
-             "workers the ports after them");
-DEFINE_string(metrics_out, "",
-              "scheduler/train: JSONL file of the job's figures, a line per progress interval and "
-              "per epoch, named as on /metrics (`fmps plot` draws it)");
-DEFINE_double(metrics_linger, 0,
-              "scheduler/train: seconds the scheduler's /metrics stays up after the job, so a "
-              "scraper gets the final figures");
-// Predict.
-DEFINE_string(out, "-",
-              "predict: output file, one probability per line; plot: the SVG (- for stdout)");
-// Serve.
-DEFINE_string(listen, "127.0.0.1:8080",
-              "serve: HOST:PORT the HTTP service listens on (port 0: any)");
-DEFINE_int32(serve_threads, 2, "serve: threads answering HTTP requests");
-DEFINE_string(auth_token_file, "",
-              "serve: file holding the token POST /rank then requires as 'Authorization: Bearer "
-              "TOKEN' (read once at start, a trailing newline stripped); empty: no token needed");
-DEFINE_double(reload_every, 0.25,
-              "serve: seconds between looks at --model_dir's manifest names (a directory listing) "
-              "for a newer version, which is then served without a restart (0: never; SIGHUP "
-              "looks at once)");
-// Export and dump (`--version=N` is read as --model_version: gflags owns --version).
-DEFINE_int64(model_version, 0, "export: checkpoint version to export (0: the newest good one)");
-DEFINE_string(names, "", "dump: data file whose tokens name the features (hashed as in training)");
-DEFINE_uint64(top, 0, "dump: only the N largest features by --by (0: all, in key order)");
-DEFINE_string(by, "w", "dump --top: w (|w|) or v (the embedding's norm)");
-// Gen.
-DEFINE_uint64(rows, 100000, "gen: rows to write");
-DEFINE_uint64(model_seed, 42, "gen: seed of the planted model (share it between train and test)");
-DEFINE_string(planted, "fm", "gen: planted interactions, fm | fwfm | dplr");
-DEFINE_int32(planted_k, 4, "gen: rank of the planted embeddings");
-DEFINE_int32(active_fields, 39,
-             "gen: columns 1..n (I1.., then C1..) carry tokens; later columns are empty");
-DEFINE_uint64(field_vocab, 0, "gen: > 0: every field's vocabulary (integer fields at most 100)");
-DEFINE_double(linear_std, 1.0, "gen: std of the planted logit's linear part");
-DEFINE_double(interaction_std, 1.2, "gen: std of the planted logit's pairwise part");
-DEFINE_double(missing, 0.05, "gen: probability that a column is empty");
-DEFINE_double(fwfm_strong_pairs, 0.1, "gen: fwfm: fraction of field pairs with a strong R entry");
-DEFINE_double(fwfm_weak_std, 0.05, "gen: fwfm: std of the other pairs' R entries (0: exactly 0)");
-
 namespace fmps {
 namespace {
-
-const std::map<std::string, std::vector<std::string>>& CommandFlags() {
-  static const std::map<std::string, std::vector<std::string>> flags = [] {
-    std::vector<std::string> job{"data",
-                                 "test",
-                                 "validation",
-                                 "holdout",
-                                 "validate_every",
-                                 "early_stop",
-                                 "format",
-                                 "model",
-                                 "k",
-                                 "num_fields",
-                                 "rank",
-                                 "keep",
-                                 "keep_entries",
-                                 "normalize_field_pairs",
-                                 "rafm_ranks",
-                                 "rafm_count_scale",
-                                 "rafm_distill_weight",
-                                 "num_servers",
-                                 "num_workers",
-                                 "epochs",
-                                 "batch_size",
-                                 "max_delay",
-                                 "pull_ahead_after",
-                                 "cache_mb",
-                                 "seed",
-                                 "model_dir",
-                                 "part_mb",
-                                 "max_bad_lines",
-                                 "ftrl_alpha",
-                                 "ftrl_beta",
-                                 "ftrl_l1",
-                                 "ftrl_l2",
-                                 "v_lr",
-                                 "v_init_scale",
-                                 "v_l2",
-                                 "dense_lr",
-                                 "stale_damping",
-                                 "v_min_count",
-                                 "rank_mid",
-                                 "rank_mid_count",
-                                 "rank_head_count",
-                                 "min_count",
-                                 "sketch_mb",
-                                 "evict_after",
-                                 "store_memory_mb",
-                                 "join_timeout",
-                                 "heartbeat_timeout",
-                                 "progress_every",
-                                 "checkpoint_every",
-                                 "keep_checkpoints",
-                                 "resume",
-                                 "resume_new_data",
-                                 "init_model",
-                                 "replace_timeout",
-                                 "metrics_port",
-                                 "metrics_out",
-                                 "metrics_linger",
-                                 "log_dir",
-                                 "v",
-                                 "minloglevel",
-                                 "job_id",
-                                 "keys"};
-    std::vector<std::string> train = job;
-    train.push_back("inprocess");
-    train.insert(train.end(),
-                 {"restart_failed", "hosts", "ssh_options", "remote_fmps", "scheduler_host"});
-    std::vector<std::string> sched = job;
-    sched.insert(sched.end(), {"host", "port"});
-    return std::map<std::string, std::vector<std::string>>{
-        {"train", train},
-        {"tune",
-         [&] {
-           std::vector<std::string> tune = job;
-           tune.push_back("tune_budget_s");
-           return tune;
-         }()},
-        {"scheduler", sched},
-        {"server",
-         {"scheduler", "host", "port", "replace", "join_timeout", "job_id", "keys", "metrics_port", "log_dir", "v",
-          "minloglevel"}},
-        {"worker",
-         {"scheduler", "host", "port", "replace", "join_timeout", "job_id", "keys", "metrics_port", "log_dir", "v",
-          "minloglevel"}},
-        {"predict", {"model_dir", "data", "format", "out", "batch_size", "max_bad_lines"}},
-        {"serve", {"model_dir", "listen", "serve_threads", "reload_every", "auth_token_file"}},
-        {"export", {"model_dir", "model_version", "out"}},
-        {"dump", {"names", "top", "by"}},
-        {"models", {"model_dir"}},
-        {"plot", {"out"}},
-        {"keygen", {"out"}},
-        {"gen",
-         {"rows", "seed", "model_seed", "planted", "planted_k", "active_fields", "field_vocab",
-          "linear_std", "interaction_std", "missing", "fwfm_strong_pairs", "fwfm_weak_std"}},
-    };
-  }();
-  return flags;
-}
-
-const char* CommandSummary(const std::string& cmd) {
-  if (cmd == "train") return "train a model; with no --scheduler, on a local cluster of processes";
-  if (cmd == "scheduler") return "run the scheduler of a job (the job's flags go here)";
-  if (cmd == "server") return "run a server: fmps server --scheduler=HOST:PORT";
-  if (cmd == "worker") return "run a worker: fmps worker --scheduler=HOST:PORT";
-  if (cmd == "predict") return "score data with a saved model: one probability per line";
-  if (cmd == "serve") return "rank candidates over HTTP with a saved model (POST /rank)";
-  if (cmd == "tune")
-    return "search the settings that matter on a holdout of the training data (never --test); "
-           "prints the best as a flagfile for `fmps train --flagfile=`";
-  if (cmd == "export")
-    return "write one checkpoint as one self-describing file (docs/model-format.md)";
-  if (cmd == "dump") return "print an export file as text: fmps dump FILE [--names=DATA] [--top=N]";
-  if (cmd == "gen") return "write synthetic Criteo-format rows from a planted model to stdout";
-  if (cmd == "models") return "list the versions in --model_dir (job, parent, rows, test figures)";
-  if (cmd == "keygen")
-    return "write a new cluster CURVE key to --out=DIR (DIR/cluster.key, mode 0600); jobs use it "
-           "with --keys=DIR";
-  if (cmd == "plot")
-    return "draw a --metrics_out FILE.jsonl as curves (SVG): fmps plot FILE.jsonl --out=curves.svg";
-  return "";
-}
-
-void PrintHelp(const std::string& cmd) {
-  if (cmd.empty()) {
-    std::printf("usage: fmps <command> [--flag=value ...]\n\ncommands:\n");
-    for (const auto& [name, flags] : CommandFlags())
-      std::printf("  %-10s %s\n", name.c_str(), CommandSummary(name));
-    std::printf(
-        "  %-10s %s\n\n`fmps <command> --help` lists the command's flags with their defaults.\n",
-        "help", "this text");
-    return;
-  }
-  std::printf("usage: fmps %s [--flag=value ...]\n%s\n\nflags (default in brackets):\n",
-              cmd.c_str(), CommandSummary(cmd));
-  for (const std::string& name : CommandFlags().at(cmd)) {
-    gflags::CommandLineFlagInfo info;
-    if (gflags::GetCommandLineFlagInfo(name.c_str(), &info)) {
-      std::printf("  --%-18s %s [%s]\n", name.c_str(), info.description.c_str(),
-                  info.default_value.c_str());
-    }
-  }
-}
 
 // Environment fallbacks for hand-started roles: FMPS_* first, then ps-lite's DMLC_* names.
 void ApplyEnvironment() {
@@ -425,22 +123,6 @@ void KeepFreedHeapForReuse() {
   mallopt(M_TRIM_THRESHOLD, 64 << 20);
 }
 
-Result<std::vector<int>> ParseIntList(const std::string& text, const char* flag) {
-  std::vector<int> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    char* end = nullptr;
-    long v = std::strtol(item.c_str(), &end, 10);
-    if (item.empty() || *end != '\0' || v <= 0) {
-      return Status::InvalidArgument(std::string("--") + flag + "=" + text +
-                                     ": expected positive integers");
-    }
-    out.push_back(static_cast<int>(v));
-  }
-  return out;
-}
-
 bool FlagGiven(const char* name) {
   gflags::CommandLineFlagInfo info;
   return gflags::GetCommandLineFlagInfo(name, &info) && !info.is_default;
@@ -476,7 +158,8 @@ Result<ZmqTransportOptions> TransportOptionsFromFlags() {
     char mode[8];
     std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
     return Status::InvalidArgument(path + " is readable by others (mode " + mode +
-                                   "): the key admits its holder to the cluster; chmod 600 " + path);
+                                   "): the key admits its holder to the cluster; chmod 600 " +
+                                   path);
   }
   Result<CurveKeys> keys = ReadCurveKeys(Env::Default(), dir);
   if (!keys.ok()) return keys.status();
@@ -488,7 +171,6 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
   SchedulerOptions o;
   Result<std::string> job_id = JobIdFromFlags();
   if (!job_id.ok()) return job_id.status();
-  o.config.set_job_id(job_id.value());
   if (FLAGS_data.empty())
     return Status::InvalidArgument("--data is required (a file, list, glob or directory)");
   Result<std::vector<std::string>> train = ExpandPaths(FLAGS_data);
@@ -504,11 +186,8 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
     if (!validation.ok()) return validation.status();
     o.validation_files = validation.value();
   }
-  if (!(FLAGS_holdout >= 0 && FLAGS_holdout < 1))
-    return Status::InvalidArgument("--holdout must be in [0, 1)");
   if (FLAGS_holdout > 0 && !FLAGS_validation.empty())
     return Status::InvalidArgument("give --validation=FILE or --holdout, not both");
-  if (FLAGS_early_stop < 0) return Status::InvalidArgument("--early_stop must be >= 0");
   if ((FLAGS_early_stop > 0 || FLAGS_validate_every > 0) && FLAGS_holdout == 0 &&
       FLAGS_validation.empty()) {
     return Status::InvalidArgument(
@@ -548,15 +227,9 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
   const int num_fields = job_fields->num_fields;
   const bool num_fields_from_data = job_fields->from_data;
   LOG(INFO) << num_fields << " fields: " << job_fields->source;
-  if (FLAGS_num_servers < 1 || FLAGS_num_workers < 1) {
-    return Status::InvalidArgument("--num_servers and --num_workers must be at least 1");
-  }
-  if (FLAGS_k < 1 || FLAGS_k > 1024) return Status::InvalidArgument("--k must be in 1..1024");
   if (FLAGS_rank_mid_count > FLAGS_rank_head_count) {
     return Status::InvalidArgument("--rank_mid_count must not exceed --rank_head_count");
   }
-  if (FLAGS_batch_size < 1 || FLAGS_epochs < 1)
-    return Status::InvalidArgument("--batch_size and --epochs must be >= 1");
   if (!FLAGS_init_model.empty() && ::access(FLAGS_init_model.c_str(), R_OK) != 0) {
     return Status::NotFound("--init_model=" + FLAGS_init_model + ": no such directory");
   }
@@ -576,82 +249,42 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
           (o.train_files.size() == 1 ? o.train_files[0] + " is empty" : "every file is empty"));
     }
   }
-  uint64_t store_memory_mb = FLAGS_store_memory_mb;
-  if (!gflags::GetCommandLineFlagInfoOrDie("max_memory_mb").is_default) {
-    if (!gflags::GetCommandLineFlagInfoOrDie("store_memory_mb").is_default)
+  if (FlagGiven("max_memory_mb")) {
+    if (FlagGiven("store_memory_mb"))
       return Status::InvalidArgument(
           "give --store_memory_mb only (--max_memory_mb is its old name)");
     LOG(WARNING) << "--max_memory_mb is deprecated: it caps each server's store, not the process; "
                     "its name now is --store_memory_mb";
-    store_memory_mb = FLAGS_max_memory_mb;
+    FLAGS_store_memory_mb = FLAGS_max_memory_mb;
   }
-  Result<std::vector<int>> ranks = ParseIntList(FLAGS_rafm_ranks, "rafm_ranks");
-  if (!ranks.ok()) return ranks.status();
 
+  Result<proto::JobConfig> config = JobConfigFromFlags();
+  if (!config.ok()) return config.status();
   proto::JobConfig& c = o.config;
-  c.set_model(FLAGS_model);
-  c.set_k(FLAGS_k);
-  c.set_num_fields(num_fields);
-  c.set_dplr_rank(FLAGS_rank);
-  c.set_keep(FLAGS_keep);
-  c.set_keep_entries(FLAGS_keep_entries);
-  c.set_keep_field_pair_scale(!FLAGS_normalize_field_pairs);
-  for (int r : ranks.value()) c.add_rafm_ranks(r);
-  if (FLAGS_rafm_count_scale <= 0)
-    return Status::InvalidArgument("--rafm_count_scale must be positive");
-  c.set_rafm_count_scale(FLAGS_rafm_count_scale);
-  if (!(FLAGS_rafm_distill_weight >= 0 && FLAGS_rafm_distill_weight <= 1000)) {
-    return Status::InvalidArgument("--rafm_distill_weight must be in [0, 1000]");
-  }
-  c.set_rafm_distill_weight(static_cast<float>(FLAGS_rafm_distill_weight));
-  c.set_ftrl_alpha(static_cast<float>(FLAGS_ftrl_alpha));
-  c.set_ftrl_beta(static_cast<float>(FLAGS_ftrl_beta));
-  c.set_ftrl_l1(static_cast<float>(FLAGS_ftrl_l1));
-  c.set_ftrl_l2(static_cast<float>(FLAGS_ftrl_l2));
-  c.set_v_lr(static_cast<float>(FLAGS_v_lr));
-  c.set_v_init_scale(static_cast<float>(FLAGS_v_init_scale));
-  c.set_v_l2(static_cast<float>(FLAGS_v_l2));
-  c.set_dense_lr(static_cast<float>(FLAGS_dense_lr));
-  c.set_stale_damping(static_cast<float>(FLAGS_stale_damping));
-  c.set_v_min_count(FLAGS_v_min_count);
-  c.set_rank_mid(FLAGS_rank_mid);
-  c.set_rank_mid_count(FLAGS_rank_mid_count);
-  c.set_rank_head_count(FLAGS_rank_head_count);
-  c.set_min_count(FLAGS_min_count);
-  c.set_sketch_mb(FLAGS_sketch_mb);
-  c.set_evict_after(FLAGS_evict_after);
-  c.set_max_memory_mb(store_memory_mb);
+  c = config.value();
+  // What the launcher resolved: the job id (or FMPS_JOB_ID), the format sniffed for auto, the
+  // fields from the format or the data.
+  c.set_job_id(job_id.value());
   c.set_format(DataFormatName(format.value()));
-  c.set_batch_size(FLAGS_batch_size);
-  c.set_max_delay(FLAGS_max_delay);
-  c.set_pull_ahead_after(FLAGS_pull_ahead_after);
-  c.set_cache_mb(FLAGS_cache_mb);
-  c.set_seed(FLAGS_seed);
-  c.set_epochs(FLAGS_epochs);
-  c.set_holdout(FLAGS_holdout);
-  c.set_max_bad_lines(FLAGS_max_bad_lines);
-  c.set_num_servers(FLAGS_num_servers);
-  c.set_num_workers(FLAGS_num_workers);
-  c.set_model_dir(FLAGS_model_dir);
-  c.set_init_model(FLAGS_init_model);
+  c.set_num_fields(num_fields);
   // The model must exist before any process starts.
   Result<std::unique_ptr<Model>> model = CreateModel(ModelOptionsFromConfig(c));
   if (!model.ok()) return model.status();
 
   o.host = FLAGS_host;
   o.port = FLAGS_port;
-  o.pool.part_bytes = static_cast<uint64_t>(std::max(0.001, FLAGS_part_mb) * (1 << 20));
-  o.join_timeout_s = FLAGS_join_timeout;
-  o.heartbeat_timeout_s = FLAGS_heartbeat_timeout;
-  o.progress_every_s = FLAGS_progress_every;
-  o.checkpoint_every_s = FLAGS_checkpoint_every;
-  o.keep_checkpoints = FLAGS_keep_checkpoints;
-  o.resume = FLAGS_resume;
-  o.resume_new_data = FLAGS_resume_new_data;
+  o.pool.part_bytes = std::max<uint64_t>(1, static_cast<uint64_t>(c.part_mb() * (1 << 20)));
+  o.join_timeout_s = c.join_timeout();
+  o.heartbeat_timeout_s = c.heartbeat_timeout();
+  o.progress_every_s = c.progress_every();
+  o.checkpoint_every_s = c.checkpoint_every();
+  o.keep_checkpoints = c.keep_checkpoints();
+  o.resume = c.resume();
+  o.resume_new_data = c.resume_new_data();
   // Before any process starts: the saved model this job continues must fit it.
   FMPS_RETURN_IF_ERROR(CheckAgainstSavedModel(num_fields_from_data, &o));
-  o.max_bad_lines = FLAGS_max_bad_lines;
-  o.replace_timeout_s = FLAGS_replace_timeout;
+  o.max_bad_lines = c.max_bad_lines();
+  o.replace_timeout_s = c.replace_timeout();
   o.metrics_out = FLAGS_metrics_out;
   o.progress_bar = ::isatty(2) == 1;
   return o;
@@ -678,8 +311,6 @@ int Fail(const Status& st) {
 Result<std::unique_ptr<MetricsEndpoint>> StartMetrics(const MetricsRegistry* registry,
                                                       const std::string& role) {
   if (FLAGS_metrics_port == 0) return std::unique_ptr<MetricsEndpoint>();
-  if (FLAGS_metrics_port < -1 || FLAGS_metrics_port > 65535)
-    return Status::InvalidArgument("--metrics_port must be -1 (any), 0 (off) or a port");
   MetricsEndpointOptions o;
   o.host = FLAGS_host;
   o.port = std::max(0, FLAGS_metrics_port);
@@ -704,8 +335,8 @@ int RunScheduler() {
   Result<int> port = scheduler.Bind();
   if (!port.ok()) return Fail(port.status());
   LOG(INFO) << "scheduler listening on " << FLAGS_host << ":" << port.value() << ", job id "
-            << scheduler.job_id() << " (servers and workers join with --job_id="
-            << scheduler.job_id() << ")";
+            << scheduler.job_id()
+            << " (servers and workers join with --job_id=" << scheduler.job_id() << ")";
   Result<JobReport> report = scheduler.Run();
   if (!report.ok()) return Fail(report.status());
   std::printf("%s\n", report->ToJson().c_str());
@@ -836,6 +467,7 @@ int RunPredict() {
   o.data = FLAGS_data;
   o.out = FLAGS_out;
   o.max_bad_lines = FLAGS_max_bad_lines;
+  o.batch_size = static_cast<size_t>(FLAGS_batch_size);
   gflags::CommandLineFlagInfo info;
   if (gflags::GetCommandLineFlagInfo("format", &info) && !info.is_default) o.format = FLAGS_format;
   if (o.model_dir.empty() || o.data.empty())
@@ -885,10 +517,6 @@ Result<std::string> ReadAuthToken(const std::string& path) {
 
 int RunServe() {
   if (FLAGS_model_dir.empty()) return Fail(Status::InvalidArgument("serve needs --model_dir"));
-  if (FLAGS_serve_threads < 1 || FLAGS_serve_threads > 256)
-    return Fail(Status::InvalidArgument("--serve_threads must be in 1..256"));
-  if (FLAGS_reload_every < 0)
-    return Fail(Status::InvalidArgument("--reload_every must be >= 0 seconds"));
   std::string auth_token;
   if (!FLAGS_auth_token_file.empty()) {
     Result<std::string> token = ReadAuthToken(FLAGS_auth_token_file);
@@ -903,8 +531,7 @@ int RunServe() {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  Result<std::unique_ptr<ModelSnapshot>> snapshot =
-      ModelSnapshot::Load(FLAGS_model_dir, StoreOptionsFromConfig);
+  Result<std::unique_ptr<ModelSnapshot>> snapshot = ModelSnapshot::Load(FLAGS_model_dir);
   if (!snapshot.ok()) return Fail(snapshot.status());
   const ModelSnapshot& s = *snapshot.value();
   LOG(INFO) << "loaded " << s.config().model() << " checkpoint " << s.version() << " of "
@@ -930,8 +557,8 @@ int RunServe() {
   // damaged for good: it is reported once and not read again (a still newer one is).
   int64_t refused = 0;
   auto reload = [&] {
-    Result<std::unique_ptr<ModelSnapshot>> newer = ModelSnapshot::LoadNewer(
-        FLAGS_model_dir, std::max(service.version(), refused), StoreOptionsFromConfig);
+    Result<std::unique_ptr<ModelSnapshot>> newer =
+        ModelSnapshot::LoadNewer(FLAGS_model_dir, std::max(service.version(), refused));
     if (!newer.ok()) {
       LOG(WARNING) << newer.status().ToString() << "; still serving checkpoint "
                    << service.version();
@@ -974,7 +601,7 @@ int RunExport() {
   o.model_dir = FLAGS_model_dir;
   o.version = FLAGS_model_version;
   o.out = FLAGS_out;
-  Result<ExportSummary> r = ExportModel(o, StoreOptionsFromConfig);
+  Result<ExportSummary> r = ExportModel(o);
   if (!r.ok()) return Fail(r.status());
   LOG(INFO) << "exported checkpoint " << r->version << " of " << o.model_dir << " to " << o.out
             << ": " << r->rows << " rows (" << r->embeddings << " with an embedding; " << r->dropped
@@ -1107,7 +734,7 @@ int main(int argc, char** argv) {
     PrintHelp(argc > 2 ? argv[2] : "");
     return 0;
   }
-  if (!CommandFlags().count(cmd)) {
+  if (FindCommand(cmd) == nullptr) {
     std::fprintf(stderr, "fmps: unknown command '%s'\n", cmd.c_str());
     PrintHelp("");
     return 2;
@@ -1158,6 +785,8 @@ int main(int argc, char** argv) {
               << (huge ? ", heap on transparent huge pages" : "");
   }
   ApplyEnvironment();
+  // Every flag in its range before anything starts, so a mistake is one clear message.
+  if (Status valid = ValidateFlags(); !valid.ok()) return Fail(valid);
   if (cmd == "train") return RunTrain(static_cast<int>(args.size()), args.data());
   if (cmd == "tune") return RunTuneCommand(argc, argv);
   if (cmd == "scheduler") return RunScheduler();

@@ -20,13 +20,13 @@
 namespace fmps {
 
 Result<PredictReport> Predict(const PredictOptions& options) {
-  Result<std::unique_ptr<ModelSnapshot>> snapshot =
-      ModelSnapshot::Load(options.model_dir, StoreOptionsFromConfig);
+  Result<std::unique_ptr<ModelSnapshot>> snapshot = ModelSnapshot::Load(options.model_dir);
   if (!snapshot.ok()) return snapshot.status();
   const ModelSnapshot& model = *snapshot.value();
   proto::JobConfig config = model.config();
   const std::string trained = config.format();
-  const std::string model_name = options.model_dir + " (version " + std::to_string(model.version()) + ")";
+  const std::string model_name =
+      options.model_dir + " (version " + std::to_string(model.version()) + ")";
   if (!options.format.empty() && options.format != trained) {
     // Given on purpose: scored as asked, with a word that the scores may mean little.
     LOG(WARNING) << "--format=" << options.format << ": the model in " << model_name
@@ -38,10 +38,9 @@ Result<PredictReport> Predict(const PredictOptions& options) {
     Result<DataFormat> sniffed = SniffFormat(options.data);
     if (sniffed.ok() && DataFormatName(sniffed.value()) != trained) {
       const std::string looks = DataFormatName(sniffed.value());
-      return Status::InvalidArgument(options.data + " looks like " + looks +
-                                     " data, but the model in " + model_name + " was trained on " +
-                                     trained + " data; give --format=" + looks +
-                                     " to score it anyway");
+      return Status::InvalidArgument(
+          options.data + " looks like " + looks + " data, but the model in " + model_name +
+          " was trained on " + trained + " data; give --format=" + looks + " to score it anyway");
     }
   }
 

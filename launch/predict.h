@@ -7,17 +7,19 @@
 
 #include <string>
 
+#include "config/params.h"
 #include "ps/base/status.h"
 
 namespace fmps {
 
 struct PredictOptions {
-  std::string model_dir;          // directory with MANIFEST-* and shard files
-  std::string data;               // input file ("-" for stdin)
-  std::string format;             // empty: the format the model was trained on
-  std::string out;                // output file, one probability per line ("-" for stdout)
-  size_t batch_size = 4096;       // rows scored at a time
-  uint64_t max_bad_lines = 1000;  // more lines that cannot be scored than this: an error
+  std::string model_dir;  // directory with MANIFEST-* and shard files
+  std::string data;       // input file ("-" for stdin)
+  std::string format;     // empty: the format the model was trained on
+  std::string out;        // output file, one probability per line ("-" for stdout)
+  size_t batch_size = params::kDefault.batch_size;  // rows scored at a time
+  // more lines that cannot be scored than this: an error
+  uint64_t max_bad_lines = params::kDefault.max_bad_lines;
 };
 
 struct PredictReport {

@@ -10,7 +10,6 @@
 namespace fmps {
 
 Result<ServerSetup> MakeServerSetup(const proto::JobConfig& config, int server_rank);
-StoreOptions StoreOptionsFromConfig(const proto::JobConfig& config, int embedding_width);
 
 }  // namespace fmps
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "config/params.h"
 #include "ps/base/status.h"
 
 namespace fmps {
@@ -17,7 +18,7 @@ namespace fmps {
 struct TuneOptions {
   std::string binary;                 // the fmps binary the trials run (`fmps train ...`)
   std::vector<std::string> job_args;  // the job's flags (--test and search flags left out)
-  double budget_s = 300;              // no trial starts after this many seconds
+  double budget_s = params::kDefault.tune_budget_s;  // no trial starts after this many seconds
 };
 
 // Runs the search; returns the best setting as a flagfile (one --flag=value a line) that

@@ -283,7 +283,7 @@ class DplrModel : public Model {
   explicit DplrModel(const ModelOptions& o)
       : k_(o.k),
         m_(o.num_fields),
-        rho_(o.dplr_rank),
+        rho_(o.rank),
         init_scale_(o.dense_init_scale),
         normalize_(o.normalize_field_pairs) {}
   std::string name() const override { return "dplr"; }
@@ -371,9 +371,8 @@ class DplrModel : public Model {
 
 Result<std::unique_ptr<Model>> NewDplrModel(const ModelOptions& o) {
   FMPS_RETURN_IF_ERROR(ValidateCommonOptions(o));
-  if (o.dplr_rank < 1) {
-    return Status::InvalidArgument("dplr: dplr_rank must be >= 1, got " +
-                                   std::to_string(o.dplr_rank));
+  if (o.rank < 1) {
+    return Status::InvalidArgument("dplr: rank must be >= 1, got " + std::to_string(o.rank));
   }
   return std::unique_ptr<Model>(std::make_unique<DplrModel>(o));
 }

@@ -27,25 +27,33 @@
 #include <utility>
 #include <vector>
 
+#include "config/params.h"
 #include "models/context_scorer.h"
 #include "ps/base/status.h"
 
 namespace fmps {
 
+// Built from the job config by ModelOptionsFromConfig (models/job_config.h); the defaults below
+// are the table's (config/params.def), for tests and benchmarks that build a model directly.
 struct ModelOptions {
-  std::string name = "fm";            // one of ModelNames()
-  int k = 8;                          // embedding rank (the largest rank when ranks adapt)
-  int num_fields = 39;                // m: fields are ids 0..m-1
-  int dplr_rank = 2;                  // DPLR rho
-  double keep = 1.0;                  // pruned_fwfm: fraction of R's off-diagonal entries kept
-  int64_t keep_entries = -1;          // pruned_fwfm: entries kept (overrides keep when >= 0)
-  std::vector<int> rafm_ranks;        // RaFM ranks D_1 < ... < D_l (default {4, 8, 16})
-  float rafm_distill_weight = 1.0f;   // RaFM: weight of Algorithm 1's distillation terms in the
-                                      // prefixes' gradient (1 = the paper, 0 = plain FM gradient)
-  double rafm_count_scale = 1.0;      // RaFM: counts are divided by this before eq. 17
-  float dense_init_scale = 0.01f;     // stddev of random init of the dense block beyond the bias
-  bool normalize_field_pairs = true;  // fwfm, pruned_fwfm, dplr: rescale R to mean |R| = 1 after
-                                      // each dense update (R and V trade scale; only V has L2)
+  std::string name = params::kDefault.model;  // fm | fwfm | dplr | pruned_fwfm | rafm | ffm
+  int k = params::kDefault.k;                 // embedding rank (the largest rank when ranks adapt)
+  int num_fields = 0;                         // m: fields are ids 0..m-1 (the data's; no default)
+  int rank = params::kDefault.rank;           // DPLR rho
+  double keep = params::kDefault.keep;  // pruned_fwfm: fraction of R's off-diagonal entries kept
+  int64_t keep_entries =
+      params::kDefault.keep_entries;  // pruned_fwfm: entries kept (>= 0: over keep)
+  std::vector<int> rafm_ranks =       // RaFM ranks D_1 < ... < D_l
+      params::ParseIntList(params::kDefault.rafm_ranks, "rafm_ranks").value();
+  // RaFM: weight of Algorithm 1's distillation terms in the prefixes' gradient (1 = the paper,
+  // 0 = plain FM gradient).
+  float rafm_distill_weight = params::kDefault.rafm_distill_weight;
+  // RaFM: counts are divided by this before eq. 17.
+  double rafm_count_scale = params::kDefault.rafm_count_scale;
+  float dense_init_scale = 0.01f;  // stddev of random init of the dense block beyond the bias
+  // fwfm, pruned_fwfm, dplr: rescale R to mean |R| = 1 after each dense update (R and V trade
+  // scale; only V has L2).
+  bool normalize_field_pairs = params::kDefault.normalize_field_pairs;
 };
 
 // A minibatch after localization: keys are replaced by indices into the batch's unique keys.

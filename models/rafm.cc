@@ -183,7 +183,8 @@ class RafmModel : public Model {
 
 Result<std::unique_ptr<Model>> NewRafmModel(const ModelOptions& o) {
   FMPS_RETURN_IF_ERROR(ValidateCommonOptions(o));
-  std::vector<int> ranks = o.rafm_ranks.empty() ? std::vector<int>{4, 8, 16} : o.rafm_ranks;
+  std::vector<int> ranks = o.rafm_ranks;
+  if (ranks.empty()) return Status::InvalidArgument("rafm: rafm_ranks is empty");
   if (ranks.size() > 255) return Status::InvalidArgument("rafm: at most 255 levels");
   for (size_t q = 0; q < ranks.size(); ++q) {
     if (ranks[q] < 1 || (q > 0 && ranks[q] <= ranks[q - 1])) {

@@ -35,10 +35,12 @@ const std::vector<std::pair<std::string, Factory>>& Registry() {
 }  // namespace
 
 Status ValidateCommonOptions(const ModelOptions& o) {
-  if (o.k < 1 || o.k > 65535) {
-    return Status::InvalidArgument(o.name + ": k must be in 1..65535, got " + std::to_string(o.k));
+  if (o.k < params::kMin.k || o.k > params::kMax.k) {
+    return Status::InvalidArgument(o.name + ": k must be in " +
+                                   params::RangeText(*params::Find("k")) + ", got " +
+                                   std::to_string(o.k));
   }
-  if (o.num_fields < 1 || o.num_fields > 256) {
+  if (o.num_fields < 1 || o.num_fields > params::kMax.num_fields) {
     return Status::InvalidArgument(o.name + ": num_fields must be in 1..256, got " +
                                    std::to_string(o.num_fields));
   }
@@ -63,7 +65,7 @@ std::vector<std::string> ModelNames() {
 std::string ExportedOptionsJson(const ModelOptions& o) {
   std::string ranks;
   for (int r : o.rafm_ranks) ranks += (ranks.empty() ? "" : ",") + std::to_string(r);
-  return "\"rafm_ranks\":[" + ranks + "],\"dplr_rank\":" + std::to_string(o.dplr_rank);
+  return "\"rafm_ranks\":[" + ranks + "],\"dplr_rank\":" + std::to_string(o.rank);
 }
 
 }  // namespace fmps

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "config/params.h"
 #include "proto/fmps.pb.h"
 #include "ps/base/status.h"
 #include "ps/transport.h"
@@ -43,7 +44,7 @@ struct PostofficeOptions {
   std::string host = "127.0.0.1";  // address the peers use to reach this node
   int port = 0;                    // 0: any free port
   int replace_id = -1;             // >= 0: take over this id (a replacement node)
-  double join_timeout_s = 120;     // give up joining after this long, saying why
+  double join_timeout_s = params::kDefault.join_timeout;  // give up joining after this long
   // The job this node joins (JobConfig.job_id): its messages carry it, and it believes only
   // messages that carry it. Empty: none, which the scheduler refuses.
   std::string job_id;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "config/params.h"
 #include "proto/fmps.pb.h"
 #include "ps/base/env.h"
 #include "ps/transport.h"
@@ -32,21 +33,22 @@ struct SchedulerOptions {
   // Validation data scored after every epoch; empty with config.holdout() > 0: the held-out rows
   // of train_files; neither: no validation.
   std::vector<std::string> validation_files;
-  uint64_t validate_every = 0;      // > 0: also validate after about this many training rows
-  int early_stop = 0;               // > 0: stop after this many evaluations without improvement
-  WorkPoolOptions pool;             // part size
-  double join_timeout_s = 60;       // all nodes must register within this
-  double heartbeat_timeout_s = 20;  // a node silent this long is declared dead
-  double progress_every_s = 2;      // seconds between progress lines
-  double checkpoint_every_s = 0;    // 0: checkpoint only at the end (when model_dir is set)
-  int keep_checkpoints = 3;         // older checkpoints are deleted
-  bool resume = false;              // continue from the newest good checkpoint in model_dir
+  uint64_t validate_every = params::kDefault.validate_every;  // > 0: also after this many rows
+  int early_stop = params::kDefault.early_stop;  // > 0: stop after this many without improvement
+  WorkPoolOptions pool;                          // part size
+  // From the config (launch/) or, in tests, the table's defaults (config/params.def).
+  double join_timeout_s = params::kDefault.join_timeout;  // all nodes must register within this
+  double heartbeat_timeout_s = params::kDefault.heartbeat_timeout;  // silent this long: dead
+  double progress_every_s = params::kDefault.progress_every;      // seconds between progress lines
+  double checkpoint_every_s = params::kDefault.checkpoint_every;  // 0: only at the end
+  int keep_checkpoints = params::kDefault.keep_checkpoints;       // older checkpoints are deleted
+  bool resume = params::kDefault.resume;  // continue from the newest good checkpoint in model_dir
   // With resume: when the data is not what the checkpoint recorded, load its model and train all
   // epochs of this data (instead of refusing to start).
-  bool resume_new_data = false;
-  uint64_t max_bad_lines = 1000;    // more malformed lines than this end the job
-  double replace_timeout_s = 300;   // a dead server must be replaced within this, or the job fails
-  Env* env = Env::Default();        // manifests are written and read through it
+  bool resume_new_data = params::kDefault.resume_new_data;
+  uint64_t max_bad_lines = params::kDefault.max_bad_lines;      // more malformed lines end the job
+  double replace_timeout_s = params::kDefault.replace_timeout;  // a dead server must be replaced
+  Env* env = Env::Default();           // manifests are written and read through it
   MetricsRegistry* metrics = nullptr;  // where the job's figures go (null: kept privately)
   std::string metrics_out;             // JSONL file of the figures per progress line and epoch
   bool progress_bar = false;           // progress as a bar redrawn on stderr (a terminal)

@@ -15,13 +15,15 @@
 #include <string>
 #include <vector>
 
-#include "ps/base/status.h"
+#include "config/params.h"
 #include "data/reader.h"
+#include "ps/base/status.h"
 
 namespace fmps {
 
 struct WorkPoolOptions {
-  uint64_t part_bytes = 4 << 20;  // target size of a part of a plain file
+  // Target size of a part of a plain file (launch/ sets it from the config).
+  uint64_t part_bytes = static_cast<uint64_t>(params::kDefault.part_mb * (1 << 20));
 };
 
 struct WorkItem {

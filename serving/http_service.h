@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "config/params.h"
 #include "ps/base/status.h"
 #include "serving/model_snapshot.h"
 #include "serving/ranker.h"
@@ -23,13 +24,13 @@
 namespace fmps {
 
 struct HttpServiceOptions {
-  std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0 picks a free port (see port())
-  int threads = 2;                        // threads running the io_context
-  size_t max_body_bytes = 16u << 20;      // larger /rank bodies are refused with 400
-  size_t max_candidates = 1u << 20;       // more candidate lines are refused with 400
-  double idle_timeout_s = 60;             // a connection silent this long is closed
-  double drain_timeout_s = 10;            // Stop() waits this long for requests under way
-  RankerOptions ranker;                   // how candidates are scored
+  std::string listen = params::kDefault.listen;  // HOST:PORT; port 0 picks a free port (port())
+  int threads = params::kDefault.serve_threads;  // threads running the io_context
+  size_t max_body_bytes = 16u << 20;             // larger /rank bodies are refused with 400
+  size_t max_candidates = 1u << 20;              // more candidate lines are refused with 400
+  double idle_timeout_s = 60;                    // a connection silent this long is closed
+  double drain_timeout_s = 10;                   // Stop() waits this long for requests under way
+  RankerOptions ranker;                          // how candidates are scored
   // Non-empty: /rank answers only requests with "Authorization: Bearer <auth_token>", others get
   // 401. /healthz and /metrics stay open: probes and scrapers carry no token, and tell nothing
   // about the model's answers. Empty (the default): no token needed.

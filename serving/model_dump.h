@@ -8,20 +8,22 @@
 #include <cstdio>
 #include <string>
 
+#include "config/params.h"
 #include "ps/base/status.h"
 
 namespace fmps {
 
 struct DumpOptions {
-  std::string file;       // export file (`fmps export --out`)
-  std::string names;      // data file (the model's training format) whose tokens name features
-  uint64_t top = 0;       // > 0: only the top rows by `by`, largest first (0: every row, key order)
-  std::string by = "w";   // w: |w|; v: the embedding's Euclidean norm
+  std::string file;   // export file (`fmps export --out`)
+  std::string names;  // data file (the model's training format) whose tokens name features
+  // > 0: only the top rows by `by`, largest first (0: every row, key order)
+  uint64_t top = params::kDefault.top;
+  std::string by = params::kDefault.by;  // w: |w|; v: the embedding's Euclidean norm
 };
 
 struct DumpSummary {
-  uint64_t rows = 0;    // feature lines printed
-  uint64_t named = 0;   // of those, lines with a token text
+  uint64_t rows = 0;   // feature lines printed
+  uint64_t named = 0;  // of those, lines with a token text
 };
 
 Result<DumpSummary> DumpModel(const DumpOptions& options, std::FILE* out);

@@ -14,6 +14,7 @@
 #include "ps/base/env.h"
 #include "ps/checkpoint.h"
 #include "ps/store/store.h"
+#include "ps/store_config.h"
 
 namespace fmps {
 namespace {
@@ -72,18 +73,39 @@ Result<proto::Manifest> VerifiedManifest(const std::string& dir, int64_t version
   return m;
 }
 
+// Export files written before config/params.def named three config fields otherwise (the
+// binary manifests kept the field numbers): read them under today's names.
+void UpgradeOldConfigNames(google::protobuf::Value* manifest) {
+  if (!manifest->has_struct_value()) return;
+  auto& fields = *manifest->mutable_struct_value()->mutable_fields();
+  auto config = fields.find("config");
+  if (config == fields.end() || !config->second.has_struct_value()) return;
+  auto& c = *config->second.mutable_struct_value()->mutable_fields();
+  auto rename = [&c](const std::string& from, const std::string& to) {
+    auto it = c.find(from);
+    if (it == c.end()) return;
+    if (!c.count(to)) c[to] = it->second;
+    c.erase(from);
+  };
+  rename("dplr_rank", "rank");
+  rename("max_memory_mb", "store_memory_mb");
+  if (auto it = c.find("keep_field_pair_scale"); it != c.end()) {
+    const bool keep_scale = it->second.bool_value();
+    c.erase("keep_field_pair_scale");
+    if (!c.count("normalize_field_pairs")) c["normalize_field_pairs"].set_bool_value(!keep_scale);
+  }
+}
+
 }  // namespace
 
-Result<ExportSummary> ExportModel(const ExportOptions& options,
-                                  const StoreOptionsFn& store_options) {
+Result<ExportSummary> ExportModel(const ExportOptions& options) {
   Result<proto::Manifest> manifest = VerifiedManifest(options.model_dir, options.version);
   if (!manifest.ok()) return manifest.status();
   const proto::JobConfig& config = manifest->config();
   Result<std::unique_ptr<Model>> model = CreateModel(ModelOptionsFromConfig(config));
   if (!model.ok()) return model.status();
   const int width = model.value()->EmbeddingWidth();
-  const StoreOptions read_options =
-      store_options ? store_options(config, width) : StoreReadOptions(config, width);
+  const StoreOptions read_options = StoreOptionsFromConfig(config, width);
 
   struct Row {
     uint64_t key;
@@ -161,8 +183,9 @@ Result<ExportSummary> ExportModel(const ExportOptions& options,
       ",\"keys\":{\"format\":" + JsonString(config.format()) +
       ",\"seed\":0,\"field_bits\":8,\"token_hash\":\"XXH3_64bits_withSeed\","
       "\"integer_hash\":\"mix64(x * 0x9e3779b97f4a7c15 + seed + 1)\"}"
-      ",\"checksum\":\"crc32\",\"version\":" + std::to_string(manifest->version()) +
-      ",\"source\":" + JsonString(options.model_dir) + ",\"manifest\":" + manifest_json + "}";
+      ",\"checksum\":\"crc32\",\"version\":" +
+      std::to_string(manifest->version()) + ",\"source\":" + JsonString(options.model_dir) +
+      ",\"manifest\":" + manifest_json + "}";
 
   std::string out(kExportMagic, sizeof(kExportMagic));
   Put(&out, kExportFormatVersion);
@@ -220,17 +243,18 @@ Status ReadExport(std::string_view bytes, const std::string& name, ExportHeader*
   if (version != kExportFormatVersion)
     return corrupt(8, "unsupported format version " + std::to_string(version));
   get(&header_size);
-  if (body - at < header_size) return corrupt(at, "header of " + std::to_string(header_size) +
-                                                      " bytes runs past the end");
+  if (body - at < header_size)
+    return corrupt(at, "header of " + std::to_string(header_size) + " bytes runs past the end");
   header->json.assign(bytes.substr(at, header_size));
   at += header_size;
   google::protobuf::Struct tree;
   google::protobuf::util::JsonParseOptions parse;
   parse.ignore_unknown_fields = true;  // a newer writer's manifest fields
   std::string manifest_json;
-  auto found = tree.fields().end();
+  auto found = tree.mutable_fields()->end();
   if (!google::protobuf::util::JsonStringToMessage(header->json, &tree, parse).ok() ||
-      (found = tree.fields().find("manifest")) == tree.fields().end() ||
+      (found = tree.mutable_fields()->find("manifest")) == tree.mutable_fields()->end() ||
+      (UpgradeOldConfigNames(&found->second), false) ||
       !google::protobuf::util::MessageToJsonString(found->second, &manifest_json).ok() ||
       !google::protobuf::util::JsonStringToMessage(manifest_json, &header->manifest, parse).ok()) {
     return corrupt(16, "header is not the JSON of an export (no \"manifest\" object)");
@@ -263,7 +287,8 @@ Status ReadExport(std::string_view bytes, const std::string& name, ExportHeader*
     at += size_t{rank} * sizeof(float);
     if (on_row) FMPS_RETURN_IF_ERROR(on_row(row));
   }
-  if (at != body) return corrupt(at, std::to_string(body - at) + " unexpected bytes after the rows");
+  if (at != body)
+    return corrupt(at, std::to_string(body - at) + " unexpected bytes after the rows");
   return Status::OK();
 }
 

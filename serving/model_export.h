@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/params.h"
 #include "proto/fmps.pb.h"
 #include "ps/base/status.h"
 #include "serving/model_snapshot.h"
@@ -25,8 +26,9 @@ inline constexpr uint32_t kExportFormatVersion = 1;
 
 struct ExportOptions {
   std::string model_dir;  // directory with MANIFEST-* and shard files
-  int64_t version = 0;    // checkpoint to export (0: the newest whose shards all verify)
-  std::string out;        // file written (atomically)
+  // checkpoint to export (0: the newest whose shards all verify)
+  int64_t version = params::kDefault.model_version;
+  std::string out;  // file written (atomically)
   // Keep rows with w = 0 and no embedding (they score as unknown keys): false leaves them out.
   bool keep_zero_rows = false;
 };
@@ -39,15 +41,14 @@ struct ExportSummary {
   uint64_t bytes = 0;       // size of the file
 };
 
-// Writes checkpoint `options.version` of options.model_dir as one export file. store_options
-// says how the servers derived w (launch passes StoreOptionsFromConfig).
-Result<ExportSummary> ExportModel(const ExportOptions& options,
-                                  const StoreOptionsFn& store_options);
+// Writes checkpoint `options.version` of options.model_dir as one export file (w derived with the
+// store options the job's servers had: StoreOptionsFromConfig).
+Result<ExportSummary> ExportModel(const ExportOptions& options);
 
 // What an export file's header says, as C++ wants it.
 struct ExportHeader {
-  std::string json;           // the header text as written
-  proto::Manifest manifest;   // the checkpoint's manifest (config, version, rows; no shards)
+  std::string json;          // the header text as written
+  proto::Manifest manifest;  // the checkpoint's manifest (config, version, rows; no shards)
   uint64_t dense_size = 0;
   uint64_t rows = 0;
 };

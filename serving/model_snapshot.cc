@@ -3,12 +3,13 @@
 #include <algorithm>
 #include <cstring>
 
+#include "models/job_config.h"
 #include "ps/base/env.h"
 #include "ps/base/keys.h"
 #include "ps/checkpoint.h"
 #include "ps/store/store.h"
+#include "ps/store_config.h"
 #include "serving/model_export.h"
-#include "models/job_config.h"
 
 namespace fmps {
 
@@ -104,21 +105,11 @@ Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::FromRows(const proto::JobC
   return s;
 }
 
-StoreOptions StoreReadOptions(const proto::JobConfig& c, int embedding_width) {
-  StoreOptions s;
-  s.ftrl_alpha = c.ftrl_alpha();
-  s.ftrl_beta = c.ftrl_beta();
-  s.ftrl_l1 = c.ftrl_l1();
-  s.ftrl_l2 = c.ftrl_l2();
-  s.policy = RankPolicy::Fixed(static_cast<uint32_t>(embedding_width), 1);
-  return s;
-}
-
-Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::LoadNewer(
-    const std::string& model_dir, int64_t than, const StoreOptionsFn& store_options) {
+Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::LoadNewer(const std::string& model_dir,
+                                                                int64_t than) {
   const int64_t newest = NewestManifestVersion(model_dir);
   if (newest <= than) return std::unique_ptr<ModelSnapshot>();
-  Result<std::unique_ptr<ModelSnapshot>> loaded = Load(model_dir, store_options);
+  Result<std::unique_ptr<ModelSnapshot>> loaded = Load(model_dir);
   if (loaded.ok() && loaded.value()->version() > than) return loaded;
   return Status::Corruption(
       "checkpoint " + std::to_string(newest) + " of " + model_dir + " does not verify (" +
@@ -152,16 +143,15 @@ Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::LoadExport(const std::stri
   return s;
 }
 
-Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::Load(const std::string& model_dir,
-                                                           const StoreOptionsFn& store_options) {
+Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::Load(const std::string& model_dir) {
   if (IsExportFile(model_dir)) return LoadExport(model_dir);
   Result<proto::Manifest> manifest = FindNewestGoodManifest(model_dir);
   if (!manifest.ok()) return manifest.status();
   std::unique_ptr<ModelSnapshot> s(new ModelSnapshot());
   FMPS_RETURN_IF_ERROR(s->Init(manifest->config()));
   s->version_ = manifest->version();
-  const StoreOptions read_options = store_options ? store_options(s->config_, s->width_)
-                                                  : StoreReadOptions(s->config_, s->width_);
+  // A shard is read with the options it was trained with: the store derives w from (z, n).
+  const StoreOptions read_options = StoreOptionsFromConfig(s->config_, s->width_);
   std::vector<float> v(s->width_);
   bool have_dense = false;
   for (const auto& entry : manifest->shards()) {

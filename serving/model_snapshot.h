@@ -13,12 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "data/reader.h"
 #include "models/model.h"
 #include "proto/fmps.pb.h"
 #include "ps/base/keys.h"
 #include "ps/base/status.h"
 #include "ps/store/store.h"
-#include "data/reader.h"
 
 namespace fmps {
 
@@ -30,28 +30,17 @@ struct SnapshotRow {
   std::vector<float> v;
 };
 
-// The store options a job's servers used, from its config and the model's embedding width. The
-// store derives w from the FTRL state (z, n) with these options, so a shard must be read with the
-// options it was trained with: launch/ passes StoreOptionsFromConfig (launch/server_setup.h).
-using StoreOptionsFn = std::function<StoreOptions(const proto::JobConfig&, int embedding_width)>;
-
-// The default when no StoreOptionsFn is given: the config's FTRL parameters and one fixed width
-// (reading checks only the maximum width, which is the model's width for every model).
-StoreOptions StoreReadOptions(const proto::JobConfig& config, int embedding_width);
-
 class ModelSnapshot {
  public:
   // The newest checkpoint of model_dir whose manifest and shards all verify; when model_dir is an
   // export file (`fmps export`, serving/model_export.h), the model it holds.
-  static Result<std::unique_ptr<ModelSnapshot>> Load(const std::string& model_dir,
-                                                     const StoreOptionsFn& store_options = {});
+  static Result<std::unique_ptr<ModelSnapshot>> Load(const std::string& model_dir);
   // For reloading: the newest checkpoint of model_dir if its version is above `than`, else null
   // (nothing newer; a caller that gave up on a damaged checkpoint passes its version as `than`).
   // Corruption, naming both versions, when a newer manifest exists but does not verify (still being
   // written, or damaged), so the caller keeps what it serves.
   static Result<std::unique_ptr<ModelSnapshot>> LoadNewer(const std::string& model_dir,
-                                                          int64_t than,
-                                                          const StoreOptionsFn& store_options = {});
+                                                          int64_t than);
   // The model of an export file (every byte checked by its CRC-32 first).
   static Result<std::unique_ptr<ModelSnapshot>> LoadExport(const std::string& path);
   // A snapshot of the model config describes, with the given dense block and rows.

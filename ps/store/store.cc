@@ -48,7 +48,7 @@ RankPolicy RankPolicy::Fixed(uint32_t width, uint64_t min_count) {
 
 Store::Impl::Impl(const StoreOptions& options)
     : options_(options),
-      ftrl_{options.ftrl_alpha, options.ftrl_beta, options.ftrl_l1, options.ftrl_l2},
+      ftrl_(options.ftrl),
       adagrad_{options.v_lr, options.v_l2, options.adagrad_eps} {
   for (size_t i = 1; i < options.policy.levels.size(); ++i) {
     CHECK_LE(options.policy.levels[i - 1].min_count, options.policy.levels[i].min_count)
@@ -450,7 +450,8 @@ void Store::Impl::EvictColdest(uint64_t reserve) {
   if (fixed >= target && !warned_fixed_) {
     warned_fixed_ = true;
     LOG(WARNING) << "Store: the admission sketch alone takes " << fixed / 1048576 << " MiB of the "
-                 << cap_bytes_ / 1048576 << " MiB cap; raise --store_memory_mb or lower --sketch_mb";
+                 << cap_bytes_ / 1048576
+                 << " MiB cap; raise --store_memory_mb or lower --sketch_mb";
   }
 }
 
@@ -525,7 +526,8 @@ Status Store::Deserialize(std::string_view bytes, const std::string& source_name
 Status Store::DeserializeSelected(std::span<const ShardSource> shards,
                                   const std::function<bool(uint64_t key)>& keep) {
   auto fresh = std::make_unique<Impl>(impl_->options());
-  for (const ShardSource& shard : shards) FMPS_RETURN_IF_ERROR(fresh->Load(shard.bytes, shard.name, keep));
+  for (const ShardSource& shard : shards)
+    FMPS_RETURN_IF_ERROR(fresh->Load(shard.bytes, shard.name, keep));
   impl_ = std::move(fresh);
   return Status::OK();
 }

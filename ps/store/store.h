@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "ps/base/status.h"
+#include "ps/store/update_rules.h"
 
 namespace fmps {
 
@@ -38,27 +39,25 @@ struct RankPolicy {
   static RankPolicy Fixed(uint32_t width, uint64_t min_count);
 };
 
+// The job's parameters have no defaults here: StoreOptionsFromConfig (models/job_config.h) fills
+// them from the job config, whose defaults are config/params.def's.
 struct StoreOptions {
-  // FTRL-proximal on w.
-  float ftrl_alpha = 0.05f;  // learning rate alpha
-  float ftrl_beta = 1.0f;    // beta
-  float ftrl_l1 = 0.5f;      // L1: exact zeros while |z| <= l1
-  float ftrl_l2 = 1.0f;      // L2
+  FtrlParams ftrl;  // FTRL-proximal on w
   // Adagrad on embeddings.
-  float v_lr = 0.05f;          // learning rate
-  float v_init_scale = 0.01f;  // stddev of a new embedding's entries
-  float v_l2 = 1e-4f;          // L2 on V, added to the gradient per occurrence
-  float adagrad_eps = 1e-6f;   // added to the accumulator before the square root (numerical floor)
+  float v_lr = 0;             // learning rate
+  float v_init_scale = 0;     // stddev of a new embedding's entries
+  float v_l2 = 0;             // L2 on V, added to the gradient per occurrence
+  float adagrad_eps = 1e-6f;  // added to the accumulator before the square root (numerical floor)
   // Embedding admission and width. An embedding exists only while w != 0 and the count reaches
   // policy's first level; it is dropped when w returns to 0.
-  RankPolicy policy = RankPolicy::DiFacto(8, 4, 1, 10, 100);
-  uint64_t seed = 1;  // for embedding initialisation
+  RankPolicy policy;
+  uint64_t seed = 0;  // for embedding initialisation
 
   // Bounded memory. A key gets a row only once it has been seen min_count times; until then its
   // occurrences are counted in a count-min sketch of sketch_mb MiB (pushes update only the
   // sketch and their gradients are dropped; pulls read 0). See count_min_sketch.h for the error.
   uint64_t min_count = 1;  // 1: every pushed key gets a row at once (no sketch is allocated)
-  double sketch_mb = 8;    // memory of the admission sketch, used only when min_count > 1
+  double sketch_mb = 0;    // memory of the admission sketch, used only when min_count > 1
   // Rows not pushed for evict_after pushes to this store, or whose w stayed 0 that long, are
   // dropped by an incremental sweep (a bounded number of rows checked per push). 0: never.
   uint64_t evict_after = 0;
@@ -69,15 +68,16 @@ struct StoreOptions {
 };
 
 struct StoreStats {
-  uint64_t keys = 0;                // rows in the index
-  uint64_t nonzero_w = 0;           // keys with w != 0
-  uint64_t embeddings = 0;          // keys with an embedding row
-  uint64_t embedding_floats = 0;    // floats of V held (not counting accumulators)
-  uint64_t bytes = 0;               // memory held by index, rows, arenas and the admission sketch
-  uint64_t evicted = 0;             // rows dropped so far (stale, zero w, or over the memory cap)
-  uint64_t evicted_for_memory = 0;  // of those, rows dropped to stay under the cap (--store_memory_mb)
-  uint64_t sketch_bytes = 0;        // memory of the admission sketch (0 when min_count <= 1)
-  uint64_t pending_pushes = 0;      // key occurrences counted in the sketch and not given a row
+  uint64_t keys = 0;              // rows in the index
+  uint64_t nonzero_w = 0;         // keys with w != 0
+  uint64_t embeddings = 0;        // keys with an embedding row
+  uint64_t embedding_floats = 0;  // floats of V held (not counting accumulators)
+  uint64_t bytes = 0;             // memory held by index, rows, arenas and the admission sketch
+  uint64_t evicted = 0;           // rows dropped so far (stale, zero w, or over the memory cap)
+  uint64_t evicted_for_memory =
+      0;                        // of those, rows dropped to stay under the cap (--store_memory_mb)
+  uint64_t sketch_bytes = 0;    // memory of the admission sketch (0 when min_count <= 1)
+  uint64_t pending_pushes = 0;  // key occurrences counted in the sketch and not given a row
   // Rows and bytes by embedding width, ascending; width 0: rows without an embedding, whose bytes
   // are the index's (which every row also uses).
   struct Width {

@@ -159,9 +159,7 @@ Status Store::ScanShard(std::string_view bytes, uint32_t max_width_expected,
 
 float Store::WeightOf(const ShardRow& row, const StoreOptions& options) {
   // A store keeps n without its sign (RowState::set_n), as Load below does.
-  return FtrlWeight(
-      row.z, std::fabs(row.n),
-      FtrlParams{options.ftrl_alpha, options.ftrl_beta, options.ftrl_l1, options.ftrl_l2});
+  return FtrlWeight(row.z, std::fabs(row.n), options.ftrl);
 }
 
 Status Store::Impl::Load(std::string_view bytes, const std::string& source_name,

@@ -15,11 +15,12 @@
 namespace fmps {
 
 // FTRL-proximal (McMahan et al. 2013), per coordinate.
+// No defaults here: the job's come from config/params.def.
 struct FtrlParams {
-  float alpha = 0.05f;  // learning rate
-  float beta = 1.0f;    // smooths the per-coordinate rate for rarely seen coordinates
-  float l1 = 0.5f;      // exact zeros while |z| <= l1
-  float l2 = 1.0f;      // L2
+  float alpha = 0;  // learning rate
+  float beta = 0;   // smooths the per-coordinate rate for rarely seen coordinates
+  float l1 = 0;     // exact zeros while |z| <= l1
+  float l2 = 0;     // L2
 };
 
 // The weight FTRL's closed form gives for state (z, n), with root_n = sqrt(n).

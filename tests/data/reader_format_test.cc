@@ -5,12 +5,12 @@
 #include <string>
 #include <vector>
 
+#include "data/line_parser.h"
+#include "data/reader.h"
 #include "gtest/gtest.h"
 #include "ps/base/env.h"
 #include "ps/base/keys.h"
 #include "tests/data/reader_test_util.h"
-#include "data/line_parser.h"
-#include "data/reader.h"
 
 namespace fmps {
 namespace {
@@ -20,7 +20,7 @@ using testing::ReadWhole;
 using testing::TempDir;
 using testing::WriteBytes;
 
-const std::string kData = "/work/shared/data/";
+const std::string kData = std::string(FMPS_SHARED_DIR) + "/data/";
 
 int64_t Bucket(int64_t x) {
   if (x <= 2) return x;

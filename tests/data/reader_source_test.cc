@@ -8,12 +8,12 @@
 #include <thread>
 #include <vector>
 
+#include "data/byte_source.h"
+#include "data/reader.h"
 #include "gtest/gtest.h"
 #include "ps/base/env.h"
 #include "tests/base/fault_env.h"
 #include "tests/data/reader_test_util.h"
-#include "data/byte_source.h"
-#include "data/reader.h"
 
 namespace fmps {
 namespace {
@@ -25,7 +25,7 @@ using testing::ReadWhole;
 using testing::TempDir;
 using testing::WriteBytes;
 
-const std::string kCriteoDev = "/work/shared/data/criteo-8k/dev.txt";
+const std::string kCriteoDev = std::string(FMPS_SHARED_DIR) + "/data/criteo-8k/dev.txt";
 
 // Reads `bytes` through stdin: a pipe fed by a thread is dup2'ed onto fd 0, then fd 0 restored.
 ReadOutcome ReadThroughStdin(const std::string& bytes, DataFormat format) {
@@ -266,7 +266,7 @@ TEST(ReaderSourceTest, LinesLongerThanTheTailReadTileTheFile) {
 }
 
 TEST(ReaderSourceTest, AvazuHeaderOnlyAtFileStart) {
-  const std::string path = "/work/shared/data/avazu-8k/train.csv";
+  const std::string path = std::string(FMPS_SHARED_DIR) + "/data/avazu-8k/train.csv";
   Result<std::string> text = ReadFile(path);
   ASSERT_TRUE(text.ok());
   ReaderOptions options;

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "datagen/generator.h"
+#include "models/job_config.h"
 #include "scheduler/scheduler.h"
 
 namespace fmps::testing {
@@ -63,10 +64,12 @@ inline SchedulerOptions SmallJob(const std::string& train, const std::string& te
   o.heartbeat_timeout_s = 20;
   o.progress_every_s = 60;
   proto::JobConfig& c = o.config;
+  c = DefaultJobConfig();
+  c.set_stale_damping(0);
   c.set_model("fm");
   c.set_k(8);
   c.set_num_fields(39);
-  c.set_dplr_rank(2);
+  c.set_rank(2);
   c.set_keep(1.0);
   c.set_keep_entries(-1);
   for (int r : {4, 8, 16}) c.add_rafm_ranks(r);

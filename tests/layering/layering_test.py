@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Checks that every #include in the libraries points down the layering of docs/design.md:
-base -> data -> models -> ps -> worker / scheduler / serving -> launch, and nothing sideways between worker/,
+base (ps/base, proto, config) -> data -> models -> ps -> worker / scheduler / serving -> launch, and nothing sideways between worker/,
 scheduler/ and serving/. A new folder must be given its place in LAYERS before its includes pass."""
 import os
 import re
@@ -8,11 +8,13 @@ import sys
 
 ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", ".."))
 
-BASE = {"ps/base", "proto"}
+# config/: the parameter table (params.def), below everything.
+BASE = {"ps/base", "proto", "config"}
 # metrics/ (the registry and the /metrics endpoint) sits on ps/base; every runtime layer above may use it.
 # folder -> folders it may include (itself always).
 LAYERS = {
     "ps/base": set(),
+    "config": {"ps/base"},
     "proto": set(),
     "metrics": BASE,
     "data": BASE,

@@ -125,7 +125,7 @@ TEST(IdentityTest, DplrWithFullRankEigendecompositionIsFwfm) {
   o.name = "fwfm";
   auto fwfm = Make(o);
   o.name = "dplr";
-  o.dplr_rank = m;
+  o.rank = m;
   auto dplr = Make(o);
   std::mt19937_64 rng(8);
   BatchShape shape;  // several features per field and absent fields: the identity is exact

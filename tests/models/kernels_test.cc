@@ -35,7 +35,7 @@ ModelOptions Options(const std::string& name, int k, int m) {
   o.name = name;
   o.k = k;
   o.num_fields = m;
-  o.dplr_rank = 2;
+  o.rank = 2;
   o.keep = 0.6;
   o.rafm_ranks = {2, 3, 5};
   return o;

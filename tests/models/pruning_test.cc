@@ -79,6 +79,7 @@ TEST(RegistryTest, EveryNameBuildsItsModel) {
   for (const std::string& name : names) {
     ModelOptions o;
     o.name = name;
+    o.num_fields = 39;  // the data's: ModelOptions has no default
     auto model = CreateModel(o);
     ASSERT_TRUE(model.ok()) << name << ": " << model.status().ToString();
     EXPECT_EQ(model.value()->name(), name);
@@ -117,7 +118,7 @@ TEST(NormalizeTest, FieldPairMatrixKeepsMeanMagnitudeOneAndItsShape) {
     ModelOptions o;
     o.name = name;
     o.num_fields = 7;
-    o.dplr_rank = 3;
+    o.rank = 3;
     o.keep_entries = 10;
     auto model = std::move(CreateModel(o)).value();
     std::vector<float> dense(model->DenseSize());
@@ -178,7 +179,7 @@ TEST(RegistryTest, BadOptionsAreInvalidArgument) {
   EXPECT_TRUE(bad([](ModelOptions& o) { o.num_fields = 257; }));
   EXPECT_TRUE(bad([](ModelOptions& o) {
     o.name = "dplr";
-    o.dplr_rank = 0;
+    o.rank = 0;
   }));
   EXPECT_TRUE(bad([](ModelOptions& o) {
     o.name = "rafm";

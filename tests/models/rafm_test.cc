@@ -135,6 +135,7 @@ TEST(RafmTest, PrefixOfAHigherLevelRowIsItsLowerRankEmbedding) {
 std::vector<RankLevelSpec> RafmLevels(const std::vector<int>& ranks, double count_scale = 1.0) {
   ModelOptions o;
   o.name = "rafm";
+  o.num_fields = 39;
   o.rafm_ranks = ranks;
   o.rafm_count_scale = count_scale;
   return std::move(CreateModel(o)).value()->RankLevels();
@@ -161,7 +162,7 @@ TEST(RafmTest, LevelsSwitchAtTheGeometricMeanOfRanks) {
     while (chosen + 1 < policy.size() && policy[chosen + 1].min_count <= n) ++chosen;
     EXPECT_EQ(chosen, best) << "count " << n;
   }
-  EXPECT_EQ(RafmLevels({}), levels);  // default ranks
+  EXPECT_EQ(RafmLevels(ModelOptions().rafm_ranks), levels);  // the table's default ranks
   // count_scale c compares n / c with the ranks: thresholds scale by c, widths stay.
   const auto scaled = RafmLevels({2, 4, 8}, 30.0);
   ASSERT_EQ(scaled.size(), 3u);

@@ -17,6 +17,7 @@
 #include "ps/kv_messages.h"
 #include "ps/server.h"
 #include "ps/store/update_rules.h"
+#include "tests/store/store_test_options.h"
 
 namespace fmps {
 namespace {
@@ -28,11 +29,7 @@ constexpr uint32_t kWidth = 4;
 constexpr char kJobId[] = "kv-server-test";
 
 StoreOptions TestStoreOptions() {
-  StoreOptions o;
-  o.ftrl_alpha = 0.05f;
-  o.ftrl_beta = 1.0f;
-  o.ftrl_l1 = 0.5f;
-  o.ftrl_l2 = 1.0f;
+  StoreOptions o = testing::BaseStoreOptions();
   o.policy = RankPolicy::Fixed(kWidth, 1);
   return o;
 }
@@ -261,7 +258,7 @@ TEST_F(KVServerTest, PushThenPullShowsTheFtrlUpdate) {
   std::vector<float> dense_grads{1.0f, -1.0f};
   ASSERT_TRUE(kv_->Wait(kv_->Push(keys, mixed, g, widths, counts, dense_grads)).ok());
 
-  FtrlParams fp;  // the same values as TestStoreOptions
+  const FtrlParams fp = testing::kTestFtrl;  // the values TestStoreOptions uses
   PullResult r;
   ASSERT_TRUE(Pull(keys, &r, /*dense=*/true).ok());
   ASSERT_EQ(r.widths.size(), keys.size());
@@ -397,7 +394,7 @@ TEST_F(KVServerTest, PushesAreAcknowledgedByLaterAnswersOrAnEmptyPull) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   EXPECT_EQ(kv_->InFlight(), 0u) << "the empty pull's entry is gone once answered";
   float z = 0, n = 0, w = 0;
-  for (int i = 0; i < 2; ++i) FtrlStep(z, n, w, 1.0f, FtrlParams());
+  for (int i = 0; i < 2; ++i) FtrlStep(z, n, w, 1.0f, testing::kTestFtrl);
   ASSERT_TRUE(Pull(keys, &r).ok());
   size_t at = 0;
   for (size_t i = 0; i < keys.size(); ++i) {
@@ -428,7 +425,7 @@ TEST_F(KVServerTest, PushPullAppliesThePushBeforeThePull) {
   ASSERT_NE(push_ts, pull_ts);
   ASSERT_TRUE(kv_->Wait(pull_ts).ok());
   float z = 0, n = 0, w = 0;
-  FtrlStep(z, n, w, 1.0f, FtrlParams());
+  FtrlStep(z, n, w, 1.0f, testing::kTestFtrl);
   ASSERT_EQ(r.widths.size(), pull_keys.size());
   size_t at = 0;
   for (size_t i = 0; i < pull_keys.size(); ++i) {
@@ -473,7 +470,7 @@ TEST_F(KVServerTest, APushNamingItsPullUsesTheKeysThatPullKept) {
   size_t at = 0;
   for (size_t i = 0; i < keys.size(); ++i) {
     float z = 0, n = 0, w = 0;
-    FtrlStep(z, n, w, g[i], FtrlParams());
+    FtrlStep(z, n, w, g[i], testing::kTestFtrl);
     EXPECT_FLOAT_EQ(r.values[at], w) << "key " << i;
     EXPECT_EQ(r.widths[i], kWidth);
     at += 1 + r.widths[i];
@@ -578,7 +575,7 @@ TEST_F(KVServerTest, PushesWithNonFiniteGradientsAreDroppedAndCounted) {
   ASSERT_TRUE(push({1.f, 1.f}, {1.f, -1.f}).ok());
   ASSERT_TRUE(Pull(keys, &r, /*dense=*/true).ok());
   float z = 0, n = 0, w = 0;
-  FtrlStep(z, n, w, 1.0f, FtrlParams());
+  FtrlStep(z, n, w, 1.0f, testing::kTestFtrl);  // the values the servers use
   ASSERT_EQ(r.widths.size(), keys.size());
   EXPECT_FLOAT_EQ(r.values[0], w);
   EXPECT_FLOAT_EQ(r.values[1 + r.widths[0]], w);
@@ -633,7 +630,7 @@ TEST_F(KVServerTest, ManyAsynchronousRequestsInFlight) {
   for (int64_t t : ts) ASSERT_TRUE(kv_->Wait(t).ok());
   EXPECT_EQ(kv_->InFlight(), 0u);
   float z = 0, n = 0, w = 0;
-  for (int i = 0; i < 8; ++i) FtrlStep(z, n, w, 1.0f, FtrlParams());
+  for (int i = 0; i < 8; ++i) FtrlStep(z, n, w, 1.0f, testing::kTestFtrl);
   PullResult r;
   ASSERT_TRUE(Pull(keys, &r).ok());
   size_t at = 0;

@@ -3,17 +3,20 @@
 #include "scheduler/lineage.h"
 
 #include "gtest/gtest.h"
+#include "models/job_config.h"
 
 namespace fmps {
 namespace {
 
+// A job config as the launcher makes one: every parameter at the table's default but these.
 proto::JobConfig Config(const std::string& model) {
-  proto::JobConfig c;
+  proto::JobConfig c = DefaultJobConfig();
   c.set_model(model);
   c.set_k(8);
   c.set_num_fields(10);
   c.set_format("libffm");
-  c.set_dplr_rank(2);
+  c.set_rank(2);
+  c.clear_rafm_ranks();
   for (int r : {4, 8, 16}) c.add_rafm_ranks(r);
   return c;
 }
@@ -21,7 +24,7 @@ proto::JobConfig Config(const std::string& model) {
 TEST(LineageTest, TheModelsOwnShapeOptionsMustMatch) {
   EXPECT_TRUE(CheckSameModelShape(Config("dplr"), Config("dplr"), "saved").ok());
   proto::JobConfig other_rank = Config("dplr");
-  other_rank.set_dplr_rank(3);
+  other_rank.set_rank(3);
   Status st = CheckSameModelShape(Config("dplr"), other_rank, "saved");
   EXPECT_EQ(st.message(), "saved was trained with --rank=2; this job has --rank=3");
 
@@ -31,14 +34,16 @@ TEST(LineageTest, TheModelsOwnShapeOptionsMustMatch) {
   st = CheckSameModelShape(Config("rafm"), other_ranks, "saved");
   EXPECT_EQ(st.message(),
             "saved was trained with --rafm_ranks=4,8,16; this job has --rafm_ranks=4,8");
-  // No ranks given means the default ranks: the same model.
-  proto::JobConfig default_ranks = Config("rafm");
-  default_ranks.clear_rafm_ranks();
+  // The table's default ranks are 4,8,16: the same model.
+  proto::JobConfig default_ranks = DefaultJobConfig();
+  default_ranks.set_model("rafm");
+  default_ranks.set_num_fields(10);
+  default_ranks.set_format("libffm");
   EXPECT_TRUE(CheckSameModelShape(Config("rafm"), default_ranks, "saved").ok());
 
   // Options a model does not have do not matter to it.
   proto::JobConfig fm_other_rank = Config("fm");
-  fm_other_rank.set_dplr_rank(5);
+  fm_other_rank.set_rank(5);
   EXPECT_TRUE(CheckSameModelShape(Config("fm"), fm_other_rank, "saved").ok());
 }
 

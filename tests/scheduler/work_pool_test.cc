@@ -240,7 +240,7 @@ TEST(WorkPoolTest, AStreamGoesOnlyToTheWorkerThatReadIt) {
 
 // Parts of a real file read by readers give every row once.
 TEST(WorkPoolTest, ReadersOverPoolPartsReadEveryRowOnce) {
-  const std::string path = "/work/shared/data/criteo-8k/dev.txt";
+  const std::string path = std::string(FMPS_SHARED_DIR) + "/data/criteo-8k/dev.txt";
   WorkPoolOptions options;
   options.part_bytes = 7000;
   WorkPool pool(options);

@@ -6,11 +6,13 @@
 #include <random>
 
 #include "gtest/gtest.h"
+#include "models/job_config.h"
 #include "ps/base/env.h"
 #include "ps/base/keys.h"
 #include "ps/checkpoint.h"
 #include "ps/store/store.h"
 #include "tests/ps/temp_dir.h"
+#include "tests/store/store_test_options.h"
 
 namespace fmps {
 namespace {
@@ -19,8 +21,8 @@ constexpr int kWidth = 4;
 
 // Pushes keys into a store so they get w != 0 and embeddings of width 2 or 4.
 std::unique_ptr<Store> FilledStore(const std::vector<uint64_t>& keys, uint64_t seed) {
-  StoreOptions o;
-  o.ftrl_l1 = 0;
+  StoreOptions o = testing::BaseStoreOptions();
+  o.ftrl.l1 = 0;
   o.policy = RankPolicy::DiFacto(kWidth, 2, 1, 3, 5);  // width 2 from 3 pushes, 4 from 5
   o.seed = seed;
   auto store = std::make_unique<Store>(o);
@@ -48,17 +50,17 @@ std::unique_ptr<Store> FilledStore(const std::vector<uint64_t>& keys, uint64_t s
 
 TEST(ModelSnapshotTest, LoadsEveryShardAsTheStoresAnswer) {
   TempDir dir;
-  proto::JobConfig config;
+  proto::JobConfig config = DefaultJobConfig();
   config.set_model("fm");
   config.set_k(kWidth);
   config.set_num_fields(3);
   config.set_format("libffm");
   // The store derives w from z and n with the FTRL options: the config carries the stores' own.
-  const StoreOptions defaults;
-  config.set_ftrl_alpha(defaults.ftrl_alpha);
-  config.set_ftrl_beta(defaults.ftrl_beta);
+  const StoreOptions defaults = testing::BaseStoreOptions();
+  config.set_ftrl_alpha(defaults.ftrl.alpha);
+  config.set_ftrl_beta(defaults.ftrl.beta);
   config.set_ftrl_l1(0);
-  config.set_ftrl_l2(defaults.ftrl_l2);
+  config.set_ftrl_l2(defaults.ftrl.l2);
   std::vector<uint64_t> keys0, keys1;
   for (int i = 0; i < 40; ++i) (i % 2 ? keys1 : keys0).push_back(MakeKey(i % 3, HashInt(i)));
   std::vector<std::unique_ptr<Store>> stores;
@@ -136,7 +138,7 @@ TEST(ModelSnapshotTest, LoadsEveryShardAsTheStoresAnswer) {
 
   // A config whose model needs a bigger dense block than server 0 wrote: Corruption.
   config.set_model("dplr");
-  config.set_dplr_rank(2);
+  config.set_rank(2);
   *manifest.mutable_config() = config;
   manifest.set_version(4);
   for (auto& entry : *manifest.mutable_shards()) {

@@ -11,12 +11,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "data/minibatch.h"
 #include "gtest/gtest.h"
+#include "models/job_config.h"
+#include "models/metrics.h"
 #include "ps/base/keys.h"
 #include "serving/model_snapshot.h"
-#include "models/metrics.h"
-#include "models/job_config.h"
-#include "data/minibatch.h"
 
 namespace fmps::testing {
 
@@ -27,11 +27,11 @@ inline uint64_t TokenKey(int field, int token, uint64_t seed = 0) {
 }
 
 inline proto::JobConfig TestConfig(const std::string& model, int k, int num_fields, int rho = 3) {
-  proto::JobConfig c;
+  proto::JobConfig c = DefaultJobConfig();
   c.set_model(model);
   c.set_k(k);
   c.set_num_fields(num_fields);
-  c.set_dplr_rank(rho);
+  c.set_rank(rho);
   c.set_format("libffm");
   return c;
 }

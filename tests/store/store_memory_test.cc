@@ -9,14 +9,15 @@
 #include <vector>
 
 #include "ps/store/store.h"
+#include "tests/store/store_test_options.h"
 
 namespace fmps {
 namespace {
 
 StoreOptions MemoryOptions() {
-  StoreOptions options;
-  options.ftrl_alpha = 0.1f;
-  options.ftrl_l1 = 0.5f;
+  StoreOptions options = testing::BaseStoreOptions();
+  options.ftrl.alpha = 0.1f;
+  options.ftrl.l1 = 0.5f;
   options.policy = RankPolicy::Fixed(2, 1);
   return options;
 }
@@ -146,7 +147,7 @@ TEST(StoreEvictionTest, NoEvictionWhenDisabled) {
 }
 
 TEST(StoreMemoryCapTest, BytesStayUnderTheCapAndHotKeysSurvive) {
-  StoreOptions options;  // default DiFacto policy: rows get embeddings
+  StoreOptions options = testing::BaseStoreOptions();  // DiFacto policy: rows get embeddings
   options.max_memory_mb = 4;
   Store store(options);
   const uint64_t cap = 4u << 20;
@@ -174,7 +175,7 @@ TEST(StoreMemoryCapTest, BytesStayUnderTheCapAndHotKeysSurvive) {
 }
 
 TEST(StoreMemoryTest, SerializeRoundTripsAfterEvictions) {
-  StoreOptions options;
+  StoreOptions options = testing::BaseStoreOptions();
   options.evict_after = 50;
   options.min_count = 2;
   Store store(options);

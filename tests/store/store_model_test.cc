@@ -11,14 +11,15 @@
 
 #include "ps/store/store.h"
 #include "ps/store/update_rules.h"
+#include "tests/store/store_test_options.h"
 
 namespace fmps {
 namespace {
 
 StoreOptions ModelOptions() {
-  StoreOptions options;
-  options.ftrl_alpha = 0.1f;
-  options.ftrl_l1 = 0.5f;
+  StoreOptions options = testing::BaseStoreOptions();
+  options.ftrl.alpha = 0.1f;
+  options.ftrl.l1 = 0.5f;
   options.v_lr = 0.05f;
   options.v_l2 = 1e-3f;
   options.v_init_scale = 0.05f;
@@ -31,9 +32,7 @@ StoreOptions ModelOptions() {
 class ReferenceStore {
  public:
   explicit ReferenceStore(const StoreOptions& o)
-      : o_(o),
-        ftrl_{o.ftrl_alpha, o.ftrl_beta, o.ftrl_l1, o.ftrl_l2},
-        adagrad_{o.v_lr, o.v_l2, o.adagrad_eps} {}
+      : o_(o), ftrl_(o.ftrl), adagrad_{o.v_lr, o.v_l2, o.adagrad_eps} {}
 
   void Push(const std::vector<uint64_t>& keys, const std::vector<float>& grads,
             const std::vector<uint16_t>& widths, const std::vector<uint32_t>& counts) {

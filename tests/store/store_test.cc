@@ -8,16 +8,14 @@
 
 #include "ps/store/arenas.h"
 #include "ps/store/update_rules.h"
+#include "tests/store/store_test_options.h"
 
 namespace fmps {
 namespace {
 
 StoreOptions TestOptions(RankPolicy policy) {
-  StoreOptions options;
-  options.ftrl_alpha = 0.1f;
-  options.ftrl_beta = 1.0f;
-  options.ftrl_l1 = 0.5f;
-  options.ftrl_l2 = 1.0f;
+  StoreOptions options = testing::BaseStoreOptions();
+  options.ftrl = {/*alpha=*/0.1f, /*beta=*/1.0f, /*l1=*/0.5f, /*l2=*/1.0f};
   options.v_lr = 0.1f;
   options.v_init_scale = 0.1f;
   options.v_l2 = 0.0f;  // keeps V fixed under zero gradients, so prefixes can be compared exactly
@@ -324,10 +322,10 @@ TEST(StoreTest, LoadedWeightIsFtrlsClosedFormOfZAndN) {
   ASSERT_NE(w5, 0.0f);
   // Same (z, n) under a doubled learning rate: w changes by the closed form.
   StoreOptions faster = options;
-  faster.ftrl_alpha = 2 * options.ftrl_alpha;
+  faster.ftrl.alpha = 2 * options.ftrl.alpha;
   Store reloaded(faster);
   ASSERT_TRUE(reloaded.Deserialize(store.Serialize(), "shard").ok());
-  const FtrlParams params{faster.ftrl_alpha, faster.ftrl_beta, faster.ftrl_l1, faster.ftrl_l2};
+  const FtrlParams params = faster.ftrl;
   // The first push's state: n = g^2, z = g (w was 0, so sigma * w = 0).
   EXPECT_EQ(PullOne(reloaded, 5).w, FtrlWeight(-3.0f, 9.0f, params));
   EXPECT_NE(PullOne(reloaded, 5).w, w5);
