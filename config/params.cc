@@ -62,6 +62,29 @@ const std::vector<ParamInfo>& All() {
   return *all;
 }
 
+const std::vector<TunedAxis>& Tuned() {
+  static const std::vector<TunedAxis>* tuned = [] {
+    auto split = [](const std::string& text) {
+      std::vector<std::string> values;
+      std::stringstream ss(text);
+      for (std::string v; std::getline(ss, v, ',');) values.push_back(v);
+      return values;
+    };
+    // sizeof(Defaults::name): a tuned name that is no parameter does not compile.
+    auto* v = new std::vector<TunedAxis>{
+#define FMPS_JOB_PARAM(name, type, def, lo, hi, commands, roles, models, help)
+#define FMPS_FLAG(name, type, def, lo, hi, commands, help)
+#define FMPS_TUNED(name, values) {sizeof(Defaults::name) > 0 ? #name : "", split(values)},
+#include "config/params.def"
+#undef FMPS_JOB_PARAM
+#undef FMPS_FLAG
+#undef FMPS_TUNED
+    };
+    return v;
+  }();
+  return *tuned;
+}
+
 const ParamInfo* Find(const std::string& name) {
   for (const ParamInfo& p : All()) {
     if (name == p.name) return &p;

@@ -105,6 +105,13 @@ Status CheckRange(const ParamInfo& param, double value);
 // "1..1024" (inclusive), ">= 0", "> 0", "> 0, <= 1048576"
 std::string RangeText(const ParamInfo& param);
 
+// One axis of `fmps tune`'s search (FMPS_TUNED lines of params.def, in their order).
+struct TunedAxis {
+  const char* name;                 // the parameter
+  std::vector<std::string> values;  // the values tried, as flag text
+};
+const std::vector<TunedAxis>& Tuned();
+
 // Comma-separated positive integers (int_list parameters); the error names the flag.
 Result<std::vector<int>> ParseIntList(const std::string& text, const std::string& flag);
 

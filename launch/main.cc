@@ -708,10 +708,10 @@ int RunTuneCommand(int argc, char** argv) {
       const std::string f = std::string("--") + flag;
       return a == f || a.rfind(f + "=", 0) == 0;
     };
-    if (is("test") || is("tune_budget_s") || is("model_dir") || is("epochs") || is("early_stop") ||
-        is("v_l2") || is("dense_lr") || is("v_min_count") || is("rank_mid_count") ||
-        is("rank_head_count") || is("progress_every") || is("v_lr") || is("v_init_scale") ||
-        is("ftrl_l1") || is("ftrl_alpha") || is("batch_size"))
+    const std::vector<std::string> searched = FlagsTheSearchSets();
+    if (is("test") || is("tune_budget_s") || is("model_dir") ||
+        std::any_of(searched.begin(), searched.end(),
+                    [&](const std::string& f) { return is(f.c_str()); }))
       continue;
     validation = validation || is("holdout") || is("validation");
     o.job_args.push_back(a);

@@ -38,6 +38,9 @@ bool JsonField(const std::string& json, const std::string& name, double* value) 
   return end != json.c_str() + at + key.size();
 }
 
+// What RunTrial adds to every trial besides the candidate's flags.
+constexpr const char* kTrialFlags[] = {"epochs", "early_stop", "progress_every"};
+
 // Trains one candidate for `epochs` (early stopping on) and reads its JSON line.
 Status RunTrial(const TuneOptions& o, int epochs, Trial* trial) {
   std::string cmd = Quote(o.binary) + " train";
@@ -72,24 +75,28 @@ Status RunTrial(const TuneOptions& o, int epochs, Trial* trial) {
 
 // One searched setting: its flag and the values tried.
 struct Axis {
-  const char* flag;
-  std::vector<const char*> values;
+  std::string flag;
+  std::vector<std::string> values;
 };
 
-// The space: the update settings (L2 on V, learning rates, FTRL L1, batch), the initial scale
-// and admission. Values span what suits Criteo-scale logs (today's defaults) to small data sets
-// (Frappe's tuned settings), so both ends are reachable from every data set.
+// The space: the axes declared with their parameters (FMPS_TUNED in config/params.def: the update
+// settings, the initial scale, the batch), and admission (embed_all below). The anchors below
+// name values of the axes in that order.
 const std::vector<Axis>& Space() {
-  static const std::vector<Axis> space = {
-      {"--v_l2", {"0.1", "0.3", "1"}},
-      {"--dense_lr", {"0.1", "0.3", "1"}},
-      {"--v_lr", {"0.05", "0.1", "0.2"}},
-      {"--v_init_scale", {"0.01", "0.03", "0.1"}},
-      {"--ftrl_l1", {"0", "1", "5"}},
-      {"--ftrl_alpha", {"0.05", "0.1"}},
-      {"--batch_size", {"256", "512", "1000"}},
-  };
+  static const std::vector<Axis> space = [] {
+    std::vector<Axis> axes;
+    for (const params::TunedAxis& t : params::Tuned())
+      axes.push_back({std::string("--") + t.name, t.values});
+    return axes;
+  }();
   return space;
+}
+
+// Admission: every feature gets an embedding at once, or the table's thresholds.
+const std::vector<std::string>& EmbedAllFlags() {
+  static const std::vector<std::string> flags{"--v_min_count=0", "--rank_mid_count=0",
+                                              "--rank_head_count=0"};
+  return flags;
 }
 
 Trial MakeTrial(const std::vector<size_t>& pick, bool embed_all) {
@@ -97,10 +104,8 @@ Trial MakeTrial(const std::vector<size_t>& pick, bool embed_all) {
   t.pick = pick;
   t.embed_all = embed_all;
   for (size_t a = 0; a < Space().size(); ++a)
-    t.flags.push_back(std::string(Space()[a].flag) + "=" + Space()[a].values[pick[a]]);
-  if (embed_all)
-    t.flags.insert(t.flags.end(),
-                   {"--v_min_count=0", "--rank_mid_count=0", "--rank_head_count=0"});
+    t.flags.push_back(Space()[a].flag + "=" + Space()[a].values[pick[a]]);
+  if (embed_all) t.flags.insert(t.flags.end(), EmbedAllFlags().begin(), EmbedAllFlags().end());
   return t;
 }
 
@@ -111,7 +116,7 @@ std::vector<Trial> Candidates(size_t random_count) {
   auto index = [](size_t axis, const char* value) {
     const auto& v = Space()[axis].values;
     for (size_t i = 0; i < v.size(); ++i)
-      if (std::string(v[i]) == value) return i;
+      if (v[i] == value) return i;
     LOG(FATAL) << "tune: " << value << " is not a value of " << Space()[axis].flag;
     return size_t{0};
   };
@@ -146,6 +151,13 @@ Status RunAndLog(const TuneOptions& o, int epochs, Trial* t) {
 }
 
 }  // namespace
+
+std::vector<std::string> FlagsTheSearchSets() {
+  std::vector<std::string> names(std::begin(kTrialFlags), std::end(kTrialFlags));
+  for (const Axis& a : Space()) names.push_back(a.flag.substr(2));
+  for (const std::string& f : EmbedAllFlags()) names.push_back(f.substr(2, f.find('=') - 2));
+  return names;
+}
 
 Result<std::string> RunTune(const TuneOptions& o) {
   const double start = NowSeconds();
