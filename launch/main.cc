@@ -625,7 +625,9 @@ int RunDump(const std::vector<std::string>& positional) {
 }
 
 int RunKeygen() {
-  if (FLAGS_out.empty()) return Fail(Status::InvalidArgument("--out=DIR is required"));
+  // --out is shared with commands whose "-" means stdout; a key pair is never written there.
+  if (FLAGS_out.empty() || FLAGS_out == "-")
+    return Fail(Status::InvalidArgument("--out=DIR is required (the directory of the new key)"));
   Result<CurveKeys> keys = NewCurveKeys();
   if (!keys.ok()) return Fail(keys.status());
   ::umask(077);  // the directory and the file are the owner's alone

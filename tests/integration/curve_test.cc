@@ -98,6 +98,13 @@ TEST(CurveTest, KeygenWritesAPrivateKeyOnceAndNodesRefuseAnOpenOne) {
   EXPECT_NE(first.out.find(read->public_key), std::string::npos) << first.out;
   EXPECT_EQ(first.out.find(read->secret_key), std::string::npos) << "the secret was printed";
 
+  // Without --out: an error, not a directory named "-" (the shared flag's default).
+  testing::RunResult no_out = testing::Run(kBinary, {"keygen"}, dir.path(), 30);
+  EXPECT_NE(no_out.exit_code, 0);
+  EXPECT_NE(no_out.err.find("--out=DIR is required"), std::string::npos) << no_out.err;
+  struct stat dash;
+  EXPECT_NE(::stat((dir.path() + "/-").c_str(), &dash), 0) << "keygen wrote a directory named -";
+
   testing::RunResult again = testing::Run(kBinary, {"keygen", "--out=" + keys}, dir.path(), 30);
   EXPECT_NE(again.exit_code, 0);
   EXPECT_NE(again.err.find("cluster.key exists"), std::string::npos) << again.err;
