@@ -95,8 +95,8 @@ void DrawPanel(const Panel& panel, double ox, double oy, std::string* svg) {
     }
   }
   out += "<g transform=\"translate(" + Short(ox) + "," + Short(oy) + ")\">\n";
-  out += "<text x=\"" + Short(kPanelW / 2) + "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" +
-         Escape(panel.title) + "</text>\n";
+  out += "<text x=\"" + Short(kPanelW / 2) +
+         "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" + Escape(panel.title) + "</text>\n";
   const double w = kPanelW - kLeft - kRight, h = kPanelH - kTop - kBottom;
   out += "<rect x=\"" + Short(kLeft) + "\" y=\"" + Short(kTop) + "\" width=\"" + Short(w) +
          "\" height=\"" + Short(h) + "\" fill=\"none\" stroke=\"#888\"/>\n";
@@ -123,10 +123,10 @@ void DrawPanel(const Panel& panel, double ox, double oy, std::string* svg) {
            "</text>\n";
   }
   for (double t : Ticks(ylo, yhi)) {
-    out += "<line x1=\"" + Short(kLeft) + "\" y1=\"" + Short(py(t)) + "\" x2=\"" + Short(kLeft + w) +
-           "\" y2=\"" + Short(py(t)) + "\" stroke=\"#eee\"/><text x=\"" + Short(kLeft - 6) +
-           "\" y=\"" + Short(py(t) + 4) + "\" text-anchor=\"end\" font-size=\"11\">" + TickLabel(t) +
-           "</text>\n";
+    out += "<line x1=\"" + Short(kLeft) + "\" y1=\"" + Short(py(t)) + "\" x2=\"" +
+           Short(kLeft + w) + "\" y2=\"" + Short(py(t)) + "\" stroke=\"#eee\"/><text x=\"" +
+           Short(kLeft - 6) + "\" y=\"" + Short(py(t) + 4) +
+           "\" text-anchor=\"end\" font-size=\"11\">" + TickLabel(t) + "</text>\n";
   }
   out += "<text x=\"" + Short(kLeft + w / 2) + "\" y=\"" + Short(kPanelH - 12) +
          "\" text-anchor=\"middle\" font-size=\"12\">" + Escape(panel.x_label) + "</text>\n";
@@ -230,20 +230,29 @@ Result<std::string> PlotCurvesSvg(const std::string& jsonl, const std::string& s
   std::vector<Panel> panels{
       {"logloss against rows", "rows", "training rows", "logloss", logloss(true)},
       {"logloss against time", "time_s", "seconds", "logloss", logloss(false)},
-      {"AUC against rows", "rows", "training rows", "AUC",
+      {"AUC against rows",
+       "rows",
+       "training rows",
+       "AUC",
        {series("validation_auc", "validation", "#d62728", true),
         series("test_auc", "test", "#2ca02c", true)}},
-      {"training speed", "time_s", "seconds", "rows/s",
+      {"training speed",
+       "time_s",
+       "seconds",
+       "rows/s",
        {series("rows_per_second", "rows/s", "#9467bd", false)}}};
 
   const double width = 2 * kPanelW, height = 2 * kPanelH + 40;
-  std::string svg = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
-                    Short(width) + "\" height=\"" + Short(height) + "\" viewBox=\"0 0 " +
-                    Short(width) + " " + Short(height) +
-                    "\" font-family=\"sans-serif\">\n<rect width=\"100%\" height=\"100%\" "
-                    "fill=\"white\"/>\n<text x=\"" + Short(width / 2) +
-                    "\" y=\"24\" text-anchor=\"middle\" font-size=\"16\">fmps training curves: " +
-                    Escape(source) + "</text>\n";
+  std::string svg =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" "
+      "width=\"" +
+      Short(width) + "\" height=\"" + Short(height) + "\" viewBox=\"0 0 " + Short(width) + " " +
+      Short(height) +
+      "\" font-family=\"sans-serif\">\n<rect width=\"100%\" height=\"100%\" "
+      "fill=\"white\"/>\n<text x=\"" +
+      Short(width / 2) +
+      "\" y=\"24\" text-anchor=\"middle\" font-size=\"16\">fmps training curves: " +
+      Escape(source) + "</text>\n";
   for (size_t i = 0; i < panels.size(); ++i)
     DrawPanel(panels[i], (i % 2) * kPanelW, 40 + (i / 2) * kPanelH, &svg);
   return svg + "</svg>\n";

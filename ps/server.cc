@@ -26,9 +26,9 @@ KVServer::KVServer(std::unique_ptr<Postoffice> po, ServerSetupFn setup,
   // 0, 1, 2, 4, ... 1024 pushes: a worker's own pipeline gives 0-2, each other worker ~1 more.
   std::vector<double> staleness{0};
   for (double b : ExponentialBuckets(1, 2, 11)) staleness.push_back(b);
-  staleness_ = m.AddHistogram("fmps_server_push_staleness",
-                              "Pushes the server applied between a push's pull and the push.",
-                              staleness);
+  staleness_ =
+      m.AddHistogram("fmps_server_push_staleness",
+                     "Pushes the server applied between a push's pull and the push.", staleness);
   evictions_ = m.AddCounter("fmps_store_evictions_total",
                             "Rows dropped from the store (stale, zero w, or over the memory cap).");
   refused_ = m.AddCounter(
@@ -393,12 +393,13 @@ Status KVServer::LoadShard(const std::string& dir) {
   FMPS_RETURN_IF_ERROR(store_->DeserializeSelected(
       stores, [range](uint64_t key) { return range.Contains(Mix64(key)); }));
   if (rank_ == 0 && !have_dense) {
-    return Status::Corruption(manifest_name + ": no shard of server 0 (the dense block) overlaps "
+    return Status::Corruption(manifest_name +
+                              ": no shard of server 0 (the dense block) overlaps "
                               "the range of server 0");
   }
-  LOG(INFO) << "server " << rank_ << " loaded " << store_->Stats().keys << " keys of its range from "
-            << names << " (checkpoint " << manifest->version() << " of "
-            << manifest->shards_size() << " servers)";
+  LOG(INFO) << "server " << rank_ << " loaded " << store_->Stats().keys
+            << " keys of its range from " << names << " (checkpoint " << manifest->version()
+            << " of " << manifest->shards_size() << " servers)";
   return Status::OK();
 }
 
@@ -423,8 +424,9 @@ void KVServer::SendHeartbeat() {
       const MetricLabels width{{"width", std::to_string(w.width)}};
       metrics_->AddGauge("fmps_store_rows", "Rows in the store by embedding width.", width)
           ->Set(static_cast<double>(w.rows));
-      metrics_->AddGauge("fmps_store_bytes",
-                         "Bytes of the store by embedding width (width 0: the index).", width)
+      metrics_
+          ->AddGauge("fmps_store_bytes",
+                     "Bytes of the store by embedding width (width 0: the index).", width)
           ->Set(static_cast<double>(w.bytes));
     }
     if (s.evicted > evicted_logged_) {

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "ps/base/env.h"
 #include "metrics/metrics.h"
+#include "ps/base/env.h"
 #include "ps/kv_messages.h"
 #include "ps/postoffice.h"
 #include "ps/store/store.h"
@@ -36,9 +36,9 @@ struct ServerSetup {
 using ServerSetupFn = std::function<Result<ServerSetup>(const proto::JobConfig&, int server_rank)>;
 
 struct ServerOptions {
-  double heartbeat_s = 1.0;          // seconds between heartbeats to the scheduler
-  double scheduler_timeout_s = 120;  // exit when the scheduler has been silent this long
-  Env* env = Env::Default();         // checkpoint files are written and read through it
+  double heartbeat_s = 1.0;            // seconds between heartbeats to the scheduler
+  double scheduler_timeout_s = 120;    // exit when the scheduler has been silent this long
+  Env* env = Env::Default();           // checkpoint files are written and read through it
   MetricsRegistry* metrics = nullptr;  // where the server's figures go (null: kept privately)
 };
 

@@ -38,20 +38,20 @@ JobMetrics::JobMetrics(MetricsRegistry* registry, int servers, int workers, int 
   checkpoint_version = m.AddGauge("fmps_checkpoint_version", "Version of the last checkpoint.");
   checkpoint_time = m.AddGauge("fmps_checkpoint_time_seconds",
                                "Unix time the last checkpoint was written (0: none yet).");
-  m.AddGaugeFunction(
-      "fmps_checkpoint_age_seconds", "Seconds since the last checkpoint was written (NaN: none).",
-      [t = checkpoint_time] {
-        const double at = t->value();
-        return at > 0 ? UnixSeconds() - at : std::nan("");
-      });
+  m.AddGaugeFunction("fmps_checkpoint_age_seconds",
+                     "Seconds since the last checkpoint was written (NaN: none).",
+                     [t = checkpoint_time] {
+                       const double at = t->value();
+                       return at > 0 ? UnixSeconds() - at : std::nan("");
+                     });
   nonzero_w = m.AddGauge("fmps_job_nonzero_w", "Features with w != 0 over all servers.");
   embeddings = m.AddGauge("fmps_job_embeddings", "Embeddings alive over all servers.");
   m.AddGauge("fmps_nodes_expected", "Nodes the job needs.", {{"role", "server"}})->Set(servers);
   m.AddGauge("fmps_nodes_expected", "Nodes the job needs.", {{"role", "worker"}})->Set(workers);
-  joined_servers = m.AddGauge("fmps_nodes_joined", "Nodes that joined and are alive.",
-                              {{"role", "server"}});
-  joined_workers = m.AddGauge("fmps_nodes_joined", "Nodes that joined and are alive.",
-                              {{"role", "worker"}});
+  joined_servers =
+      m.AddGauge("fmps_nodes_joined", "Nodes that joined and are alive.", {{"role", "server"}});
+  joined_workers =
+      m.AddGauge("fmps_nodes_joined", "Nodes that joined and are alive.", {{"role", "worker"}});
   dead_servers =
       m.AddGauge("fmps_nodes_dead", "Nodes declared dead and not replaced.", {{"role", "server"}});
   dead_workers =

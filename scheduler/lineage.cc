@@ -65,32 +65,31 @@ Status CheckSameTrainingData(const proto::Manifest& m, const WorkPool& pool,
     std::string was, is;
     for (const auto& f : m.data()) was += (was.empty() ? "" : ", ") + f.path();
     for (const auto& f : now.data()) is += (is.empty() ? "" : ", ") + f.path();
-    return Status::InvalidArgument(name + " was trained on " + std::to_string(m.data_size()) +
-                                   " file(s) (" + was + "); this job reads " +
-                                   std::to_string(now.data_size()) + " (" + is + ")" +
-                                   kNewDataHint);
+    return Status::InvalidArgument(
+        name + " was trained on " + std::to_string(m.data_size()) + " file(s) (" + was +
+        "); this job reads " + std::to_string(now.data_size()) + " (" + is + ")" + kNewDataHint);
   }
   for (int i = 0; i < m.data_size(); ++i) {
     const auto &a = m.data(i), &b = now.data(i);
     if (a.path() != b.path() || a.size() != b.size() || a.mtime_ns() != b.mtime_ns()) {
-      return Status::InvalidArgument(name + " was trained on " + Describe(a) +
-                                     "; this job reads " + Describe(b) + kNewDataHint);
+      return Status::InvalidArgument(name + " was trained on " + Describe(a) + "; this job reads " +
+                                     Describe(b) + kNewDataHint);
     }
   }
   if (now.parts_size() != m.parts_size()) {
     return Status::InvalidArgument(name + " cut its data into " + std::to_string(m.parts_size()) +
                                    " parts; this job cuts the same files into " +
-                                   std::to_string(now.parts_size()) +
-                                   " (was --part_mb changed?)" + kNewDataHint);
+                                   std::to_string(now.parts_size()) + " (was --part_mb changed?)" +
+                                   kNewDataHint);
   }
   for (int i = 0; i < m.parts_size(); ++i) {
     const auto &a = m.parts(i), &b = now.parts(i);
     if (a.file() != b.file() || a.begin() != b.begin() || a.end() != b.end()) {
       return Status::InvalidArgument(
-          name + ": part " + std::to_string(i) + " was bytes [" + std::to_string(a.begin()) +
-          ", " + std::to_string(a.end()) + ") of " + m.data(a.file()).path() +
-          "; in this job it is [" + std::to_string(b.begin()) + ", " + std::to_string(b.end()) +
-          ") of " + now.data(b.file()).path() + " (was --part_mb changed?)" + kNewDataHint);
+          name + ": part " + std::to_string(i) + " was bytes [" + std::to_string(a.begin()) + ", " +
+          std::to_string(a.end()) + ") of " + m.data(a.file()).path() + "; in this job it is [" +
+          std::to_string(b.begin()) + ", " + std::to_string(b.end()) + ") of " +
+          now.data(b.file()).path() + " (was --part_mb changed?)" + kNewDataHint);
     }
   }
   return Status::OK();
@@ -130,8 +129,10 @@ Result<std::optional<proto::Manifest>> FindResumeCheckpoint(const std::string& d
   std::string list;
   for (const std::string& p : problems) list += "\n  " + p;
   return Status::Corruption("--resume: none of the " + std::to_string(problems.size()) +
-                            " checkpoints in " + dir + " verifies; they are left as they are "
-                            "(move them away to start from scratch):" + list);
+                            " checkpoints in " + dir +
+                            " verifies; they are left as they are "
+                            "(move them away to start from scratch):" +
+                            list);
 }
 
 }  // namespace fmps

@@ -6,12 +6,12 @@
 #include <cstdio>
 #include <random>
 
+#include "data/byte_source.h"
 #include "ps/base/env.h"
 #include "ps/base/keys.h"
 #include "ps/checkpoint.h"
 #include "ps/job_id.h"
 #include "ps/postoffice.h"
-#include "data/byte_source.h"
 
 namespace fmps {
 

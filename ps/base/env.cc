@@ -102,7 +102,8 @@ class PosixWritableFile final : public WritableFile {
 class PosixEnv final : public Env {
  public:
   Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& path) override {
-    if (path == "-") return std::unique_ptr<SequentialFile>(new PosixSequentialFile(0, false, "<stdin>"));
+    if (path == "-")
+      return std::unique_ptr<SequentialFile>(new PosixSequentialFile(0, false, "<stdin>"));
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return ErrnoStatus("cannot open " + path);
     return std::unique_ptr<SequentialFile>(new PosixSequentialFile(fd, true, path));
@@ -271,8 +272,7 @@ Result<uint64_t> FileSize(const std::string& path, Env* env) {
 double NowSeconds() { return Env::Default()->NowSeconds(); }
 
 double UnixSeconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 int64_t CurrentRssBytes() { return ReadStatusKb("VmRSS:"); }

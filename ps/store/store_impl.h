@@ -121,7 +121,7 @@ class Store::Impl {
   uint64_t sweep_ord_ = 0;      // RowMap ord of the next row the incremental sweep checks
   uint64_t evicted_ = 0;
   uint64_t evicted_for_memory_ = 0;
-  bool warned_fixed_ = false;  // the cap is below what index and sketch take (warned once)
+  bool warned_fixed_ = false;         // the cap is below what index and sketch take (warned once)
   bool warned_most_evicted_ = false;  // the cap evicted most rows (warned once)
 };
 
