@@ -5,16 +5,17 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <set>
 #include <thread>
 
+#include "models/metrics.h"
 #include "tests/integration/data_util.h"
 #include "tests/integration/process_util.h"
 #include "tests/ps/temp_dir.h"
-#include "models/metrics.h"
 
 namespace fmps {
 namespace {
@@ -155,11 +156,10 @@ TEST(ProcessTest, ANodeWaitingToReplaceExitsZeroWhenTheJobEnds) {
   cluster.Start(dir, {"--data=" + train, "--num_servers=1", "--num_workers=1", "--epochs=150"}, 1,
                 1);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  Child late = testing::Spawn(
-      kBinary,
-      {"worker", "--scheduler=127.0.0.1:" + std::to_string(cluster.port), "--join_timeout=60",
-       kJobIdFlag},
-      dir.File("late.out"), dir.File("late.err"));
+  Child late = testing::Spawn(kBinary,
+                              {"worker", "--scheduler=127.0.0.1:" + std::to_string(cluster.port),
+                               "--join_timeout=60", kJobIdFlag},
+                              dir.File("late.out"), dir.File("late.err"));
   std::optional<int> code = testing::Wait(cluster.children[0], kTimeout);
   ASSERT_TRUE(code.has_value()) << "scheduler hung";
   EXPECT_EQ(*code, 0) << testing::ReadText(cluster.children[0].err_path);
@@ -411,9 +411,9 @@ TEST(ProcessTest, JobSurvivesAWorkerKilledMidJob) {
   // notice even a worker killed between parts, holding none. Many rows and few epochs (not 30
   // epochs of 20k rows, which overfit) keep the test logloss of runs comparable.
   const std::vector<std::string> job = {
-      "--data=" + data, "--test=" + test,     "--num_servers=2", "--num_workers=2",
-      "--heartbeat_timeout=3", "--batch_size=20", "--max_delay=0",   "--part_mb=0.1",
-      "--epochs=3"};
+      "--data=" + data,  "--test=" + test,        "--num_servers=2",
+      "--num_workers=2", "--heartbeat_timeout=3", "--batch_size=20",
+      "--max_delay=0",   "--part_mb=0.1",         "--epochs=3"};
   HandCluster cluster;
   cluster.Start(dir, job, 2, 2);
   Child& victim = cluster.children[3];
@@ -444,19 +444,27 @@ TEST(ProcessTest, JobSurvivesAWorkerKilledMidJob) {
   cluster.children[0].pid = -1;
 
   // The model is as good as a clean run's (the killed worker's half-pushed part is trained again).
+  // The reference is a clean job of ONE worker: the victim dies within the first second, so the
+  // rest of the job is a one-worker job, and one worker lands reproducibly 0.003-0.006 above two
+  // asynchronous workers on this data (measured); against a two-worker run the check flaked.
+  std::vector<std::string> one_worker = job;
+  std::replace(one_worker.begin(), one_worker.end(), std::string("--num_workers=2"),
+               std::string("--num_workers=1"));
   TempDir clean_dir;
   HandCluster clean;
-  clean.Start(clean_dir, job, 2, 2);
+  clean.Start(clean_dir, one_worker, 2, 1);
   ASSERT_EQ(testing::Wait(clean.children[0], 2 * kTimeout), std::optional<int>(0))
       << testing::ReadText(clean.children[0].err_path);
   clean.children[0].pid = -1;
   const std::string clean_json = LastLine(testing::ReadText(clean.children[0].out_path));
   const double clean_logloss = JsonNumber(clean_json, "test_logloss").value_or(-1);
+  ASSERT_EQ(JsonNumber(clean_json, "rows").value_or(-1), 3 * 150000) << clean_json;
   ASSERT_GT(clean_logloss, 0) << clean_json;
-  std::printf("test logloss after the kill %.6f, clean %.6f\n",
+  std::printf("test logloss after the kill %.6f, clean one-worker job %.6f\n",
               JsonNumber(json, "test_logloss").value_or(-1), clean_logloss);
-  // 2%: two asynchronous workers alone spread ~1.2% between clean runs, and the killed worker's
-  // part is trained twice (docs/reliability.md); a lost or corrupted part moves it far more.
+  // 2%: the first moments ran with two workers and the killed worker's part is trained twice
+  // (docs/reliability.md); a poisoned or corrupted model moves it far more (a lost part is caught
+  // by the exact row count above).
   EXPECT_NEAR(JsonNumber(json, "test_logloss").value_or(-1), clean_logloss, 0.02 * clean_logloss)
       << "after the kill: " << json << "\nclean: " << clean_json;
 }
