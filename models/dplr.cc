@@ -53,7 +53,6 @@ double DplrKernel(const BatchView& b, const ParamView& p, int k_dyn, int m, int 
 
   double total = 0;
   for (size_t r = 0; r < b.rows; ++r) {
-    const uint32_t begin = b.offsets[r], end = b.offsets[r + 1];
     double z = model_math::FieldSumsAndLinear(b, p, r, k, s.sums.data(), s.seen.data(), &s.present);
     for (int f : s.present) {
       const float* sf = s.sums.data() + size_t(f) * k;
@@ -110,14 +109,7 @@ double DplrKernel(const BatchView& b, const ParamView& p, int k_dyn, int m, int 
           s.grad_u[size_t(q) * m + f] += double(g) * eq * (double(dot) - double(uf) * s.norms[f]);
         }
       }
-      for (uint32_t e = begin; e < end; ++e) {
-        const uint32_t i = b.index[e];
-        const float gx = g * b.values[e];
-        grads->w[i] += gx;
-        const float* tf = s.back.data() + size_t(b.fields[e]) * k;
-        float* gv = grads->V + size_t(i) * k;
-        for (int d = 0; d < k; ++d) gv[d] += gx * tf[d];
-      }
+      model_math::AddRowGradients(b, r, g, s.back.data(), k, grads);
     }
     for (int f : s.present) s.seen[f] = 0;
     s.present.clear();

@@ -72,7 +72,6 @@ double FwfmKernel(const BatchView& b, const ParamView& p, int k_dyn, int m, bool
 
   double total = 0;
   for (size_t r = 0; r < b.rows; ++r) {
-    const uint32_t begin = b.offsets[r], end = b.offsets[r + 1];
     double z = model_math::FieldSumsAndLinear(b, p, r, k, s.sums.data(), s.seen.data(), &s.present);
     std::sort(s.present.begin(), s.present.end());  // so pairs come as f < g
     const size_t np = s.present.size();
@@ -121,14 +120,7 @@ double FwfmKernel(const BatchView& b, const ParamView& p, int k_dyn, int m, bool
           grad_f[g] += gr * s.dots[a * np + c];
         }
       }
-      for (uint32_t e = begin; e < end; ++e) {
-        const uint32_t i = b.index[e];
-        const float gx = gr * b.values[e];
-        grads->w[i] += gx;
-        const float* tf = s.back.data() + size_t(b.fields[e]) * k;
-        float* gv = grads->V + size_t(i) * k;
-        for (int d = 0; d < k; ++d) gv[d] += gx * tf[d];
-      }
+      model_math::AddRowGradients(b, r, gr, s.back.data(), k, grads);
     }
     for (int f : s.present) s.seen[f] = 0;
     s.present.clear();

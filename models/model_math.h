@@ -51,7 +51,6 @@ inline double FinishRow(const BatchView& b, size_t r, double z, std::span<float>
   return LogLossOf(z, y, e);
 }
 
-// Upper-triangle index of field pair (f, g), f < g, among m fields: row-major over f.
 // The per-field sums S_f = sum_{i in f} v_i x_i of row r that FwFM and DPLR build on, and the
 // row's bias + linear logit. sums is [m*k]; seen[m] must be all zero and present empty on entry
 // (seen is left set for the fields listed in present: the caller clears them).
@@ -75,6 +74,21 @@ inline double FieldSumsAndLinear(const BatchView& b, const ParamView& p, size_t 
   return z;
 }
 
+// The backward twin of FieldSumsAndLinear: adds d loss / d w_i = g x_i and d loss / d v_i =
+// g x_i back[f_i] for every feature i of row r, where back[f*k..] is d logit / d S_f.
+inline void AddRowGradients(const BatchView& b, size_t r, float g, const float* back, int k,
+                            GradView* grads) {
+  for (uint32_t e = b.offsets[r]; e < b.offsets[r + 1]; ++e) {
+    const uint32_t i = b.index[e];
+    const float gx = g * b.values[e];
+    grads->w[i] += gx;
+    const float* tf = back + size_t(b.fields[e]) * k;
+    float* gv = grads->V + size_t(i) * k;
+    for (int d = 0; d < k; ++d) gv[d] += gx * tf[d];
+  }
+}
+
+// Upper-triangle index of field pair (f, g), f < g, among m fields: row-major over f.
 inline size_t PairIndex(int f, int g, int m) {
   return size_t(f) * m - size_t(f) * (f + 1) / 2 + size_t(g - f - 1);
 }
