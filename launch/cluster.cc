@@ -12,8 +12,8 @@
 
 #include <atomic>
 #include <cstring>
-#include <fstream>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include "launch/server_setup.h"
@@ -354,9 +354,10 @@ int RunLocalCluster(const LocalClusterOptions& options) {
   return exit_code;
 }
 
-Result<std::vector<std::string>> ReadHostFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status::IOError("cannot read host file " + path);
+Result<std::vector<std::string>> ReadHostFile(const std::string& path, Env* env) {
+  Result<std::string> text = ReadFile(path, env);
+  if (!text.ok()) return Status::IOError("host file: " + text.status().message());
+  std::istringstream in(text.value());
   std::vector<std::string> hosts;
   std::string line;
   for (int number = 1; std::getline(in, line); ++number) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/params.h"
+#include "ps/base/env.h"
 #include "scheduler/scheduler.h"
 
 namespace fmps {
@@ -42,8 +43,8 @@ struct LocalClusterOptions {
 };
 
 // Reads a host file: one entry per line (HOST or USER@HOST), '#' starts a comment. Errors name
-// the file and line.
-Result<std::vector<std::string>> ReadHostFile(const std::string& path);
+// the file and line. The file is read through env.
+Result<std::vector<std::string>> ReadHostFile(const std::string& path, Env* env = Env::Default());
 
 // `arg` quoted for a POSIX shell (single quotes).
 std::string ShellQuote(const std::string& arg);

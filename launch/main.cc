@@ -17,7 +17,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <set>
@@ -99,9 +98,8 @@ void MaybeReexecWithHugePages(char** argv) {
   if (const char* v = std::getenv("FMPS_HUGE_PAGES"); v != nullptr && std::string(v) == "0") return;
   std::string t = GlibcTunables();
   if (t.find("glibc.malloc.hugetlb") != std::string::npos) return;
-  std::ifstream mode("/sys/kernel/mm/transparent_hugepage/enabled");
-  std::string line;
-  if (!std::getline(mode, line) || line.find("[madvise]") == std::string::npos) return;
+  Result<std::string> mode = ReadFile("/sys/kernel/mm/transparent_hugepage/enabled");
+  if (!mode.ok() || mode->find("[madvise]") == std::string::npos) return;
   t += (t.empty() ? "" : ":") + std::string("glibc.malloc.hugetlb=1");
   if (::setenv("GLIBC_TUNABLES", t.c_str(), 1) != 0) return;
   ::execv("/proc/self/exe", argv);  // on failure (no /proc): go on with small pages
@@ -651,20 +649,17 @@ int RunPlot(const std::vector<std::string>& files) {
     return Fail(
         Status::InvalidArgument("plot takes one --metrics_out file: fmps plot FILE.jsonl "
                                 "--out=curves.svg"));
-  std::ifstream in(files[0]);
-  if (!in) return Fail(Status::IOError("cannot read " + files[0]));
-  std::stringstream text;
-  text << in.rdbuf();
-  Result<std::string> svg = PlotCurvesSvg(text.str(), files[0]);
+  Result<std::string> text = ReadFile(files[0]);
+  if (!text.ok()) return Fail(text.status());
+  Result<std::string> svg = PlotCurvesSvg(text.value(), files[0]);
   if (!svg.ok()) return Fail(svg.status());
   if (FLAGS_out == "-") {
-    std::fwrite(svg->data(), 1, svg->size(), stdout);
-    return 0;
+    Result<std::unique_ptr<WritableFile>> out = Env::Default()->NewWritableFile("-");
+    Status st = out.ok() ? out.value()->Append(svg.value()) : out.status();
+    return st.ok() ? 0 : Fail(st);
   }
-  std::ofstream out(FLAGS_out, std::ios::binary);
-  out << svg.value();
-  out.close();
-  if (!out) return Fail(Status::IOError("cannot write " + FLAGS_out));
+  // Atomically: a browser refreshing the page never sees half a picture.
+  if (Status st = WriteFileAtomic(FLAGS_out, svg.value()); !st.ok()) return Fail(st);
   LOG(INFO) << "wrote " << FLAGS_out << " (open it in a browser)";
   return 0;
 }

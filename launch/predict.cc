@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <limits>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "data/reader.h"
@@ -18,13 +20,41 @@
 #include "worker/localizer.h"
 
 namespace fmps {
+namespace {
 
-Result<PredictReport> Predict(const PredictOptions& options) {
-  Result<std::unique_ptr<ModelSnapshot>> snapshot = ModelSnapshot::Load(options.model_dir);
-  if (!snapshot.ok()) return snapshot.status();
-  const ModelSnapshot& model = *snapshot.value();
-  proto::JobConfig config = model.config();
-  const std::string trained = config.format();
+// The output lines gathered in memory and appended in chunks: one Append per row would be one
+// write(2) per row. The first failed Append is kept and returned by every later call.
+class OutputBuffer {
+ public:
+  explicit OutputBuffer(std::unique_ptr<WritableFile> file) : file_(std::move(file)) {}
+  Status Add(std::string_view line) {
+    buffer_.append(line);
+    return buffer_.size() >= kChunkBytes ? Flush() : status_;
+  }
+  Status Close() {
+    (void)Flush();
+    Status closed = file_->Close();
+    if (status_.ok()) status_ = closed;
+    return status_;
+  }
+
+ private:
+  static constexpr size_t kChunkBytes = 64 << 10;
+  Status Flush() {
+    if (status_.ok() && !buffer_.empty()) status_ = file_->Append(buffer_);
+    buffer_.clear();
+    return status_;
+  }
+  std::unique_ptr<WritableFile> file_;
+  std::string buffer_;
+  Status status_;
+};
+
+// The format rows are read in (config->format): --format when given, else the model's, which the
+// data must not plainly contradict.
+Status ChooseFormat(const PredictOptions& options, const ModelSnapshot& model,
+                    proto::JobConfig* config) {
+  const std::string trained = config->format();
   const std::string model_name =
       options.model_dir + " (version " + std::to_string(model.version()) + ")";
   if (!options.format.empty() && options.format != trained) {
@@ -32,10 +62,10 @@ Result<PredictReport> Predict(const PredictOptions& options) {
     LOG(WARNING) << "--format=" << options.format << ": the model in " << model_name
                  << " was trained on " << trained << " data; scoring " << options.format
                  << " rows as asked";
-    config.set_format(options.format);
+    config->set_format(options.format);
   } else if (options.format.empty() && options.data != "-") {
     // Not given: the data must look like what the model was trained on (when it can be told).
-    Result<DataFormat> sniffed = SniffFormat(options.data);
+    Result<DataFormat> sniffed = SniffFormat(options.data, options.env);
     if (sniffed.ok() && DataFormatName(sniffed.value()) != trained) {
       const std::string looks = DataFormatName(sniffed.value());
       return Status::InvalidArgument(
@@ -43,6 +73,18 @@ Result<PredictReport> Predict(const PredictOptions& options) {
           " was trained on " + trained + " data; give --format=" + looks + " to score it anyway");
     }
   }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<PredictReport> Predict(const PredictOptions& options) {
+  Result<std::unique_ptr<ModelSnapshot>> snapshot =
+      ModelSnapshot::Load(options.model_dir, options.env);
+  if (!snapshot.ok()) return snapshot.status();
+  const ModelSnapshot& model = *snapshot.value();
+  proto::JobConfig config = model.config();
+  FMPS_RETURN_IF_ERROR(ChooseFormat(options, model, &config));
 
   Result<ReaderOptions> reader_options = ReaderOptionsFromConfig(config);
   if (!reader_options.ok()) return reader_options.status();
@@ -53,6 +95,7 @@ Result<PredictReport> Predict(const PredictOptions& options) {
   std::string last_bad;
   uint64_t bad_lines = 0;
   reader_options->for_scoring = true;
+  reader_options->env = options.env;
   reader_options->on_bad_line = [&](const std::string& message) {
     bad_before_row.push_back(batch.rows());
     ++bad_lines;
@@ -63,10 +106,11 @@ Result<PredictReport> Predict(const PredictOptions& options) {
   Result<std::unique_ptr<Reader>> reader =
       Reader::Open(DataPart{options.data, 0, kWholeFile}, reader_options.value());
   if (!reader.ok()) return reader.status();
-  FILE* out = options.out == "-" ? stdout : std::fopen(options.out.c_str(), "w");
-  if (out == nullptr) return Status::IOError("cannot write " + options.out);
+  Result<std::unique_ptr<WritableFile>> out_file = options.env->NewWritableFile(options.out);
+  if (!out_file.ok()) return out_file.status();
+  OutputBuffer out(std::move(out_file.value()));
   auto fail = [&](Status st) {
-    if (out != stdout) std::fclose(out);
+    (void)out.Close();
     return st;
   };
   const std::string name = options.data == "-" ? "<stdin>" : options.data;
@@ -96,17 +140,20 @@ Result<PredictReport> Predict(const PredictOptions& options) {
                             logits, nullptr);
     }
     size_t next_bad = 0;
+    Status written;
     for (size_t i = 0; i <= logits.size(); ++i) {
       for (; next_bad < bad_before_row.size() && bad_before_row[next_bad] == i; ++next_bad)
-        std::fputs("nan\n", out);
+        written = out.Add("nan\n");
       if (i == logits.size()) break;
       // A non-finite logit (input that overflows the model) is written as nan, whatever its sign.
       const float p = std::isfinite(logits[i]) ? static_cast<float>(Sigmoid(logits[i]))
                                                : std::numeric_limits<float>::quiet_NaN();
       if (std::isnan(p)) {
-        std::fputs("nan\n", out);
+        written = out.Add("nan\n");
       } else {
-        std::fprintf(out, "%.9g\n", p);
+        char line[32];
+        const int size = std::snprintf(line, sizeof(line), "%.9g\n", p);
+        written = out.Add(std::string_view(line, static_cast<size_t>(size)));
       }
       if (std::isnan(batch.labels[i])) {  // read without a label: scored, not measured
         ++report.unlabelled;
@@ -116,14 +163,13 @@ Result<PredictReport> Predict(const PredictOptions& options) {
       probs.push_back(p);
       labels.push_back(batch.labels[i]);
     }
+    if (!written.ok()) return fail(written);
     report.rows += batch.rows();
     if (n.value() == 0) break;
   }
   report.bad_lines = bad_lines;
   report.lines = (*reader)->lines_read();
-  if (std::fflush(out) != 0 || (out != stdout && std::fclose(out) != 0)) {
-    return Status::IOError("cannot write " + options.out);
-  }
+  FMPS_RETURN_IF_ERROR(out.Close());
   if (report.rows == 0) {
     // An empty file, or one of another format (or not text at all): nothing scored is an error.
     return Status::InvalidArgument(

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "config/params.h"
+#include "ps/base/env.h"
 #include "ps/base/status.h"
 
 namespace fmps {
@@ -20,6 +21,7 @@ struct PredictOptions {
   size_t batch_size = params::kDefault.batch_size;  // rows scored at a time
   // more lines that cannot be scored than this: an error
   uint64_t max_bad_lines = params::kDefault.max_bad_lines;
+  Env* env = Env::Default();  // the model, the input and the output are opened through it
 };
 
 struct PredictReport {

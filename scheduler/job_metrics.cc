@@ -2,10 +2,8 @@
 
 #include <glog/logging.h>
 
-#include <cerrno>
-#include <chrono>
 #include <cmath>
-#include <cstring>
+#include <cstdio>
 
 #include "ps/base/env.h"
 
@@ -68,15 +66,15 @@ void JobMetrics::CheckpointWritten(int64_t version) {
 }
 
 JobMetrics::~JobMetrics() {
-  if (log_ != nullptr) std::fclose(log_);
+  if (log_ != nullptr) (void)log_->Close();
 }
 
-Status JobMetrics::OpenLog(const std::string& path, double start) {
+Status JobMetrics::OpenLog(const std::string& path, double start, Env* env) {
   start_ = start;
   if (path.empty()) return Status::OK();
-  log_ = std::fopen(path.c_str(), "w");
-  if (log_ == nullptr)
-    return Status::IOError("cannot write --metrics_out=" + path + ": " + std::strerror(errno));
+  Result<std::unique_ptr<WritableFile>> file = env->NewWritableFile(path);
+  if (!file.ok()) return Status::IOError("--metrics_out: " + file.status().message());
+  log_ = std::move(file.value());
   log_path_ = path;
   return Status::OK();
 }
@@ -91,9 +89,10 @@ void JobMetrics::WriteLine(const char* event, const std::string& extra) {
   const std::string fields = registry_->JsonFields();
   if (!fields.empty()) line += "," + fields;
   line += "}\n";
-  if (std::fwrite(line.data(), 1, line.size(), log_) != line.size() || std::fflush(log_) != 0) {
-    LOG(WARNING) << "cannot write --metrics_out=" << log_path_ << ": " << std::strerror(errno)
-                 << "; no more lines go there";
+  Status st = log_->Append(line);
+  if (!st.ok()) {
+    LOG(ERROR) << "--metrics_out: " << st.message()
+               << "; no more lines go there (training goes on)";
     log_failed_ = true;
   }
 }

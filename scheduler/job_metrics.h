@@ -4,11 +4,11 @@
 #ifndef FMPS_SCHEDULER_JOB_METRICS_H_
 #define FMPS_SCHEDULER_JOB_METRICS_H_
 
-#include <cstdio>
 #include <memory>
 #include <string>
 
 #include "metrics/metrics.h"
+#include "ps/base/env.h"
 #include "ps/base/status.h"
 
 namespace fmps {
@@ -20,9 +20,11 @@ class JobMetrics {
   JobMetrics(MetricsRegistry* registry, int servers, int workers, int epochs);
   ~JobMetrics();
 
-  // Opens (truncates) the JSONL file. IOError naming it.
-  Status OpenLog(const std::string& path, double start);
-  // Appends {"event":EVENT,"time_s":...,<extra>,<every unlabeled figure>} and flushes.
+  // Opens (truncates) the JSONL file through env (not owned, outlives this). IOError naming it.
+  Status OpenLog(const std::string& path, double start, Env* env = Env::Default());
+  // Appends {"event":EVENT,"time_s":...,<extra>,<every unlabeled figure>} as one write. The first
+  // failed write is logged once as an error naming the file; no more lines go there, and the job
+  // goes on (the figures are a record, not the model).
   void WriteLine(const char* event, const std::string& extra = "");
 
   MetricsRegistry& registry() { return *registry_; }
@@ -38,7 +40,7 @@ class JobMetrics {
  private:
   std::unique_ptr<MetricsRegistry> own_;
   MetricsRegistry* registry_;
-  std::FILE* log_ = nullptr;
+  std::unique_ptr<WritableFile> log_;
   std::string log_path_;
   double start_ = 0;
   bool log_failed_ = false;

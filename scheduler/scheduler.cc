@@ -77,7 +77,7 @@ Status Scheduler::PrepareJob() {
     std::snprintf(id, sizeof(id), "%016" PRIx64, (uint64_t{rd()} << 32) ^ rd());
     options_.config.set_job_id(id);
   }
-  FMPS_RETURN_IF_ERROR(metrics_->OpenLog(options_.metrics_out, start_));
+  FMPS_RETURN_IF_ERROR(metrics_->OpenLog(options_.metrics_out, start_, options_.env));
   FMPS_RETURN_IF_ERROR(train_pool_.AddFiles(options_.train_files));
   if (!options_.test_files.empty()) FMPS_RETURN_IF_ERROR(test_pool_.AddFiles(options_.test_files));
   if (!options_.validation_files.empty()) {

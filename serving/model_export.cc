@@ -208,14 +208,20 @@ Result<ExportSummary> ExportModel(const ExportOptions& options) {
   return summary;
 }
 
-bool IsExportFile(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return false;
+Result<bool> IsExportFile(const std::string& path, Env* env) {
+  Result<FileInfo> info = env->Stat(path);
+  if (!info.ok() || !info->is_regular) return false;  // a model directory, or nothing there
+  Result<std::unique_ptr<SequentialFile>> file = env->NewSequentialFile(path);
+  if (!file.ok()) return file.status();
   char magic[sizeof(kExportMagic)];
-  const bool is = std::fread(magic, 1, sizeof(magic), f) == sizeof(magic) &&
-                  std::memcmp(magic, kExportMagic, sizeof(magic)) == 0;
-  std::fclose(f);
-  return is;
+  size_t got = 0;
+  while (got < sizeof(magic)) {
+    Result<size_t> n = (*file)->Read(magic + got, sizeof(magic) - got);
+    if (!n.ok()) return n.status();
+    if (*n == 0) return false;  // shorter than the magic
+    got += *n;
+  }
+  return std::memcmp(magic, kExportMagic, sizeof(magic)) == 0;
 }
 
 Status ReadExport(std::string_view bytes, const std::string& name, ExportHeader* header,

@@ -16,6 +16,7 @@
 
 #include "config/params.h"
 #include "proto/fmps.pb.h"
+#include "ps/base/env.h"
 #include "ps/base/status.h"
 #include "serving/model_snapshot.h"
 
@@ -62,8 +63,9 @@ struct ExportRow {
   const char* v = nullptr;
 };
 
-// True when the file at path begins with the export magic.
-bool IsExportFile(const std::string& path);
+// True when path is a regular file that begins with the export magic (read through env); false
+// for a directory or a missing path; an error naming the file when it cannot be read.
+Result<bool> IsExportFile(const std::string& path, Env* env = Env::Default());
 
 // Checks the whole file (magic, format version, sizes, keys strictly increasing, CRC-32) and
 // reads its header and dense block, then calls on_row for every row in key order; errors name the

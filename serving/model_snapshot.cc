@@ -106,10 +106,10 @@ Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::FromRows(const proto::JobC
 }
 
 Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::LoadNewer(const std::string& model_dir,
-                                                                int64_t than) {
-  const int64_t newest = NewestManifestVersion(model_dir);
+                                                                int64_t than, Env* env) {
+  const int64_t newest = NewestManifestVersion(model_dir, env);
   if (newest <= than) return std::unique_ptr<ModelSnapshot>();
-  Result<std::unique_ptr<ModelSnapshot>> loaded = Load(model_dir);
+  Result<std::unique_ptr<ModelSnapshot>> loaded = Load(model_dir, env);
   if (loaded.ok() && loaded.value()->version() > than) return loaded;
   return Status::Corruption(
       "checkpoint " + std::to_string(newest) + " of " + model_dir + " does not verify (" +
@@ -118,8 +118,9 @@ Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::LoadNewer(const std::strin
       ")");
 }
 
-Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::LoadExport(const std::string& path) {
-  Result<std::string> bytes = ReadFile(path);
+Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::LoadExport(const std::string& path,
+                                                                 Env* env) {
+  Result<std::string> bytes = ReadFile(path, env);
   if (!bytes.ok()) return bytes.status();
   ExportHeader header;
   std::vector<float> dense;
@@ -143,9 +144,11 @@ Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::LoadExport(const std::stri
   return s;
 }
 
-Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::Load(const std::string& model_dir) {
-  if (IsExportFile(model_dir)) return LoadExport(model_dir);
-  Result<proto::Manifest> manifest = FindNewestGoodManifest(model_dir);
+Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::Load(const std::string& model_dir, Env* env) {
+  Result<bool> is_export = IsExportFile(model_dir, env);
+  if (!is_export.ok()) return is_export.status();
+  if (is_export.value()) return LoadExport(model_dir, env);
+  Result<proto::Manifest> manifest = FindNewestGoodManifest(model_dir, env);
   if (!manifest.ok()) return manifest.status();
   std::unique_ptr<ModelSnapshot> s(new ModelSnapshot());
   FMPS_RETURN_IF_ERROR(s->Init(manifest->config()));
@@ -156,7 +159,7 @@ Result<std::unique_ptr<ModelSnapshot>> ModelSnapshot::Load(const std::string& mo
   bool have_dense = false;
   for (const auto& entry : manifest->shards()) {
     const std::string path = model_dir + "/" + entry.file();
-    Result<std::string> bytes = ReadFile(path);
+    Result<std::string> bytes = ReadFile(path, env);
     if (!bytes.ok()) return bytes.status();
     std::string_view store_bytes;  // in bytes
     Result<ShardData> shard = DecodeShard(bytes.value(), path, &store_bytes);

@@ -16,6 +16,7 @@
 #include "data/reader.h"
 #include "models/model.h"
 #include "proto/fmps.pb.h"
+#include "ps/base/env.h"
 #include "ps/base/keys.h"
 #include "ps/base/status.h"
 #include "ps/store/store.h"
@@ -34,15 +35,18 @@ class ModelSnapshot {
  public:
   // The newest checkpoint of model_dir whose manifest and shards all verify; when model_dir is an
   // export file (`fmps export`, serving/model_export.h), the model it holds.
-  static Result<std::unique_ptr<ModelSnapshot>> Load(const std::string& model_dir);
+  // Every file is read through env.
+  static Result<std::unique_ptr<ModelSnapshot>> Load(const std::string& model_dir,
+                                                     Env* env = Env::Default());
   // For reloading: the newest checkpoint of model_dir if its version is above `than`, else null
   // (nothing newer; a caller that gave up on a damaged checkpoint passes its version as `than`).
   // Corruption, naming both versions, when a newer manifest exists but does not verify (still being
   // written, or damaged), so the caller keeps what it serves.
   static Result<std::unique_ptr<ModelSnapshot>> LoadNewer(const std::string& model_dir,
-                                                          int64_t than);
+                                                          int64_t than, Env* env = Env::Default());
   // The model of an export file (every byte checked by its CRC-32 first).
-  static Result<std::unique_ptr<ModelSnapshot>> LoadExport(const std::string& path);
+  static Result<std::unique_ptr<ModelSnapshot>> LoadExport(const std::string& path,
+                                                           Env* env = Env::Default());
   // A snapshot of the model config describes, with the given dense block and rows.
   static Result<std::unique_ptr<ModelSnapshot>> FromRows(const proto::JobConfig& config,
                                                          std::vector<float> dense,

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -68,9 +69,10 @@ class PosixSequentialFile final : public SequentialFile {
 
 class PosixWritableFile final : public WritableFile {
  public:
-  PosixWritableFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  PosixWritableFile(int fd, bool owned, std::string path)
+      : fd_(fd), owned_(owned), path_(std::move(path)) {}
   ~PosixWritableFile() override {
-    if (fd_ >= 0) ::close(fd_);
+    if (fd_ >= 0 && owned_) ::close(fd_);
   }
   Status Append(std::string_view data) override {
     while (!data.empty()) {
@@ -90,12 +92,13 @@ class PosixWritableFile final : public WritableFile {
   Status Close() override {
     int fd = fd_;
     fd_ = -1;
-    if (fd >= 0 && ::close(fd) != 0) return ErrnoStatus("cannot close " + path_);
+    if (fd >= 0 && owned_ && ::close(fd) != 0) return ErrnoStatus("cannot close " + path_);
     return Status::OK();
   }
 
  private:
   int fd_;
+  bool owned_;
   std::string path_;
 };
 
@@ -109,9 +112,13 @@ class PosixEnv final : public Env {
     return std::unique_ptr<SequentialFile>(new PosixSequentialFile(fd, true, path));
   }
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
+    if (path == "-") {
+      std::fflush(stdout);  // what stdio buffered for stdout goes out before these bytes
+      return std::unique_ptr<WritableFile>(new PosixWritableFile(1, false, "<stdout>"));
+    }
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return ErrnoStatus("cannot create " + path);
-    return std::unique_ptr<WritableFile>(new PosixWritableFile(fd, path));
+    return std::unique_ptr<WritableFile>(new PosixWritableFile(fd, true, path));
   }
   Status RenameFile(const std::string& from, const std::string& to) override {
     if (::rename(from.c_str(), to.c_str()) != 0) {

@@ -47,7 +47,7 @@ class Env {
   // The process-wide POSIX Env; never deleted.
   static Env* Default();
 
-  // "-" opens stdin (not closed when the file is destroyed).
+  // "-" is stdin (NewSequentialFile) or stdout (NewWritableFile), never closed by the file.
   virtual Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& path) = 0;
   virtual Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) = 0;
   virtual Status RenameFile(const std::string& from, const std::string& to) = 0;
