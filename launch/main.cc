@@ -165,25 +165,29 @@ Result<ZmqTransportOptions> TransportOptionsFromFlags() {
   return o;
 }
 
-Result<SchedulerOptions> SchedulerOptionsFromFlags() {
-  SchedulerOptions o;
-  Result<std::string> job_id = JobIdFromFlags();
-  if (!job_id.ok()) return job_id.status();
+// --data, --test and --validation as lists of files (globs and directories expanded).
+Status DataFilesFromFlags(SchedulerOptions* o) {
   if (FLAGS_data.empty())
     return Status::InvalidArgument("--data is required (a file, list, glob or directory)");
   Result<std::vector<std::string>> train = ExpandPaths(FLAGS_data);
   if (!train.ok()) return train.status();
-  o.train_files = train.value();
+  o->train_files = train.value();
   if (!FLAGS_test.empty()) {
     Result<std::vector<std::string>> test = ExpandPaths(FLAGS_test);
     if (!test.ok()) return test.status();
-    o.test_files = test.value();
+    o->test_files = test.value();
   }
   if (!FLAGS_validation.empty()) {
     Result<std::vector<std::string>> validation = ExpandPaths(FLAGS_validation);
     if (!validation.ok()) return validation.status();
-    o.validation_files = validation.value();
+    o->validation_files = validation.value();
   }
+  return Status::OK();
+}
+
+// Validation data from --validation or --holdout (not both), which --early_stop and
+// --validate_every need.
+Status ValidationFromFlags(SchedulerOptions* o) {
   if (FLAGS_holdout > 0 && !FLAGS_validation.empty())
     return Status::InvalidArgument("give --validation=FILE or --holdout, not both");
   if ((FLAGS_early_stop > 0 || FLAGS_validate_every > 0) && FLAGS_holdout == 0 &&
@@ -194,9 +198,14 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
   }
   // Early stopping decides when to end: --epochs is then only a bound.
   if (FLAGS_early_stop > 0 && !FlagGiven("epochs")) FLAGS_epochs = 30;
-  o.validate_every = FLAGS_validate_every;
-  o.early_stop = FLAGS_early_stop;
-  for (const auto& f : o.train_files) {
+  o->validate_every = FLAGS_validate_every;
+  o->early_stop = FLAGS_early_stop;
+  return Status::OK();
+}
+
+// Every training file readable; a stream (read once) only for one epoch or with part caches.
+Status CheckTrainFiles(const std::vector<std::string>& files) {
+  for (const auto& f : files) {
     if (f != "-" && ::access(f.c_str(), R_OK) != 0) return Status::IOError("cannot read " + f);
     if (FLAGS_epochs > 1 && FLAGS_cache_mb == 0 && IsStream(f)) {
       return Status::InvalidArgument((f == "-" ? std::string("stdin") : f) +
@@ -204,57 +213,107 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
                                      "workers' part caches (--cache_mb > 0)");
     }
   }
+  return Status::OK();
+}
+
+// --format; for auto, what the first training file looks like.
+Result<DataFormat> FormatFromFlags(const std::string& first_train_file) {
   Result<DataFormat> format = ParseDataFormat(FLAGS_format);
+  if (!format.ok() || format.value() != DataFormat::kAuto) return format;
+  if (first_train_file == "-")
+    return Status::InvalidArgument("--format=auto cannot sniff stdin; name the format");
+  format = SniffFormat(first_train_file);
   if (!format.ok()) return format.status();
-  if (format.value() == DataFormat::kAuto) {
-    if (o.train_files[0] == "-")
-      return Status::InvalidArgument("--format=auto cannot sniff stdin; name the format");
-    format = SniffFormat(o.train_files[0]);
-    if (!format.ok()) return format.status();
-    LOG(INFO) << "--format=auto: " << o.train_files[0] << " looks like "
-              << DataFormatName(format.value());
-  }
+  LOG(INFO) << "--format=auto: " << first_train_file << " looks like "
+            << DataFormatName(format.value());
+  return format;
+}
+
+// The job's number of fields: --num_fields, or what the format or the data say.
+Result<JobFields> FieldsFromFlags(DataFormat format, const SchedulerOptions& o) {
   FieldCountOptions fields;
-  fields.format = format.value();
+  fields.format = format;
   fields.given = FLAGS_num_fields;
   fields.model = FLAGS_model;
   for (const auto* files : {&o.train_files, &o.validation_files, &o.test_files})
     fields.inputs.insert(fields.inputs.end(), files->begin(), files->end());
   Result<JobFields> job_fields = DecideNumFields(fields);
-  if (!job_fields.ok()) return job_fields.status();
-  const int num_fields = job_fields->num_fields;
-  const bool num_fields_from_data = job_fields->from_data;
-  LOG(INFO) << num_fields << " fields: " << job_fields->source;
+  if (job_fields.ok()) LOG(INFO) << job_fields->num_fields << " fields: " << job_fields->source;
+  return job_fields;
+}
+
+// The rank thresholds' order, and that --init_model names something to start from.
+Status CheckModelFlags() {
   if (FLAGS_rank_mid_count > FLAGS_rank_head_count) {
     return Status::InvalidArgument("--rank_mid_count must not exceed --rank_head_count");
   }
   if (!FLAGS_init_model.empty() && ::access(FLAGS_init_model.c_str(), R_OK) != 0) {
     return Status::NotFound("--init_model=" + FLAGS_init_model + ": no such directory");
   }
-  {
-    // Empty files give no part: a job on nothing but them would "train" 0 rows and succeed.
-    uint64_t bytes = 0;
-    bool sized = true;
-    for (const auto& f : o.train_files) {
-      Result<uint64_t> size =
-          f == "-" || IsStream(f) ? Result<uint64_t>(Status::NotFound(f)) : FileSize(f);
-      sized = sized && size.ok();
-      if (size.ok()) bytes += size.value();
-    }
-    if (sized && bytes == 0) {
-      return Status::InvalidArgument(
-          "--data=" + FLAGS_data + ": " +
-          (o.train_files.size() == 1 ? o.train_files[0] + " is empty" : "every file is empty"));
-    }
+  return Status::OK();
+}
+
+// Empty files give no part: a job on nothing but them would "train" 0 rows and succeed.
+Status CheckTrainDataNotEmpty(const std::vector<std::string>& files) {
+  uint64_t bytes = 0;
+  bool sized = true;
+  for (const auto& f : files) {
+    Result<uint64_t> size =
+        f == "-" || IsStream(f) ? Result<uint64_t>(Status::NotFound(f)) : FileSize(f);
+    sized = sized && size.ok();
+    if (size.ok()) bytes += size.value();
   }
-  if (FlagGiven("max_memory_mb")) {
-    if (FlagGiven("store_memory_mb"))
-      return Status::InvalidArgument(
-          "give --store_memory_mb only (--max_memory_mb is its old name)");
-    LOG(WARNING) << "--max_memory_mb is deprecated: it caps each server's store, not the process; "
-                    "its name now is --store_memory_mb";
-    FLAGS_store_memory_mb = FLAGS_max_memory_mb;
+  if (sized && bytes == 0) {
+    return Status::InvalidArgument(
+        "--data=" + FLAGS_data + ": " +
+        (files.size() == 1 ? files[0] + " is empty" : "every file is empty"));
   }
+  return Status::OK();
+}
+
+// --max_memory_mb, the old name of --store_memory_mb.
+Status StoreMemoryFromFlags() {
+  if (!FlagGiven("max_memory_mb")) return Status::OK();
+  if (FlagGiven("store_memory_mb"))
+    return Status::InvalidArgument("give --store_memory_mb only (--max_memory_mb is its old name)");
+  LOG(WARNING) << "--max_memory_mb is deprecated: it caps each server's store, not the process; "
+                  "its name now is --store_memory_mb";
+  FLAGS_store_memory_mb = FLAGS_max_memory_mb;
+  return Status::OK();
+}
+
+// The scheduler's own settings: its address, parts, timeouts, checkpoints and reports.
+void RunOptionsFromConfig(const proto::JobConfig& c, SchedulerOptions* o) {
+  o->host = FLAGS_host;
+  o->port = FLAGS_port;
+  o->pool.part_bytes = std::max<uint64_t>(1, static_cast<uint64_t>(c.part_mb() * (1 << 20)));
+  o->join_timeout_s = c.join_timeout();
+  o->heartbeat_timeout_s = c.heartbeat_timeout();
+  o->progress_every_s = c.progress_every();
+  o->checkpoint_every_s = c.checkpoint_every();
+  o->keep_checkpoints = c.keep_checkpoints();
+  o->resume = c.resume();
+  o->resume_new_data = c.resume_new_data();
+  o->max_bad_lines = c.max_bad_lines();
+  o->replace_timeout_s = c.replace_timeout();
+  o->metrics_out = FLAGS_metrics_out;
+  o->progress_bar = ::isatty(2) == 1;
+}
+
+Result<SchedulerOptions> SchedulerOptionsFromFlags() {
+  SchedulerOptions o;
+  Result<std::string> job_id = JobIdFromFlags();
+  if (!job_id.ok()) return job_id.status();
+  FMPS_RETURN_IF_ERROR(DataFilesFromFlags(&o));
+  FMPS_RETURN_IF_ERROR(ValidationFromFlags(&o));
+  FMPS_RETURN_IF_ERROR(CheckTrainFiles(o.train_files));
+  Result<DataFormat> format = FormatFromFlags(o.train_files[0]);
+  if (!format.ok()) return format.status();
+  Result<JobFields> fields = FieldsFromFlags(format.value(), o);
+  if (!fields.ok()) return fields.status();
+  FMPS_RETURN_IF_ERROR(CheckModelFlags());
+  FMPS_RETURN_IF_ERROR(CheckTrainDataNotEmpty(o.train_files));
+  FMPS_RETURN_IF_ERROR(StoreMemoryFromFlags());
 
   Result<proto::JobConfig> config = JobConfigFromFlags();
   if (!config.ok()) return config.status();
@@ -264,27 +323,13 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
   // fields from the format or the data.
   c.set_job_id(job_id.value());
   c.set_format(DataFormatName(format.value()));
-  c.set_num_fields(num_fields);
+  c.set_num_fields(fields->num_fields);
   // The model must exist before any process starts.
   Result<std::unique_ptr<Model>> model = CreateModel(ModelOptionsFromConfig(c));
   if (!model.ok()) return model.status();
-
-  o.host = FLAGS_host;
-  o.port = FLAGS_port;
-  o.pool.part_bytes = std::max<uint64_t>(1, static_cast<uint64_t>(c.part_mb() * (1 << 20)));
-  o.join_timeout_s = c.join_timeout();
-  o.heartbeat_timeout_s = c.heartbeat_timeout();
-  o.progress_every_s = c.progress_every();
-  o.checkpoint_every_s = c.checkpoint_every();
-  o.keep_checkpoints = c.keep_checkpoints();
-  o.resume = c.resume();
-  o.resume_new_data = c.resume_new_data();
+  RunOptionsFromConfig(c, &o);
   // Before any process starts: the saved model this job continues must fit it.
-  FMPS_RETURN_IF_ERROR(CheckAgainstSavedModel(num_fields_from_data, &o));
-  o.max_bad_lines = c.max_bad_lines();
-  o.replace_timeout_s = c.replace_timeout();
-  o.metrics_out = FLAGS_metrics_out;
-  o.progress_bar = ::isatty(2) == 1;
+  FMPS_RETURN_IF_ERROR(CheckAgainstSavedModel(fields->from_data, &o));
   return o;
 }
 
