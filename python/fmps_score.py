@@ -5,10 +5,12 @@
 
 Reads a file written by `fmps export` (docs/model-format.md), turns each line of the data files
 into feature keys exactly as the fmps readers do (XXH3-64 of the token text, Criteo's integer
-buckets, Avazu's hour and weekday), and writes one probability per scored line, `%.9g`, in input
-order: what `fmps predict --model_dir=MODEL.fmps` writes, to 1e-6. Malformed lines are skipped
-with a message naming FILE:LINE on stderr, as `fmps predict` skips them. Plain and gzip files are
-read; zstd is not in the standard library.
+buckets, Avazu's hour and weekday), and writes one line per input line, in input order: the
+probability, `%.9g`, or `nan` for a line that cannot be scored (malformed or empty: a message
+naming FILE:LINE goes to stderr) or whose score is not finite. That is what `fmps predict
+--model_dir=MODEL.fmps` writes, to 1e-6: line N of the output belongs to line N of the input (an
+Avazu header line gets no output line). Plain and gzip files are read; zstd is not in the
+standard library.
 
 The model math is the plain pairwise form of each model (models/reference.cc), in double
 precision: fm, fwfm, pruned_fwfm, dplr, rafm, ffm.
@@ -470,6 +472,7 @@ def open_data(path):
 
 
 def score(model, path, data_format, out):
+    """Writes one line per line of path (nan for a bad one); returns the rows scored."""
     parse = PARSERS[data_format]
     scored = 0
     with open_data(path) as f:
@@ -477,16 +480,18 @@ def score(model, path, data_format, out):
             line = line.rstrip(b"\n")
             if line.endswith(b"\r"):
                 line = line[:-1]
-            if not line:
-                continue
             if data_format == "avazu" and number == 1 and line.startswith(b"id,"):
                 continue  # the header
             try:
+                if not line:
+                    raise BadLine("empty line")
                 _, entries = parse(line)
             except BadLine as e:
-                sys.stderr.write("%s:%d: %s\n" % (path, number, e))
+                sys.stderr.write("%s:%d: %s (written as nan)\n" % (path, number, e))
+                out.write("nan\n")
                 continue
-            out.write("%.9g\n" % sigmoid(model.logit(entries)))
+            z = model.logit(entries)
+            out.write("%.9g\n" % sigmoid(z) if math.isfinite(z) else "nan\n")
             scored += 1
     return scored
 

@@ -216,6 +216,60 @@ TEST(LifecycleTest, ExportedModelsScoreTheSameInPredictAndThePythonScorer) {
   }
 }
 
+// Line N of the output belongs to line N of the input in both scorers: a line that cannot be
+// scored is `nan` in the Python scorer's output as in predict's, not left out (which shifted every
+// later line onto another row).
+TEST(LifecycleTest, ThePythonScorerWritesNanForABadLineAsPredictDoes) {
+  TempDir dir;
+  const std::string model_dir = dir.File("m"), file = dir.File("m.fmps");
+  Train(dir, JobFlags(model_dir, 1, 1));
+  testing::RunResult exported = testing::Run(
+      kBinary, {"export", "--model_dir=" + model_dir, "--out=" + file}, dir.path(), kTimeout);
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  std::ifstream in(kCriteo + "/test.txt");
+  std::vector<std::string> rows;
+  for (std::string line; rows.size() < 300 && std::getline(in, line);) rows.push_back(line);
+  ASSERT_EQ(rows.size(), 300u);
+  const std::vector<std::string> bad_kinds = {"this is not a criteo row", "7" + rows[0].substr(1),
+                                              "", "1\t2\t3", "1" + std::string(45, '\t')};
+  const std::string mixed = dir.File("mixed.txt");
+  std::vector<bool> is_bad;
+  {
+    std::ofstream out(mixed);
+    for (size_t i = 0, good = 0; good < rows.size(); ++i) {
+      const bool bad = i % 7 == 3;
+      out << (bad ? bad_kinds[i % bad_kinds.size()] : rows[good++]) << "\n";
+      is_bad.push_back(bad);
+    }
+  }
+  const size_t lines = is_bad.size(), bad_lines = std::count(is_bad.begin(), is_bad.end(), true);
+  ASSERT_EQ(lines, 350u);
+  ASSERT_EQ(bad_lines, 50u);
+  testing::RunResult predicted = testing::Run(
+      kBinary, {"predict", "--model_dir=" + file, "--data=" + mixed, "--out=" + dir.File("c.txt")},
+      dir.path(), kTimeout);
+  ASSERT_EQ(predicted.exit_code, 0) << predicted.err;
+  testing::RunResult py = testing::Run(
+      FMPS_PYTHON, {FMPS_SCORER, file, mixed, "--out=" + dir.File("py.txt")}, dir.path(), 300);
+  ASSERT_EQ(py.exit_code, 0) << py.err;
+  EXPECT_NE(py.err.find("mixed.txt:4: "), std::string::npos) << py.err;  // FILE:LINE: reason
+  const std::vector<double> expected = ReadProbabilities(dir.File("c.txt"));
+  const std::vector<double> scored = ReadProbabilities(dir.File("py.txt"));
+  ASSERT_EQ(expected.size(), lines);
+  ASSERT_EQ(scored.size(), lines);
+  size_t nans = 0;
+  for (size_t i = 0; i < lines; ++i) {
+    SCOPED_TRACE("line " + std::to_string(i + 1));
+    EXPECT_EQ(std::isnan(expected[i]), is_bad[i]);
+    EXPECT_EQ(std::isnan(scored[i]), is_bad[i]);
+    nans += std::isnan(scored[i]);
+    if (!is_bad[i]) {
+      EXPECT_NEAR(scored[i], expected[i], 1e-6);
+    }
+  }
+  EXPECT_EQ(nans, bad_lines);
+}
+
 // `fmps dump`: one line per row in key order, the top rows by |w| or by the embedding's norm,
 // token texts from a data file; a damaged export file is refused by predict, naming it.
 TEST(LifecycleTest, DumpPrintsTheExportAndDamageIsRefused) {
