@@ -29,9 +29,11 @@ enum Command : uint32_t {
   kModels = 1024,
   kPlot = 2048,
   kKeygen = 4096,
+  kRoles = 8192,
 };
-// The job's parameters go to train, scheduler and tune (which passes them to every trial).
-constexpr uint32_t kJob = kTrain | kScheduler | kTune;
+// The job's parameters go to train, scheduler and tune (which passes them to every trial), and
+// roles (which launch scripts run on the job's flags).
+constexpr uint32_t kJob = kTrain | kScheduler | kTune | kRoles;
 
 // Nodes that read a job parameter from the config the scheduler sends.
 enum Role : uint32_t { kRoleScheduler = 1, kRoleServer = 2, kRoleWorker = 4 };

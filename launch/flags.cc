@@ -45,6 +45,9 @@ const std::vector<CommandInfo>& Commands() {
       {"keygen", params::kKeygen,
        "write a new cluster CURVE key to --out=DIR (DIR/cluster.key, mode 0600); jobs use it "
        "with --keys=DIR"},
+      {"roles", params::kRoles,
+       "print `SERVERS WORKERS`, the roles the job's flags (--flagfile too) ask for: launch "
+       "scripts size the job with it"},
   };
   return commands;
 }

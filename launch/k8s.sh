@@ -39,14 +39,9 @@ if [ -z "${FMPS:-}" ]; then
 fi
 [ -x "$FMPS" ] || die "cannot run the fmps binary '$FMPS': set FMPS=/path/to/fmps"
 
-servers=2
-workers=2
-for a in "$@"; do
-  case $a in
-    --num_servers=*) servers=${a#*=} ;;
-    --num_workers=*) workers=${a#*=} ;;
-  esac
-done
+# The roles come from fmps itself, so --flagfile, defaults and bad values count as for the job.
+counts=$("$FMPS" roles "$@") || die "the job's flags are not valid (above)"
+read -r servers workers <<<"$counts"
 tasks=$((1 + servers + workers))
 if [ "$index" -ge "$tasks" ]; then
   die "pod index $index, but $servers servers + $workers workers + the scheduler are $tasks pods: set the Job's completions and parallelism to $tasks"

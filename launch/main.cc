@@ -781,7 +781,7 @@ int main(int argc, char** argv) {
     PrintHelp("");
     return 2;
   }
-  if (cmd != "gen" && cmd != "plot" && cmd != "keygen") {
+  if (cmd != "gen" && cmd != "plot" && cmd != "keygen" && cmd != "roles") {
     MaybeReexecWithHugePages(argv);
     KeepFreedHeapForReuse();
   }
@@ -821,7 +821,7 @@ int main(int argc, char** argv) {
     }
     google::SetLogSymlink(google::GLOG_INFO, "");
   }
-  if (cmd != "gen" && cmd != "models" && cmd != "plot" && cmd != "keygen") {
+  if (cmd != "gen" && cmd != "models" && cmd != "plot" && cmd != "keygen" && cmd != "roles") {
     const bool huge = GlibcTunables().find("glibc.malloc.hugetlb=1") != std::string::npos;
     LOG(INFO) << "fmps " << cmd << " pid " << getpid()
               << (huge ? ", heap on transparent huge pages" : "");
@@ -842,5 +842,9 @@ int main(int argc, char** argv) {
   if (cmd == "models") return RunModels();
   if (cmd == "plot") return RunPlot(positional);
   if (cmd == "keygen") return RunKeygen();
+  if (cmd == "roles") {
+    std::printf("%d %d\n", FLAGS_num_servers, FLAGS_num_workers);
+    return 0;
+  }
   return 2;
 }

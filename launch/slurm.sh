@@ -7,7 +7,7 @@
 #   sbatch -N 4 -n 9 launch/slurm.sh --num_servers=2 --num_workers=6 --data=/shared/day*.gz ...
 #   salloc -N 4 -n 9 launch/slurm.sh --num_servers=2 --num_workers=6 ...
 #
-# Every flag is the job's (as for `fmps train`); --num_servers and --num_workers (default 2 each)
+# Every flag is the job's (as for `fmps train`); the roles it asks for (`fmps roles`, --flagfile too)
 # must fit the allocation: 1 + S + W tasks. Data paths must be readable on every node.
 # Environment: FMPS (path of fmps on the nodes; default: build/launch/fmps under the directory the
 # job was submitted from, else fmps on PATH), FMPS_PORT (scheduler port; default 9000 + job id mod 1000), FMPS_JOB_ID (default slurm-<job id>), FMPS_KEYS (the cluster key's directory on a shared file system, `fmps keygen`; srun passes it on), FMPS_IFACE_ADDR (address a
@@ -56,14 +56,9 @@ fi
 : "${FMPS:?cannot find the fmps binary: set FMPS=/path/to/fmps}"
 export FMPS
 
-servers=2
-workers=2
-for a in "$@"; do
-  case $a in
-    --num_servers=*) servers=${a#*=} ;;
-    --num_workers=*) workers=${a#*=} ;;
-  esac
-done
+# The roles come from fmps itself, so --flagfile, defaults and bad values count as for the job.
+counts=$("$FMPS" roles "$@") || { echo "fmps: the job's flags are not valid (above)" >&2; exit 2; }
+read -r servers workers <<<"$counts"
 tasks=$((1 + servers + workers))
 if [ "${SLURM_NTASKS:-$tasks}" -lt "$tasks" ]; then
   echo "fmps: the allocation has $SLURM_NTASKS tasks; $servers servers + $workers workers + the scheduler need $tasks" >&2

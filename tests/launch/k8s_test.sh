@@ -12,7 +12,8 @@
 #      worker's process is killed, then, once a checkpoint is written, the scheduler's: the
 #      scheduler resumes, sends home the nodes of its earlier run, they rejoin, the job trains
 #      every row, and every pod ends with exit 0;
-#   4. the entrypoint's errors: an index beyond the job's pods, a scheduler name that never resolves.
+#   4. the entrypoint's errors: an index beyond the job's pods (roles counted by `fmps roles`, from a
+#      --flagfile and from the defaults), a bad role count, a scheduler name that never resolves.
 # Usage: k8s_test.sh FMPS_BINARY. Part 3 needs root (exit 77 = skipped when not root, unless
 # FMPS_REQUIRE_NETNS=1); parts 1, 2, 4 need python3-yaml and dpkg.
 set -uo pipefail
@@ -32,8 +33,8 @@ WORK=$(mktemp -d /tmp/fmps-k8s.XXXXXX)
 
 # --- 1. the manifest ---------------------------------------------------------------------------
 # Prints the container's args, one per line, after checking the manifest.
-ARGS=$(python3 - "$MANIFEST" "$DOCKERFILE" <<'PY'
-import re, sys, yaml
+ARGS=$(python3 - "$MANIFEST" "$DOCKERFILE" "$FMPS" <<'PY'
+import re, subprocess, sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 dockerfile = open(sys.argv[2]).read()
 errors = []
@@ -47,8 +48,9 @@ name = job["metadata"]["name"]
 spec, pod = job["spec"], job["spec"]["template"]["spec"]
 c = pod["containers"][0]
 args = c["args"]
-flag = lambda f, d: int(next((a.split("=", 1)[1] for a in args if a.startswith(f + "=")), d))
-pods = 1 + flag("--num_servers", 2) + flag("--num_workers", 2)
+# The roles the args ask for, as the entrypoint counts them (`fmps roles`).
+servers, workers = map(int, subprocess.check_output([sys.argv[3], "roles"] + args).split())
+pods = 1 + servers + workers
 check(svc["spec"].get("clusterIP") == "None", "the Service is not headless")
 check(svc["metadata"]["name"] == pod.get("subdomain"), "the pods' subdomain is not the Service")
 check(svc["spec"].get("selector") == {"job-name": name}, "the Service does not select the Job's pods")
@@ -105,6 +107,17 @@ out=$(JOB_COMPLETION_INDEX=3 HOSTNAME=fmps-3 FMPS="$FMPS" FMPS_DNS_WAIT=1 FMPS_H
   fail "a scheduler name that never resolves: '$out'"
 out=$(env -u JOB_COMPLETION_INDEX FMPS="$FMPS" bash "$ENTRY" 2>&1)
 [ $? != 0 ] && grep -q "Indexed Job" <<<"$out" || fail "no JOB_COMPLETION_INDEX: '$out'"
+# The roles are counted by fmps itself: from a --flagfile, from the defaults, and bad values refused.
+printf -- '--num_servers=1\n--num_workers=1\n' > "$WORK/job.flags"
+out=$(JOB_COMPLETION_INDEX=3 HOSTNAME=fmps-3 FMPS="$FMPS" bash "$ENTRY" --flagfile="$WORK/job.flags" 2>&1)
+[ $? = 2 ] && grep -q "completions and parallelism to 3" <<<"$out" ||
+  fail "index 3 of a 3-pod job given by --flagfile: '$out'"
+out=$(JOB_COMPLETION_INDEX=5 HOSTNAME=fmps-5 FMPS="$FMPS" bash "$ENTRY" --data=x 2>&1)
+[ $? = 2 ] && grep -q "completions and parallelism to 5" <<<"$out" ||
+  fail "index 5 of a job of default size: '$out'"
+out=$(JOB_COMPLETION_INDEX=1 HOSTNAME=fmps-1 FMPS="$FMPS" bash "$ENTRY" --num_servers=0 2>&1)
+[ $? = 2 ] && grep -q "num_servers" <<<"$out" && grep -q "not valid" <<<"$out" ||
+  fail "--num_servers=0: '$out'"
 
 # --- 3. five pods ----------------------------------------------------------------------------------
 [ -n "$ARGS" ] || { rm -rf "$WORK"; exit 1; }  # no job without the manifest's args

@@ -2,7 +2,8 @@
 # launch/slurm.sh on a real Slurm: a private slurmctld + slurmd (and munged, if none runs) on this
 # machine, one node, ports picked here. Checks that
 #   1. `sbatch -W launch/slurm.sh ...` trains every row and prints the scheduler's JSON line;
-#   2. an allocation too small for the roles fails with a message saying so.
+#   2. an allocation too small for the roles fails with a message saying so;
+#   3. the roles a --flagfile asks for size the job (the script asks `fmps roles`).
 # Usage: slurm_test.sh FMPS_BINARY CRITEO_DIR. Needs root. Exits 77 (skipped) when Slurm is not
 # installed or we are not root, unless FMPS_REQUIRE_SLURM=1 (scripts/test.sh sets it).
 set -euo pipefail
@@ -98,4 +99,14 @@ if FMPS=$FMPS sbatch -W -O -n 3 --chdir="$T" --output="$T/small.out" --error="$T
 fi
 grep -q "need 5" "$T/small.err" || fail "no clear message for a too-small allocation"
 echo "ok 2: a too-small allocation is refused with a message"
+
+# 3. One server and one worker given by a flagfile fit 3 tasks.
+printf -- '--num_servers=1\n--num_workers=1\n' > "$T/job.flags"
+FMPS=$FMPS sbatch -W -O -n 3 --chdir="$T" --output="$T/ff.out" --error="$T/ff.err" --export=ALL \
+  "$SCRIPT" --flagfile="$T/job.flags" --data="$DATA/train.txt" --format=criteo --epochs=1 \
+  > /dev/null || fail "a 3-task job sized by --flagfile failed: $(tail -3 "$T/ff.err")"
+rows=$(tail -1 "$T/ff.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["rows"])') ||
+  fail "no JSON line on the flagfile job's stdout"
+[ "$rows" = "$want" ] || fail "the flagfile job trained $rows rows, want $want"
+echo "ok 3: $rows rows in a job of 3 tasks sized by --flagfile"
 echo PASS
