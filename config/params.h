@@ -30,6 +30,7 @@ enum Command : uint32_t {
   kPlot = 2048,
   kKeygen = 4096,
   kRoles = 8192,
+  kProfile = 16384,
 };
 // The job's parameters go to train, scheduler and tune (which passes them to every trial), and
 // roles (which launch scripts run on the job's flags).

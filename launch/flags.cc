@@ -41,6 +41,9 @@ const std::vector<CommandInfo>& Commands() {
        "list the versions in --model_dir (job, parent, rows, test figures)"},
       {"plot", params::kPlot,
        "draw a --metrics_out FILE.jsonl as curves (SVG): fmps plot FILE.jsonl --out=curves.svg"},
+      {"profile", params::kProfile,
+       "sample the first training rows (--data) and print the defaults that adapt to them, as "
+       "a flagfile"},
       {"gen", params::kGen, "write synthetic Criteo-format rows from a planted model to stdout"},
       {"keygen", params::kKeygen,
        "write a new cluster CURVE key to --out=DIR (DIR/cluster.key, mode 0600); jobs use it "

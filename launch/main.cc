@@ -24,9 +24,11 @@
 #include <thread>
 
 #include "data/byte_source.h"
+#include "data/data_profile.h"
 #include "data/reader.h"
 #include "datagen/generator.h"
 #include "launch/cluster.h"
+#include "launch/data_defaults.h"
 #include "launch/field_count.h"
 #include "launch/flags.h"
 #include "launch/plot.h"
@@ -185,6 +187,42 @@ Status DataFilesFromFlags(SchedulerOptions* o) {
   return Status::OK();
 }
 
+// The adaptive parameters (launch/data_defaults.h) not given, from a profile of the first training
+// rows; one log line says what was found and set. A stream cannot be sampled: the sparse settings.
+Status ApplyDataDefaults(const std::vector<std::string>& train_files, DataFormat format,
+                         int num_fields) {
+  std::set<std::string> given;
+  for (const std::string& name : AdaptiveParameters()) {
+    if (FlagGiven(name.c_str())) given.insert(name);
+  }
+  if (given.size() == AdaptiveParameters().size()) return Status::OK();
+  bool stream = false;
+  for (const std::string& f : train_files) stream = stream || f == "-" || IsStream(f);
+  std::string found = "a stream, not sampled: the sparse-data settings";
+  double denseness = 0;
+  if (!stream) {
+    DataProfileOptions po;
+    po.format = format;
+    po.num_fields = num_fields;
+    po.holdout = FLAGS_holdout;
+    Result<DataProfile> profile = ProfileData(train_files, po);
+    if (!profile.ok()) return profile.status();
+    denseness = Denseness(profile->per_feature());
+    found = DescribeProfile(profile.value());
+  }
+  std::string set;
+  for (const auto& [name, value] :
+       ResolvedFlags(InterpolateSettings(FLAGS_model, denseness), given)) {
+    if (gflags::SetCommandLineOption(name.c_str(), value.c_str()).empty())
+      return Status::InvalidArgument("cannot set --" + name + "=" + value);
+    set += " --" + name + "=" + value;
+  }
+  char dense[32];
+  std::snprintf(dense, sizeof(dense), "%.3g", denseness);
+  LOG(INFO) << "defaults from the data (" << found << "; denseness " << dense << "):" << set;
+  return Status::OK();
+}
+
 // Validation data from --validation or --holdout (not both), which --early_stop and
 // --validate_every need.
 Status ValidationFromFlags(SchedulerOptions* o) {
@@ -311,6 +349,7 @@ Result<SchedulerOptions> SchedulerOptionsFromFlags() {
   if (!format.ok()) return format.status();
   Result<JobFields> fields = FieldsFromFlags(format.value(), o);
   if (!fields.ok()) return fields.status();
+  FMPS_RETURN_IF_ERROR(ApplyDataDefaults(o.train_files, format.value(), fields->num_fields));
   FMPS_RETURN_IF_ERROR(CheckModelFlags());
   FMPS_RETURN_IF_ERROR(CheckTrainDataNotEmpty(o.train_files));
   FMPS_RETURN_IF_ERROR(StoreMemoryFromFlags());
@@ -464,6 +503,12 @@ int RunTrain(int argc, char** argv) {
   if (options->config.job_id().empty()) options->config.set_job_id(NewJobId());
   lc.scheduler_args.push_back("--job_id=" + options->config.job_id());
   lc.node_args.push_back("--job_id=" + options->config.job_id());
+  // The settings resolved from the data here: the scheduler need not sample it again.
+  for (const std::string& name : AdaptiveParameters()) {
+    gflags::CommandLineFlagInfo info;
+    if (gflags::GetCommandLineFlagInfo(name.c_str(), &info))
+      lc.scheduler_args.push_back("--" + name + "=" + info.current_value);
+  }
   // The key's directory, not the key: secrets stay off command lines.
   if (!KeysDirFromFlags().empty()) {
     Result<ZmqTransportOptions> transport = TransportOptionsFromFlags();
@@ -709,6 +754,37 @@ int RunPlot(const std::vector<std::string>& files) {
   return 0;
 }
 
+// `fmps profile`: the figures the adaptive defaults are taken from, and those defaults for
+// --model, as a flagfile (the figures as comments).
+int RunProfile() {
+  if (FLAGS_data.empty()) return Fail(Status::InvalidArgument("profile needs --data"));
+  Result<std::vector<std::string>> files = ExpandPaths(FLAGS_data);
+  if (!files.ok()) return Fail(files.status());
+  Result<DataFormat> format = ParseDataFormat(FLAGS_format);
+  if (format.ok() && format.value() == DataFormat::kAuto) {
+    if (files->at(0) == "-")
+      return Fail(Status::InvalidArgument("--format=auto cannot sniff stdin; name the format"));
+    format = SniffFormat(files->at(0));
+  }
+  if (!format.ok()) return Fail(format.status());
+  DataProfileOptions po;
+  po.format = format.value();
+  po.num_fields = FLAGS_num_fields;
+  po.holdout = FLAGS_holdout;
+  Result<DataProfile> profile = ProfileData(files.value(), po);
+  if (!profile.ok()) return Fail(profile.status());
+  const double denseness = Denseness(profile->per_feature());
+  std::printf("# %s\n", DescribeProfile(profile.value()).c_str());
+  std::printf(
+      "# denseness %.3g (0 at <= %g occurrences per feature, 1 at >= %g): the defaults of "
+      "--model=%s\n",
+      denseness, kSparsePerFeature, kDensePerFeature, FLAGS_model.c_str());
+  for (const auto& [name, value] : ResolvedFlags(InterpolateSettings(FLAGS_model, denseness), {}))
+    std::printf("--%s=%s\n", name.c_str(), value.c_str());
+  std::fflush(stdout);
+  return 0;
+}
+
 int RunGen() {
   datagen::GeneratorOptions o;
   o.rows = FLAGS_rows;
@@ -837,6 +913,7 @@ int main(int argc, char** argv) {
   if (cmd == "predict") return RunPredict();
   if (cmd == "serve") return RunServe();
   if (cmd == "gen") return RunGen();
+  if (cmd == "profile") return RunProfile();
   if (cmd == "export") return RunExport();
   if (cmd == "dump") return RunDump(positional);
   if (cmd == "models") return RunModels();

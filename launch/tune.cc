@@ -9,6 +9,7 @@
 #include <random>
 #include <set>
 
+#include "config/params.h"
 #include "ps/base/env.h"
 
 namespace fmps {
@@ -105,7 +106,14 @@ Trial MakeTrial(const std::vector<size_t>& pick, bool embed_all) {
   t.embed_all = embed_all;
   for (size_t a = 0; a < Space().size(); ++a)
     t.flags.push_back(Space()[a].flag + "=" + Space()[a].values[pick[a]]);
-  if (embed_all) t.flags.insert(t.flags.end(), EmbedAllFlags().begin(), EmbedAllFlags().end());
+  if (embed_all) {
+    t.flags.insert(t.flags.end(), EmbedAllFlags().begin(), EmbedAllFlags().end());
+  } else {
+    // The table's counts given, not left to adapt to the data: the axis compares the two.
+    t.flags.push_back("--v_min_count=" + std::to_string(params::kDefault.v_min_count));
+    t.flags.push_back("--rank_mid_count=" + std::to_string(params::kDefault.rank_mid_count));
+    t.flags.push_back("--rank_head_count=" + std::to_string(params::kDefault.rank_head_count));
+  }
   return t;
 }
 

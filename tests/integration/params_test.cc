@@ -1,12 +1,19 @@
 // The parameter table seen from outside: a job trained with every default writes those defaults,
-// as `fmps train --help` prints them, into its manifest; and a flag out of its range (NaN, an
-// impossible port, a zero timeout) is one clear error before any process starts.
+// as `fmps train --help` prints them (those that adapt to the data: as `fmps profile` prints them
+// for its data), into its manifest; and a flag out of its range (NaN, an impossible port, a zero
+// timeout) is one clear error before any process starts.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <map>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "ps/checkpoint.h"
 #include "tests/integration/process_util.h"
@@ -17,6 +24,7 @@ namespace {
 
 const std::string kBinary = FMPS_BINARY;
 const std::string kCriteo = std::string(FMPS_SHARED_DIR) + "/data/criteo-8k";
+const std::string kFrappe = std::string(FMPS_SHARED_DIR) + "/data/frappe/frappe.validation.libfm";
 constexpr double kTimeout = 90;
 
 // flag -> default text, from lines "  --name   help [default; range]" of `fmps CMD --help`.
@@ -37,6 +45,24 @@ std::map<std::string, std::string> HelpDefaults(const std::string& command) {
     defaults[line.substr(dashes + 2, name_end - dashes - 2)] = def;
   }
   return defaults;
+}
+
+// flag -> value, from the "--name=value" lines of `fmps profile ARGS` (the adaptive defaults).
+std::map<std::string, std::string> ProfileDefaults(const std::vector<std::string>& args) {
+  TempDir dir;
+  std::vector<std::string> all{"profile"};
+  all.insert(all.end(), args.begin(), args.end());
+  testing::RunResult r = testing::Run(kBinary, all, dir.path(), kTimeout);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::map<std::string, std::string> values;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    const size_t eq = line.find('=');
+    if (line.rfind("--", 0) != 0 || eq == std::string::npos) continue;
+    values[line.substr(2, eq - 2)] = line.substr(eq + 1);
+  }
+  EXPECT_EQ(values.size(), 10u) << r.out;
+  return values;
 }
 
 // The field's value as --help writes a default, for comparison.
@@ -92,6 +118,8 @@ TEST(ParamsTest, TrainingWithDefaultsRecordsEveryHelpDefaultInTheManifest) {
   const std::map<std::string, std::string> train = HelpDefaults("train");
   const std::map<std::string, std::string> scheduler = HelpDefaults("scheduler");
   ASSERT_GT(train.size(), 40u) << "cannot read fmps train --help";
+  // The rule's output for this data (Criteo-8k: sparse, so the table's defaults).
+  const std::map<std::string, std::string> adaptive = ProfileDefaults({"--data=" + data});
   // What the run gave, and what the launcher resolves: criteo has 39 fields.
   const std::map<std::string, std::string> given{
       {"data", data}, {"model_dir", model_dir}, {"num_fields", "39"}};
@@ -107,7 +135,9 @@ TEST(ParamsTest, TrainingWithDefaultsRecordsEveryHelpDefaultInTheManifest) {
       ++checked;
       continue;
     }
-    const std::string expected = given.count(f->name()) ? given.at(f->name()) : it->second;
+    const std::string expected = given.count(f->name())      ? given.at(f->name())
+                                 : adaptive.count(f->name()) ? adaptive.at(f->name())
+                                                             : it->second;
     std::string shown;
     EXPECT_TRUE(SameValue(config, f, expected, &shown))
         << f->name() << ": manifest " << shown << ", expected " << expected;
@@ -125,6 +155,99 @@ TEST(ParamsTest, TrainingWithDefaultsRecordsEveryHelpDefaultInTheManifest) {
     EXPECT_NE(d->FindFieldByName(name), nullptr) << "--" << name << " is not in the job config";
   }
   EXPECT_EQ(checked, job_flags);
+}
+
+// Field `name` of the config as text (SameValue's rendering), or "" when absent.
+std::string ConfigValue(const proto::JobConfig& config, const std::string& name,
+                        const std::string& expected) {
+  const google::protobuf::FieldDescriptor* f = config.GetDescriptor()->FindFieldByName(name);
+  if (f == nullptr) return "(no field " + name + ")";
+  std::string shown;
+  return SameValue(config, f, expected, &shown) ? expected : shown;
+}
+
+// A dense data set (Frappe: ~100 occurrences per feature) trained with the defaults gets the dense
+// settings: logged in one line, in the manifest, and the same as `fmps profile` prints; a flag
+// given keeps its value and is not in the line.
+TEST(ParamsTest, DenseDataGetsTheDenseDefaultsAndAGivenFlagWins) {
+  TempDir dir;
+  const std::string model_dir = dir.File("model");
+  testing::RunResult r = testing::Run(kBinary,
+                                      {"train", "--data=" + kFrappe, "--format=libsvm",
+                                       "--model=fwfm", "--v_lr=0.07", "--model_dir=" + model_dir},
+                                      dir.path(), kTimeout);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const size_t at = r.err.find("defaults from the data (");
+  ASSERT_NE(at, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("defaults from the data (", at + 1), std::string::npos) << "logged twice:\n"
+                                                                               << r.err;
+  const std::string line = r.err.substr(at, r.err.find('\n', at) - at);
+  EXPECT_NE(line.find("50,000 rows sampled"), std::string::npos) << line;
+  EXPECT_NE(line.find("denseness 1)"), std::string::npos) << line;
+  EXPECT_EQ(line.find("--v_lr"), std::string::npos) << line;
+
+  const std::map<std::string, std::string> profile =
+      ProfileDefaults({"--data=" + kFrappe, "--format=libsvm", "--model=fwfm"});
+  EXPECT_EQ(profile.at("v_l2"), "0.3");
+  EXPECT_EQ(profile.at("batch_size"), "256");
+  EXPECT_EQ(profile.at("v_min_count"), "0");
+  Result<proto::Manifest> manifest = FindNewestGoodManifest(model_dir);
+  ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
+  for (const auto& [name, value] : profile) {
+    if (name == "v_lr") continue;
+    EXPECT_NE(line.find(" --" + name + "=" + value), std::string::npos) << name << ": " << line;
+    EXPECT_EQ(ConfigValue(manifest->config(), name, value), value) << name;
+  }
+  EXPECT_EQ(ConfigValue(manifest->config(), "v_lr", "0.07"), "0.07");
+}
+
+// Sparse data (Criteo-8k) keeps the table's defaults, and so does a stream, which cannot be
+// sampled: the line says so.
+TEST(ParamsTest, SparseDataAndStreamsGetTheTablesDefaults) {
+  TempDir dir;
+  const std::string data = kCriteo + "/train.txt";
+  testing::RunResult sparse =
+      testing::Run(kBinary, {"train", "--data=" + data, "--model=fwfm"}, dir.path(), kTimeout);
+  ASSERT_EQ(sparse.exit_code, 0) << sparse.err;
+  EXPECT_NE(sparse.err.find("per feature; denseness 0): --v_min_count=200 --rank_mid_count=500 "
+                            "--rank_head_count=1000 --v_init_scale=0.01 --ftrl_alpha=0.05 "
+                            "--ftrl_l1=5 --v_lr=0.05 --v_l2=0.0001 --dense_lr=0.05 "
+                            "--batch_size=1000\n"),
+            std::string::npos)
+      << sparse.err;
+
+  // Frappe's dense rows through a FIFO: not sampled, so the sparse settings.
+  const std::string fifo = dir.File("rows");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::string rows = testing::ReadText(kFrappe);
+  ::signal(SIGPIPE, SIG_IGN);  // a reader that closes early is the job's failure, not ours
+  std::thread writer([&] {
+    // Non-blocking open, retried: a job that fails before reading must not hang the test.
+    for (int tries = 0; tries < 600; ++tries) {
+      int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+      if (fd < 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      ::fcntl(fd, F_SETFL, 0);
+      for (size_t done = 0; done < rows.size();) {
+        ssize_t n = ::write(fd, rows.data() + done, rows.size() - done);
+        if (n <= 0) break;
+        done += static_cast<size_t>(n);
+      }
+      ::close(fd);
+      return;
+    }
+  });
+  testing::RunResult stream = testing::Run(
+      kBinary, {"train", "--data=" + fifo, "--format=libsvm", "--num_fields=10", "--model=fwfm"},
+      dir.path(), kTimeout);
+  writer.join();
+  ASSERT_EQ(stream.exit_code, 0) << stream.err;
+  EXPECT_NE(stream.err.find("defaults from the data (a stream, not sampled: the sparse-data "
+                            "settings; denseness 0): --v_min_count=200"),
+            std::string::npos)
+      << stream.err;
 }
 
 struct BadFlag {
