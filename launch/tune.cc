@@ -148,10 +148,20 @@ std::vector<Trial> Candidates(size_t random_count) {
   return trials;
 }
 
-// Runs one trial and logs its figures and settings.
-Status RunAndLog(const TuneOptions& o, int epochs, Trial* t) {
+// Runs one trial (again once if it fails: a trial is a whole local cluster, and a port taken by
+// another program in between fails it) and logs its figures and settings. A trial that fails twice
+// ends the search while none has succeeded (the job's own flags are wrong); later, it is dropped
+// with a warning (a candidate that diverges must not end a search that has a winner).
+Status RunAndLog(const TuneOptions& o, int epochs, bool any_succeeded, Trial* t) {
   Status st = RunTrial(o, epochs, t);
-  if (!st.ok()) return st;
+  if (!st.ok()) st = RunTrial(o, epochs, t);
+  if (!st.ok()) {
+    if (!any_succeeded) return st;
+    LOG(WARNING) << "tune: dropping a candidate: " << st.ToString();
+    t->val_logloss = 1e300;
+    t->best_epoch = 0;
+    return st;
+  }
   LOG(INFO) << "tune: " << epochs << " epochs, val_logloss " << t->val_logloss << " (best epoch "
             << t->best_epoch << ") with";
   for (const std::string& f : t->flags) LOG(INFO) << "  " << f;
@@ -170,14 +180,19 @@ std::vector<std::string> FlagsTheSearchSets() {
 Result<std::string> RunTune(const TuneOptions& o) {
   const double start = NowSeconds();
   std::vector<Trial> trials = Candidates(34);
+  int succeeded = 0;
   // Successive halving: 2 epochs for all, 6 for the best third, a full run for the best three.
   const std::vector<std::pair<int, size_t>> rounds = {{2, 12}, {6, 3}, {30, 1}};
   for (const auto& [epochs, keep] : rounds) {
     std::vector<Trial> done;
     for (Trial& t : trials) {
       if (NowSeconds() - start > o.budget_s) break;
-      Status st = RunAndLog(o, epochs, &t);
-      if (!st.ok()) return st;
+      Status st = RunAndLog(o, epochs, succeeded > 0, &t);
+      if (!st.ok()) {
+        if (succeeded == 0) return st;
+        continue;
+      }
+      ++succeeded;
       done.push_back(t);
     }
     if (done.empty()) break;
@@ -207,8 +222,7 @@ Result<std::string> RunTune(const TuneOptions& o) {
       for (Trial& t : neighbours) {
         if (NowSeconds() - start > o.budget_s) break;
         if (!tried.insert(t.flags).second) continue;
-        Status st = RunAndLog(o, 30, &t);
-        if (!st.ok()) return st;
+        if (!RunAndLog(o, 30, true, &t).ok()) continue;
         if (t.best_epoch > 0 && t.val_logloss < winner.val_logloss) winner = t;
       }
       improved = winner.flags != best.flags;
