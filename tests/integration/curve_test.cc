@@ -29,23 +29,12 @@ using testing::LastLine;
 
 const std::string kBinary = FMPS_BINARY;
 constexpr double kTimeout = 120;
-constexpr uint64_t kRows = 100000;
-constexpr int kEpochs = 2;
 const std::string kJobId = "curve-test";
 
 std::vector<std::string> JobArgs(const TempDir& dir) {
-  return {"train",
-          "--data=" + dir.File("train.txt"),
-          "--test=" + dir.File("test.txt"),
-          "--num_servers=2",
-          "--num_workers=1",
-          "--epochs=" + std::to_string(kEpochs),
-          "--batch_size=20",
-          "--max_delay=0",
-          "--part_mb=0.1",
-          "--seed=1",
-          "--job_id=" + kJobId,
-          "--keys=" + dir.File("keys")};
+  std::vector<std::string> args = testing::DeterministicTrainArgs(dir.path());
+  args.insert(args.end(), {"--job_id=" + kJobId, "--keys=" + dir.File("keys")});
+  return args;
 }
 
 Message Forged(proto::Command cmd, int sender) {
@@ -127,8 +116,7 @@ TEST(CurveTest, KeygenWritesAPrivateKeyOnceAndNodesRefuseAnOpenOne) {
 
 TEST(CurveTest, StrangersWithoutTheKeyNeverReachAKeyedJob) {
   TempDir dir;
-  ASSERT_TRUE(testing::GenerateFile(dir.File("train.txt"), kRows, 3));
-  ASSERT_TRUE(testing::GenerateFile(dir.File("test.txt"), 5000, 4));
+  ASSERT_TRUE(testing::WriteDeterministicData(dir.path()));
   for (const char* d : {"keys", "other_keys"}) {
     ASSERT_EQ(testing::Run(kBinary, {"keygen", "--out=" + dir.File(d)}, dir.path(), 30).exit_code,
               0);
@@ -196,7 +184,9 @@ TEST(CurveTest, StrangersWithoutTheKeyNeverReachAKeyedJob) {
   const std::string json = LastLine(testing::ReadText(launcher.out_path));
   ASSERT_TRUE(code.has_value()) << err;
   ASSERT_EQ(*code, 0) << err;
-  EXPECT_EQ(JsonNumber(json, "rows").value_or(-1), kEpochs * kRows) << json;
+  EXPECT_EQ(JsonNumber(json, "rows").value_or(-1),
+            testing::kDeterministicEpochs * testing::kDeterministicRows)
+      << json;
   EXPECT_EQ(JsonNumber(json, "test_rows").value_or(-1), 5000) << json;
   EXPECT_EQ(JsonNumber(json, "nonfinite_pushes").value_or(-1), 0) << json;
   const double logloss = JsonNumber(json, "test_logloss").value_or(99);

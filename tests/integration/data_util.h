@@ -8,6 +8,7 @@
 #include <cmath>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "datagen/generator.h"
 #include "models/job_config.h"
@@ -31,6 +32,32 @@ inline bool GenerateFile(const std::string& path, uint64_t rows, uint64_t seed) 
   Result<datagen::GeneratorResult> r = datagen::GenerateCriteo(o, fd);
   ::close(fd);
   return r.ok() && r->rows == rows;
+}
+
+// A short job that trains the same model every run, for tests that hold a disturbed run (attacked,
+// forged, keyed) to a clean one: DIR/train.txt (kDeterministicRows generated rows, seed 3) and
+// DIR/test.txt (5,000, seed 4); two servers and ONE worker (two would interleave their pushes),
+// small synchronous batches so that the job lasts seconds.
+constexpr uint64_t kDeterministicRows = 100000;
+constexpr int kDeterministicEpochs = 2;
+
+inline bool WriteDeterministicData(const std::string& dir) {
+  return GenerateFile(dir + "/train.txt", kDeterministicRows, 3) &&
+         GenerateFile(dir + "/test.txt", 5000, 4);
+}
+
+// `fmps train` on WriteDeterministicData's files; callers append their own flags.
+inline std::vector<std::string> DeterministicTrainArgs(const std::string& dir) {
+  return {"train",
+          "--data=" + dir + "/train.txt",
+          "--test=" + dir + "/test.txt",
+          "--num_servers=2",
+          "--num_workers=1",
+          "--epochs=" + std::to_string(kDeterministicEpochs),
+          "--batch_size=20",
+          "--max_delay=0",
+          "--part_mb=0.1",
+          "--seed=1"};
 }
 
 struct LabelStats {

@@ -25,8 +25,6 @@ using testing::LastLine;
 
 const std::string kBinary = FMPS_BINARY;
 constexpr double kTimeout = 120;
-constexpr uint64_t kRows = 100000;
-constexpr int kEpochs = 2;
 
 std::string RandomBytes(std::mt19937_64* rng, size_t n) {
   std::string s(n, '\0');
@@ -89,12 +87,9 @@ struct JobResult {
 // four roles listen.
 JobResult Train(const TempDir& dir, const std::string& name, bool attack,
                 const std::string& keys = "") {
-  std::vector<std::string> args{
-      "train", "--data=" + dir.File("train.txt"), "--test=" + dir.File("test.txt"),
-      "--num_servers=2", "--num_workers=1", "--epochs=" + std::to_string(kEpochs),
-      // Small synchronous batches make the job last long enough (seconds) to be attacked. One
-      // worker: the run is deterministic, so the attacked model can be held to the clean one's.
-      "--batch_size=20", "--max_delay=0", "--part_mb=0.1", "--seed=1"};
+  // Long enough (seconds) to be attacked, and deterministic: the attacked model is held to the
+  // clean one's.
+  std::vector<std::string> args = testing::DeterministicTrainArgs(dir.path());
   if (!keys.empty()) args.push_back("--keys=" + keys);
   Child launcher = testing::Spawn(kBinary, args, dir.File(name + ".out"), dir.File(name + ".err"));
   JobResult r;
@@ -122,8 +117,7 @@ JobResult Train(const TempDir& dir, const std::string& name, bool attack,
 
 TEST(HostilePortTest, EveryRoleSurvivesStrangersBytesDuringAJob) {
   TempDir dir;
-  ASSERT_TRUE(testing::GenerateFile(dir.File("train.txt"), kRows, 3));
-  ASSERT_TRUE(testing::GenerateFile(dir.File("test.txt"), 5000, 4));
+  ASSERT_TRUE(testing::WriteDeterministicData(dir.path()));
 
   JobResult clean = Train(dir, "clean", false);
   ASSERT_EQ(clean.exit_code, 0) << clean.err;
@@ -133,7 +127,9 @@ TEST(HostilePortTest, EveryRoleSurvivesStrangersBytesDuringAJob) {
   JobResult attacked = Train(dir, "attacked", true);
   EXPECT_EQ(attacked.ports_attacked, 4 * static_cast<int>(HostileConnections().size()));
   ASSERT_EQ(attacked.exit_code, 0) << attacked.err;
-  EXPECT_EQ(JsonNumber(attacked.json, "rows").value_or(-1), kEpochs * kRows) << attacked.json;
+  EXPECT_EQ(JsonNumber(attacked.json, "rows").value_or(-1),
+            testing::kDeterministicEpochs * testing::kDeterministicRows)
+      << attacked.json;
   EXPECT_EQ(JsonNumber(attacked.json, "test_rows").value_or(-1), 5000) << attacked.json;
   const double logloss = JsonNumber(attacked.json, "test_logloss").value_or(99);
   std::printf("test logloss: clean %.6f, attacked %.6f\n", clean_logloss, logloss);
@@ -147,8 +143,7 @@ TEST(HostilePortTest, EveryRoleSurvivesStrangersBytesDuringAJob) {
 // gets past the handshake; each stranger's address is logged as refused.
 TEST(HostilePortTest, EveryRoleOfAKeyedJobSurvivesStrangersBytes) {
   TempDir dir;
-  ASSERT_TRUE(testing::GenerateFile(dir.File("train.txt"), kRows, 3));
-  ASSERT_TRUE(testing::GenerateFile(dir.File("test.txt"), 5000, 4));
+  ASSERT_TRUE(testing::WriteDeterministicData(dir.path()));
   testing::RunResult keygen =
       testing::Run(kBinary, {"keygen", "--out=" + dir.File("keys")}, dir.path(), 30);
   ASSERT_EQ(keygen.exit_code, 0) << keygen.err;
@@ -161,7 +156,9 @@ TEST(HostilePortTest, EveryRoleOfAKeyedJobSurvivesStrangersBytes) {
   JobResult attacked = Train(dir, "attacked", true, dir.File("keys"));
   EXPECT_EQ(attacked.ports_attacked, 4 * static_cast<int>(HostileConnections().size()));
   ASSERT_EQ(attacked.exit_code, 0) << attacked.err;
-  EXPECT_EQ(JsonNumber(attacked.json, "rows").value_or(-1), kEpochs * kRows) << attacked.json;
+  EXPECT_EQ(JsonNumber(attacked.json, "rows").value_or(-1),
+            testing::kDeterministicEpochs * testing::kDeterministicRows)
+      << attacked.json;
   EXPECT_EQ(JsonNumber(attacked.json, "test_rows").value_or(-1), 5000) << attacked.json;
   const double logloss = JsonNumber(attacked.json, "test_logloss").value_or(99);
   std::printf("test logloss: clean %.6f, attacked %.6f (CURVE)\n", clean_logloss, logloss);

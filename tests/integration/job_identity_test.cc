@@ -26,23 +26,12 @@ using testing::LastLine;
 
 const std::string kBinary = FMPS_BINARY;
 constexpr double kTimeout = 120;
-constexpr uint64_t kRows = 100000;
-constexpr int kEpochs = 2;
 const std::string kJobId = "identity-test";
 
 std::vector<std::string> JobArgs(const TempDir& dir) {
-  // One worker, small synchronous batches: a deterministic run that lasts seconds.
-  return {"train",
-          "--data=" + dir.File("train.txt"),
-          "--test=" + dir.File("test.txt"),
-          "--num_servers=2",
-          "--num_workers=1",
-          "--epochs=" + std::to_string(kEpochs),
-          "--batch_size=20",
-          "--max_delay=0",
-          "--part_mb=0.1",
-          "--seed=1",
-          "--job_id=" + kJobId};
+  std::vector<std::string> args = testing::DeterministicTrainArgs(dir.path());
+  args.push_back("--job_id=" + kJobId);
+  return args;
 }
 
 Message Forged(proto::Command cmd, int sender, uint64_t job, uint64_t incarnation = 0) {
@@ -67,8 +56,7 @@ Message NanPush(uint64_t job, int sender) {
 
 TEST(JobIdentityTest, NodesOfAnotherJobAndForgedFatalsAreRefusedDuringAJob) {
   TempDir dir;
-  ASSERT_TRUE(testing::GenerateFile(dir.File("train.txt"), kRows, 3));
-  ASSERT_TRUE(testing::GenerateFile(dir.File("test.txt"), 5000, 4));
+  ASSERT_TRUE(testing::WriteDeterministicData(dir.path()));
 
   testing::RunResult clean = testing::Run(kBinary, JobArgs(dir), dir.path(), kTimeout);
   ASSERT_EQ(clean.exit_code, 0) << clean.err;
@@ -145,7 +133,9 @@ TEST(JobIdentityTest, NodesOfAnotherJobAndForgedFatalsAreRefusedDuringAJob) {
   const std::string json = LastLine(testing::ReadText(launcher.out_path));
   ASSERT_TRUE(code.has_value()) << err;
   ASSERT_EQ(*code, 0) << err;
-  EXPECT_EQ(JsonNumber(json, "rows").value_or(-1), kEpochs * kRows) << json;
+  EXPECT_EQ(JsonNumber(json, "rows").value_or(-1),
+            testing::kDeterministicEpochs * testing::kDeterministicRows)
+      << json;
   EXPECT_EQ(JsonNumber(json, "test_rows").value_or(-1), 5000) << json;
   const double logloss = JsonNumber(json, "test_logloss").value_or(99);
   std::printf("test logloss: clean %.6f, with the stranger %.6f\n", clean_logloss, logloss);
