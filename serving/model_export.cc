@@ -139,6 +139,7 @@ Result<ExportSummary> ExportModel(const ExportOptions& options) {
             return Status::OK();
           }
           rows.push_back(Row{r.key, w, r.count, r.width, v.size()});
+          if (r.width == 0) return Status::OK();  // no embedding (and memcpy wants non-null)
           v.resize(v.size() + r.width);
           std::memcpy(v.data() + rows.back().at, r.v, size_t{r.width} * sizeof(float));
           return Status::OK();
