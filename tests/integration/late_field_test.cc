@@ -94,26 +94,14 @@ class LateFieldTest : public ::testing::Test {
   // FwFM on one server and one worker in lockstep, into dir/NAME; `extra` last.
   RunResult Train(const std::string& data, const std::string& name,
                   const std::vector<std::string>& extra) {
-    std::vector<std::string> args{"train",
-                                  "--data=" + data,
-                                  "--format=libffm",
-                                  "--model=fwfm",
-                                  "--num_servers=1",
-                                  "--num_workers=1",
-                                  "--max_delay=0",
-                                  "--batch_size=100",
-                                  "--ftrl_alpha=0.3",
-                                  "--ftrl_l1=0",
-                                  // The table's settings, not the dense data's (every feature
-                                  // embedded at once): the 1% below was measured with them.
-                                  "--v_min_count=200",
-                                  "--rank_mid_count=500",
-                                  "--rank_head_count=1000",
-                                  "--v_init_scale=0.01",
-                                  "--v_lr=0.05",
-                                  "--v_l2=0.0001",
-                                  "--dense_lr=0.05",
-                                  "--model_dir=" + dir_.File(name)};
+    std::vector<std::string> args{
+        "train", "--data=" + data, "--format=libffm", "--model=fwfm", "--num_servers=1",
+        "--num_workers=1", "--max_delay=0", "--batch_size=100", "--ftrl_alpha=0.3", "--ftrl_l1=0",
+        // The table's settings, not the dense data's (every feature
+        // embedded at once): the 1% below was measured with them.
+        "--v_min_count=200", "--rank_mid_count=500", "--rank_head_count=1000",
+        "--v_init_scale=0.01", "--v_lr=0.05", "--v_l2=0.0001", "--dense_lr=0.05",
+        "--model_dir=" + dir_.File(name)};
     args.insert(args.end(), extra.begin(), extra.end());
     return testing::Run(kBinary, args, dir_.path(), kTimeout);
   }

@@ -6,18 +6,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <map>
-#include <thread>
-
-#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ps/base/env.h"
@@ -62,11 +61,10 @@ std::string Train(const TempDir& dir, std::vector<std::string> args) {
 
 std::string Predict(const TempDir& dir, const std::string& model, const std::string& name) {
   const std::string out = dir.File(name);
-  testing::RunResult r =
-      testing::Run(kBinary,
-                   {"predict", "--model_dir=" + model, "--data=" + kCriteo + "/test.txt",
-                    "--out=" + out},
-                   dir.path(), kTimeout);
+  testing::RunResult r = testing::Run(
+      kBinary,
+      {"predict", "--model_dir=" + model, "--data=" + kCriteo + "/test.txt", "--out=" + out},
+      dir.path(), kTimeout);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return testing::ReadText(out);
 }
@@ -130,7 +128,8 @@ TEST(LifecycleTest, ResumedOnMoreServersTrainingContinuesToTheSameLoss) {
   const double loss_three = JsonNumber(json_three, "test_logloss").value_or(-2);
   // The second epoch was trained (it moved the loss), and both continuations agree.
   EXPECT_EQ(JsonNumber(json_one, "rows").value_or(-1), JsonNumber(json_three, "rows").value_or(-2))
-      << json_one << "\n" << json_three;
+      << json_one << "\n"
+      << json_three;
   EXPECT_GT(std::abs(loss_one - first_loss), 1e-4) << json_one << "\n" << after_first;
   EXPECT_NEAR(loss_three, loss_one, 1e-5) << json_one << "\n" << json_three;
 }
@@ -151,11 +150,11 @@ TEST(LifecycleTest, ExportedModelsScoreTheSameInPredictAndThePythonScorer) {
   // libffm rows: Criteo's columns as field:text:1 (the first 2000 rows).
   const std::string libffm = dir.File("criteo.ffm");
   ASSERT_EQ(testing::Run("/bin/sh",
-                         {"-c", "awk -F'\\t' 'NR<=2000{printf \"%s\", $1; for(i=2;i<=NF;i++) "
-                                "if($i!=\"\") printf \" %d:%s:1\", i-2, $i; printf \"\\n\"}' " +
-                                    kCriteo + "/train.txt > " + libffm +
-                                    " && head -n 3000 " + data +
-                                    "/frappe/frappe.test.libfm > " + dir.File("frappe.test")},
+                         {"-c",
+                          "awk -F'\\t' 'NR<=2000{printf \"%s\", $1; for(i=2;i<=NF;i++) "
+                          "if($i!=\"\") printf \" %d:%s:1\", i-2, $i; printf \"\\n\"}' " +
+                              kCriteo + "/train.txt > " + libffm + " && head -n 3000 " + data +
+                              "/frappe/frappe.test.libfm > " + dir.File("frappe.test")},
                          dir.path(), kTimeout)
                 .exit_code,
             0);
@@ -170,7 +169,8 @@ TEST(LifecycleTest, ExportedModelsScoreTheSameInPredictAndThePythonScorer) {
     cases.push_back({model, "avazu", data + "/avazu-8k/train.csv", data + "/avazu-8k/test.csv"});
   for (std::string model : {"dplr", "rafm"})
     cases.push_back({model, "libsvm", frappe + "validation.libfm", dir.File("frappe.test")});
-  for (std::string model : {"fm", "pruned_fwfm"}) cases.push_back({model, "libffm", libffm, libffm});
+  for (std::string model : {"fm", "pruned_fwfm"})
+    cases.push_back({model, "libffm", libffm, libffm});
 
   for (const Case& c : cases) {
     SCOPED_TRACE(c.model + " on " + c.format);
@@ -198,8 +198,8 @@ TEST(LifecycleTest, ExportedModelsScoreTheSameInPredictAndThePythonScorer) {
     const std::string from_file = predict(file, dir.File(name + ".file.txt"));
     EXPECT_EQ(from_file, from_dir);
     testing::RunResult py = testing::Run(
-        FMPS_PYTHON, {FMPS_SCORER, file, c.test, "--out=" + dir.File(name + ".py.txt")},
-        dir.path(), 300);
+        FMPS_PYTHON, {FMPS_SCORER, file, c.test, "--out=" + dir.File(name + ".py.txt")}, dir.path(),
+        300);
     ASSERT_EQ(py.exit_code, 0) << py.err;
     const std::vector<double> expected = ReadProbabilities(dir.File(name + ".dir.txt"));
     const std::vector<double> scored = ReadProbabilities(dir.File(name + ".py.txt"));
@@ -276,9 +276,9 @@ TEST(LifecycleTest, DumpPrintsTheExportAndDamageIsRefused) {
   TempDir dir;
   const std::string model_dir = dir.File("m"), file = dir.File("m.fmps");
   Train(dir, JobFlags(model_dir, 2, 1));
-  testing::RunResult exported = testing::Run(
-      kBinary, {"export", "--model_dir=" + model_dir, "--version=1", "--out=" + file}, dir.path(),
-      kTimeout);
+  testing::RunResult exported =
+      testing::Run(kBinary, {"export", "--model_dir=" + model_dir, "--version=1", "--out=" + file},
+                   dir.path(), kTimeout);
   ASSERT_EQ(exported.exit_code, 0) << exported.err;
 
   struct Line {
@@ -334,11 +334,11 @@ TEST(LifecycleTest, DumpPrintsTheExportAndDamageIsRefused) {
   std::string bytes = testing::ReadText(file);
   bytes[bytes.size() / 2] ^= 0x10;
   std::ofstream(dir.File("bad.fmps"), std::ios::binary) << bytes;
-  testing::RunResult bad = testing::Run(
-      kBinary,
-      {"predict", "--model_dir=" + dir.File("bad.fmps"), "--data=" + kCriteo + "/test.txt",
-       "--out=" + dir.File("bad.txt")},
-      dir.path(), kTimeout);
+  testing::RunResult bad =
+      testing::Run(kBinary,
+                   {"predict", "--model_dir=" + dir.File("bad.fmps"),
+                    "--data=" + kCriteo + "/test.txt", "--out=" + dir.File("bad.txt")},
+                   dir.path(), kTimeout);
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err.find(dir.File("bad.fmps") + ": CRC-32 mismatch"), std::string::npos) << bad.err;
 }
@@ -399,10 +399,11 @@ std::map<uint64_t, uint32_t> ExportedCounts(const std::string& file) {
 }
 
 // The daily retrain (a new job per day's file with --init_model=D --model_dir=D, twice) writing
-// versions into the served model_dir while `fmps serve` is up with its default flags and a client fires ranking
-// requests throughout: the service switches to each new version within a second of its manifest
-// and no request fails; the last version's counts carried on from the first. Before, serve looked
-// for a new version every 10 s (fails: still serving version 1 five seconds after version 2).
+// versions into the served model_dir while `fmps serve` is up with its default flags and a client
+// fires ranking requests throughout: the service switches to each new version within a second of
+// its manifest and no request fails; the last version's counts carried on from the first. Before,
+// serve looked for a new version every 10 s (fails: still serving version 1 five seconds after
+// version 2).
 TEST(LifecycleTest, ServeSwitchesToEachNewVersionWithinASecondWithoutAFailedRequest) {
   TempDir dir;
   const std::string model_dir = dir.File("model");
@@ -444,8 +445,9 @@ TEST(LifecycleTest, ServeSwitchesToEachNewVersionWithinASecondWithoutAFailedRequ
   ASSERT_EQ(ServedVersion(port), 1) << testing::ReadText(dir.File("serve.err"));
 
   // The client: one context and three candidates per request, Criteo columns as field:text.
-  const std::string body = "0:1 1:5 2:3 13:68fd1e64 14:80e26c9b\n15:fb936136 16:7b4723c4\n"
-                           "15:6fcd6dcb 17:25c83c98\n\n";
+  const std::string body =
+      "0:1 1:5 2:3 13:68fd1e64 14:80e26c9b\n15:fb936136 16:7b4723c4\n"
+      "15:6fcd6dcb 17:25c83c98\n\n";
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> ok{0}, failed{0};
   std::string first_failure;
