@@ -155,7 +155,15 @@ TEST(ProcessTest, ANodeWaitingToReplaceExitsZeroWhenTheJobEnds) {
   HandCluster cluster;
   cluster.Start(dir, {"--data=" + train, "--num_servers=1", "--num_workers=1", "--epochs=150"}, 1,
                 1);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // The late worker starts once the job's own nodes have joined: started after a fixed delay, it
+  // could register before a slow-starting (sanitized, loaded) worker and take its place.
+  bool joined = false;
+  for (int i = 0; i < 6000 && !joined; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    joined =
+        testing::ReadText(cluster.children[0].err_path).find("workers joined") != std::string::npos;
+  }
+  ASSERT_TRUE(joined) << testing::ReadText(cluster.children[0].err_path);
   Child late = testing::Spawn(kBinary,
                               {"worker", "--scheduler=127.0.0.1:" + std::to_string(cluster.port),
                                "--join_timeout=60", kJobIdFlag},
@@ -170,7 +178,9 @@ TEST(ProcessTest, ANodeWaitingToReplaceExitsZeroWhenTheJobEnds) {
   std::optional<int> late_code = testing::Wait(late, 10);
   ASSERT_TRUE(late_code.has_value()) << "the late worker still waits after the job ended";
   EXPECT_EQ(*late_code, 0) << testing::ReadText(late.err_path);
-  EXPECT_NE(testing::ReadText(late.err_path).find("has already ended"), std::string::npos);
+  EXPECT_NE(testing::ReadText(late.err_path).find("has already ended"), std::string::npos)
+      << testing::ReadText(late.err_path) << "\n--- scheduler\n"
+      << sched_log;
   late.pid = -1;
   for (size_t i = 1; i < cluster.children.size(); ++i) {
     EXPECT_EQ(testing::Wait(cluster.children[i], 20), std::optional<int>(0));
