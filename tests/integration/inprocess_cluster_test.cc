@@ -62,10 +62,10 @@ TEST(InProcessClusterTest, LearnsPlantedModelAndCountsEveryRow) {
       EXPECT_GT(report->test_auc, 0.6);
       continue;
     }
-    // It learned: 0.02 below the base rate (0.557). The asynchronous job's own spread, 16 runs two
-    // at a time (2026-11-26): 0.507-0.522; alone 0.509-0.519. 0.03 left a margin of 0.005 under
-    // load.
-    EXPECT_LT(report->test_logloss, base - 0.02) << "base-rate logloss " << base;
+    // It learned: 0.01 below the base rate (0.557), and the AUC below. The asynchronous job's own
+    // spread: 16 runs two at a time 0.507-0.522 (2026-11-26); 8 ASan runs two at a time
+    // 0.505-0.529, and one CI ASan run 0.5398 with AUC 0.711 (2026-12-07): 0.02 failed that run.
+    EXPECT_LT(report->test_logloss, base - 0.01) << "base-rate logloss " << base;
     EXPECT_GT(report->test_auc, 0.65);
   }
 }
@@ -241,8 +241,7 @@ TEST(InProcessClusterTest, ACheckpointOnAFullDiskFailsTheJobClearly) {
   EXPECT_NE(message.find("checkpoint 1"), std::string::npos) << message;
   EXPECT_NE(message.find("shard-000001-001"), std::string::npos) << message;
   EXPECT_NE(message.find("No space left on device"), std::string::npos) << message;
-  EXPECT_FALSE(FindNewestGoodManifest(data.dir.File("model")).ok())
-      << "no checkpoint is complete";
+  EXPECT_FALSE(FindNewestGoodManifest(data.dir.File("model")).ok()) << "no checkpoint is complete";
 }
 
 }  // namespace
