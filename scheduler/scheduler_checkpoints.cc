@@ -1,7 +1,5 @@
 // Scheduler, checkpoints: resuming from one, asking the servers for their shards and writing the
 // manifest, and the in-memory copy of the best model kept for early stopping.
-#include "scheduler/scheduler.h"
-
 #include <glog/logging.h>
 
 #include <algorithm>
@@ -10,6 +8,7 @@
 #include "ps/checkpoint.h"
 #include "ps/postoffice.h"
 #include "scheduler/lineage.h"
+#include "scheduler/scheduler.h"
 
 namespace fmps {
 

@@ -1,7 +1,5 @@
 // Scheduler, membership: registration, the node table, heartbeats and failures, replacements, and
 // which messages belong to this job and to the node they name.
-#include "scheduler/scheduler.h"
-
 #include <glog/logging.h>
 
 #include <algorithm>
@@ -10,6 +8,7 @@
 #include "ps/checkpoint.h"
 #include "ps/job_id.h"
 #include "ps/postoffice.h"
+#include "scheduler/scheduler.h"
 
 namespace fmps {
 

@@ -1,7 +1,5 @@
 // Scheduler, passes and parts: handing out data parts, parts done and returned, validation and
 // early stopping, the end of a pass and of training.
-#include "scheduler/scheduler.h"
-
 #include <glog/logging.h>
 
 #include <algorithm>
@@ -10,6 +8,7 @@
 
 #include "models/metrics.h"
 #include "ps/base/env.h"
+#include "scheduler/scheduler.h"
 
 namespace fmps {
 

@@ -1,6 +1,4 @@
 // Scheduler, reports: progress lines, the job's metrics and the final JSON line.
-#include "scheduler/scheduler.h"
-
 #include <glog/logging.h>
 
 #include <algorithm>
@@ -12,6 +10,7 @@
 #include "models/metrics.h"
 #include "ps/base/env.h"
 #include "ps/checkpoint.h"
+#include "scheduler/scheduler.h"
 
 namespace fmps {
 
@@ -139,7 +138,8 @@ void Scheduler::PrintProgress() {
   char eta[32] = "";
   if (train_pool_.num_parts() > 1 && done > 0 && done < 1 && phase_ == Phase::kTraining)
     std::snprintf(eta, sizeof(eta), "  ETA %.0f s", elapsed * (1 - done) / done);
-  std::fprintf(stderr, "\r\033[K[%s] %3.0f%%  epoch %d/%d  rows %" PRIu64 "  %.0f rows/s%s  logloss %.5f",
+  std::fprintf(stderr,
+               "\r\033[K[%s] %3.0f%%  epoch %d/%d  rows %" PRIu64 "  %.0f rows/s%s  logloss %.5f",
                bar.c_str(), 100 * done, std::min(epoch_ + 1, std::max(1, options_.config.epochs())),
                options_.config.epochs(), rows, rate, eta, mean_loss);
   std::fflush(stderr);
@@ -221,8 +221,7 @@ void Scheduler::ScoreTestPass(JobReport* r) {
   r->test_rows = test_labels_.size();
   if (test_labels_.empty()) return;
   std::vector<float> probs(test_logits_.size());
-  for (size_t i = 0; i < probs.size(); ++i)
-    probs[i] = static_cast<float>(Sigmoid(test_logits_[i]));
+  for (size_t i = 0; i < probs.size(); ++i) probs[i] = static_cast<float>(Sigmoid(test_logits_[i]));
   r->test_logloss = LogLoss(test_labels_, probs);
   // Sigmoid maps an infinite logit to a finite probability: the logits say what is non-finite.
   r->test_auc = Auc(test_labels_, test_logits_, &r->test_nonfinite_scores);

@@ -209,7 +209,8 @@ TEST(ValidationTest, TuneNeverOpensTheTestFileAndItsFlagfileTrains) {
   ASSERT_EQ(tune.exit_code, 0) << tune.err;
   for (const char* searched : {"--v_l2=", "--dense_lr=", "--v_lr=", "--v_init_scale=", "--ftrl_l1=",
                                "--ftrl_alpha=", "--batch_size="})
-    EXPECT_NE(tune.out.find(searched), std::string::npos) << searched << " missing from " << tune.out;
+    EXPECT_NE(tune.out.find(searched), std::string::npos)
+        << searched << " missing from " << tune.out;
   const size_t at = tune.out.find("--epochs=");
   ASSERT_NE(at, std::string::npos) << tune.out;
   const int epochs = std::stoi(tune.out.substr(at + 9));
